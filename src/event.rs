@@ -89,6 +89,19 @@ impl Event {
         }
     }
 
+    /// The key that identifies this log in the cursor: its `_id`, or, for a
+    /// log without one, a stable hash of its content (`h:` and 16 hex
+    /// digits), so that it is still delivered once.
+    pub fn key(&self) -> String {
+        match &self.id {
+            Some(id) => id.clone(),
+            None => {
+                let text = serde_json::to_vec(&self.fields).unwrap_or_default();
+                format!("h:{:016x}", fnv1a64(&text))
+            }
+        }
+    }
+
     /// A field as text, when it is a string or a number or a boolean.
     pub fn str_field(&self, name: &str) -> Option<String> {
         match self.fields.get(name)? {
@@ -106,6 +119,16 @@ impl Event {
             .and_then(Value::as_str)
             .map(|s| s.trim().to_ascii_lowercase())
     }
+}
+
+/// FNV-1a, 64 bits: small, and stable across versions and machines.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 fn value_as_id(v: &Value) -> Option<String> {
@@ -168,8 +191,10 @@ mod tests {
     fn detect_uses_incident_start_time() {
         let ev = Event::from_log(
             App::Detect,
-            obj(json!({"_id": 42, "created_timestamp": "2020-01-01T00:00:00",
-                       "incident_start_time": "2023-01-02T23:23:59"})),
+            obj(
+                json!({"_id": 42, "created_timestamp": "2020-01-01T00:00:00",
+                       "incident_start_time": "2023-01-02T23:23:59"}),
+            ),
         );
         assert_eq!(ev.id.as_deref(), Some("42"));
         assert_eq!(api_timestamp(ev.time.unwrap()), "2023-01-02T23:23:59");
@@ -202,6 +227,19 @@ mod tests {
         }
         assert!(parse_timestamp("yesterday").is_none());
         assert!(parse_timestamp("2023-13-01T00:00:00").is_none());
+    }
+
+    #[test]
+    fn key_is_the_id_or_a_stable_content_hash() {
+        let a = Event::from_log(App::Investigate, obj(json!({"_id": "X"})));
+        assert_eq!(a.key(), "X");
+        let b = Event::from_log(App::Investigate, obj(json!({"message": "m"})));
+        let c = Event::from_log(App::Investigate, obj(json!({"message": "m"})));
+        let d = Event::from_log(App::Investigate, obj(json!({"message": "n"})));
+        assert!(b.key().starts_with("h:"));
+        assert_eq!(b.key(), c.key());
+        assert_ne!(b.key(), d.key());
+        assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
     }
 
     #[test]

@@ -2,8 +2,21 @@
 //!
 //! The data flows one way, one module per stage:
 //! `cli` -> `source` -> `filter` -> `encode` -> `pace` -> `sink`,
-//! with `state` committed only after the sink has accepted a page.
+//! with `state` committed only after the sink has accepted a page
+//! (`run` drives it).
 
+pub mod cli;
+pub mod config;
+pub mod demo;
 pub mod encode;
 pub mod event;
+pub mod exit_codes;
+pub mod filter;
+pub mod logging;
+pub mod pace;
+pub mod run;
+pub mod secret;
 pub mod simulate;
+pub mod sink;
+pub mod source;
+pub mod state;

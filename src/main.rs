@@ -1,1 +1,227 @@
-fn main() {}
+//! siem-agent's entry point: parse the command line, take the lock, run the
+//! export, say in one line what went wrong, exit 0 or 1.
+
+use anyhow::{Context, Result};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
+use siem_agent::cli::settings::Settings;
+use siem_agent::cli::{Cli, Command, ExportArgs, one_line_error};
+use siem_agent::config::Config;
+use siem_agent::exit_codes::ExitCode;
+use siem_agent::pace::Pacer;
+use siem_agent::run::{AppEnd, Exporter, encoder_for, start_cursor};
+use siem_agent::secret::redact;
+use siem_agent::sink::{Sink, describe};
+use siem_agent::source::cloudsoc::CloudSoc;
+use siem_agent::state::status::RunState;
+use siem_agent::state::{CursorFile, LOCK_FILE, Lock, STATE_FILE, STATUS_FILE, StateDir, Status};
+use siem_agent::{demo, logging, simulate};
+use tracing::{error, info, warn};
+
+fn main() -> std::process::ExitCode {
+    install_panic_hook();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            use clap::error::ErrorKind::*;
+            return match e.kind() {
+                DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    ExitCode::Success.into()
+                }
+                _ => {
+                    eprintln!("siem-agent: error: {}", one_line_error(&e));
+                    ExitCode::Error.into()
+                }
+            };
+        }
+    };
+    let output_given = matches.value_source("output") == Some(ValueSource::CommandLine);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("siem-agent: error: {}", one_line_error(&e));
+            return ExitCode::Error.into();
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("siem-agent: error: cannot start the runtime: {e}");
+            return ExitCode::Error.into();
+        }
+    };
+    let code = match cli.command {
+        Some(Command::Simulate(args)) => match runtime.block_on(simulate::run(args)) {
+            Ok(()) => ExitCode::Success,
+            Err(e) => {
+                eprintln!("siem-agent: error: simulator: {e}");
+                ExitCode::Error
+            }
+        },
+        None => runtime.block_on(agent(cli.export, output_given)),
+    };
+    // Do not wait for background tasks (a fetch in flight) at exit.
+    runtime.shutdown_background();
+    code.into()
+}
+
+/// A panic message may quote data; it is redacted like every other line.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = redact(&info.to_string()).replace('\n', " ");
+        eprintln!("siem-agent: error: internal error (please report): {msg}");
+    }));
+}
+
+enum Outcome {
+    Done,
+    Locked,
+}
+
+async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
+    let demo = if args.demo {
+        match demo::prepare(&mut args, output_given).await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("siem-agent: error: cannot start the demo: {e}");
+                return ExitCode::Error;
+            }
+        }
+    } else {
+        None
+    };
+    let settings = match Settings::from_args(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("siem-agent: error: {e}");
+            return ExitCode::Error;
+        }
+    };
+    let log = logging::init(
+        settings.log_file.as_deref(),
+        &settings.state_dir,
+        settings.debug,
+    );
+    if let Some(why) = &log.fallback {
+        if settings.debug {
+            eprintln!("siem-agent: note: {why}");
+        }
+        info!("{why}");
+    }
+    let result = export(&settings).await;
+    if let Some(d) = &demo {
+        eprintln!(
+            "siem-agent: demo: exported from the simulator at http://{}; state and log in {}",
+            d.simulator.addr,
+            d.state_dir().display()
+        );
+    }
+    match result {
+        Ok(Outcome::Done) => ExitCode::Success,
+        Ok(Outcome::Locked) => {
+            eprintln!("Another instance is already running.");
+            info!("another instance holds {LOCK_FILE}; exiting");
+            ExitCode::Success
+        }
+        Err(e) => {
+            error!("{}", redact(&format!("{e:#}")));
+            ExitCode::Error
+        }
+    }
+}
+
+async fn export(settings: &Settings) -> Result<Outcome> {
+    let state = StateDir::open(&settings.state_dir)?;
+    let Some(_lock) = Lock::acquire(&state)? else {
+        return Ok(Outcome::Locked);
+    };
+    let config = Config::load(&settings.config)?;
+    if let Some(mode) = config.loose_permissions() {
+        warn!(
+            "{} can be read by group or others (mode {mode:03o}); it holds the key secret: chmod 600 it",
+            config.path.display()
+        );
+    }
+    if settings.reset_cursor {
+        state.remove(STATE_FILE)?;
+        state.remove(STATUS_FILE)?;
+        info!("-r: cursor and status cleared; starting from the earliest log the API keeps");
+    } else if settings.clear_status {
+        state.remove(STATUS_FILE)?;
+        info!("-c: status cleared");
+    }
+    let cursors = CursorFile::load(&state.path(STATE_FILE))?;
+    let source = CloudSoc::new(&config, &settings.http, settings.proxy.as_ref())?;
+
+    let now = chrono::Utc::now();
+    let mut status = Status::running(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let status_path = state.path(STATUS_FILE);
+    status.save(&status_path)?;
+
+    let result = run_apps(settings, source, state.clone(), cursors, now, &mut status).await;
+
+    status.ended = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    match &result {
+        Ok(()) => status.state = RunState::Succeeded,
+        Err(e) => {
+            status.state = RunState::Failed;
+            status.error = Some(redact(&format!("{e:#}")));
+        }
+    }
+    if let Err(e) = status.save(&status_path) {
+        warn!("{e}");
+    }
+    result.map(|()| Outcome::Done)
+}
+
+async fn run_apps(
+    settings: &Settings,
+    source: CloudSoc,
+    state: StateDir,
+    cursors: CursorFile,
+    now: chrono::DateTime<chrono::Utc>,
+    status: &mut Status,
+) -> Result<()> {
+    let sink = Sink::open(&settings.output)
+        .await
+        .with_context(|| format!("output {}", describe(&settings.output)))?;
+    let mut exporter = Exporter {
+        source,
+        sink,
+        encoder: encoder_for(&settings.output, settings.format),
+        filter: settings.filter.clone(),
+        pacer: Pacer::new(settings.rate),
+        state,
+        cursors,
+        exported: 0,
+        max_events: settings.max_events,
+    };
+    for &app in &settings.apps {
+        if settings.filter.excludes_app(app) {
+            info!("{app}: no selected severity level applies to {app}; skipped");
+            continue;
+        }
+        let start = start_cursor(settings, &exporter.cursors, app, now);
+        let counts = status.apps.entry(app.to_string()).or_default();
+        let end = exporter
+            .export_app(app, start, counts)
+            .await
+            .with_context(|| format!("{app}"))?;
+        info!(
+            "{app}: exported {} logs ({} filtered out, {} already delivered) from {} pages",
+            counts.exported, counts.filtered, counts.skipped, counts.pages
+        );
+        if end == AppEnd::Capped {
+            info!(
+                "--max-events {} reached; the next run continues from here",
+                settings.max_events
+            );
+            break;
+        }
+    }
+    Ok(())
+}

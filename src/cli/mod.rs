@@ -1,0 +1,424 @@
+//! The command line: the original agent's flags (underscore spellings kept
+//! as aliases, so existing cron lines keep working) plus ours.
+//!
+//! [`Cli`] is the raw parse; [`settings::Settings::from_cli`] validates it
+//! into what the pipeline uses. Help, the man page and completions all come
+//! from these definitions.
+
+pub mod settings;
+
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "siem-agent",
+    version,
+    about = "Export CloudSOC Investigate and Detect logs to a SIEM (CEF or JSON over syslog, sockets, streams or files)",
+    long_about = None,
+    disable_version_flag = true,
+    args_conflicts_with_subcommands = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub export: ExportArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve a simulated CloudSOC API on 127.0.0.1 (for tests and trials).
+    Simulate(crate::simulate::SimArgs),
+}
+
+/// Severity levels of the original agent. `all` selects every level.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[value(rename_all = "lower")]
+pub enum SeverityArg {
+    Critical,
+    Error,
+    Warning,
+    Informational,
+    High,
+    Medium,
+    Low,
+    All,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[value(rename_all = "lower")]
+pub enum ElasticaApp {
+    Investigate,
+    Detect,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[value(rename_all = "UPPER")]
+pub enum OutputKind {
+    /// The local syslog daemon (/dev/log).
+    Syslog,
+    /// A remote or local socket (--target, --socket_type).
+    Remote,
+    /// Standard output or standard error (--stream).
+    Stream,
+    /// A file, rotated by size (--filename, --max_bytes, --backup_count).
+    File,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[value(rename_all = "UPPER")]
+pub enum StreamKind {
+    Stdout,
+    Stderr,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[value(rename_all = "UPPER")]
+pub enum SocketType {
+    Udp,
+    Tcp,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[value(rename_all = "lower")]
+pub enum FormatArg {
+    /// ArcSight Common Event Format.
+    Cef,
+    /// One JSON object per line, every field of the log plus "app".
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[value(rename_all = "kebab-case")]
+pub enum FramingArg {
+    /// Each message ends with LF (what most receivers expect).
+    Lf,
+    /// RFC 6587 octet counting: `LEN SP MSG`.
+    OctetCounted,
+}
+
+/// The export's flags (the default command).
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// Proxy for the API, as URL or HOST:PORT (e.g. http://10.0.0.1:3128).
+    #[arg(long, value_name = "URL_OR_HOST:PORT", help_heading = "Source")]
+    pub proxy: Option<String>,
+
+    /// Proxy user name.
+    #[arg(short = 'u', long, requires = "proxy", help_heading = "Source")]
+    pub username: Option<String>,
+
+    /// Proxy password (or set SIEM_AGENT_PROXY_PASSWORD, which keeps it out of `ps`).
+    #[arg(
+        short = 'p',
+        long,
+        env = "SIEM_AGENT_PROXY_PASSWORD",
+        hide_env_values = true,
+        requires = "username",
+        help_heading = "Source"
+    )]
+    pub password: Option<String>,
+
+    /// Severity levels to export [default: error critical warning, and every Detect level].
+    #[arg(long, num_args = 1.., ignore_case = true, value_name = "LEVEL", help_heading = "Filters")]
+    pub severity: Vec<SeverityArg>,
+
+    /// SaaS app names to export (case-sensitive; quote names with spaces). `Elastica`: the History page logs.
+    #[arg(long, num_args = 1.., value_name = "NAME", help_heading = "Filters")]
+    pub app: Vec<String>,
+
+    /// Object types to export (case-sensitive).
+    #[arg(long = "object-type", visible_alias = "object_type", num_args = 1.., value_name = "TYPE", help_heading = "Filters")]
+    pub object_type: Vec<String>,
+
+    /// Activity types to export (case-sensitive).
+    #[arg(long = "activity-type", visible_alias = "activity_type", num_args = 1.., value_name = "TYPE", help_heading = "Filters")]
+    pub activity_type: Vec<String>,
+
+    /// CloudSOC apps to export from [default: both].
+    #[arg(long = "elastica-app", visible_alias = "elastica_app", num_args = 1.., ignore_case = true, value_name = "APP", help_heading = "Filters")]
+    pub elastica_app: Vec<ElasticaApp>,
+
+    /// Clear the status of the last run (last_job.status), then run.
+    #[arg(short = 'c', help_heading = "State")]
+    pub clear_status: bool,
+
+    /// Reset the cursor (export_log.state) and the status, then run from the earliest log the API keeps.
+    #[arg(short = 'r', help_heading = "State")]
+    pub reset_cursor: bool,
+
+    /// Start from this day (YYYY-MM-DD, UTC), overriding the saved cursor.
+    #[arg(long = "start-date", visible_alias = "start_date", value_name = "YYYY-MM-DD", value_parser = parse_date, help_heading = "State")]
+    pub start_date: Option<chrono::NaiveDate>,
+
+    /// Write debug lines to the log file (--log-file).
+    #[arg(short = 'd', long = "debug", help_heading = "Logging")]
+    pub debug: bool,
+
+    /// The agent's log file [default: /var/log/siem-agent.log, else in the state directory].
+    #[arg(long = "log-file", value_name = "PATH", help_heading = "Logging")]
+    pub log_file: Option<PathBuf>,
+
+    /// Print the version and exit.
+    #[arg(short = 'v', long = "version", action = ArgAction::Version)]
+    pub version: Option<bool>,
+
+    /// Events written per second (0 = as fast as the output takes).
+    #[arg(long, default_value_t = 0, value_name = "N", help_heading = "Output")]
+    pub rate: u32,
+
+    /// Where to write the logs.
+    #[arg(
+        short = 'o',
+        long,
+        ignore_case = true,
+        default_value = "SYSLOG",
+        help_heading = "Output"
+    )]
+    pub output: OutputKind,
+
+    /// With -o STREAM: which stream.
+    #[arg(
+        short = 's',
+        long,
+        ignore_case = true,
+        default_value = "STDERR",
+        help_heading = "Output"
+    )]
+    pub stream: StreamKind,
+
+    /// With -o REMOTE: HOST:PORT, [IPv6]:PORT, or the path of a unix socket.
+    #[arg(
+        short = 't',
+        long,
+        default_value = "localhost:514",
+        value_name = "HOST:PORT|PATH",
+        help_heading = "Output"
+    )]
+    pub target: String,
+
+    /// With -o REMOTE: the socket type (with a unix socket path: datagram or stream).
+    #[arg(
+        long = "socket-type",
+        visible_alias = "socket_type",
+        ignore_case = true,
+        default_value = "UDP",
+        help_heading = "Output"
+    )]
+    pub socket_type: SocketType,
+
+    /// With -o REMOTE and TCP: how messages are delimited.
+    #[arg(long, default_value = "lf", help_heading = "Output")]
+    pub framing: FramingArg,
+
+    /// With -o SYSLOG: the local syslog socket.
+    #[arg(
+        long = "syslog-socket",
+        default_value = "/dev/log",
+        value_name = "PATH",
+        help_heading = "Output"
+    )]
+    pub syslog_socket: PathBuf,
+
+    /// With -o FILE: the file to write.
+    #[arg(short = 'f', long, value_name = "PATH", help_heading = "Output")]
+    pub filename: Option<PathBuf>,
+
+    /// With -o FILE: roll the file over before it reaches N bytes (0 = never).
+    #[arg(
+        long = "max-bytes",
+        visible_alias = "max_bytes",
+        default_value_t = 0,
+        value_name = "N",
+        help_heading = "Output"
+    )]
+    pub max_bytes: u64,
+
+    /// With -o FILE: how many rolled-over files to keep (0 = never roll over).
+    #[arg(
+        long = "backup-count",
+        visible_alias = "backup_count",
+        default_value_t = 0,
+        value_name = "N",
+        help_heading = "Output"
+    )]
+    pub backup_count: u32,
+
+    /// Payload format.
+    #[arg(
+        long,
+        ignore_case = true,
+        default_value = "cef",
+        help_heading = "Output"
+    )]
+    pub format: FormatArg,
+
+    /// The credentials file.
+    #[arg(
+        long,
+        default_value = "config.json",
+        value_name = "PATH",
+        help_heading = "Files"
+    )]
+    pub config: PathBuf,
+
+    /// Where export_log.state, export_log.lock and last_job.status live [default: the config file's directory].
+    #[arg(long = "state-dir", value_name = "DIR", help_heading = "Files")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Stop the run after N events (0 = until caught up).
+    #[arg(
+        long = "max-events",
+        default_value_t = 0,
+        value_name = "N",
+        help_heading = "Source"
+    )]
+    pub max_events: u64,
+
+    /// Seconds to wait for the API to connect or answer.
+    #[arg(long = "http-timeout", default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600), help_heading = "Source")]
+    pub http_timeout: u64,
+
+    /// Retries of a failed API request (429, 5xx, timeouts, resets) before the run gives up.
+    #[arg(long, default_value_t = 6, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=100), help_heading = "Source")]
+    pub retries: u32,
+
+    /// First retry delay in milliseconds (doubles each retry, with jitter).
+    #[arg(
+        long = "retry-delay-ms",
+        default_value_t = 1000,
+        value_name = "MS",
+        hide = true
+    )]
+    pub retry_delay_ms: u64,
+
+    /// Allow an http:// api_server that is not a loopback address.
+    #[arg(long = "allow-insecure-http", help_heading = "Source")]
+    pub allow_insecure_http: bool,
+
+    /// Run a real export against a built-in simulated API (state in a temporary directory; output to stdout unless -o is given).
+    #[arg(long)]
+    pub demo: bool,
+}
+
+fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("'{s}' is not a date in the form YYYY-MM-DD"))
+}
+
+/// Turns a clap error into the one line the agent prints (without the
+/// usage block and the "try --help" hint).
+pub fn one_line_error(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let mut parts: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with("Usage:") || line.starts_with("For more information")
+        {
+            continue;
+        }
+        if line.starts_with("siem-agent ") && !parts.is_empty() {
+            continue; // usage continuation lines
+        }
+        let line = line.strip_prefix("error: ").unwrap_or(line);
+        let line = line.strip_prefix("tip: ").unwrap_or(line);
+        parts.push(line.to_string());
+    }
+    let mut out = parts.join(" ");
+    out.push_str(" (see --help)");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn original_spellings_parse() {
+        let cli = Cli::try_parse_from([
+            "siem-agent",
+            "--proxy",
+            "http://10.0.0.1:3128",
+            "-u",
+            "user",
+            "-p",
+            "pw",
+            "--severity",
+            "error",
+            "critical",
+            "--app",
+            "Dropbox",
+            "Yahoo Mail",
+            "--object_type",
+            "User",
+            "Session",
+            "--activity_type",
+            "Create",
+            "--elastica_app",
+            "Investigate",
+            "-d",
+            "--rate",
+            "5000",
+            "--start_date",
+            "2020-12-20",
+            "--socket_type",
+            "tcp",
+            "-o",
+            "remote",
+            "--max_bytes",
+            "10",
+            "--backup_count",
+            "2",
+        ])
+        .unwrap();
+        let a = cli.export;
+        assert_eq!(a.severity, vec![SeverityArg::Error, SeverityArg::Critical]);
+        assert_eq!(a.app, vec!["Dropbox", "Yahoo Mail"]);
+        assert_eq!(a.object_type, vec!["User", "Session"]);
+        assert_eq!(a.elastica_app, vec![ElasticaApp::Investigate]);
+        assert_eq!(a.output, OutputKind::Remote);
+        assert_eq!(a.socket_type, SocketType::Tcp);
+        assert_eq!(a.rate, 5000);
+        assert!(a.debug);
+        assert_eq!(a.max_bytes, 10);
+    }
+
+    #[test]
+    fn kebab_spellings_parse() {
+        let cli = Cli::try_parse_from([
+            "siem-agent",
+            "--object-type",
+            "File",
+            "--start-date",
+            "2024-02-29",
+        ])
+        .unwrap();
+        assert_eq!(cli.export.object_type, vec!["File"]);
+    }
+
+    #[test]
+    fn errors_are_one_line_and_name_the_flag() {
+        let err = Cli::try_parse_from(["siem-agent", "-o", "PRINTER"]).unwrap_err();
+        let line = one_line_error(&err);
+        assert!(!line.contains('\n'));
+        assert!(line.contains("--output"), "{line}");
+        assert!(line.contains("SYSLOG"), "{line}");
+        let err = Cli::try_parse_from(["siem-agent", "--start_date", "2020-02-30"]).unwrap_err();
+        let line = one_line_error(&err);
+        assert!(
+            line.contains("YYYY-MM-DD") && line.contains("--start-date"),
+            "{line}"
+        );
+        let err = Cli::try_parse_from(["siem-agent", "--bogus"]).unwrap_err();
+        assert!(one_line_error(&err).contains("--bogus"));
+    }
+}

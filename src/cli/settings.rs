@@ -1,0 +1,404 @@
+//! Raw flags to validated settings: every check of a flag's meaning (beyond
+//! what clap can see) is here, with a one-line error naming the flag.
+
+use super::{
+    ElasticaApp, ExportArgs, FormatArg, FramingArg, OutputKind, SeverityArg, SocketType, StreamKind,
+};
+use crate::encode::{Format, Framing};
+use crate::event::App;
+use crate::filter::Filter;
+use crate::secret::Secret;
+use chrono::NaiveDate;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+#[error("{0}")]
+pub struct SettingsError(pub String);
+
+fn err<T>(msg: impl Into<String>) -> Result<T, SettingsError> {
+    Err(SettingsError(msg.into()))
+}
+
+/// Where a REMOTE output connects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Host name or address, and port.
+    Inet { host: String, port: u16 },
+    /// A unix socket path.
+    Unix(PathBuf),
+}
+
+impl Target {
+    /// Parses `HOST:PORT`, `[IPv6]:PORT` or an absolute path.
+    pub fn parse(s: &str) -> Result<Target, SettingsError> {
+        let bad = || {
+            SettingsError(format!(
+                "--target: '{s}' is neither HOST:PORT, [IPv6]:PORT nor a unix socket path (/path/to/socket)"
+            ))
+        };
+        if s.starts_with('/') || s.starts_with("./") {
+            return Ok(Target::Unix(PathBuf::from(s)));
+        }
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
+            (h, p)
+        } else {
+            let (h, p) = s.rsplit_once(':').ok_or_else(bad)?;
+            if h.contains(':') {
+                return Err(bad());
+            }
+            (h, p)
+        };
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        if host.is_empty() || port == 0 {
+            return Err(bad());
+        }
+        Ok(Target::Inet {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Inet { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            Target::Inet { host, port } => write!(f, "{host}:{port}"),
+            Target::Unix(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// The output, with the options that apply to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    Syslog {
+        socket: PathBuf,
+    },
+    Remote {
+        target: Target,
+        socket_type: SocketType,
+        framing: Framing,
+    },
+    Stream(StreamKind),
+    File {
+        path: PathBuf,
+        max_bytes: u64,
+        backup_count: u32,
+    },
+}
+
+/// The API proxy.
+#[derive(Clone, Debug)]
+pub struct Proxy {
+    /// The proxy URL without credentials.
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+}
+
+/// HTTP behaviour of the source.
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    pub timeout: Duration,
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub allow_insecure_http: bool,
+}
+
+/// Everything a run needs, checked.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub config: PathBuf,
+    pub state_dir: PathBuf,
+    pub apps: Vec<App>,
+    pub filter: Filter,
+    pub output: Output,
+    pub format: Format,
+    pub rate: u32,
+    pub max_events: u64,
+    pub start_date: Option<NaiveDate>,
+    pub clear_status: bool,
+    pub reset_cursor: bool,
+    pub debug: bool,
+    pub log_file: Option<PathBuf>,
+    pub proxy: Option<Proxy>,
+    pub http: HttpOptions,
+    pub demo: bool,
+}
+
+impl Settings {
+    pub fn from_args(a: ExportArgs) -> Result<Settings, SettingsError> {
+        let apps = apps(&a.elastica_app);
+        let severities = severities(&a.severity);
+        let filter = Filter::new(
+            severities,
+            set(&a.app),
+            set(&a.object_type),
+            set(&a.activity_type),
+        );
+        let output = match a.output {
+            OutputKind::Syslog => Output::Syslog {
+                socket: a.syslog_socket.clone(),
+            },
+            OutputKind::Remote => Output::Remote {
+                target: Target::parse(&a.target)?,
+                socket_type: a.socket_type,
+                framing: match a.framing {
+                    FramingArg::Lf => Framing::Lf,
+                    FramingArg::OctetCounted => Framing::OctetCounted,
+                },
+            },
+            OutputKind::Stream => Output::Stream(a.stream),
+            OutputKind::File => {
+                let Some(path) = a.filename.clone() else {
+                    return err("--output FILE needs --filename PATH");
+                };
+                if path.as_os_str().is_empty() || path.is_dir() {
+                    return err(format!(
+                        "--filename: '{}' is not a file path",
+                        path.display()
+                    ));
+                }
+                Output::File {
+                    path,
+                    max_bytes: a.max_bytes,
+                    backup_count: a.backup_count,
+                }
+            }
+        };
+        let state_dir = match &a.state_dir {
+            Some(d) => d.clone(),
+            None => config_dir(&a.config),
+        };
+        let proxy = match &a.proxy {
+            None => None,
+            Some(p) => Some(proxy(p, a.username.clone(), a.password.clone())?),
+        };
+        Ok(Settings {
+            config: a.config.clone(),
+            state_dir,
+            apps,
+            filter,
+            output,
+            format: match a.format {
+                FormatArg::Cef => Format::Cef,
+                FormatArg::Json => Format::Json,
+            },
+            rate: a.rate,
+            max_events: a.max_events,
+            start_date: a.start_date,
+            clear_status: a.clear_status,
+            reset_cursor: a.reset_cursor,
+            debug: a.debug,
+            log_file: a.log_file.clone(),
+            proxy,
+            http: HttpOptions {
+                timeout: Duration::from_secs(a.http_timeout),
+                retries: a.retries,
+                retry_delay: Duration::from_millis(a.retry_delay_ms),
+                allow_insecure_http: a.allow_insecure_http,
+            },
+            demo: a.demo,
+        })
+    }
+}
+
+/// The directory a relative or absolute config path lives in.
+pub fn config_dir(config: &Path) -> PathBuf {
+    match config.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn apps(raw: &[ElasticaApp]) -> Vec<App> {
+    if raw.is_empty() {
+        return App::ALL.to_vec();
+    }
+    App::ALL
+        .into_iter()
+        .filter(|app| {
+            raw.iter().any(|r| {
+                matches!(
+                    (r, app),
+                    (ElasticaApp::Investigate, App::Investigate)
+                        | (ElasticaApp::Detect, App::Detect)
+                )
+            })
+        })
+        .collect()
+}
+
+/// `None` = every level. The default is the original's (error, critical,
+/// warning) plus every Detect level, since Detect has none of those three.
+fn severities(raw: &[SeverityArg]) -> Option<BTreeSet<String>> {
+    if raw.contains(&SeverityArg::All) {
+        return None;
+    }
+    let names: Vec<&str> = if raw.is_empty() {
+        vec!["error", "critical", "warning", "high", "medium", "low"]
+    } else {
+        raw.iter()
+            .map(|s| match s {
+                SeverityArg::Critical => "critical",
+                SeverityArg::Error => "error",
+                SeverityArg::Warning => "warning",
+                SeverityArg::Informational => "informational",
+                SeverityArg::High => "high",
+                SeverityArg::Medium => "medium",
+                SeverityArg::Low => "low",
+                SeverityArg::All => unreachable!(),
+            })
+            .collect()
+    };
+    Some(names.into_iter().map(String::from).collect())
+}
+
+fn set(values: &[String]) -> Option<BTreeSet<String>> {
+    (!values.is_empty()).then(|| values.iter().cloned().collect())
+}
+
+fn proxy(
+    raw: &str,
+    username: Option<String>,
+    password: Option<String>,
+) -> Result<Proxy, SettingsError> {
+    let with_scheme = if raw.contains("://") {
+        raw.to_string()
+    } else {
+        format!("http://{raw}")
+    };
+    let mut url = reqwest::Url::parse(&with_scheme).map_err(|e| {
+        SettingsError(format!(
+            "--proxy: '{}' is not a URL or HOST:PORT ({e})",
+            crate::secret::redact(raw)
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h") || url.host_str().is_none()
+    {
+        return err(format!(
+            "--proxy: '{}' must be http://HOST:PORT, https://HOST:PORT or HOST:PORT",
+            crate::secret::redact(raw)
+        ));
+    }
+    // Credentials in the URL are taken out of it, so that the URL can be
+    // printed; -u/-p win over them.
+    let url_user = (!url.username().is_empty()).then(|| url.username().to_string());
+    let url_pass = url.password().map(str::to_string);
+    if let Some(p) = &url_pass {
+        crate::secret::register(p);
+    }
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let username = username.or(url_user);
+    let password = password.or(url_pass).map(Secret::new);
+    if password.is_some() && username.is_none() {
+        return err("--password needs --username");
+    }
+    Ok(Proxy {
+        url: url.to_string(),
+        username,
+        password,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    fn settings(args: &[&str]) -> Result<Settings, SettingsError> {
+        let mut v = vec!["siem-agent"];
+        v.extend_from_slice(args);
+        Settings::from_args(Cli::try_parse_from(v).unwrap().export)
+    }
+
+    #[test]
+    fn defaults() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.apps, vec![App::Investigate, App::Detect]);
+        assert_eq!(
+            s.output,
+            Output::Syslog {
+                socket: PathBuf::from("/dev/log")
+            }
+        );
+        assert_eq!(s.state_dir, PathBuf::from("."));
+        assert_eq!(s.format, Format::Cef);
+    }
+
+    #[test]
+    fn targets_parse() {
+        assert_eq!(
+            Target::parse("localhost:514").unwrap(),
+            Target::Inet {
+                host: "localhost".into(),
+                port: 514
+            }
+        );
+        assert_eq!(
+            Target::parse("[::1]:6514").unwrap(),
+            Target::Inet {
+                host: "::1".into(),
+                port: 6514
+            }
+        );
+        assert_eq!(
+            Target::parse("/dev/log").unwrap(),
+            Target::Unix("/dev/log".into())
+        );
+        for bad in [
+            "localhost",
+            "host:0",
+            "host:99999",
+            "::1:514",
+            ":514",
+            "[::1]514",
+        ] {
+            let e = Target::parse(bad).unwrap_err().to_string();
+            assert!(e.starts_with("--target:"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn file_output_needs_a_filename() {
+        let e = settings(&["-o", "FILE"]).unwrap_err();
+        assert_eq!(e.to_string(), "--output FILE needs --filename PATH");
+    }
+
+    #[test]
+    fn state_dir_defaults_to_config_dir() {
+        let s = settings(&["--config", "/etc/siem-agent/config.json"]).unwrap();
+        assert_eq!(s.state_dir, PathBuf::from("/etc/siem-agent"));
+    }
+
+    #[test]
+    fn proxy_credentials_leave_the_url() {
+        let s = settings(&["--proxy", "http://bob:pr0xy-pass@10.0.0.1:3128"]).unwrap();
+        let p = s.proxy.unwrap();
+        assert_eq!(p.url, "http://10.0.0.1:3128/");
+        assert_eq!(p.username.as_deref(), Some("bob"));
+        assert_eq!(p.password.unwrap().expose(), "pr0xy-pass");
+        let s = settings(&["--proxy", "10.0.0.1:3128", "-u", "al", "-p", "pw-123"]).unwrap();
+        let p = s.proxy.unwrap();
+        assert_eq!(p.url, "http://10.0.0.1:3128/");
+        assert_eq!(p.username.as_deref(), Some("al"));
+    }
+
+    #[test]
+    fn severity_all_means_no_filter() {
+        let s = settings(&["--severity", "all"]).unwrap();
+        assert!(s.filter.severities.is_none());
+        let s = settings(&["--severity", "HIGH"]).unwrap();
+        assert_eq!(
+            s.filter.severities.unwrap().into_iter().collect::<Vec<_>>(),
+            vec!["high"]
+        );
+    }
+}

@@ -1,0 +1,285 @@
+//! `config.json`: the API credentials, as CloudSOC's console downloads them.
+//!
+//! Every problem is one line naming the file and the field. The key secret
+//! is held as a [`Secret`] from the moment it is read.
+
+use crate::secret::{self, Secret};
+use serde_json::{Map, Value};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not valid JSON: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: must hold a JSON object")]
+    NotObject { path: PathBuf },
+    #[error("{path}: field \"{field}\" is missing")]
+    Missing { path: PathBuf, field: &'static str },
+    #[error("{path}: field \"{field}\" {problem}")]
+    Invalid {
+        path: PathBuf,
+        field: &'static str,
+        problem: String,
+    },
+}
+
+/// The contents of `config.json`.
+#[derive(Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    /// Optional and unused by the API; kept for the status output.
+    pub user_id: Option<String>,
+    /// The API's base URL, always ending in `/`.
+    pub api_server: String,
+    pub key_id: String,
+    pub key_secret: Secret,
+    pub tenant: String,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("path", &self.path)
+            .field("user_id", &self.user_id)
+            .field("api_server", &self.api_server)
+            .field("key_id", &self.key_id)
+            .field("key_secret", &self.key_secret)
+            .field("tenant", &self.tenant)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Checks the bytes of a config file; `path` is only used in errors.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
+        let p = || path.to_path_buf();
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|source| ConfigError::Json { path: p(), source })?;
+        let Value::Object(obj) = value else {
+            return Err(ConfigError::NotObject { path: p() });
+        };
+        // Register the secret before anything else can print it.
+        if let Some(Value::String(s)) = obj.get("key_secret") {
+            secret::register(s);
+        }
+        let key_secret = Secret::new(required_str(path, &obj, "key_secret")?);
+        let key_id = required_str(path, &obj, "key_id")?;
+        let tenant = required_str(path, &obj, "tenant")?;
+        if tenant.contains(['/', '?', '#']) || tenant.trim() != tenant {
+            return Err(ConfigError::Invalid {
+                path: p(),
+                field: "tenant",
+                problem: "must be a bare name (no '/', '?', '#' or surrounding spaces)".into(),
+            });
+        }
+        let api_server = normalize_server(path, &required_str(path, &obj, "api_server")?)?;
+        let user_id = match obj.get("user_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    path: p(),
+                    field: "user_id",
+                    problem: format!("must be a string, not {}", type_name(other)),
+                });
+            }
+        };
+        secret::register(&basic_credentials(&key_id, &key_secret));
+        Ok(Config {
+            path: path.to_path_buf(),
+            user_id,
+            api_server,
+            key_id,
+            key_secret,
+            tenant,
+        })
+    }
+
+    /// `Some(mode)` when the file can be read by group or others.
+    pub fn loose_permissions(&self) -> Option<u32> {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&self.path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o044 != 0).then_some(mode)
+    }
+}
+
+/// The value of the `Authorization: Basic` header's credentials, base64.
+pub fn basic_credentials(key_id: &str, key_secret: &Secret) -> String {
+    base64(format!("{key_id}:{}", key_secret.expose()).as_bytes())
+}
+
+fn required_str(
+    path: &Path,
+    obj: &Map<String, Value>,
+    field: &'static str,
+) -> Result<String, ConfigError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Err(ConfigError::Missing {
+            path: path.to_path_buf(),
+            field,
+        }),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            field,
+            problem: "is empty".into(),
+        }),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            field,
+            problem: format!("must be a string, not {}", type_name(other)),
+        }),
+    }
+}
+
+fn normalize_server(path: &Path, raw: &str) -> Result<String, ConfigError> {
+    let s = raw.trim();
+    let invalid = |problem: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        field: "api_server",
+        problem,
+    };
+    let url = reqwest::Url::parse(s).map_err(|e| invalid(format!("is not a URL ({e}): {s:?}")))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(invalid(format!("must start with https:// ({s:?})")));
+    }
+    if url.host_str().is_none() {
+        return Err(invalid(format!("has no host ({s:?})")));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(invalid(format!(
+            "must be a plain base URL such as https://api-vip.elastica.net/ ({s:?})"
+        )));
+    }
+    let mut out = url.to_string();
+    if !out.ends_with('/') {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Standard base64 with padding (RFC 4648), for the Basic header.
+pub fn base64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(T[(n >> 18) as usize & 63] as char);
+        out.push(T[(n >> 12) as usize & 63] as char);
+        out.push(if chunk.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("config.json"), s.as_bytes())
+    }
+
+    const GOOD: &str = r#"{"user_id":"u1","api_server":"https://api-vip.elastica.net","key_id":"kid","key_secret":"very-secret-value","tenant":"acme"}"#;
+
+    #[test]
+    fn good_config_parses_and_normalizes() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.api_server, "https://api-vip.elastica.net/");
+        assert_eq!(c.tenant, "acme");
+        assert_eq!(c.user_id.as_deref(), Some("u1"));
+        assert!(!format!("{c:?}").contains("very-secret-value"));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = parse(r#"{"api_server":"https://x/","key_id":"k","tenant":"t"}"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "config.json: field \"key_secret\" is missing"
+        );
+        let e = parse(r#"{"api_server":"https://x/","key_id":5,"key_secret":"abc","tenant":"t"}"#)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "config.json: field \"key_id\" must be a string, not a number"
+        );
+        let e = parse(r#"{"api_server":"ftp://x/","key_id":"k","key_secret":"abc","tenant":"t"}"#)
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("config.json: field \"api_server\" must start with https://")
+        );
+        let e = parse("[1]").unwrap_err();
+        assert_eq!(e.to_string(), "config.json: must hold a JSON object");
+        let e = parse("{").unwrap_err();
+        assert!(
+            e.to_string().starts_with("config.json: not valid JSON: "),
+            "{e}"
+        );
+        assert!(!e.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn numeric_user_id_is_accepted() {
+        let c = parse(r#"{"user_id":7,"api_server":"https://x/","key_id":"k","key_secret":"abc","tenant":"t"}"#).unwrap();
+        assert_eq!(c.user_id.as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! `--demo`: a real export against the simulator, started in this process,
+//! with the state in a temporary directory. Nothing outside that directory
+//! is touched (the log file goes there too unless --log-file says
+//! otherwise).
+
+use crate::cli::{ExportArgs, OutputKind, StreamKind};
+use crate::simulate::{self, SimArgs, Simulator};
+use clap::Parser;
+use std::path::PathBuf;
+
+/// What the demo keeps alive for the run.
+pub struct Demo {
+    pub dir: tempfile::TempDir,
+    pub simulator: Simulator,
+}
+
+#[derive(Parser)]
+struct SimOnly {
+    #[command(flatten)]
+    sim: SimArgs,
+}
+
+/// Starts the simulator and points `args` at it.
+pub async fn prepare(args: &mut ExportArgs, output_given: bool) -> std::io::Result<Demo> {
+    let sim = SimOnly::try_parse_from(["simulate", "--events", "400"])
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+        .sim;
+    let (tenant, key_id, key_secret) = (
+        sim.tenant.clone(),
+        sim.key_id.clone(),
+        sim.key_secret.clone(),
+    );
+    let simulator = simulate::start(sim).await?;
+    let dir = tempfile::Builder::new()
+        .prefix("siem-agent-demo-")
+        .tempdir()?;
+    let config = serde_json::json!({
+        "user_id": "demo",
+        "api_server": format!("http://{}/", simulator.addr),
+        "key_id": key_id,
+        "key_secret": key_secret,
+        "tenant": tenant,
+    });
+    let config_path = dir.path().join("config.json");
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&config_path)?;
+        serde_json::to_writer_pretty(f, &config)?;
+    }
+    args.config = config_path;
+    args.state_dir = Some(dir.path().to_path_buf());
+    if args.log_file.is_none() {
+        args.log_file = Some(dir.path().join("siem-agent.log"));
+    }
+    if !output_given {
+        args.output = OutputKind::Stream;
+        args.stream = StreamKind::Stdout;
+    }
+    Ok(Demo { dir, simulator })
+}
+
+impl Demo {
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}

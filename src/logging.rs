@@ -1,0 +1,149 @@
+//! The agent's own log: a file (default /var/log/siem-agent.log, rotated at
+//! 10 MB with 5 backups) that gets run summaries, warnings and errors, and
+//! with `-d` the debug lines too; warnings and errors also go to stderr.
+//! Every line passes through [`crate::secret::redact`] on its way out.
+
+use crate::secret::redact;
+use crate::sink::file::RotatingFile;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+
+pub const DEFAULT_LOG_FILE: &str = "/var/log/siem-agent.log";
+pub const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
+pub const LOG_BACKUPS: u32 = 5;
+const LOG_NAME: &str = "siem-agent.log";
+
+/// Where the log went.
+#[derive(Debug)]
+pub struct LogSetup {
+    pub path: Option<PathBuf>,
+    /// Why the default path was not used, when it was not.
+    pub fallback: Option<String>,
+}
+
+/// Installs the global subscriber. Never fails: without a writable log
+/// file, lines still reach stderr.
+pub fn init(requested: Option<&Path>, state_dir: &Path, debug: bool) -> LogSetup {
+    let (file, path, fallback) = open_log(requested, state_dir);
+    let file_level = if debug {
+        LevelFilter::DEBUG
+    } else {
+        LevelFilter::INFO
+    };
+    // Only the agent's own lines: the HTTP stack's debug output is noise.
+    let ours = Targets::new().with_target("siem_agent", LevelFilter::TRACE);
+    let file_layer = file.map(|f| {
+        tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_target(false)
+            .with_writer(RedactingFile(Arc::new(Mutex::new(f))))
+            .with_filter(file_level)
+            .with_filter(ours.clone())
+    });
+    let stderr_layer = StderrLayer.with_filter(LevelFilter::WARN).with_filter(ours);
+    let _ = tracing_subscriber::registry()
+        .with(file_layer)
+        .with(stderr_layer)
+        .try_init();
+    LogSetup { path, fallback }
+}
+
+fn open_log(
+    requested: Option<&Path>,
+    state_dir: &Path,
+) -> (Option<RotatingFile>, Option<PathBuf>, Option<String>) {
+    let primary = requested
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_LOG_FILE));
+    match RotatingFile::open(&primary, LOG_MAX_BYTES, LOG_BACKUPS) {
+        Ok(f) => (Some(f), Some(primary), None),
+        Err(e) => {
+            let alt = state_dir.join(LOG_NAME);
+            let why = format!(
+                "cannot write the log file {} ({e}); logging to {}",
+                primary.display(),
+                alt.display()
+            );
+            match RotatingFile::open(&alt, LOG_MAX_BYTES, LOG_BACKUPS) {
+                Ok(f) => (Some(f), Some(alt), Some(why)),
+                Err(e2) => (
+                    None,
+                    None,
+                    Some(format!(
+                        "cannot write the log file {} ({e}) nor {} ({e2}); logging to stderr only",
+                        primary.display(),
+                        alt.display()
+                    )),
+                ),
+            }
+        }
+    }
+}
+
+/// The log file as a `MakeWriter`: each formatted line is redacted and
+/// written whole, then flushed (a crash must not eat the last lines).
+#[derive(Clone)]
+struct RedactingFile(Arc<Mutex<RotatingFile>>);
+
+impl<'a> MakeWriter<'a> for RedactingFile {
+    type Writer = RedactingFile;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl Write for RedactingFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let line = redact(&String::from_utf8_lossy(buf));
+        let mut f = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f.write_record(line.as_bytes())?;
+        f.flush()?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).flush()
+    }
+}
+
+/// Warnings and errors on stderr as `siem-agent: error: ...`, one line each.
+struct StderrLayer;
+
+impl<S: Subscriber> Layer<S> for StderrLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let mut v = MessageVisitor(String::new());
+        event.record(&mut v);
+        let level = match *event.metadata().level() {
+            Level::ERROR => "error",
+            Level::WARN => "warning",
+            _ => "info",
+        };
+        let line = redact(&v.0).replace(['\n', '\r'], " ");
+        let _ = writeln!(io::stderr().lock(), "siem-agent: {level}: {line}");
+    }
+}
+
+struct MessageVisitor(String);
+
+impl tracing::field::Visit for MessageVisitor {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.0.push_str(value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0.push_str(&format!("{value:?}"));
+        } else {
+            self.0.push_str(&format!(" {}={value:?}", field.name()));
+        }
+    }
+}

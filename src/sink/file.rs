@@ -1,0 +1,184 @@
+//! FILE: one record per line, rolled over by size exactly as the original
+//! agent (Python's RotatingFileHandler) does: before a record is written,
+//! if the file is not empty and its size plus the record would reach
+//! `max_bytes`, `name.(n-1)` becomes `name.n` ... `name` becomes `name.1`,
+//! and a new `name` is started; the oldest beyond `backup_count` is
+//! removed. With `max_bytes` or `backup_count` 0 the file is never rolled
+//! over. Records are never split across files.
+//!
+//! The same writer serves the agent's own log file.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug)]
+pub struct RotatingFile {
+    path: PathBuf,
+    max_bytes: u64,
+    backup_count: u32,
+    out: BufWriter<File>,
+    size: u64,
+    /// Only regular files are rolled over (not /dev/stdout, a FIFO, ...).
+    regular: bool,
+}
+
+impl RotatingFile {
+    /// Opens `path` for appending (mode 640 when created).
+    pub fn open(path: &Path, max_bytes: u64, backup_count: u32) -> io::Result<RotatingFile> {
+        let file = open_append(path)?;
+        let meta = file.metadata()?;
+        Ok(RotatingFile {
+            path: path.to_path_buf(),
+            max_bytes,
+            backup_count,
+            size: meta.len(),
+            regular: meta.is_file(),
+            out: BufWriter::with_capacity(64 * 1024, file),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes one whole record (with its line end).
+    pub fn write_record(&mut self, record: &[u8]) -> io::Result<()> {
+        if self.should_roll_over(record.len() as u64) {
+            self.roll_over()?;
+        }
+        self.out.write_all(record)?;
+        self.size += record.len() as u64;
+        Ok(())
+    }
+
+    /// Flushes what was written to the kernel.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// Flushes and makes what was written durable (fsync).
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        self.out.get_ref().sync_data()
+    }
+
+    fn should_roll_over(&self, len: u64) -> bool {
+        self.regular
+            && self.max_bytes > 0
+            && self.backup_count > 0
+            && self.size > 0
+            && self.size + len >= self.max_bytes
+    }
+
+    fn roll_over(&mut self) -> io::Result<()> {
+        self.sync()?;
+        for i in (1..self.backup_count).rev() {
+            let from = self.backup(i);
+            if from.exists() {
+                std::fs::rename(&from, self.backup(i + 1))?;
+            }
+        }
+        std::fs::rename(&self.path, self.backup(1))?;
+        let file = open_append(&self.path)?;
+        self.out = BufWriter::with_capacity(64 * 1024, file);
+        self.size = 0;
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    fn backup(&self, n: u32) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(format!(".{n}"));
+        PathBuf::from(name)
+    }
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes(dir: &Path, name: &str, backups: u32) -> Vec<Option<u64>> {
+        let mut v = vec![std::fs::metadata(dir.join(name)).ok().map(|m| m.len())];
+        for i in 1..=backups + 1 {
+            v.push(
+                std::fs::metadata(dir.join(format!("{name}.{i}")))
+                    .ok()
+                    .map(|m| m.len()),
+            );
+        }
+        v
+    }
+
+    #[test]
+    fn rolls_over_before_reaching_max_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.log");
+        let mut f = RotatingFile::open(&path, 25, 2).unwrap();
+        for i in 0..7 {
+            f.write_record(format!("record-{i}\n").as_bytes()).unwrap(); // 9 bytes each
+        }
+        f.sync().unwrap();
+        // 9+9=18, +9=27>=25 -> roll: each file holds two records.
+        assert_eq!(
+            sizes(dir.path(), "out.log", 2),
+            vec![Some(9), Some(18), Some(18), None]
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "record-6\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("out.log.1")).unwrap(),
+            "record-4\nrecord-5\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("out.log.2")).unwrap(),
+            "record-2\nrecord-3\n"
+        );
+    }
+
+    #[test]
+    fn zero_means_never() {
+        for (max, count) in [(0, 3), (10, 0)] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("o");
+            let mut f = RotatingFile::open(&path, max, count).unwrap();
+            for _ in 0..10 {
+                f.write_record(b"0123456789\n").unwrap();
+            }
+            f.sync().unwrap();
+            assert_eq!(sizes(dir.path(), "o", 1), vec![Some(110), None, None]);
+        }
+    }
+
+    #[test]
+    fn a_record_larger_than_max_bytes_gets_a_file_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o");
+        let mut f = RotatingFile::open(&path, 10, 5).unwrap();
+        f.write_record(b"0123456789abcdef\n").unwrap();
+        f.write_record(b"x\n").unwrap();
+        f.sync().unwrap();
+        assert_eq!(sizes(dir.path(), "o", 1), vec![Some(2), Some(17), None]);
+    }
+
+    #[test]
+    fn appends_to_an_existing_file_and_counts_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o");
+        std::fs::write(&path, "123456789\n").unwrap();
+        let mut f = RotatingFile::open(&path, 15, 1).unwrap();
+        f.write_record(b"abcde\n").unwrap();
+        f.sync().unwrap();
+        assert_eq!(sizes(dir.path(), "o", 1), vec![Some(6), Some(10), None]);
+    }
+}

@@ -1,0 +1,152 @@
+//! Sink: where encoded frames go. One file per transport, one enum arm
+//! each. A sink takes frames with [`Sink::send`] and confirms them with
+//! [`Sink::flush`]: when `flush` returns `Ok`, every frame sent so far has
+//! been accepted as far as the transport can tell (see each transport), and
+//! the cursor may move past them.
+
+pub mod file;
+pub mod stream;
+pub mod tcp;
+pub mod udp;
+pub mod unix;
+
+use crate::cli::settings::{Output, Target};
+use crate::cli::{SocketType, StreamKind};
+use std::time::Duration;
+use thiserror::Error;
+
+/// How long a connect may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Error)]
+pub enum SinkError {
+    #[error("cannot connect to {target}: {source}")]
+    Connect {
+        target: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write to {target}: {source}")]
+    Write {
+        target: String,
+        source: std::io::Error,
+    },
+    #[error("{target} closed the connection; the frames of this page were not confirmed")]
+    Closed { target: String },
+}
+
+impl SinkError {
+    pub fn write(target: &str, source: std::io::Error) -> SinkError {
+        SinkError::Write {
+            target: target.to_string(),
+            source,
+        }
+    }
+
+    pub fn connect(target: &str, source: std::io::Error) -> SinkError {
+        SinkError::Connect {
+            target: target.to_string(),
+            source,
+        }
+    }
+}
+
+/// Reads the result of a non-blocking read on a stream socket whose peer
+/// should never talk: end-of-file means the peer has closed.
+pub(crate) fn peer_open(read: std::io::Result<usize>, target: &str) -> Result<(), SinkError> {
+    match read {
+        Ok(0) => Err(SinkError::Closed {
+            target: target.to_string(),
+        }),
+        // Syslog receivers do not talk back; anything read is ignored.
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+        Err(e) => Err(SinkError::write(target, e)),
+    }
+}
+
+pub enum Sink {
+    Udp(udp::UdpSink),
+    Tcp(tcp::TcpSink),
+    UnixDatagram(unix::UnixDatagramSink),
+    UnixStream(unix::UnixStreamSink),
+    Stream(stream::StreamSink),
+    File(file::RotatingFile),
+}
+
+impl Sink {
+    /// Opens the output.
+    pub async fn open(output: &Output) -> Result<Sink, SinkError> {
+        Ok(match output {
+            Output::Syslog { socket } => {
+                Sink::UnixDatagram(unix::UnixDatagramSink::connect(socket).await?)
+            }
+            Output::Remote {
+                target: Target::Unix(path),
+                socket_type,
+                ..
+            } => match socket_type {
+                SocketType::Udp => Sink::UnixDatagram(unix::UnixDatagramSink::connect(path).await?),
+                SocketType::Tcp => Sink::UnixStream(unix::UnixStreamSink::connect(path).await?),
+            },
+            Output::Remote {
+                target: Target::Inet { host, port },
+                socket_type,
+                ..
+            } => match socket_type {
+                SocketType::Udp => Sink::Udp(udp::UdpSink::connect(host, *port).await?),
+                SocketType::Tcp => Sink::Tcp(tcp::TcpSink::connect(host, *port).await?),
+            },
+            Output::Stream(kind) => Sink::Stream(stream::StreamSink::new(*kind)),
+            Output::File {
+                path,
+                max_bytes,
+                backup_count,
+            } => Sink::File(
+                file::RotatingFile::open(path, *max_bytes, *backup_count)
+                    .map_err(|e| SinkError::connect(&path.display().to_string(), e))?,
+            ),
+        })
+    }
+
+    /// Hands one frame to the transport.
+    pub async fn send(&mut self, frame: &[u8]) -> Result<(), SinkError> {
+        match self {
+            Sink::Udp(s) => s.send(frame).await,
+            Sink::Tcp(s) => s.send(frame).await,
+            Sink::UnixDatagram(s) => s.send(frame).await,
+            Sink::UnixStream(s) => s.send(frame).await,
+            Sink::Stream(s) => s.send(frame),
+            Sink::File(f) => f
+                .write_record(frame)
+                .map_err(|e| SinkError::write(&f.path().display().to_string(), e)),
+        }
+    }
+
+    /// Confirms every frame sent so far (see the module's doc).
+    pub async fn flush(&mut self) -> Result<(), SinkError> {
+        match self {
+            Sink::Udp(_) | Sink::UnixDatagram(_) => Ok(()),
+            Sink::Tcp(s) => s.flush().await,
+            Sink::UnixStream(s) => s.flush().await,
+            Sink::Stream(s) => s.flush(),
+            Sink::File(f) => f
+                .sync()
+                .map_err(|e| SinkError::write(&f.path().display().to_string(), e)),
+        }
+    }
+}
+
+/// A description of the output for messages.
+pub fn describe(output: &Output) -> String {
+    match output {
+        Output::Syslog { socket } => format!("syslog ({})", socket.display()),
+        Output::Remote {
+            target,
+            socket_type,
+            ..
+        } => format!("{target} ({socket_type:?})"),
+        Output::Stream(StreamKind::Stdout) => "stdout".into(),
+        Output::Stream(StreamKind::Stderr) => "stderr".into(),
+        Output::File { path, .. } => path.display().to_string(),
+    }
+}

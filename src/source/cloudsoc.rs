@@ -1,0 +1,443 @@
+//! The CloudSOC log export API (see `cloudsoc-api.md`): Basic auth, the
+//! `X-Elastica-Dbname-Resolved` header, pages of up to 1000 logs followed
+//! through `next_url`.
+
+use super::{Page, RetryPolicy, SourceError, error_chain, jitter};
+use crate::cli::settings::{HttpOptions, Proxy};
+use crate::config::{Config, basic_credentials};
+use crate::event::{App, Event, api_timestamp};
+use crate::secret::redact;
+use chrono::{DateTime, Utc};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
+use serde_json::Value;
+use std::time::Duration;
+use tracing::{debug, warn};
+
+/// Logs per page: the API's maximum.
+pub const PAGE_LIMIT: usize = 1000;
+
+/// How far back Investigate can be queried.
+pub const MAX_LOOKBACK: chrono::Duration = chrono::Duration::days(180);
+
+/// The CloudSOC client. Cheap to clone (the HTTP client is shared).
+#[derive(Clone)]
+pub struct CloudSoc {
+    http: reqwest::Client,
+    /// `{api_server}{tenant}/`.
+    base: Url,
+    retry: RetryPolicy,
+}
+
+impl CloudSoc {
+    pub fn new(
+        config: &Config,
+        http: &HttpOptions,
+        proxy: Option<&Proxy>,
+    ) -> Result<CloudSoc, SourceError> {
+        let api = Url::parse(&config.api_server)
+            .map_err(|e| SourceError::Setup(format!("api_server: {e}")))?;
+        if api.scheme() == "http" && !http.allow_insecure_http && !is_loopback(&api) {
+            return Err(SourceError::Setup(format!(
+                "{}: api_server {} is plain http:// to a host that is not this machine; the key secret would \
+                 cross the network unencrypted (use https://, or --allow-insecure-http)",
+                config.path.display(),
+                config.api_server
+            )));
+        }
+        let base = api
+            .join(&format!("{}/", config.tenant))
+            .map_err(|e| SourceError::Setup(format!("tenant: {e}")))?;
+
+        let mut auth = HeaderValue::from_str(&format!(
+            "Basic {}",
+            basic_credentials(&config.key_id, &config.key_secret)
+        ))
+        .map_err(|_| {
+            SourceError::Setup("key_id or key_secret holds characters that cannot be sent".into())
+        })?;
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, auth);
+        headers.insert(
+            "X-Elastica-Dbname-Resolved",
+            HeaderValue::from_static("True"),
+        );
+
+        let mut builder = reqwest::Client::builder()
+            .no_proxy()
+            .default_headers(headers)
+            .user_agent(concat!("siem-agent/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(http.timeout)
+            .read_timeout(http.timeout)
+            .timeout(http.timeout * 4)
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(p) = proxy {
+            let mut px = reqwest::Proxy::all(&p.url)
+                .map_err(|e| SourceError::Setup(format!("--proxy: {e}")))?;
+            if let Some(user) = &p.username {
+                let pass = p.password.as_ref().map(|s| s.expose()).unwrap_or("");
+                px = px.basic_auth(user, pass);
+            }
+            builder = builder.proxy(px);
+        }
+        let http_client = builder.build().map_err(|e| {
+            SourceError::Setup(format!(
+                "cannot set up the HTTP client: {}",
+                error_chain(&e)
+            ))
+        })?;
+        Ok(CloudSoc {
+            http: http_client,
+            base,
+            retry: RetryPolicy {
+                retries: http.retries,
+                base: http.retry_delay,
+            },
+        })
+    }
+
+    /// The first page's URL for `app`, from `since` (inclusive).
+    pub fn first_url(
+        &self,
+        app: App,
+        since: DateTime<Utc>,
+        filters: &[(&'static str, String)],
+    ) -> Url {
+        let mut url = self
+            .base
+            .join("api/admin/v1/logs/get/")
+            .unwrap_or_else(|_| self.base.clone());
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("app", app.as_str());
+            q.append_pair(
+                "subtype",
+                match app {
+                    App::Investigate => "all",
+                    App::Detect => "incidents",
+                },
+            );
+            q.append_pair("limit", &PAGE_LIMIT.to_string());
+            q.append_pair("created_timestamp", &api_timestamp(since));
+            for (k, v) in filters {
+                q.append_pair(k, v);
+            }
+        }
+        url
+    }
+
+    /// The connectivity check endpoint.
+    pub fn datasources_url(&self) -> Url {
+        self.base
+            .join("audit/v2/datasources/")
+            .unwrap_or_else(|_| self.base.clone())
+    }
+
+    /// Fetches one page, retrying what may succeed on a retry.
+    pub async fn fetch(&self, app: App, url: &Url) -> Result<Page, SourceError> {
+        let mut attempt = 0u32;
+        loop {
+            match self.fetch_once(app, url).await {
+                Ok(page) => return Ok(page),
+                Err(e) if e.retryable() && attempt < self.retry.retries => {
+                    let wait = self.retry.delay(attempt, &e, jitter());
+                    warn!(
+                        "{}; retry {}/{} in {:.1}s",
+                        redact(&e.to_string()),
+                        attempt + 1,
+                        self.retry.retries,
+                        wait.as_secs_f64()
+                    );
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(e) if attempt > 0 => {
+                    return Err(SourceError::GaveUp {
+                        attempts: attempt + 1,
+                        last: Box::new(e),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn fetch_once(&self, app: App, url: &Url) -> Result<Page, SourceError> {
+        debug!("GET {url}");
+        let resp = self
+            .http
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| SourceError::Transport(error_chain(&e)))?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let body = resp.bytes().await.map_err(|e| {
+            SourceError::Transport(format!("reading the answer: {}", error_chain(&e)))
+        })?;
+        debug!("HTTP {} {} bytes", status.as_u16(), body.len());
+        if !status.is_success() {
+            return Err(status_error(status, &body, retry_after));
+        }
+        let page = parse_page(app, &body)?;
+        let next = match page.next_raw {
+            None => None,
+            Some(raw) => Some(self.check_next(url, &raw)?),
+        };
+        Ok(Page {
+            events: page.events,
+            next,
+            malformed: page.malformed,
+            lossy: page.lossy,
+        })
+    }
+
+    /// A next_url must stay on the configured server: the credentials go
+    /// with it.
+    fn check_next(&self, current: &Url, raw: &str) -> Result<Url, SourceError> {
+        let next = current
+            .join(raw)
+            .map_err(|e| SourceError::BadPage(format!("next_url {raw:?} is not a URL ({e})")))?;
+        if next.scheme() != self.base.scheme()
+            || next.host_str() != self.base.host_str()
+            || next.port_or_known_default() != self.base.port_or_known_default()
+        {
+            return Err(SourceError::ForeignNextUrl(
+                next.origin().ascii_serialization(),
+            ));
+        }
+        Ok(next)
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = DateTime::parse_from_rfc2822(v).ok()?;
+    let secs = (when.with_timezone(&Utc) - Utc::now()).num_seconds().max(0);
+    Some(Duration::from_secs(secs as u64))
+}
+
+fn status_error(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> SourceError {
+    let snippet = snippet(body);
+    let detail = if snippet.is_empty() {
+        String::new()
+    } else {
+        format!(": {snippet}")
+    };
+    match status.as_u16() {
+        401 | 403 => SourceError::Rejected {
+            status: status.as_u16(),
+            detail,
+        },
+        404 => SourceError::Status {
+            status: 404,
+            detail: format!("{detail} (check api_server and tenant in the config file)"),
+            retry_after: None,
+        },
+        s => SourceError::Status {
+            status: s,
+            detail,
+            retry_after,
+        },
+    }
+}
+
+/// The start of a body, on one line, for error messages.
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    redact(one_line.trim())
+}
+
+struct RawPage {
+    events: Vec<Event>,
+    next_raw: Option<String>,
+    malformed: u64,
+    lossy: bool,
+}
+
+/// Parses a page body. `app` is the one the request asked for.
+fn parse_page(app: App, body: &[u8]) -> Result<RawPage, SourceError> {
+    let (text, lossy) = match std::str::from_utf8(body) {
+        Ok(s) => (std::borrow::Cow::Borrowed(s), false),
+        Err(_) => (String::from_utf8_lossy(body), true),
+    };
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|e| SourceError::BadPage(format!("not valid JSON ({e})")))?;
+    let Value::Object(mut obj) = value else {
+        return Err(SourceError::BadPage("not a JSON object".into()));
+    };
+    match obj.get("status") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("success") => {}
+        Some(other) => {
+            let msg = obj
+                .get("message")
+                .map(|m| m.to_string())
+                .unwrap_or_default();
+            return Err(SourceError::BadPage(format!(
+                "status {other} {}",
+                redact(&msg)
+            )));
+        }
+    }
+    let next_raw = match obj.remove("next_url") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => return Err(SourceError::BadPage("next_url is not a string".into())),
+    };
+    let logs = match obj.remove("logs") {
+        Some(Value::Array(a)) => a,
+        None | Some(Value::Null) => Vec::new(),
+        Some(_) => return Err(SourceError::BadPage("\"logs\" is not an array".into())),
+    };
+    let mut events = Vec::with_capacity(logs.len());
+    let mut malformed = 0;
+    for log in logs {
+        match log {
+            Value::Object(fields) => events.push(Event::from_log(app, fields)),
+            _ => malformed += 1,
+        }
+    }
+    Ok(RawPage {
+        events,
+        next_raw,
+        malformed,
+        lossy,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_parsing() {
+        let p = parse_page(
+            App::Investigate,
+            br#"{"status":"success","logs":[{"_id":"a"},7,{"_id":"b"}],"next_url":null}"#,
+        )
+        .unwrap();
+        assert_eq!(p.events.len(), 2);
+        assert_eq!(p.malformed, 1);
+        assert!(p.next_raw.is_none());
+        let p = parse_page(
+            App::Detect,
+            b"{\"logs\":[{\"m\":\"caf\xe9\"}],\"next_url\":\"x?from=1\"}",
+        )
+        .unwrap();
+        assert!(p.lossy);
+        assert_eq!(p.next_raw.as_deref(), Some("x?from=1"));
+        for (body, msg) in [
+            (&b"{\"logs\":"[..], "not valid JSON"),
+            (b"[1]", "not a JSON object"),
+            (
+                b"{\"status\":\"error\",\"message\":\"boom\"}",
+                "status \"error\"",
+            ),
+            (b"{\"logs\":{}}", "\"logs\" is not an array"),
+            (b"{\"logs\":[],\"next_url\":5}", "next_url is not a string"),
+        ] {
+            let e = parse_page(App::Investigate, body)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains(msg), "{e}");
+        }
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    fn client(server: &str, insecure: bool) -> Result<CloudSoc, SourceError> {
+        let cfg = Config::parse(
+            std::path::Path::new("config.json"),
+            format!(
+                r#"{{"api_server":"{server}","key_id":"k","key_secret":"abc123","tenant":"acme"}}"#
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        CloudSoc::new(
+            &cfg,
+            &HttpOptions {
+                timeout: Duration::from_secs(5),
+                retries: 0,
+                retry_delay: Duration::from_millis(1),
+                allow_insecure_http: insecure,
+            },
+            None,
+        )
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback_unless_allowed() {
+        assert!(client("http://127.0.0.1:9/", false).is_ok());
+        assert!(client("http://localhost:9/", false).is_ok());
+        assert!(client("http://[::1]:9/", false).is_ok());
+        let e = client("http://api.example.com/", false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("--allow-insecure-http"), "{e}");
+        assert!(client("http://api.example.com/", true).is_ok());
+    }
+
+    #[test]
+    fn urls_and_next_url_origin() {
+        let c = client("https://api.example.com/base/", false).unwrap();
+        let t = crate::event::parse_timestamp("2024-01-02T03:04:05").unwrap();
+        let u = c.first_url(App::Detect, t, &[("service", "Yahoo Mail".into())]);
+        assert_eq!(
+            u.as_str(),
+            "https://api.example.com/base/acme/api/admin/v1/logs/get/?app=Detect&subtype=incidents&limit=1000&created_timestamp=2024-01-02T03%3A04%3A05&service=Yahoo+Mail"
+        );
+        assert!(
+            c.check_next(
+                &u,
+                "https://api.example.com/base/acme/api/admin/v1/logs/get/?from=1000"
+            )
+            .is_ok()
+        );
+        assert!(c.check_next(&u, "?from=1000").is_ok());
+        let e = c
+            .check_next(&u, "https://evil.example.net/steal")
+            .unwrap_err();
+        assert!(matches!(e, SourceError::ForeignNextUrl(_)));
+        assert!(c.check_next(&u, "http://api.example.com/base/x").is_err());
+        assert_eq!(
+            c.datasources_url().as_str(),
+            "https://api.example.com/base/acme/audit/v2/datasources/"
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! Source: pulls pages of logs from the vendor API. One file per vendor;
+//! this module holds what they share: the page, the errors (retryable or
+//! fatal) and the retry schedule.
+
+pub mod cloudsoc;
+
+use crate::event::Event;
+use reqwest::Url;
+use std::time::Duration;
+use thiserror::Error;
+
+/// One page of logs, in the order the API sent them.
+#[derive(Debug)]
+pub struct Page {
+    pub events: Vec<Event>,
+    /// The next page, if the API named one.
+    pub next: Option<Url>,
+    /// Entries of `logs` that were not JSON objects (skipped, counted).
+    pub malformed: u64,
+    /// True when the body held bytes that are not UTF-8 (replaced by U+FFFD).
+    pub lossy: bool,
+}
+
+#[derive(Debug, Error)]
+pub enum SourceError {
+    #[error(
+        "the API rejected the credentials (HTTP {status}{detail}): check key_id, key_secret and tenant in the config file"
+    )]
+    Rejected { status: u16, detail: String },
+    #[error("the API answered HTTP {status}{detail}")]
+    Status {
+        status: u16,
+        detail: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("cannot reach the API: {0}")]
+    Transport(String),
+    #[error("the API sent a page that cannot be read: {0}")]
+    BadPage(String),
+    #[error(
+        "the API's next_url points to {0}, not to the configured api_server; refusing to send the credentials there"
+    )]
+    ForeignNextUrl(String),
+    #[error("{last} (gave up after {attempts} attempts)")]
+    GaveUp {
+        attempts: u32,
+        last: Box<SourceError>,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl SourceError {
+    /// Whether trying the same request again may succeed.
+    pub fn retryable(&self) -> bool {
+        match self {
+            SourceError::Status { status, .. } => {
+                *status == 408 || *status == 429 || *status >= 500
+            }
+            SourceError::Transport(_) | SourceError::BadPage(_) => true,
+            _ => false,
+        }
+    }
+
+    /// The wait the server asked for (429 or 503 with Retry-After).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SourceError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Retry schedule: the server's Retry-After when it gives one (capped), or
+/// exponential backoff from `base` with jitter, capped.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    pub retries: u32,
+    pub base: Duration,
+}
+
+/// The longest single wait, whatever the server asks.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(300);
+/// The longest backoff step when the server names none.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+impl RetryPolicy {
+    /// The wait before retry number `attempt` (0-based) after `err`;
+    /// `jitter` in [0, 1).
+    pub fn delay(&self, attempt: u32, err: &SourceError, jitter: f64) -> Duration {
+        if let Some(d) = err.retry_after() {
+            return d.min(MAX_RETRY_WAIT);
+        }
+        let exp = self
+            .base
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(MAX_BACKOFF);
+        // Between half and all of the step, so that agents started by the
+        // same cron minute do not retry in step.
+        exp.mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
+    }
+}
+
+/// A random number in [0, 1) from the standard library's hasher keys.
+pub fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0);
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// An error and its causes on one line.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = e.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_honours_retry_after() {
+        let p = RetryPolicy {
+            retries: 5,
+            base: Duration::from_secs(1),
+        };
+        let e = SourceError::Transport("reset".into());
+        assert_eq!(p.delay(0, &e, 0.999_999).as_millis(), 999);
+        assert_eq!(p.delay(0, &e, 0.0), Duration::from_millis(500));
+        assert_eq!(p.delay(3, &e, 0.0), Duration::from_secs(4));
+        assert_eq!(p.delay(20, &e, 0.0), MAX_BACKOFF / 2);
+        let e = SourceError::Status {
+            status: 429,
+            detail: String::new(),
+            retry_after: Some(Duration::from_secs(7)),
+        };
+        assert_eq!(p.delay(4, &e, 0.3), Duration::from_secs(7));
+        let e = SourceError::Status {
+            status: 429,
+            detail: String::new(),
+            retry_after: Some(Duration::from_secs(86_400)),
+        };
+        assert_eq!(p.delay(0, &e, 0.3), MAX_RETRY_WAIT);
+    }
+
+    #[test]
+    fn classification() {
+        let s = |status| SourceError::Status {
+            status,
+            detail: String::new(),
+            retry_after: None,
+        };
+        assert!(s(429).retryable() && s(500).retryable() && s(503).retryable());
+        assert!(!s(400).retryable() && !s(404).retryable());
+        assert!(
+            !SourceError::Rejected {
+                status: 403,
+                detail: String::new()
+            }
+            .retryable()
+        );
+        assert!(SourceError::BadPage("x".into()).retryable());
+    }
+
+    #[test]
+    fn jitter_is_in_range() {
+        for _ in 0..100 {
+            let j = jitter();
+            assert!((0.0..1.0).contains(&j));
+        }
+    }
+}

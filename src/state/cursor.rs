@@ -1,0 +1,263 @@
+//! The cursor: per app, the newest log time delivered (whole seconds, the
+//! API's resolution) and the keys of the logs delivered at that second. A
+//! run asks the API from that second on, inclusively, and skips those keys,
+//! so logs sharing a second across page and run boundaries are neither lost
+//! nor repeated.
+//!
+//! File format (`export_log.state`):
+//! `{"version":1,"cursors":{"Investigate":{"timestamp":"2023-01-01T23:23:59","ids":["a","b"]}}}`
+
+use super::{StateError, write_atomic};
+use crate::event::{App, Event, api_timestamp, parse_timestamp};
+use chrono::{DateTime, SubsecRound, Utc};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The newest version of the file this agent writes and reads.
+pub const VERSION: u64 = 1;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cursor {
+    /// The newest second delivered; `None` before the first log.
+    pub timestamp: Option<DateTime<Utc>>,
+    /// Keys of the logs delivered at `timestamp`.
+    pub ids: BTreeSet<String>,
+}
+
+impl Cursor {
+    /// A cursor that starts at `t` with nothing delivered yet.
+    pub fn starting_at(t: DateTime<Utc>) -> Cursor {
+        Cursor {
+            timestamp: Some(t.trunc_subsecs(0)),
+            ids: BTreeSet::new(),
+        }
+    }
+
+    /// True when a log with this time and key is at or behind the cursor:
+    /// older than its second, or in its second and already delivered.
+    pub fn has_passed(&self, time: DateTime<Utc>, key: &str) -> bool {
+        let t = time.trunc_subsecs(0);
+        match self.timestamp {
+            None => false,
+            Some(ts) => t < ts || (t == ts && self.ids.contains(key)),
+        }
+    }
+
+    /// Records that the log with this time and key was handled.
+    pub fn advance(&mut self, time: DateTime<Utc>, key: &str) {
+        let t = time.trunc_subsecs(0);
+        match self.timestamp {
+            Some(ts) if t < ts => {}
+            Some(ts) if t == ts => {
+                self.ids.insert(key.to_string());
+            }
+            _ => {
+                self.timestamp = Some(t);
+                self.ids.clear();
+                self.ids.insert(key.to_string());
+            }
+        }
+    }
+
+    /// Like [`Cursor::advance`] for an event; events without a time cannot
+    /// move the cursor.
+    pub fn advance_over(&mut self, ev: &Event) {
+        if let Some(t) = ev.time {
+            self.advance(t, &ev.key());
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "timestamp": self.timestamp.map(api_timestamp),
+            "ids": self.ids.iter().collect::<Vec<_>>(),
+        })
+    }
+
+    fn from_json(app: &str, v: &Value) -> Result<Cursor, String> {
+        let obj = v
+            .as_object()
+            .ok_or_else(|| format!("cursors.{app} is not an object"))?;
+        let timestamp = match obj.get("timestamp") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(
+                parse_timestamp(s)
+                    .ok_or_else(|| format!("cursors.{app}.timestamp {s:?} is not a timestamp"))?
+                    .trunc_subsecs(0),
+            ),
+            Some(_) => return Err(format!("cursors.{app}.timestamp is not a string")),
+        };
+        let ids = match obj.get("ids") {
+            None | Some(Value::Null) => BTreeSet::new(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| format!("cursors.{app}.ids holds a non-string"))
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(format!("cursors.{app}.ids is not an array")),
+        };
+        if timestamp.is_none() && !ids.is_empty() {
+            return Err(format!("cursors.{app} has ids but no timestamp"));
+        }
+        Ok(Cursor { timestamp, ids })
+    }
+}
+
+/// The whole `export_log.state` file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CursorFile {
+    pub cursors: BTreeMap<App, Cursor>,
+}
+
+impl CursorFile {
+    /// Reads the file; a missing file is an empty state (first run).
+    /// Anything unreadable is an error: falling back to the beginning would
+    /// flood the SIEM with every log the API keeps.
+    pub fn load(path: &Path) -> Result<CursorFile, StateError> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(CursorFile::default()),
+            Err(e) => {
+                return Err(StateError::Corrupt {
+                    path: path.to_path_buf(),
+                    reason: format!("cannot be read ({e})"),
+                });
+            }
+        };
+        CursorFile::parse(&bytes).map_err(|reason| StateError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+
+    fn parse(bytes: &[u8]) -> Result<CursorFile, String> {
+        let v: Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("is not valid JSON ({e})"))?;
+        let obj = v.as_object().ok_or("is not a JSON object")?;
+        match obj.get("version").and_then(Value::as_u64) {
+            Some(v) if v > VERSION => {
+                return Err(format!(
+                    "was written by a newer siem-agent (state version {v}; this one reads up to {VERSION})"
+                ));
+            }
+            Some(_) => {}
+            None => return Err("has no \"version\" number".into()),
+        }
+        let mut cursors = BTreeMap::new();
+        let empty = Map::new();
+        let raw = match obj.get("cursors") {
+            None => &empty,
+            Some(Value::Object(m)) => m,
+            Some(_) => return Err("\"cursors\" is not an object".into()),
+        };
+        for (name, c) in raw {
+            let Some(app) = App::parse(name) else {
+                return Err(format!("names an unknown app {name:?}"));
+            };
+            cursors.insert(app, Cursor::from_json(name, c)?);
+        }
+        Ok(CursorFile { cursors })
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let cursors: Map<String, Value> = self
+            .cursors
+            .iter()
+            .map(|(app, c)| (app.as_str().to_string(), c.to_json()))
+            .collect();
+        let mut out = serde_json::to_vec(&json!({"version": VERSION, "cursors": cursors}))
+            .unwrap_or_default();
+        out.push(b'\n');
+        out
+    }
+
+    /// Writes the file atomically.
+    pub fn save(&self, path: &Path) -> Result<(), StateError> {
+        write_atomic(path, &self.to_bytes())
+    }
+
+    pub fn cursor(&self, app: App) -> Cursor {
+        self.cursors.get(&app).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        parse_timestamp(s).unwrap()
+    }
+
+    #[test]
+    fn same_second_logs_are_tracked_by_key() {
+        let mut c = Cursor::default();
+        assert!(!c.has_passed(t("2023-01-01T00:00:05"), "a"));
+        c.advance(t("2023-01-01T00:00:05"), "a");
+        c.advance(t("2023-01-01T00:00:05"), "b");
+        assert!(c.has_passed(t("2023-01-01T00:00:05"), "a"));
+        assert!(c.has_passed(t("2023-01-01T00:00:05.900"), "b"));
+        assert!(!c.has_passed(t("2023-01-01T00:00:05"), "c"));
+        assert!(c.has_passed(t("2023-01-01T00:00:04"), "z"));
+        c.advance(t("2023-01-01T00:00:06"), "c");
+        assert_eq!(c.ids.len(), 1);
+        assert!(c.has_passed(t("2023-01-01T00:00:05"), "c"));
+        // An older log never moves it back.
+        c.advance(t("2023-01-01T00:00:01"), "old");
+        assert_eq!(c.timestamp, Some(t("2023-01-01T00:00:06")));
+    }
+
+    #[test]
+    fn round_trip_through_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export_log.state");
+        assert_eq!(CursorFile::load(&path).unwrap(), CursorFile::default());
+        let mut f = CursorFile::default();
+        let mut c = Cursor::default();
+        c.advance(t("2023-01-01T23:23:59"), "x\"y");
+        c.advance(t("2023-01-01T23:23:59"), "z");
+        f.cursors.insert(App::Investigate, c.clone());
+        f.save(&path).unwrap();
+        let back = CursorFile::load(&path).unwrap();
+        assert_eq!(back.cursor(App::Investigate), c);
+        assert_eq!(back.cursor(App::Detect), Cursor::default());
+    }
+
+    #[test]
+    fn corrupt_files_are_refused_with_a_reason() {
+        for (bytes, reason) in [
+            (&b"{not json"[..], "is not valid JSON"),
+            (b"[]", "is not a JSON object"),
+            (b"{}", "has no \"version\""),
+            (b"{\"version\":99}", "newer siem-agent"),
+            (b"{\"version\":1,\"cursors\":{\"Other\":{}}}", "unknown app"),
+            (
+                b"{\"version\":1,\"cursors\":{\"Detect\":{\"timestamp\":\"soon\"}}}",
+                "cursors.Detect.timestamp",
+            ),
+            (
+                b"{\"version\":1,\"cursors\":{\"Detect\":{\"timestamp\":null,\"ids\":[\"a\"]}}}",
+                "ids but no timestamp",
+            ),
+            (b"\xff\xfe", "is not valid JSON"),
+        ] {
+            let e = CursorFile::parse(bytes).unwrap_err();
+            assert!(e.contains(reason), "{e} should contain {reason}");
+        }
+    }
+
+    #[test]
+    fn corrupt_error_names_the_file_and_the_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export_log.state");
+        std::fs::write(&path, "garbage").unwrap();
+        let msg = CursorFile::load(&path).unwrap_err().to_string();
+        assert!(msg.contains("export_log.state"));
+        assert!(msg.contains("-r") && msg.contains("--start_date"));
+        assert!(!msg.contains('\n'));
+    }
+}

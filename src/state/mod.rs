@@ -1,0 +1,115 @@
+//! State: the cursor (`export_log.state`), the lock (`export_log.lock`) and
+//! the status of the last run (`last_job.status`), all in the state
+//! directory. The cursor is written atomically, and only after the output
+//! has accepted the events it covers.
+
+pub mod cursor;
+pub mod lock;
+pub mod status;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+pub use cursor::{Cursor, CursorFile};
+pub use lock::Lock;
+pub use status::Status;
+
+pub const STATE_FILE: &str = "export_log.state";
+pub const LOCK_FILE: &str = "export_log.lock";
+pub const STATUS_FILE: &str = "last_job.status";
+
+const RECOVERY: &str = "run once with -r to start over from the earliest log the API keeps, \
+or with --start_date YYYY-MM-DD to restart from a date";
+
+#[derive(Debug, Error)]
+pub enum StateError {
+    #[error("{path}: {reason}; nothing was sent. To recover, {RECOVERY}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("{path}: {action}: {source}")]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: std::io::Error,
+    },
+}
+
+impl StateError {
+    pub fn io(path: &Path, action: &'static str, source: std::io::Error) -> StateError {
+        StateError::Io {
+            path: path.to_path_buf(),
+            action,
+            source,
+        }
+    }
+}
+
+/// The state directory and its files.
+#[derive(Clone, Debug)]
+pub struct StateDir {
+    pub dir: PathBuf,
+}
+
+impl StateDir {
+    /// Uses `dir`, creating it (mode 700) if missing.
+    pub fn open(dir: &Path) -> Result<StateDir, StateError> {
+        if !dir.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| StateError::io(dir, "cannot create the state directory", e))?;
+        }
+        if !dir.is_dir() {
+            return Err(StateError::io(
+                dir,
+                "the state directory",
+                std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+            ));
+        }
+        Ok(StateDir {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Removes a state file if it exists.
+    pub fn remove(&self, name: &str) -> Result<(), StateError> {
+        let path = self.path(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => sync_dir(&self.dir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StateError::io(&path, "cannot remove", e)),
+        }
+    }
+}
+
+/// Replaces `path` with `bytes` so that a crash at any moment leaves either
+/// the old or the new file, whole: a temporary file in the same directory,
+/// written and fsynced, renamed over the old one, then the directory fsynced.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| StateError::io(path, "cannot create a temporary file beside", e))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| StateError::io(path, "cannot write", e))?;
+    tmp.persist(path)
+        .map_err(|e| StateError::io(path, "cannot replace", e.error))?;
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StateError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StateError::io(dir, "cannot sync the directory", e))
+}
