@@ -14,6 +14,7 @@ pub mod exit_codes;
 pub mod filter;
 pub mod logging;
 pub mod pace;
+pub mod report;
 pub mod run;
 pub mod secret;
 pub mod simulate;

@@ -10,6 +10,7 @@ use siem_agent::config::Config;
 use siem_agent::exit_codes::ExitCode;
 use siem_agent::pace::Pacer;
 use siem_agent::run::{AppEnd, Exporter, encoder_for, start_cursor};
+use siem_agent::report::one_line;
 use siem_agent::secret::redact;
 use siem_agent::sink::{Sink, describe};
 use siem_agent::source::cloudsoc::CloudSoc;
@@ -70,10 +71,13 @@ fn main() -> std::process::ExitCode {
 }
 
 /// A panic message may quote data; it is redacted like every other line.
+/// A panic anywhere (a worker thread included) ends the process with 1;
+/// the cursor was committed only for pages already confirmed.
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let msg = redact(&info.to_string()).replace('\n', " ");
         eprintln!("siem-agent: error: internal error (please report): {msg}");
+        std::process::exit(1);
     }));
 }
 
@@ -128,7 +132,7 @@ async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
             ExitCode::Success
         }
         Err(e) => {
-            error!("{}", redact(&format!("{e:#}")));
+            error!("{}", one_line(e.as_ref()));
             ExitCode::Error
         }
     }
@@ -169,7 +173,7 @@ async fn export(settings: &Settings) -> Result<Outcome> {
         Ok(()) => status.state = RunState::Succeeded,
         Err(e) => {
             status.state = RunState::Failed;
-            status.error = Some(redact(&format!("{e:#}")));
+            status.error = Some(one_line(e.as_ref()));
         }
     }
     if let Err(e) = status.save(&status_path) {
