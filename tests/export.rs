@@ -1,0 +1,221 @@
+//! End-to-end exports through the binary against the simulator: paging,
+//! the cursor across page and run boundaries, filters, API faults.
+
+mod util;
+
+use predicates::prelude::*;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use util::agent::{Agent, Sim, id_of};
+
+/// Every log the simulator serves, read straight from it by one full
+/// export with no filter (also checked for duplicates).
+fn all_logs(sim: &Sim) -> Vec<Value> {
+    let a = Agent::new(&sim.url());
+    a.file_cmd().args(["--severity", "all"]).assert().success();
+    let lines = a.json_lines();
+    assert_unique(&lines);
+    lines
+}
+
+fn assert_unique(lines: &[Value]) {
+    let mut seen = HashSet::new();
+    for l in lines {
+        assert!(seen.insert((l["app"].to_string(), id_of(l))), "duplicate {}", id_of(l));
+    }
+}
+
+fn ids(lines: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = lines.iter().map(|l| format!("{}/{}", l["app"], id_of(l))).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn backfill_across_pages_and_runs_is_complete_without_duplicates() {
+    // 300 logs a second on average: seconds are split by the pages of 1000,
+    // and the runs (capped at 777 events) stop inside pages and seconds.
+    let sim = Sim::start(&["--events", "6000", "--detect-events", "900", "--per-second", "300"]);
+    let expected = all_logs(&sim);
+    assert_eq!(expected.len(), 6900);
+
+    let a = Agent::new(&sim.url());
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        assert!(runs < 30, "did not catch up");
+        let before = a.json_lines().len();
+        a.file_cmd().args(["--severity", "all", "--max-events", "777"]).assert().success();
+        let after = a.json_lines().len();
+        if after == before {
+            break;
+        }
+        assert!(after - before <= 777);
+    }
+    let got = a.json_lines();
+    assert_unique(&got);
+    assert_eq!(ids(&got), ids(&expected));
+    assert!(runs >= 9, "expected several runs, got {runs}");
+
+    // The cursor names the newest second and the ids delivered at it.
+    let state = a.state().unwrap();
+    let inv = &state["cursors"]["Investigate"];
+    let last = expected.iter().filter(|l| l["app"] == "Investigate").last().unwrap();
+    assert_eq!(inv["timestamp"], last["created_timestamp"]);
+    assert!(inv["ids"].as_array().unwrap().contains(&last["_id"]));
+    let status = a.status().unwrap();
+    assert_eq!(status["state"], "succeeded");
+}
+
+#[test]
+fn default_severities_and_filters_apply_even_when_the_server_ignores_them() {
+    let sim = Sim::start(&["--events", "3000", "--ignore-filters"]);
+    let all = all_logs(&sim);
+
+    // Default: error, critical, warning, and every Detect level.
+    let a = Agent::new(&sim.url());
+    a.file_cmd().assert().success();
+    let want: Vec<Value> = all
+        .iter()
+        .filter(|l| l["app"] == "Detect" || ["error", "critical", "warning"].contains(&l["severity"].as_str().unwrap_or("")))
+        .cloned()
+        .collect();
+    assert!(want.len() < all.len());
+    assert_eq!(ids(&a.json_lines()), ids(&want));
+
+    // One value of each: sent to the server (which ignores them), applied here.
+    let b = Agent::new(&sim.url());
+    b.file_cmd()
+        .args(["--severity", "critical", "--app", "Box", "--elastica_app", "investigate"])
+        .assert()
+        .success();
+    let want: Vec<Value> = all
+        .iter()
+        .filter(|l| l["app"] == "Investigate" && l["severity"] == "critical" && l["service"] == "Box")
+        .cloned()
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(ids(&b.json_lines()), ids(&want));
+
+    // Several values (client-side only), case-sensitive names with spaces.
+    let c = Agent::new(&sim.url());
+    c.file_cmd()
+        .args(["--severity", "all", "--app", "Yahoo Mail", "Office 365"])
+        .assert()
+        .success();
+    let want: Vec<Value> = all
+        .iter()
+        .filter(|l| l["service"] == "Yahoo Mail" || l["service"] == "Office 365")
+        .cloned()
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(ids(&c.json_lines()), ids(&want));
+}
+
+#[test]
+fn rejected_credentials_are_one_line_and_send_nothing() {
+    let sim = Sim::start(&["--events", "100"]);
+    let a = Agent::with_config(&serde_json::json!({
+        "api_server": sim.url(), "key_id": "demo-key", "key_secret": "wrong-secret-123", "tenant": "demo"
+    }));
+    let out = a.file_cmd().assert().failure().code(1).get_output().clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("rejected the credentials (HTTP 403"), "{stderr}");
+    assert!(!stderr.contains("wrong-secret-123"));
+    assert!(a.json_lines().is_empty());
+    assert!(a.state().is_none());
+    assert_eq!(a.status().unwrap()["state"], "failed");
+}
+
+#[test]
+fn rate_limits_server_errors_and_broken_bodies_are_retried() {
+    let sim = Sim::start(&["--events", "2500", "--faults", "429,500,503,truncate,reset,malformed,502"]);
+    let a = Agent::new(&sim.url());
+    a.file_cmd().args(["--severity", "all"]).assert().success();
+    let got = a.json_lines();
+    assert_unique(&got);
+    assert_eq!(got.len(), 2750);
+    let log = a.log();
+    assert!(log.contains("HTTP 429"), "{log}");
+    assert!(log.contains("HTTP 503"), "{log}");
+}
+
+#[test]
+fn a_server_that_keeps_failing_ends_the_run_with_the_cursor_unchanged() {
+    let sim = Sim::start(&["--events", "2500"]);
+    let a = Agent::new(&sim.url());
+    a.file_cmd().args(["--severity", "all", "--max-events", "1500"]).assert().success();
+    let state = std::fs::read(a.path("export_log.state")).unwrap();
+    drop(sim);
+
+    // The same data, but every request now fails.
+    let sim = Sim::start(&["--events", "2500", "--faults", "500,500,500,500,500,500"]);
+    a.write_config(
+        &serde_json::json!({"api_server": sim.url(), "key_id": "demo-key", "key_secret": "demo-secret", "tenant": "demo"})
+            .to_string(),
+    );
+    a.file_cmd()
+        .args(["--severity", "all", "--retries", "2"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("HTTP 500").and(predicate::str::contains("gave up after 3 attempts")));
+    assert_eq!(std::fs::read(a.path("export_log.state")).unwrap(), state);
+    assert_eq!(a.json_lines().len(), 1500);
+}
+
+#[test]
+fn hostile_fields_yield_exactly_one_well_formed_line_each() {
+    let sim = Sim::start(&["--events", "1500", "--detect-events", "300"]);
+    let all = all_logs(&sim);
+    // Every hostile value survives JSON intact (JSON lines parsed above).
+    assert!(all.iter().any(|l| l.to_string().contains("\\n")), "simulator sent no LF");
+
+    let a = Agent::new(&sim.url());
+    a.cmd()
+        .args(["-o", "FILE", "--format", "cef", "--severity", "all", "-f"])
+        .arg(a.path("cef.log"))
+        .assert()
+        .success();
+    let text = std::fs::read(a.path("cef.log")).unwrap();
+    assert!(!text.contains(&0u8) && !text.contains(&b'\r'));
+    let text = String::from_utf8(text).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), all.len());
+    let mut per_app = BTreeMap::new();
+    for l in &lines {
+        assert!(l.starts_with("CEF:0|Symantec|CloudSOC|"), "{l}");
+        let header = cef_header(l).unwrap_or_else(|| panic!("fewer than 7 header fields: {l}"));
+        let severity: u8 = header[6].parse().unwrap_or_else(|_| panic!("severity {:?}: {l}", header[6]));
+        assert!(severity <= 10);
+        *per_app.entry(header[4].split(':').next().unwrap().to_string()).or_insert(0) += 1;
+        // One externalId per line: no forged second event inside.
+        assert_eq!(l.matches(" externalId=").count() + usize::from(l.contains("|externalId=")), 1, "{l}");
+    }
+    assert_eq!(per_app["Investigate"], 1500);
+    assert_eq!(per_app["Detect"], 300);
+}
+
+/// The seven header fields of a CEF line (split on pipes not escaped with
+/// a backslash), or `None` if it has fewer.
+fn cef_header(line: &str) -> Option<Vec<String>> {
+    let mut fields = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                cur.push(c);
+                cur.push(chars.next()?);
+            }
+            '|' => {
+                fields.push(std::mem::take(&mut cur));
+                if fields.len() == 7 {
+                    return Some(fields);
+                }
+            }
+            _ => cur.push(c),
+        }
+    }
+    None
+}

@@ -1,0 +1,175 @@
+//! The agent under test and the simulator it talks to, both the real
+//! binary: `Sim` runs `siem-agent simulate` (stopped by pid on drop);
+//! `Agent` holds a config file and a state directory in a temp dir.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The siem-agent binary.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_siem-agent"))
+}
+
+/// `siem-agent simulate` on an ephemeral port of 127.0.0.1.
+pub struct Sim {
+    child: Child,
+    pub port: u16,
+}
+
+impl Sim {
+    /// Starts the simulator with `args` and waits for its readiness line.
+    pub fn start(args: &[&str]) -> Sim {
+        let mut child = Command::new(bin())
+            .arg("simulate")
+            .args(["--port", "0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start siem-agent simulate");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("simulator did not report its port within 20 s");
+            }
+        };
+        let port = line
+            .trim()
+            .strip_prefix("listening on http://127.0.0.1:")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected simulator line {line:?}"));
+        Sim { child, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub const KEY_ID: &str = "demo-key";
+pub const KEY_SECRET: &str = "demo-secret";
+pub const TENANT: &str = "demo";
+
+/// A config file and a state directory for one agent.
+pub struct Agent {
+    pub dir: tempfile::TempDir,
+}
+
+impl Agent {
+    /// An agent whose config points at `api_server` with the simulator's
+    /// default credentials.
+    pub fn new(api_server: &str) -> Agent {
+        Agent::with_config(&serde_json::json!({
+            "user_id": "u-1",
+            "api_server": api_server,
+            "key_id": KEY_ID,
+            "key_secret": KEY_SECRET,
+            "tenant": TENANT,
+        }))
+    }
+
+    pub fn with_config(config: &Value) -> Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Agent { dir };
+        a.write_config(&config.to_string());
+        a
+    }
+
+    pub fn write_config(&self, text: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.config_path();
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path("config.json")
+    }
+
+    /// The agent with its config, its own log file and fast retries.
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut c = assert_cmd::Command::new(bin());
+        c.arg("--config")
+            .arg(self.config_path())
+            .arg("--log-file")
+            .arg(self.path("agent.log"))
+            .args(["--retry-delay-ms", "20", "--http-timeout", "10"])
+            .env_remove("SIEM_AGENT_PROXY_PASSWORD")
+            .timeout(Duration::from_secs(120));
+        c
+    }
+
+    /// The agent writing JSON lines to `out.log` in its directory.
+    pub fn file_cmd(&self) -> assert_cmd::Command {
+        let mut c = self.cmd();
+        c.args(["-o", "FILE", "--format", "json", "-f"]).arg(self.path("out.log"));
+        c
+    }
+
+    pub fn state(&self) -> Option<Value> {
+        let text = std::fs::read_to_string(self.path("export_log.state")).ok()?;
+        Some(serde_json::from_str(&text).expect("state file is JSON"))
+    }
+
+    pub fn status(&self) -> Option<Value> {
+        let text = std::fs::read_to_string(self.path("last_job.status")).ok()?;
+        Some(serde_json::from_str(&text).expect("status file is JSON"))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path("agent.log")).unwrap_or_default()
+    }
+
+    /// The JSON lines written to `out.log`.
+    pub fn json_lines(&self) -> Vec<Value> {
+        read_json_lines(&self.path("out.log"))
+    }
+}
+
+/// Every line of a file, parsed as JSON (panics on a line that is not).
+pub fn read_json_lines(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object ({e}): {l:?}")))
+        .collect()
+}
+
+/// The `_id` of a JSON line.
+pub fn id_of(v: &Value) -> String {
+    match &v["_id"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// This machine's host name, as the agent writes it in RFC 5424 headers.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
