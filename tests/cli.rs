@@ -25,12 +25,37 @@ fn version_prints_and_exits_0() {
 
 #[test]
 fn help_lists_the_original_options() {
-    let out = agent().arg("--help").assert().success().get_output().stdout.clone();
+    let out = agent()
+        .arg("--help")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let help = String::from_utf8(out).unwrap();
     for opt in [
-        "--proxy", "--username", "--password", "--severity", "--app", "--object_type", "--activity_type",
-        "--elastica_app", "--rate", "--output", "--start_date", "--stream", "--target", "--socket_type",
-        "--filename", "--max_bytes", "--backup_count", "--config", "--state-dir", "--format", "--max-events", "--demo",
+        "--proxy",
+        "--username",
+        "--password",
+        "--severity",
+        "--app",
+        "--object_type",
+        "--activity_type",
+        "--elastica_app",
+        "--rate",
+        "--output",
+        "--start_date",
+        "--stream",
+        "--target",
+        "--socket_type",
+        "--filename",
+        "--max_bytes",
+        "--backup_count",
+        "--config",
+        "--state-dir",
+        "--format",
+        "--max-events",
+        "--demo",
     ] {
         assert!(help.contains(opt), "help lacks {opt}");
     }
@@ -40,18 +65,33 @@ fn help_lists_the_original_options() {
 fn wrong_flags_and_values_get_one_line_naming_them() {
     let cases: &[(&[&str], &[&str])] = &[
         (&["--bogus"], &["--bogus"]),
-        (&["-o", "PRINTER"], &["--output", "PRINTER", "SYSLOG, REMOTE, STREAM, FILE"]),
-        (&["--severity", "extreme"], &["--severity", "extreme", "informational"]),
-        (&["--elastica_app", "other"], &["--elastica-app", "investigate, detect"]),
+        (
+            &["-o", "PRINTER"],
+            &["--output", "PRINTER", "SYSLOG, REMOTE, STREAM, FILE"],
+        ),
+        (
+            &["--severity", "extreme"],
+            &["--severity", "extreme", "informational"],
+        ),
+        (
+            &["--elastica_app", "other"],
+            &["--elastica-app", "investigate, detect"],
+        ),
         (&["--socket_type", "SCTP"], &["--socket-type", "UDP, TCP"]),
         (&["-s", "STDIN"], &["--stream", "STDOUT, STDERR"]),
-        (&["--start_date", "2024-13-01"], &["--start-date", "YYYY-MM-DD"]),
+        (
+            &["--start_date", "2024-13-01"],
+            &["--start-date", "YYYY-MM-DD"],
+        ),
         (&["--rate", "-5"], &["--rate"]),
         (&["--max_bytes", "lots"], &["--max-bytes", "lots"]),
         (&["--format", "xml"], &["--format", "cef, json"]),
         (&["-o", "FILE"], &["--filename"]),
         (&["-o", "REMOTE", "-t", "nohost"], &["--target", "nohost"]),
-        (&["-o", "REMOTE", "-t", "host:70000"], &["--target", "host:70000"]),
+        (
+            &["-o", "REMOTE", "-t", "host:70000"],
+            &["--target", "host:70000"],
+        ),
         (&["--proxy", "ftp://x:1"], &["--proxy"]),
         (&["-u", "bob"], &["--proxy"]),
     ];
@@ -71,8 +111,23 @@ fn values_are_case_insensitive_where_the_original_was() {
     // Reaches the config check, so the flags were accepted.
     let dir = tempfile::tempdir().unwrap();
     agent()
-        .args(["-o", "stream", "-s", "stdout", "--socket_type", "tcp", "--elastica_app", "Detect", "--severity", "HIGH"])
-        .args(["--config", "/nonexistent/siem-agent-test/config.json", "--state-dir"])
+        .args([
+            "-o",
+            "stream",
+            "-s",
+            "stdout",
+            "--socket_type",
+            "tcp",
+            "--elastica_app",
+            "Detect",
+            "--severity",
+            "HIGH",
+        ])
+        .args([
+            "--config",
+            "/nonexistent/siem-agent-test/config.json",
+            "--state-dir",
+        ])
         .arg(dir.path())
         .args(["--log-file", "/dev/null"])
         .assert()

@@ -21,12 +21,19 @@ fn all_logs(sim: &Sim) -> Vec<Value> {
 fn assert_unique(lines: &[Value]) {
     let mut seen = HashSet::new();
     for l in lines {
-        assert!(seen.insert((l["app"].to_string(), id_of(l))), "duplicate {}", id_of(l));
+        assert!(
+            seen.insert((l["app"].to_string(), id_of(l))),
+            "duplicate {}",
+            id_of(l)
+        );
     }
 }
 
 fn ids(lines: &[Value]) -> Vec<String> {
-    let mut v: Vec<String> = lines.iter().map(|l| format!("{}/{}", l["app"], id_of(l))).collect();
+    let mut v: Vec<String> = lines
+        .iter()
+        .map(|l| format!("{}/{}", l["app"], id_of(l)))
+        .collect();
     v.sort();
     v
 }
@@ -35,7 +42,14 @@ fn ids(lines: &[Value]) -> Vec<String> {
 fn backfill_across_pages_and_runs_is_complete_without_duplicates() {
     // 300 logs a second on average: seconds are split by the pages of 1000,
     // and the runs (capped at 777 events) stop inside pages and seconds.
-    let sim = Sim::start(&["--events", "6000", "--detect-events", "900", "--per-second", "300"]);
+    let sim = Sim::start(&[
+        "--events",
+        "6000",
+        "--detect-events",
+        "900",
+        "--per-second",
+        "300",
+    ]);
     let expected = all_logs(&sim);
     assert_eq!(expected.len(), 6900);
 
@@ -45,7 +59,10 @@ fn backfill_across_pages_and_runs_is_complete_without_duplicates() {
         runs += 1;
         assert!(runs < 30, "did not catch up");
         let before = a.json_lines().len();
-        a.file_cmd().args(["--severity", "all", "--max-events", "777"]).assert().success();
+        a.file_cmd()
+            .args(["--severity", "all", "--max-events", "777"])
+            .assert()
+            .success();
         let after = a.json_lines().len();
         if after == before {
             break;
@@ -60,7 +77,11 @@ fn backfill_across_pages_and_runs_is_complete_without_duplicates() {
     // The cursor names the newest second and the ids delivered at it.
     let state = a.state().unwrap();
     let inv = &state["cursors"]["Investigate"];
-    let last = expected.iter().filter(|l| l["app"] == "Investigate").last().unwrap();
+    let last = expected
+        .iter()
+        .filter(|l| l["app"] == "Investigate")
+        .last()
+        .unwrap();
     assert_eq!(inv["timestamp"], last["created_timestamp"]);
     assert!(inv["ids"].as_array().unwrap().contains(&last["_id"]));
     let status = a.status().unwrap();
@@ -77,7 +98,10 @@ fn default_severities_and_filters_apply_even_when_the_server_ignores_them() {
     a.file_cmd().assert().success();
     let want: Vec<Value> = all
         .iter()
-        .filter(|l| l["app"] == "Detect" || ["error", "critical", "warning"].contains(&l["severity"].as_str().unwrap_or("")))
+        .filter(|l| {
+            l["app"] == "Detect"
+                || ["error", "critical", "warning"].contains(&l["severity"].as_str().unwrap_or(""))
+        })
         .cloned()
         .collect();
     assert!(want.len() < all.len());
@@ -86,12 +110,21 @@ fn default_severities_and_filters_apply_even_when_the_server_ignores_them() {
     // One value of each: sent to the server (which ignores them), applied here.
     let b = Agent::new(&sim.url());
     b.file_cmd()
-        .args(["--severity", "critical", "--app", "Box", "--elastica_app", "investigate"])
+        .args([
+            "--severity",
+            "critical",
+            "--app",
+            "Box",
+            "--elastica_app",
+            "investigate",
+        ])
         .assert()
         .success();
     let want: Vec<Value> = all
         .iter()
-        .filter(|l| l["app"] == "Investigate" && l["severity"] == "critical" && l["service"] == "Box")
+        .filter(|l| {
+            l["app"] == "Investigate" && l["severity"] == "critical" && l["service"] == "Box"
+        })
         .cloned()
         .collect();
     assert!(!want.is_empty());
@@ -121,7 +154,10 @@ fn rejected_credentials_are_one_line_and_send_nothing() {
     let out = a.file_cmd().assert().failure().code(1).get_output().clone();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("rejected the credentials (HTTP 403"), "{stderr}");
+    assert!(
+        stderr.contains("rejected the credentials (HTTP 403"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("wrong-secret-123"));
     assert!(a.json_lines().is_empty());
     assert!(a.state().is_none());
@@ -130,7 +166,12 @@ fn rejected_credentials_are_one_line_and_send_nothing() {
 
 #[test]
 fn rate_limits_server_errors_and_broken_bodies_are_retried() {
-    let sim = Sim::start(&["--events", "2500", "--faults", "429,500,503,truncate,reset,malformed,502"]);
+    let sim = Sim::start(&[
+        "--events",
+        "2500",
+        "--faults",
+        "429,500,503,truncate,reset,malformed,502",
+    ]);
     let a = Agent::new(&sim.url());
     a.file_cmd().args(["--severity", "all"]).assert().success();
     let got = a.json_lines();
@@ -145,7 +186,10 @@ fn rate_limits_server_errors_and_broken_bodies_are_retried() {
 fn a_server_that_keeps_failing_ends_the_run_with_the_cursor_unchanged() {
     let sim = Sim::start(&["--events", "2500"]);
     let a = Agent::new(&sim.url());
-    a.file_cmd().args(["--severity", "all", "--max-events", "1500"]).assert().success();
+    a.file_cmd()
+        .args(["--severity", "all", "--max-events", "1500"])
+        .assert()
+        .success();
     let state = std::fs::read(a.path("export_log.state")).unwrap();
     drop(sim);
 
@@ -159,7 +203,10 @@ fn a_server_that_keeps_failing_ends_the_run_with_the_cursor_unchanged() {
         .args(["--severity", "all", "--retries", "2"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("HTTP 500").and(predicate::str::contains("gave up after 3 attempts")));
+        .stderr(
+            predicate::str::contains("HTTP 500")
+                .and(predicate::str::contains("gave up after 3 attempts")),
+        );
     assert_eq!(std::fs::read(a.path("export_log.state")).unwrap(), state);
     assert_eq!(a.json_lines().len(), 1500);
 }
@@ -169,7 +216,10 @@ fn hostile_fields_yield_exactly_one_well_formed_line_each() {
     let sim = Sim::start(&["--events", "1500", "--detect-events", "300"]);
     let all = all_logs(&sim);
     // Every hostile value survives JSON intact (JSON lines parsed above).
-    assert!(all.iter().any(|l| l.to_string().contains("\\n")), "simulator sent no LF");
+    assert!(
+        all.iter().any(|l| l.to_string().contains("\\n")),
+        "simulator sent no LF"
+    );
 
     let a = Agent::new(&sim.url());
     a.cmd()
@@ -186,11 +236,19 @@ fn hostile_fields_yield_exactly_one_well_formed_line_each() {
     for l in &lines {
         assert!(l.starts_with("CEF:0|Symantec|CloudSOC|"), "{l}");
         let header = cef_header(l).unwrap_or_else(|| panic!("fewer than 7 header fields: {l}"));
-        let severity: u8 = header[6].parse().unwrap_or_else(|_| panic!("severity {:?}: {l}", header[6]));
+        let severity: u8 = header[6]
+            .parse()
+            .unwrap_or_else(|_| panic!("severity {:?}: {l}", header[6]));
         assert!(severity <= 10);
-        *per_app.entry(header[4].split(':').next().unwrap().to_string()).or_insert(0) += 1;
+        *per_app
+            .entry(header[4].split(':').next().unwrap().to_string())
+            .or_insert(0) += 1;
         // One externalId per line: no forged second event inside.
-        assert_eq!(l.matches(" externalId=").count() + usize::from(l.contains("|externalId=")), 1, "{l}");
+        assert_eq!(
+            l.matches(" externalId=").count() + usize::from(l.contains("|externalId=")),
+            1,
+            "{l}"
+        );
     }
     assert_eq!(per_app["Investigate"], 1500);
     assert_eq!(per_app["Detect"], 300);

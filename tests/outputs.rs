@@ -15,7 +15,16 @@ fn stream_stdout_and_stderr_carry_one_payload_per_line() {
     let a = Agent::new(&sim.url());
     let out = a
         .cmd()
-        .args(["-o", "stream", "-s", "stdout", "--format", "json", "--severity", "all"])
+        .args([
+            "-o",
+            "stream",
+            "-s",
+            "stdout",
+            "--format",
+            "json",
+            "--severity",
+            "all",
+        ])
         .assert()
         .success()
         .get_output()
@@ -26,11 +35,21 @@ fn stream_stdout_and_stderr_carry_one_payload_per_line() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 44);
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // STDERR is the default stream; CEF the default format.
     let b = Agent::new(&sim.url());
-    let out = b.cmd().args(["-o", "STREAM", "--severity", "all"]).assert().success().get_output().clone();
+    let out = b
+        .cmd()
+        .args(["-o", "STREAM", "--severity", "all"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     assert!(out.stdout.is_empty());
     let text = String::from_utf8(out.stderr).unwrap();
     assert_eq!(text.lines().filter(|l| l.starts_with("CEF:0|")).count(), 44);
@@ -55,7 +74,10 @@ fn a_closed_stdout_is_an_error_and_the_cursor_stays() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("stdout") && stderr.contains("Broken pipe"), "{stderr}");
+    assert!(
+        stderr.contains("stdout") && stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
     assert!(a.state().is_none(), "cursor moved past logs nobody read");
 }
 
@@ -65,13 +87,26 @@ fn file_output_rotates_by_size_with_the_original_names() {
     let a = Agent::new(&sim.url());
     let out = a.path("siem.log");
     a.cmd()
-        .args(["-o", "FILE", "--format", "json", "--severity", "all", "--max_bytes", "20000", "--backup_count", "3", "-f"])
+        .args([
+            "-o",
+            "FILE",
+            "--format",
+            "json",
+            "--severity",
+            "all",
+            "--max_bytes",
+            "20000",
+            "--backup_count",
+            "3",
+            "-f",
+        ])
         .arg(&out)
         .assert()
         .success();
     let mut total = 0;
     for name in ["siem.log", "siem.log.1", "siem.log.2", "siem.log.3"] {
-        let text = std::fs::read_to_string(a.path(name)).unwrap_or_else(|_| panic!("{name} missing"));
+        let text =
+            std::fs::read_to_string(a.path(name)).unwrap_or_else(|_| panic!("{name} missing"));
         assert!(text.ends_with('\n'), "{name} ends inside a line");
         let longest = text.lines().map(|l| l.len() + 1).max().unwrap();
         assert!(
@@ -81,7 +116,11 @@ fn file_output_rotates_by_size_with_the_original_names() {
         );
         // Full except for the current file: the next line would not have fit.
         if name != "siem.log" {
-            assert!(text.len() + longest > 20_000 - 2_000, "{name} rolled over early ({} bytes)", text.len());
+            assert!(
+                text.len() + longest > 20_000 - 2_000,
+                "{name} rolled over early ({} bytes)",
+                text.len()
+            );
         }
         total += read_json_lines(&a.path(name)).len();
     }
@@ -91,7 +130,17 @@ fn file_output_rotates_by_size_with_the_original_names() {
     // backup_count 0: never rolled over.
     let b = Agent::new(&sim.url());
     b.cmd()
-        .args(["-o", "FILE", "--format", "json", "--severity", "all", "--max_bytes", "20000", "-f"])
+        .args([
+            "-o",
+            "FILE",
+            "--format",
+            "json",
+            "--severity",
+            "all",
+            "--max_bytes",
+            "20000",
+            "-f",
+        ])
         .arg(b.path("one.log"))
         .assert()
         .success();
@@ -106,13 +155,19 @@ fn demo_runs_a_real_export_to_stdout() {
         .timeout(std::time::Duration::from_secs(60))
         .assert()
         .success()
-        .stderr(predicate::str::contains("demo: exported from the simulator"))
+        .stderr(predicate::str::contains(
+            "demo: exported from the simulator",
+        ))
         .get_output()
         .clone();
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines.len() > 50, "{} lines", lines.len());
-    assert!(lines.iter().all(|l| l.starts_with("CEF:0|Symantec|CloudSOC|")));
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("CEF:0|Symantec|CloudSOC|"))
+    );
 }
 
 fn rsyslog_agent(sim: &Sim) -> Agent {
@@ -133,7 +188,10 @@ fn syslog_output_reaches_the_local_syslog_socket() {
     assert_eq!(got.len(), 110);
     for m in &got {
         assert_eq!(m.app_name, "siem-agent", "{m:?}");
-        assert!(m.msg.trim_start().starts_with("CEF:0|Symantec|CloudSOC|"), "{m:?}");
+        assert!(
+            m.msg.trim_start().starts_with("CEF:0|Symantec|CloudSOC|"),
+            "{m:?}"
+        );
     }
 }
 
@@ -155,7 +213,17 @@ fn remote_udp_and_tcp_reach_a_real_rsyslog_as_rfc5424() {
     for framing in ["lf", "octet-counted"] {
         let b = rsyslog_agent(&sim);
         b.cmd()
-            .args(["-o", "REMOTE", "--socket_type", "TCP", "--framing", framing, "--severity", "all", "-t"])
+            .args([
+                "-o",
+                "REMOTE",
+                "--socket_type",
+                "TCP",
+                "--framing",
+                framing,
+                "--severity",
+                "all",
+                "-t",
+            ])
             .arg(rs.tcp_addr().to_string())
             .assert()
             .success();
@@ -181,7 +249,15 @@ fn remote_unix_socket_target() {
     let sim = Sim::start(&["--events", "30"]);
     let a = rsyslog_agent(&sim);
     a.cmd()
-        .args(["-o", "REMOTE", "--format", "json", "--severity", "all", "-t"])
+        .args([
+            "-o",
+            "REMOTE",
+            "--format",
+            "json",
+            "--severity",
+            "all",
+            "-t",
+        ])
         .arg(rs.unix_socket_path())
         .assert()
         .success();
@@ -198,17 +274,31 @@ fn an_unreachable_destination_is_one_line_and_keeps_the_cursor() {
     let sim = Sim::start(&["--events", "30"]);
     let a = Agent::new(&sim.url());
     // A port nothing listens on (bound then released).
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let out = a
         .cmd()
-        .args(["-o", "REMOTE", "--socket_type", "tcp", "-t", &format!("127.0.0.1:{port}")])
+        .args([
+            "-o",
+            "REMOTE",
+            "--socket_type",
+            "tcp",
+            "-t",
+            &format!("127.0.0.1:{port}"),
+        ])
         .assert()
         .code(1)
         .get_output()
         .clone();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("cannot connect to 127.0.0.1:") && stderr.contains("refused"), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to 127.0.0.1:") && stderr.contains("refused"),
+        "{stderr}"
+    );
     assert!(a.state().is_none());
 
     let b = Agent::new(&sim.url());

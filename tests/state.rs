@@ -16,7 +16,9 @@ fn a_second_instance_exits_0_and_does_nothing() {
     a.file_cmd()
         .assert()
         .success()
-        .stderr(predicate::str::contains("Another instance is already running."));
+        .stderr(predicate::str::contains(
+            "Another instance is already running.",
+        ));
     assert!(a.json_lines().is_empty());
     assert!(a.state().is_none());
     drop(lock);
@@ -29,16 +31,26 @@ fn a_second_instance_exits_0_and_does_nothing() {
 fn a_corrupt_state_file_stops_the_run_before_anything_is_sent() {
     let sim = Sim::start(&["--events", "50"]);
     let a = Agent::new(&sim.url());
-    std::fs::write(a.path("export_log.state"), "{\"version\":1,\"cursors\":{\"Investigate\":{\"timestamp\":12}}}").unwrap();
+    std::fs::write(
+        a.path("export_log.state"),
+        "{\"version\":1,\"cursors\":{\"Investigate\":{\"timestamp\":12}}}",
+    )
+    .unwrap();
     let out = a.file_cmd().assert().code(1).get_output().clone();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("export_log.state"), "{stderr}");
-    assert!(stderr.contains("-r") && stderr.contains("--start_date"), "{stderr}");
+    assert!(
+        stderr.contains("-r") && stderr.contains("--start_date"),
+        "{stderr}"
+    );
     assert!(a.json_lines().is_empty());
 
     // -r recovers: everything from the start.
-    a.file_cmd().args(["-r", "--severity", "all"]).assert().success();
+    a.file_cmd()
+        .args(["-r", "--severity", "all"])
+        .assert()
+        .success();
     assert_eq!(a.json_lines().len(), 55);
 }
 
@@ -52,7 +64,10 @@ fn reset_exports_again_and_clear_status_keeps_the_cursor() {
 
     // -c: clears the status (even an unreadable one); the cursor stays.
     std::fs::write(a.path("last_job.status"), "garbage").unwrap();
-    a.file_cmd().args(["-c", "--severity", "all"]).assert().success();
+    a.file_cmd()
+        .args(["-c", "--severity", "all"])
+        .assert()
+        .success();
     assert_eq!(a.json_lines().len(), 88);
     assert_eq!(std::fs::read(a.path("export_log.state")).unwrap(), state);
     assert_eq!(a.status().unwrap()["state"], "succeeded");
@@ -62,7 +77,10 @@ fn reset_exports_again_and_clear_status_keeps_the_cursor() {
     assert_eq!(a.json_lines().len(), 88);
 
     // -r: from the beginning again.
-    a.file_cmd().args(["-r", "--severity", "all"]).assert().success();
+    a.file_cmd()
+        .args(["-r", "--severity", "all"])
+        .assert()
+        .success();
     assert_eq!(a.json_lines().len(), 176);
 }
 
@@ -71,7 +89,16 @@ fn start_date_overrides_the_cursor() {
     // 2 logs a second from yesterday 23:50 UTC: they cross midnight.
     let yesterday = chrono::Utc::now().date_naive() - chrono::Duration::days(1);
     let start = format!("{yesterday}T23:50:00");
-    let sim = Sim::start(&["--events", "2400", "--detect-events", "0", "--per-second", "2", "--start-time", &start]);
+    let sim = Sim::start(&[
+        "--events",
+        "2400",
+        "--detect-events",
+        "0",
+        "--per-second",
+        "2",
+        "--start-time",
+        &start,
+    ]);
     let a = Agent::new(&sim.url());
     a.file_cmd().args(["--severity", "all"]).assert().success();
     let all = a.json_lines();
@@ -85,7 +112,10 @@ fn start_date_overrides_the_cursor() {
     assert!(!from_today.is_empty() && from_today.len() < all.len());
 
     let b = Agent::new(&sim.url());
-    b.file_cmd().args(["--severity", "all", "--start_date", &today]).assert().success();
+    b.file_cmd()
+        .args(["--severity", "all", "--start_date", &today])
+        .assert()
+        .success();
     let got: Vec<String> = b.json_lines().iter().map(id_of).collect();
     assert_eq!(got, from_today);
 }
@@ -96,10 +126,22 @@ fn config_errors_name_the_file_and_the_field() {
     let cases = [
         ("{", "not valid JSON"),
         ("[]", "must hold a JSON object"),
-        (r#"{"api_server":"https://x/","key_id":"k","tenant":"t"}"#, "field \"key_secret\" is missing"),
-        (r#"{"api_server":"https://x/","key_id":["k"],"key_secret":"s3cr3t","tenant":"t"}"#, "field \"key_id\" must be a string, not an array"),
-        (r#"{"api_server":"not a url","key_id":"k","key_secret":"s3cr3t","tenant":"t"}"#, "field \"api_server\""),
-        (r#"{"api_server":"http://api.example.com/","key_id":"k","key_secret":"s3cr3t","tenant":"t"}"#, "--allow-insecure-http"),
+        (
+            r#"{"api_server":"https://x/","key_id":"k","tenant":"t"}"#,
+            "field \"key_secret\" is missing",
+        ),
+        (
+            r#"{"api_server":"https://x/","key_id":["k"],"key_secret":"s3cr3t","tenant":"t"}"#,
+            "field \"key_id\" must be a string, not an array",
+        ),
+        (
+            r#"{"api_server":"not a url","key_id":"k","key_secret":"s3cr3t","tenant":"t"}"#,
+            "field \"api_server\"",
+        ),
+        (
+            r#"{"api_server":"http://api.example.com/","key_id":"k","key_secret":"s3cr3t","tenant":"t"}"#,
+            "--allow-insecure-http",
+        ),
     ];
     for (text, msg) in cases {
         a.write_config(text);
@@ -127,5 +169,7 @@ fn a_config_readable_by_others_is_warned_about() {
     a.file_cmd()
         .assert()
         .success()
-        .stderr(predicate::str::contains("can be read by group or others (mode 644)"));
+        .stderr(predicate::str::contains(
+            "can be read by group or others (mode 644)",
+        ));
 }

@@ -1,7 +1,519 @@
-//! CEF (ArcSight). See ../shared/reference/formats.md.
-use crate::event::Event;
+//! CEF (ArcSight): `CEF:0|Symantec|CloudSOC|VERSION|SIGNATURE|NAME|SEVERITY|EXTENSION`.
+//!
+//! Header fields escape `\` and `|`; extension values escape `\`, `=`, LF
+//! (`\n`) and CR (`\r`). Any other control character (but TAB) becomes a
+//! space: CEF has no escape for it and receivers treat NUL as an end.
+//! Values are cut to ArcSight's lengths before they are escaped, so a cut
+//! never splits an escape. The mapped fields are those of formats.md; every
+//! other field is kept as a custom key `cloudsoc<FieldName>`.
+
+use super::text::{is_unsafe_control, truncate_chars, value_text};
+use crate::event::{App, Event};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+/// Name: at most 512 characters (CEF).
+const NAME_MAX: usize = 512;
+/// Long text keys (msg, suser, cs1..cs6, ...): ArcSight's 1023.
+const LONG: usize = 1023;
+/// Custom keys: kept whole up to this many characters.
+const CUSTOM_MAX: usize = 4000;
+
+/// CEF severity (0..10) for a log's severity.
+pub fn severity(ev: &Event) -> u8 {
+    match ev.severity().as_deref() {
+        Some("informational") => 3,
+        Some("warning") => 5,
+        Some("error") => 7,
+        Some("critical") => 10,
+        Some("low") => 3,
+        Some("medium") => 6,
+        Some("high") => 9,
+        _ => 5,
+    }
+}
+
+/// A mapped extension key: the log field it takes, its CEF key, its limit,
+/// and, for custom string/number slots, the label key and label.
+struct Mapping {
+    fields: &'static [&'static str],
+    key: &'static str,
+    max: usize,
+    label: Option<(&'static str, &'static str)>,
+}
+
+const fn m(fields: &'static [&'static str], key: &'static str, max: usize) -> Mapping {
+    Mapping {
+        fields,
+        key,
+        max,
+        label: None,
+    }
+}
+
+const fn labelled(
+    field: &'static [&'static str],
+    key: &'static str,
+    label_key: &'static str,
+    label: &'static str,
+) -> Mapping {
+    Mapping {
+        fields: field,
+        key,
+        max: LONG,
+        label: Some((label_key, label)),
+    }
+}
+
+/// In the order they are written (after `rt`); `src` is handled apart.
+const MAPPINGS: &[Mapping] = &[
+    m(&["_id"], "externalId", 40),
+    m(&["user"], "suser", LONG),
+    m(&["service"], "destinationServiceName", LONG),
+    m(&["activity_type"], "act", 63),
+    labelled(&["object_type"], "cs1", "cs1Label", "objectType"),
+    m(&["message"], "msg", LONG),
+    labelled(&["threat_score"], "cn1", "cn1Label", "threatScore"),
+    m(&["user-agent"], "requestClientApplication", LONG),
+    m(&["name"], "fname", LONG),
+    m(&["object_name"], "filePath", LONG),
+    m(&["object_url"], "request", LONG),
+    labelled(&["policy_type"], "cs2", "cs2Label", "policyType"),
+    labelled(&["location", "locations"], "cs3", "cs3Label", "location"),
+    labelled(&["user_name"], "cs4", "cs4Label", "userName"),
+    labelled(&["ioi_code"], "cs5", "cs5Label", "ioiCode"),
+];
 
 /// Appends the CEF line for `ev` (no syslog header, no line end).
-pub fn write(_ev: &Event, _version: &str, _out: &mut Vec<u8>) {
-    unimplemented!("CEF encoder")
+pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>) {
+    let text = |name: &str| ev.fields.get(name).map(value_text).unwrap_or_default();
+    let signature = match ev.app {
+        App::Investigate => format!("Investigate:{}", text("activity_type")),
+        App::Detect => format!("Detect:{}", text("ioi_code")),
+    };
+    let message = text("message");
+    let activity = text("activity_type");
+    let name = if !message.is_empty() {
+        message.as_ref()
+    } else if !activity.is_empty() {
+        activity.as_ref()
+    } else {
+        signature.as_str()
+    };
+
+    out.extend_from_slice(b"CEF:0|Symantec|CloudSOC|");
+    header(version, out);
+    out.push(b'|');
+    header(truncate_chars(&signature, LONG), out);
+    out.push(b'|');
+    header(truncate_chars(name, NAME_MAX), out);
+    out.push(b'|');
+    out.extend_from_slice(severity(ev).to_string().as_bytes());
+    out.push(b'|');
+
+    let mut ext = Extension { out, first: true };
+    let mut used: HashSet<&str> = HashSet::new();
+    if let Some(t) = ev.time {
+        ext.pair("rt", &t.timestamp_millis().to_string(), usize::MAX);
+        used.insert(ev.app.time_field());
+    }
+    for mp in MAPPINGS {
+        let Some((field, value)) = mp
+            .fields
+            .iter()
+            .find_map(|f| ev.fields.get(*f).filter(|v| !is_empty(v)).map(|v| (*f, v)))
+        else {
+            continue;
+        };
+        used.insert(field);
+        if let Some((label_key, label)) = mp.label {
+            ext.pair(label_key, label, usize::MAX);
+        }
+        ext.pair(mp.key, &value_text(value), mp.max);
+    }
+    for field in ["host", "hosts"] {
+        if let Some(v) = ev.fields.get(field).filter(|v| !is_empty(v)) {
+            let t = value_text(v);
+            let key = if t.trim().parse::<IpAddr>().is_ok() {
+                "src"
+            } else {
+                "shost"
+            };
+            ext.pair(key, t.trim(), LONG);
+            used.insert(field);
+            break;
+        }
+    }
+    let mut custom_keys: HashSet<String> = HashSet::new();
+    for (i, (field, value)) in ev.fields.iter().enumerate() {
+        if used.contains(field.as_str()) || is_empty(value) {
+            continue;
+        }
+        let mut key = custom_key(field, i);
+        if !custom_keys.insert(key.clone()) {
+            let mut n = 2;
+            while !custom_keys.insert(format!("{key}{n}")) {
+                n += 1;
+            }
+            key = format!("{key}{n}");
+        }
+        ext.pair(&key, &value_text(value), CUSTOM_MAX);
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        _ => false,
+    }
+}
+
+/// `cloudsoc` and the field name in CamelCase, ASCII letters and digits
+/// only: `_domain` -> `cloudsocDomain`, `user-agent` -> `cloudsocUserAgent`.
+pub fn custom_key(field: &str, index: usize) -> String {
+    let mut key = String::from("cloudsoc");
+    let mut upper = true;
+    for c in field.chars() {
+        if c.is_ascii_alphanumeric() {
+            key.push(if upper { c.to_ascii_uppercase() } else { c });
+            upper = false;
+        } else {
+            upper = true;
+        }
+    }
+    if key.len() == "cloudsoc".len() {
+        key.push_str(&format!("Field{index}"));
+    }
+    key
+}
+
+/// Escapes a header field.
+fn header(s: &str, out: &mut Vec<u8>) {
+    for c in s.chars() {
+        match c {
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '|' => out.extend_from_slice(b"\\|"),
+            c if is_unsafe_control(c) || c == '\t' => out.push(b' '),
+            c => push_char(c, out),
+        }
+    }
+}
+
+struct Extension<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl Extension<'_> {
+    fn pair(&mut self, key: &str, value: &str, max: usize) {
+        if !self.first {
+            self.out.push(b' ');
+        }
+        self.first = false;
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.push(b'=');
+        for c in truncate_chars(value, max).chars() {
+            match c {
+                '\\' => self.out.extend_from_slice(b"\\\\"),
+                '=' => self.out.extend_from_slice(b"\\="),
+                '\n' => self.out.extend_from_slice(b"\\n"),
+                '\r' => self.out.extend_from_slice(b"\\r"),
+                c if is_unsafe_control(c) => self.out.push(b' '),
+                c => push_char(c, self.out),
+            }
+        }
+    }
+}
+
+fn push_char(c: char, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 4];
+    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Map, json};
+    use std::collections::BTreeMap;
+
+    fn line(app: App, v: Value) -> String {
+        let ev = Event::from_log(app, v.as_object().unwrap().clone());
+        let mut out = Vec::new();
+        write(&ev, "1.0", &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    /// An independent reader of CEF, from the rules: the header is split on
+    /// unescaped pipes; the extension on spaces that precede `key=`.
+    fn parse(line: &str) -> (Vec<String>, BTreeMap<String, String>) {
+        let mut header = Vec::new();
+        let mut cur = String::new();
+        let mut chars = line.chars().peekable();
+        while header.len() < 7 {
+            let c = chars.next().expect("7 header fields");
+            match c {
+                '\\' => cur.push(chars.next().expect("escaped char")),
+                '|' => header.push(std::mem::take(&mut cur)),
+                c => cur.push(c),
+            }
+        }
+        let rest: String = chars.collect();
+        let mut ext = BTreeMap::new();
+        // Split on " key=" where key is alphanumeric and '=' unescaped.
+        let bytes: Vec<char> = rest.chars().collect();
+        let mut starts = vec![];
+        let mut i = 0;
+        while i < bytes.len() {
+            if i == 0 || bytes[i - 1] == ' ' {
+                let mut j = i;
+                while j < bytes.len() && bytes[j].is_ascii_alphanumeric() {
+                    j += 1;
+                }
+                if j > i && j < bytes.len() && bytes[j] == '=' {
+                    starts.push((i, j));
+                }
+            }
+            if bytes[i] == '\\' {
+                i += 1;
+            }
+            i += 1;
+        }
+        for (n, &(ks, eq)) in starts.iter().enumerate() {
+            let end = starts
+                .get(n + 1)
+                .map(|&(s, _)| s - 1)
+                .unwrap_or(bytes.len());
+            let key: String = bytes[ks..eq].iter().collect();
+            let mut val = String::new();
+            let mut k = eq + 1;
+            while k < end {
+                if bytes[k] == '\\' && k + 1 < end {
+                    val.push(match bytes[k + 1] {
+                        'n' => '\n',
+                        'r' => '\r',
+                        c => c,
+                    });
+                    k += 2;
+                } else {
+                    val.push(bytes[k]);
+                    k += 1;
+                }
+            }
+            assert!(
+                ext.insert(key.clone(), val).is_none(),
+                "key {key} twice in {line}"
+            );
+        }
+        (header, ext)
+    }
+
+    #[test]
+    fn the_sample_investigate_log() {
+        let l = line(
+            App::Investigate,
+            json!({"_id": "AXk3b9f2", "created_timestamp": "2023-01-01T23:23:59",
+                "inserted_timestamp": "2023-01-01T23:24:41", "_latency": 42,
+                "severity": "informational", "service": "Box", "user": "jdoe@acme.com",
+                "user_name": "John Doe", "_domain": "acme.com", "activity_type": "Share",
+                "object_type": "File", "name": "Q4.xlsx", "object_name": "/Finance/Q4.xlsx",
+                "object_url": "https://app.box.com/f/1", "message": "User shared Q4.xlsx",
+                "source": "API", "host": "203.0.113.7", "location": "Paris (France)",
+                "city": "Paris", "country": "France", "latitude": "48.85",
+                "longitude": "2.35", "browser": "Chrome", "device": "Windows 10",
+                "user-agent": "Mozilla/5.0", "transaction_id": "t-1", "policy_type": "DLP"}),
+        );
+        assert_eq!(
+            l,
+            "CEF:0|Symantec|CloudSOC|1.0|Investigate:Share|User shared Q4.xlsx|3|rt=1672615439000 \
+             externalId=AXk3b9f2 suser=jdoe@acme.com destinationServiceName=Box act=Share \
+             cs1Label=objectType cs1=File msg=User shared Q4.xlsx requestClientApplication=Mozilla/5.0 \
+             fname=Q4.xlsx filePath=/Finance/Q4.xlsx request=https://app.box.com/f/1 \
+             cs2Label=policyType cs2=DLP cs3Label=location cs3=Paris (France) cs4Label=userName \
+             cs4=John Doe src=203.0.113.7 cloudsocInsertedTimestamp=2023-01-01T23:24:41 cloudsocLatency=42 \
+             cloudsocSeverity=informational cloudsocDomain=acme.com cloudsocSource=API cloudsocCity=Paris \
+             cloudsocCountry=France cloudsocLatitude=48.85 cloudsocLongitude=2.35 cloudsocBrowser=Chrome \
+             cloudsocDevice=Windows 10 cloudsocTransactionId=t-1"
+        );
+    }
+
+    #[test]
+    fn the_sample_detect_log() {
+        let l = line(
+            App::Detect,
+            json!({"_id": "5f1c0a", "from_detect": 1, "incident_start_time": "2023-01-02T23:23:59",
+                "severity": "high", "threat_score": 87, "ioi_code": "TOO_MANY_DOWNLOADS",
+                "message": "Anomalous download volume", "user": "jdoe@acme.com",
+                "service": "Office 365", "hosts": "198.51.100.4", "browsers": ["Chrome"]}),
+        );
+        assert_eq!(
+            l,
+            "CEF:0|Symantec|CloudSOC|1.0|Detect:TOO_MANY_DOWNLOADS|Anomalous download volume|9|rt=1672701839000 \
+             externalId=5f1c0a suser=jdoe@acme.com destinationServiceName=Office 365 msg=Anomalous download volume \
+             cn1Label=threatScore cn1=87 cs5Label=ioiCode cs5=TOO_MANY_DOWNLOADS src=198.51.100.4 \
+             cloudsocFromDetect=1 cloudsocSeverity=high cloudsocBrowsers=[\"Chrome\"]"
+        );
+    }
+
+    #[test]
+    fn escaping_follows_the_reference_example() {
+        // formats.md: CEF:0|Ven\|dor|Prod\\uct|1.0|100|a=b\|c|7|cs1=k\=v msg=a\=b\\c\nd
+        let mut out = Vec::new();
+        header("a=b|c", &mut out);
+        assert_eq!(out, b"a=b\\|c");
+        let mut out = Vec::new();
+        let mut e = Extension {
+            out: &mut out,
+            first: true,
+        };
+        e.pair("cs1", "k=v", LONG);
+        e.pair("msg", "a=b\\c\nd", LONG);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "cs1=k\\=v msg=a\\=b\\\\c\\nd"
+        );
+    }
+
+    #[test]
+    fn severities_src_and_limits() {
+        let l = line(
+            App::Investigate,
+            json!({"severity": "Critical", "host": "mail.example.com", "_id": "x".repeat(50), "activity_type": "a".repeat(70)}),
+        );
+        let (h, e) = parse(&l);
+        assert_eq!(h[6], "10");
+        assert_eq!(e["shost"], "mail.example.com");
+        assert!(!e.contains_key("src"));
+        assert_eq!(e["externalId"], "x".repeat(40));
+        assert_eq!(e["act"], "a".repeat(63));
+        for (s, n) in [
+            ("warning", "5"),
+            ("error", "7"),
+            ("low", "3"),
+            ("medium", "6"),
+            ("weird", "5"),
+        ] {
+            assert_eq!(
+                parse(&line(App::Investigate, json!({"severity": s}))).0[6],
+                n
+            );
+        }
+        assert_eq!(
+            parse(&line(App::Investigate, json!({"host": "2001:db8::1"}))).1["src"],
+            "2001:db8::1"
+        );
+    }
+
+    #[test]
+    fn a_cut_never_splits_an_escape_or_a_character() {
+        let v = format!("{}\\", "é".repeat(39));
+        let (_, e) = parse(&line(App::Investigate, json!({"_id": v})));
+        assert_eq!(e["externalId"], format!("{}\\", "é".repeat(39)));
+        let v = format!("{}=", "é".repeat(40));
+        let (_, e) = parse(&line(App::Investigate, json!({"_id": v})));
+        assert_eq!(e["externalId"], "é".repeat(40));
+    }
+
+    #[test]
+    fn missing_fields_and_odd_types() {
+        let l = line(App::Investigate, json!({}));
+        assert_eq!(
+            l,
+            "CEF:0|Symantec|CloudSOC|1.0|Investigate:|Investigate:|5|"
+        );
+        let (h, e) = parse(&line(
+            App::Detect,
+            json!({"message": null, "user": 12, "object_type": ["a", "b"], "": "x", "é": "y"}),
+        ));
+        assert_eq!(h[4], "Detect:");
+        assert_eq!(e["suser"], "12");
+        assert_eq!(e["cs1"], "[\"a\",\"b\"]");
+        assert_eq!(e["cloudsocField3"], "x");
+        assert_eq!(e["cloudsocField4"], "y");
+    }
+
+    #[test]
+    fn custom_keys() {
+        assert_eq!(custom_key("_domain", 0), "cloudsocDomain");
+        assert_eq!(
+            custom_key("inserted_timestamp", 0),
+            "cloudsocInsertedTimestamp"
+        );
+        assert_eq!(custom_key("a--b", 0), "cloudsocAB");
+        assert_eq!(custom_key("__", 7), "cloudsocField7");
+        let (_, e) = parse(&line(App::Investigate, json!({"a_b": "1", "a-b": "2"})));
+        assert_eq!(
+            (e["cloudsocAB"].as_str(), e["cloudsocAB2"].as_str()),
+            ("1", "2")
+        );
+    }
+
+    fn hostile() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[|=\\\\\"\\]^\t\r\n\u{0}\u{1}\u{7f} a-zé😀]{0,40}",
+            Just("x\nCEF:0|Evil|Forged|1|1|forged|10|msg=pwned".to_string()),
+            ".{1000,1100}",
+        ]
+    }
+
+    fn arb_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            4 => hostile().prop_map(Value::String),
+            1 => Just(Value::Null),
+            1 => any::<i64>().prop_map(Value::from),
+            1 => prop::collection::vec(hostile().prop_map(Value::String), 0..3).prop_map(Value::Array),
+            1 => prop::collection::btree_map("[a-z]{1,4}", hostile().prop_map(Value::String), 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    }
+
+    const KNOWN: &[&str] = &[
+        "_id",
+        "user",
+        "message",
+        "activity_type",
+        "service",
+        "object_type",
+        "ioi_code",
+        "severity",
+        "host",
+        "created_timestamp",
+        "policy_type",
+    ];
+
+    proptest! {
+        #[test]
+        fn any_log_is_one_well_formed_line(
+            known in prop::collection::btree_map(prop::sample::select(KNOWN), arb_value(), 0..10),
+            other in prop::collection::btree_map(".{0,10}", arb_value(), 0..5),
+            detect in any::<bool>(),
+        ) {
+            let mut fields = Map::new();
+            for (k, v) in other { fields.insert(k, v); }
+            for (k, v) in &known { fields.insert(k.to_string(), v.clone()); }
+            let app = if detect { App::Detect } else { App::Investigate };
+            let l = line(app, Value::Object(fields.clone()));
+            prop_assert!(!l.contains('\n') && !l.contains('\r') && !l.contains('\0'));
+            let (h, e) = parse(&l);
+            prop_assert_eq!(h.len(), 7);
+            prop_assert!(h[6].parse::<u8>().unwrap() <= 10);
+            // The mapped text fields come back as sent, up to the limit and
+            // the documented replacement of control characters.
+            let expect = |name: &str, max: usize| -> Option<String> {
+                let v = fields.get(name)?;
+                if is_empty(v) { return None; }
+                let t = value_text(v);
+                Some(truncate_chars(&t, max).chars().map(|c| if is_unsafe_control(c) && c != '\n' && c != '\r' { ' ' } else { c }).collect())
+            };
+            prop_assert_eq!(e.get("msg").cloned(), expect("message", LONG));
+            prop_assert_eq!(e.get("suser").cloned(), expect("user", LONG));
+            prop_assert_eq!(e.get("externalId").cloned(), expect("_id", 40));
+            if app == App::Investigate {
+                prop_assert_eq!(e.get("act").cloned(), expect("activity_type", 63));
+            }
+        }
+    }
 }

@@ -1,7 +1,95 @@
-//! JSON: one object per line with every field of the log plus "app".
+//! JSON: one compact object per log: `"app"` first, then every field of the
+//! log in the API's order. serde_json escapes every control character, so
+//! the output never holds a raw line break. A log field named `app` (which
+//! could otherwise pass for ours) is written as `app_original`.
+
 use crate::event::Event;
 
 /// Appends the JSON object for `ev` (no line end).
-pub fn write(_ev: &Event, _out: &mut Vec<u8>) {
-    unimplemented!("JSON encoder")
+pub fn write(ev: &Event, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"app\":\"");
+    out.extend_from_slice(ev.app.as_str().as_bytes());
+    out.push(b'"');
+    for (k, v) in &ev.fields {
+        out.push(b',');
+        let key = if k == "app" {
+            "app_original"
+        } else {
+            k.as_str()
+        };
+        // Writing to a Vec cannot fail, and every Value serializes.
+        let _ = serde_json::to_writer(&mut *out, key);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut *out, v);
+    }
+    out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::App;
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+
+    fn encode(app: App, v: Value) -> String {
+        let ev = Event::from_log(app, v.as_object().unwrap().clone());
+        let mut out = Vec::new();
+        write(&ev, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn app_first_then_fields_in_order() {
+        assert_eq!(
+            encode(
+                App::Detect,
+                json!({"_id": "5f", "threat_score": 87, "browsers": ["Chrome"], "x": null})
+            ),
+            r#"{"app":"Detect","_id":"5f","threat_score":87,"browsers":["Chrome"],"x":null}"#
+        );
+    }
+
+    #[test]
+    fn a_forged_app_field_is_renamed() {
+        let line = encode(App::Investigate, json!({"app": "Detect"}));
+        assert_eq!(line, r#"{"app":"Investigate","app_original":"Detect"}"#);
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let line = encode(App::Investigate, json!({"m": "a\nb\r\u{0}\u{1b}\t\"\\"}));
+        assert!(!line.contains('\n') && !line.contains('\r') && !line.contains('\0'));
+        let back: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back["m"], "a\nb\r\u{0}\u{1b}\t\"\\");
+    }
+
+    fn arb_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+            "[|=\\\\\"\\]^\t\r\n\u{0}a-z]{0,20}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(".{0,6}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_log_round_trips_as_one_line(fields in prop::collection::btree_map(".{0,12}", arb_value(), 0..8)) {
+            let map: Map<String, Value> = fields.into_iter().filter(|(k, _)| k != "app").collect();
+            let line = encode(App::Investigate, Value::Object(map.clone()));
+            prop_assert!(!line.contains('\n') && !line.contains('\r'));
+            let mut back: Map<String, Value> = serde_json::from_str(&line).unwrap();
+            prop_assert_eq!(back.remove("app"), Some(json!("Investigate")));
+            prop_assert_eq!(back, map);
+        }
+    }
 }

@@ -1,6 +1,8 @@
-//! RFC 5424 header.
-use super::Stamp;
+//! The RFC 5424 header: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD `.
+
+use super::{Stamp, syslog_severity};
 use crate::event::Event;
+use chrono::{DateTime, Timelike, Utc};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -8,12 +10,140 @@ pub struct Header {
     pub hostname: String,
     pub app_name: String,
     pub procid: String,
+    /// Start MSG with the UTF-8 BOM, as RFC 5424 asks (many SIEMs show it
+    /// as garbage, hence off by default).
     pub bom: bool,
 }
 
 impl Header {
-    /// Appends `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID - ` (and the BOM when set).
-    pub fn write(&self, _ev: &Event, _stamp: &Stamp, _out: &mut Vec<u8>) {
-        unimplemented!("RFC 5424 header")
+    /// Appends the header and the space before MSG (and the BOM when set).
+    /// TIMESTAMP is the log's own time (else `stamp.now`), in UTC.
+    pub fn write(&self, ev: &Event, stamp: &Stamp, out: &mut Vec<u8>) {
+        let pri = u16::from(self.facility) * 8 + u16::from(syslog_severity(ev));
+        out.push(b'<');
+        out.extend_from_slice(pri.to_string().as_bytes());
+        out.extend_from_slice(b">1 ");
+        write_timestamp(ev.time.unwrap_or(stamp.now), out);
+        out.push(b' ');
+        write_token(&self.hostname, 255, out);
+        out.push(b' ');
+        write_token(&self.app_name, 48, out);
+        out.push(b' ');
+        write_token(&self.procid, 128, out);
+        out.push(b' ');
+        write_token(ev.app.as_str(), 32, out);
+        out.extend_from_slice(b" - ");
+        if self.bom {
+            out.extend_from_slice(b"\xEF\xBB\xBF");
+        }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, the fraction only when not zero.
+fn write_timestamp(t: DateTime<Utc>, out: &mut Vec<u8>) {
+    let micros = t.nanosecond() / 1000 % 1_000_000;
+    let s = if micros == 0 {
+        t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    } else {
+        format!("{}.{micros:06}Z", t.format("%Y-%m-%dT%H:%M:%S"))
+    };
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A header field: printable ASCII (33..126) only, at most `max`, `-` if
+/// nothing is left.
+fn write_token(s: &str, max: usize, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend(s.bytes().filter(|b| (33..=126).contains(b)).take(max));
+    if out.len() == start {
+        out.push(b'-');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::App;
+    use chrono::FixedOffset;
+    use serde_json::json;
+
+    fn header() -> Header {
+        Header {
+            facility: 1,
+            hostname: "collector-1".into(),
+            app_name: "siem-agent".into(),
+            procid: "4242".into(),
+            bom: false,
+        }
+    }
+
+    fn stamp() -> Stamp {
+        Stamp {
+            now: crate::event::parse_timestamp("2026-11-23T10:00:00.5").unwrap(),
+            local_offset: FixedOffset::east_opt(3600).unwrap(),
+        }
+    }
+
+    fn write(h: &Header, ev: &Event) -> Vec<u8> {
+        let mut out = Vec::new();
+        h.write(ev, &stamp(), &mut out);
+        out
+    }
+
+    #[test]
+    fn header_with_the_logs_own_time() {
+        let ev = Event::from_log(
+            App::Investigate,
+            json!({"created_timestamp": "2023-01-01T23:23:59", "severity": "critical"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        assert_eq!(
+            write(&header(), &ev),
+            b"<10>1 2023-01-01T23:23:59Z collector-1 siem-agent 4242 Investigate - "
+        );
+    }
+
+    #[test]
+    fn without_a_time_now_is_used_and_bad_tokens_are_cleaned() {
+        let ev = Event::from_log(
+            App::Detect,
+            json!({"severity": "low"}).as_object().unwrap().clone(),
+        );
+        let h = Header {
+            hostname: "bad host\u{e9}".into(),
+            app_name: "x".repeat(60),
+            procid: String::new(),
+            bom: true,
+            ..header()
+        };
+        let out = write(&h, &ev);
+        let expected = format!(
+            "<13>1 2026-11-23T10:00:00.500000Z badhost {} - Detect - \u{feff}",
+            "x".repeat(48)
+        );
+        assert_eq!(out, expected.as_bytes());
+    }
+
+    #[test]
+    fn parses_with_an_independent_rfc5424_parser() {
+        let ev = Event::from_log(
+            App::Detect,
+            json!({"incident_start_time": "2023-01-02T23:23:59", "severity": "high"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let mut line = write(&header(), &ev);
+        line.extend_from_slice(b"CEF:0|x");
+        let msg = syslog_rfc5424::parse_message(String::from_utf8(line).unwrap()).unwrap();
+        assert_eq!(msg.hostname.as_deref(), Some("collector-1"));
+        assert_eq!(msg.appname.as_deref(), Some("siem-agent"));
+        assert_eq!(msg.msgid.as_deref(), Some("Detect"));
+        assert_eq!(msg.severity, syslog_rfc5424::SyslogSeverity::SEV_CRIT);
+        assert_eq!(msg.facility, syslog_rfc5424::SyslogFacility::LOG_USER);
+        assert_eq!(msg.timestamp, Some(1_672_701_839));
+        assert_eq!(msg.msg, "CEF:0|x");
     }
 }

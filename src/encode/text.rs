@@ -1,1 +1,60 @@
 //! Text helpers shared by the encoders.
+
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// The longest prefix of `s` with at most `max` characters (a cut never
+/// splits a character).
+pub fn truncate_chars(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// A field value as text for the line formats: strings as they are,
+/// numbers and booleans as JSON writes them, null as empty, arrays and
+/// objects as compact JSON.
+pub fn value_text(v: &Value) -> Cow<'_, str> {
+    match v {
+        Value::String(s) => Cow::Borrowed(s),
+        Value::Null => Cow::Borrowed(""),
+        Value::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+        other => Cow::Owned(other.to_string()),
+    }
+}
+
+/// Control characters that no line format may carry raw: C0 (but TAB),
+/// DEL. CR and LF are among them; formats that can escape them do so
+/// before asking.
+pub fn is_unsafe_control(c: char) -> bool {
+    (c < ' ' && c != '\t') || c == '\u{7f}'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn truncation_respects_characters() {
+        assert_eq!(truncate_chars("héllo", 2), "hé");
+        assert_eq!(truncate_chars("héllo", 10), "héllo");
+        assert_eq!(truncate_chars("😀😀", 1), "😀");
+        assert_eq!(truncate_chars("", 0), "");
+    }
+
+    #[test]
+    fn values_render() {
+        assert_eq!(value_text(&json!("a")), "a");
+        assert_eq!(value_text(&json!(null)), "");
+        assert_eq!(value_text(&json!(87)), "87");
+        assert_eq!(value_text(&json!(1.5)), "1.5");
+        assert_eq!(value_text(&json!(true)), "true");
+        assert_eq!(value_text(&json!(["Chrome", 1])), r#"["Chrome",1]"#);
+        assert_eq!(
+            value_text(&json!({"a": {"b": null}})),
+            r#"{"a":{"b":null}}"#
+        );
+    }
+}

@@ -1,33 +1,172 @@
-//! The embedded CloudSOC API simulator (`siem-agent simulate`, `--demo`).
-//! Stub: replaced by the real implementation.
+//! The embedded CloudSOC API simulator (`siem-agent simulate`, `--demo`):
+//! the log export API of `cloudsoc-api.md` on 127.0.0.1, with
+//! deterministic synthetic logs for both apps, hostile field values, and
+//! faults on demand. Small HTTP/1.1 server of its own (GET, keep-alive).
+
+pub mod data;
+mod http;
+
+use data::Schedule;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::net::TcpListener;
 
 /// Options of `siem-agent simulate`.
-#[derive(clap::Args, Clone, Debug, Default)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct SimArgs {
-    /// Port on 127.0.0.1 (0 = any free port).
+    /// Port on 127.0.0.1 (0 = any free port; the chosen one is printed).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// Investigate logs to serve.
     #[arg(long, default_value_t = 5000)]
     pub events: u64,
+    /// Detect logs to serve [default: a tenth of --events].
+    #[arg(long = "detect-events")]
+    pub detect_events: Option<u64>,
+    /// Investigate logs per second, on average (seconds vary from none to twice that).
+    #[arg(long = "per-second", default_value_t = 25)]
+    pub per_second: u64,
+    /// Seed of the synthetic data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The first log's time (YYYY-MM-DDTHH:MM:SS, UTC) [default: so that the last log is a minute old].
+    #[arg(long = "start-time")]
+    pub start_time: Option<String>,
+    /// Faults for the first log requests, one per request, in order:
+    /// 429[:SECONDS], 500, 502, 503, 403, slow, truncate, reset, malformed, ok.
+    #[arg(long, default_value = "", value_delimiter = ',')]
+    pub faults: Vec<String>,
+    /// After the --faults sequence, the percentage of log requests that get a random fault.
+    #[arg(long = "fault-rate", default_value_t = 0.0)]
+    pub fault_rate: f64,
+    /// How long a `slow` answer waits, in milliseconds.
+    #[arg(long = "slow-ms", default_value_t = 5000)]
+    pub slow_ms: u64,
+    /// Ignore the filter parameters (severity, service, object_type, activity_type).
+    #[arg(long = "ignore-filters")]
+    pub ignore_filters: bool,
     #[arg(long, default_value = "demo")]
     pub tenant: String,
-    #[arg(long, default_value = "demo-key")]
+    #[arg(long = "key-id", default_value = "demo-key")]
     pub key_id: String,
-    #[arg(long, default_value = "demo-secret")]
+    #[arg(long = "key-secret", default_value = "demo-secret")]
     pub key_secret: String,
+}
+
+/// One injected fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    Ok,
+    TooMany(u64),
+    Status(u16),
+    Slow,
+    Truncate,
+    Reset,
+    Malformed,
+}
+
+impl Fault {
+    pub fn parse(s: &str) -> Option<Fault> {
+        let s = s.trim().to_ascii_lowercase();
+        Some(match s.as_str() {
+            "ok" => Fault::Ok,
+            "429" => Fault::TooMany(1),
+            "500" | "502" | "503" | "403" => Fault::Status(s.parse().ok()?),
+            "slow" => Fault::Slow,
+            "truncate" => Fault::Truncate,
+            "reset" => Fault::Reset,
+            "malformed" => Fault::Malformed,
+            other => Fault::TooMany(other.strip_prefix("429:")?.parse().ok()?),
+        })
+    }
+}
+
+/// Counts, for tests.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub log_requests: AtomicU64,
+    pub faults: AtomicU64,
+}
+
+/// The data and behaviour shared by every connection.
+pub(crate) struct World {
+    pub args: SimArgs,
+    pub schedule: Schedule,
+    pub detect_count: u64,
+    pub faults: Vec<Fault>,
+    pub stats: Arc<Stats>,
+    pub auth: String,
 }
 
 /// A simulator serving in the background of the current tokio runtime.
 pub struct Simulator {
     pub addr: SocketAddr,
+    pub stats: Arc<Stats>,
+}
+
+fn world(args: SimArgs) -> std::io::Result<World> {
+    let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
+    let faults = args
+        .faults
+        .iter()
+        .filter(|f| !f.trim().is_empty())
+        .map(|f| Fault::parse(f).ok_or_else(|| bad(format!("--faults: unknown fault {f:?}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let start = match &args.start_time {
+        None => None,
+        Some(s) => Some(
+            crate::event::parse_timestamp(s)
+                .ok_or_else(|| bad(format!("--start-time: {s:?} is not YYYY-MM-DDTHH:MM:SS")))?
+                .timestamp(),
+        ),
+    };
+    let end = chrono::Utc::now().timestamp() - 60;
+    let schedule = Schedule::new(args.seed, args.events, args.per_second, start, end);
+    let detect_count = args.detect_events.unwrap_or(args.events / 10);
+    let auth = format!(
+        "Basic {}",
+        crate::config::base64(format!("{}:{}", args.key_id, args.key_secret).as_bytes())
+    );
+    Ok(World {
+        args,
+        schedule,
+        detect_count,
+        faults,
+        stats: Arc::new(Stats::default()),
+        auth,
+    })
 }
 
 /// Binds 127.0.0.1:port and serves in a spawned task.
-pub async fn start(_args: SimArgs) -> std::io::Result<Simulator> {
-    unimplemented!("simulator")
+pub async fn start(args: SimArgs) -> std::io::Result<Simulator> {
+    let listener = TcpListener::bind(("127.0.0.1", args.port)).await?;
+    let world = Arc::new(world(args)?);
+    let addr = listener.local_addr()?;
+    let stats = world.stats.clone();
+    tokio::spawn(http::serve(listener, world));
+    Ok(Simulator { addr, stats })
 }
 
-pub async fn run(_args: SimArgs) -> std::io::Result<()> {
-    unimplemented!("simulator")
+/// `siem-agent simulate`: prints `listening on http://127.0.0.1:PORT` once
+/// the port is bound, then serves until the process is stopped.
+pub async fn run(args: SimArgs) -> std::io::Result<()> {
+    let listener = TcpListener::bind(("127.0.0.1", args.port)).await?;
+    let world = Arc::new(world(args)?);
+    let addr = listener.local_addr()?;
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{addr}")?;
+        out.flush()?;
+    }
+    http::serve(listener, world).await;
+    Ok(())
+}
+
+impl Simulator {
+    pub fn requests(&self) -> u64 {
+        self.stats.requests.load(Ordering::Relaxed)
+    }
 }

@@ -126,7 +126,8 @@ impl Agent {
     /// The agent writing JSON lines to `out.log` in its directory.
     pub fn file_cmd(&self) -> assert_cmd::Command {
         let mut c = self.cmd();
-        c.args(["-o", "FILE", "--format", "json", "-f"]).arg(self.path("out.log"));
+        c.args(["-o", "FILE", "--format", "json", "-f"])
+            .arg(self.path("out.log"));
         c
     }
 
@@ -154,7 +155,9 @@ impl Agent {
 pub fn read_json_lines(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object ({e}): {l:?}")))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object ({e}): {l:?}"))
+        })
         .collect()
 }
 
