@@ -4,7 +4,7 @@
 //! written; at most three pages are in memory, whatever the backfill.
 
 use crate::cli::SocketType;
-use crate::cli::settings::{Output, Settings};
+use crate::cli::settings::{Output, Settings, Target};
 use crate::encode::rfc3164::LocalHeader;
 use crate::encode::rfc5424::Header;
 use crate::encode::{Encoder, Envelope, FACILITY_USER, Format, Framing, Stamp};
@@ -36,18 +36,30 @@ pub enum RunError {
 /// The tag and APP-NAME the agent writes.
 pub const APP_NAME: &str = "siem-agent";
 
-/// The encoder an output uses: the local syslog(3) form for SYSLOG, RFC
-/// 5424 for REMOTE, the bare payload for STREAM and FILE.
+/// The encoder an output uses: the local syslog(3) form for SYSLOG and for
+/// REMOTE to a unix socket, RFC 5424 for REMOTE over the network, the bare
+/// payload for STREAM and FILE.
 pub fn encoder_for(output: &Output, format: Format) -> Encoder {
     let pid = std::process::id();
+    let local = Envelope::Local(LocalHeader {
+        facility: FACILITY_USER,
+        tag: APP_NAME.into(),
+        pid,
+    });
     let (envelope, framing) = match output {
-        Output::Syslog { .. } => (
-            Envelope::Local(LocalHeader {
-                facility: FACILITY_USER,
-                tag: APP_NAME.into(),
-                pid,
-            }),
-            Framing::Datagram,
+        Output::Syslog { .. } => (local, Framing::Datagram),
+        // A unix socket is a local syslog daemon's (/dev/log and the like):
+        // it expects what syslog(3) writes.
+        Output::Remote {
+            target: Target::Unix(_),
+            socket_type,
+            framing,
+        } => (
+            local,
+            match socket_type {
+                SocketType::Udp => Framing::Datagram,
+                SocketType::Tcp => *framing,
+            },
         ),
         Output::Remote {
             socket_type,

@@ -79,8 +79,7 @@ fn backfill_across_pages_and_runs_is_complete_without_duplicates() {
     let inv = &state["cursors"]["Investigate"];
     let last = expected
         .iter()
-        .filter(|l| l["app"] == "Investigate")
-        .last()
+        .rfind(|l| l["app"] == "Investigate")
         .unwrap();
     assert_eq!(inv["timestamp"], last["created_timestamp"]);
     assert!(inv["ids"].as_array().unwrap().contains(&last["_id"]));
@@ -173,7 +172,11 @@ fn rate_limits_server_errors_and_broken_bodies_are_retried() {
         "429,500,503,truncate,reset,malformed,502",
     ]);
     let a = Agent::new(&sim.url());
-    a.file_cmd().args(["--severity", "all"]).assert().success();
+    // Seven failures in a row: within a budget of 8 retries.
+    a.file_cmd()
+        .args(["--severity", "all", "--retries", "8"])
+        .assert()
+        .success();
     let got = a.json_lines();
     assert_unique(&got);
     assert_eq!(got.len(), 2750);

@@ -244,7 +244,7 @@ fn check_5424(got: &[util::rsyslog::Received], host: &str) {
 }
 
 #[test]
-fn remote_unix_socket_target() {
+fn remote_unix_socket_target_gets_the_local_syslog_form() {
     let rs = Rsyslog::builder().unix_socket().start();
     let sim = Sim::start(&["--events", "30"]);
     let a = rsyslog_agent(&sim);
@@ -262,9 +262,11 @@ fn remote_unix_socket_target() {
         .assert()
         .success();
     let got = rs.wait_for(33, std::time::Duration::from_secs(20));
+    assert_eq!(got.len(), 33);
     for m in &got {
-        assert_eq!(m.version, "1", "{m:?}");
-        let v: Value = serde_json::from_str(&m.msg).unwrap_or_else(|e| panic!("{e}: {m:?}"));
+        assert_eq!(m.app_name, "siem-agent", "{m:?}");
+        let v: Value =
+            serde_json::from_str(m.msg.trim_start()).unwrap_or_else(|e| panic!("{e}: {m:?}"));
         assert!(v["app"] == "Investigate" || v["app"] == "Detect");
     }
 }

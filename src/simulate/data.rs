@@ -22,12 +22,12 @@ impl Rng {
             ^ mix(salt)
             ^ mix(i.wrapping_mul(0x2545_F491_4F6C_DD1D))))
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = mix(self.0);
         self.0
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
+        if n == 0 { 0 } else { self.next_u64() % n }
     }
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
@@ -218,7 +218,7 @@ pub fn investigate(seed: u64, schedule: &Schedule, i: u64) -> Map<String, Value>
         "browser": "Chrome",
         "device": "Windows 10",
         "user-agent": "Mozilla/5.0",
-        "transaction_id": format!("t-{}", r.next() % 1_000_000),
+        "transaction_id": format!("t-{}", r.next_u64() % 1_000_000),
         "policy_type": "DLP",
     });
     let obj = log.as_object_mut().expect("object");
