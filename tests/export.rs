@@ -280,3 +280,64 @@ fn cef_header(line: &str) -> Option<Vec<String>> {
     }
     None
 }
+
+#[test]
+fn a_slow_api_times_out_and_is_retried() {
+    let sim = Sim::start(&["--events", "300", "--faults", "slow", "--slow-ms", "4000"]);
+    let a = Agent::new(&sim.url());
+    a.file_cmd()
+        .args(["--severity", "all", "--http-timeout", "1"])
+        .assert()
+        .success()
+        .stderr(
+            predicate::str::contains("timed out")
+                .or(predicate::str::contains("operation timed out")),
+        );
+    assert_eq!(a.json_lines().len(), 330);
+}
+
+#[test]
+fn the_proxy_is_used_with_its_credentials_and_environment_proxies_are_not() {
+    // The simulator also plays the proxy; the api_server itself is unreachable.
+    let sim = Sim::start(&["--events", "40", "--proxy-auth", "bob:pr0xy-pa55"]);
+    let a = Agent::new("http://127.0.0.1:9/");
+    let proxy = format!("127.0.0.1:{}", sim.port);
+    a.file_cmd()
+        .args(["--severity", "all", "--proxy", &proxy, "-u", "bob"])
+        .env("SIEM_AGENT_PROXY_PASSWORD", "pr0xy-pa55")
+        .assert()
+        .success();
+    assert_eq!(a.json_lines().len(), 44);
+
+    // Credentials in the URL work too; wrong ones get the proxy's 407.
+    let b = Agent::new("http://127.0.0.1:9/");
+    b.file_cmd()
+        .args([
+            "--severity",
+            "all",
+            "--proxy",
+            &format!("http://bob:pr0xy-pa55@{proxy}"),
+        ])
+        .assert()
+        .success();
+    assert_eq!(b.json_lines().len(), 44);
+    let c = Agent::new("http://127.0.0.1:9/");
+    c.file_cmd()
+        .args(["--proxy", &proxy, "-u", "bob", "-p", "wrong-pass"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("HTTP 407").and(predicate::str::contains("wrong-pass").not()),
+        );
+
+    // http_proxy in the environment is not a configured proxy: ignored.
+    let d = Agent::new(&sim.url());
+    d.file_cmd()
+        .args(["--severity", "all"])
+        .env("http_proxy", "http://127.0.0.1:9")
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env("ALL_PROXY", "http://127.0.0.1:9")
+        .assert()
+        .success();
+    assert_eq!(d.json_lines().len(), 44);
+}

@@ -18,6 +18,7 @@ use std::path::PathBuf;
     long_about = None,
     disable_version_flag = true,
     args_conflicts_with_subcommands = true,
+    args_override_self = true,
     max_term_width = 100
 )]
 pub struct Cli {

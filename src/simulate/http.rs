@@ -25,6 +25,8 @@ pub async fn serve(listener: TcpListener, world: Arc<World>) {
 }
 
 struct Request {
+    /// Sent in proxy form (absolute URI).
+    proxied: bool,
     path: String,
     query: Vec<(String, String)>,
     headers: Vec<(String, String)>,
@@ -137,6 +139,21 @@ enum Outcome {
 
 fn handle(req: &Request, world: &World) -> Outcome {
     let a = &world.args;
+    if req.proxied {
+        world.stats.proxied.fetch_add(1, Ordering::Relaxed);
+        if let Some(creds) = &a.proxy_auth {
+            let want = format!("Basic {}", crate::config::base64(creds.as_bytes()));
+            if req.header("proxy-authorization") != Some(want.as_str()) {
+                let mut r = json_response(
+                    407,
+                    json!({"status": "error", "message": "Proxy Authentication Required"}),
+                );
+                r.headers
+                    .push(("Proxy-Authenticate", "Basic realm=\"sim\"".into()));
+                return Outcome::Answer(r);
+            }
+        }
+    }
     let logs_path = format!("/{}/api/admin/v1/logs/get/", a.tenant);
     let ds_path = format!("/{}/audit/v2/datasources/", a.tenant);
     let is_logs = req.path == logs_path;
@@ -339,6 +356,7 @@ fn head_bytes(resp: &Response, close: bool) -> Vec<u8> {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        407 => "Proxy Authentication Required",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
@@ -378,7 +396,12 @@ fn parse_head(head: &str) -> Option<Request> {
     let mut lines = head.split("\r\n");
     let mut first = lines.next()?.split(' ');
     let method = first.next()?.to_string();
-    let target = first.next()?;
+    let mut target = first.next()?;
+    let proxied = target.starts_with("http://");
+    if proxied {
+        let rest = &target["http://".len()..];
+        target = rest.find('/').map_or("/", |i| &rest[i..]);
+    }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let query = query
         .split('&')
@@ -393,6 +416,7 @@ fn parse_head(head: &str) -> Option<Request> {
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
     Some(Request {
+        proxied,
         path: decode(path),
         query,
         headers,

@@ -46,6 +46,10 @@ pub struct SimArgs {
     /// Ignore the filter parameters (severity, service, object_type, activity_type).
     #[arg(long = "ignore-filters")]
     pub ignore_filters: bool,
+    /// Also act as the HTTP proxy: requests in proxy form must carry these
+    /// Proxy-Authorization credentials (USER:PASSWORD), else 407.
+    #[arg(long = "proxy-auth", value_name = "USER:PASSWORD")]
+    pub proxy_auth: Option<String>,
     #[arg(long, default_value = "demo")]
     pub tenant: String,
     #[arg(long = "key-id", default_value = "demo-key")]
@@ -88,6 +92,8 @@ pub struct Stats {
     pub requests: AtomicU64,
     pub log_requests: AtomicU64,
     pub faults: AtomicU64,
+    /// Requests received in proxy form (`GET http://host/path`).
+    pub proxied: AtomicU64,
 }
 
 /// The data and behaviour shared by every connection.
