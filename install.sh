@@ -1,11 +1,12 @@
 #!/bin/sh
 # Installs siem-agent, or the packages its tests need.
 #
-#   ./install.sh [--prefix DIR] [--config-dir DIR]
-#       Builds the release binary, installs it as DIR/bin/siem-agent
-#       (default /usr/local), creates the config directory (default
-#       /etc/siem-agent, mode 700) with config.json from the example (mode
-#       600, never overwritten), and prints the cron line. Safe to run again.
+#   ./install.sh [--prefix DIR] [--config-dir DIR] [--bin FILE]
+#       Builds the release binary (or takes FILE), installs it as
+#       DIR/bin/siem-agent (default /usr/local), creates the config directory
+#       (default /etc/siem-agent, mode 700) with config.json from the example
+#       (mode 600, never overwritten), and prints the cron line. Safe to run
+#       again.
 #
 #   ./install.sh --test-deps
 #       Installs the Debian packages the test suite needs (a real rsyslog
@@ -15,9 +16,10 @@ set -eu
 prefix=/usr/local
 config_dir=/etc/siem-agent
 test_deps=0
+binary=
 here=$(cd "$(dirname "$0")" && pwd)
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -25,6 +27,8 @@ while [ $# -gt 0 ]; do
         --prefix=*) prefix=${1#*=}; shift ;;
         --config-dir) [ $# -ge 2 ] || { echo "install.sh: --config-dir needs a directory" >&2; exit 1; }; config_dir=$2; shift 2 ;;
         --config-dir=*) config_dir=${1#*=}; shift ;;
+        --bin) [ $# -ge 2 ] || { echo "install.sh: --bin needs a file" >&2; exit 1; }; binary=$2; shift 2 ;;
+        --bin=*) binary=${1#*=}; shift ;;
         --test-deps) test_deps=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "install.sh: unknown option '$1' (see --help)" >&2; exit 1 ;;
@@ -53,11 +57,15 @@ if [ "$test_deps" = 1 ]; then
     exit 0
 fi
 
-command -v cargo >/dev/null 2>&1 || { echo "install.sh: cargo not found: install Rust first (https://rustup.rs)" >&2; exit 1; }
-(cd "$here" && cargo build --release --locked)
+if [ -z "$binary" ]; then
+    command -v cargo >/dev/null 2>&1 || { echo "install.sh: cargo not found: install Rust first (https://rustup.rs)" >&2; exit 1; }
+    (cd "$here" && cargo build --release --locked)
+    binary=$here/target/release/siem-agent
+fi
+[ -x "$binary" ] || { echo "install.sh: $binary is not an executable" >&2; exit 1; }
 
 install -d "$prefix/bin"
-install -m 755 "$here/target/release/siem-agent" "$prefix/bin/siem-agent"
+install -m 755 "$binary" "$prefix/bin/siem-agent"
 echo "installed $prefix/bin/siem-agent ($("$prefix/bin/siem-agent" --version))"
 
 umask 077

@@ -173,3 +173,32 @@ fn a_config_readable_by_others_is_warned_about() {
             "can be read by group or others (mode 644)",
         ));
 }
+
+#[test]
+fn a_run_killed_while_holding_the_lock_does_not_block_the_next() {
+    // The API answers the first request only after 30 s: the run waits
+    // with the lock held until it is killed.
+    let sim = Sim::start(&["--events", "50", "--faults", "slow", "--slow-ms", "30000"]);
+    let a = Agent::new(&sim.url());
+    let mut child = std::process::Command::new(util::agent::bin())
+        .arg("--config")
+        .arg(a.config_path())
+        .arg("--log-file")
+        .arg(a.path("agent.log"))
+        .args(["-o", "FILE", "-f"])
+        .arg(a.path("out.log"))
+        .spawn()
+        .unwrap();
+    let held = util::wait_until(
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_millis(10),
+        || File::open(a.path("export_log.lock")).is_ok_and(|f| f.try_lock().is_err()),
+    );
+    assert!(held, "the agent never took the lock");
+    assert_eq!(a.status().unwrap()["state"], "running");
+    child.kill().unwrap(); // SIGKILL: no cleanup at all
+    child.wait().unwrap();
+    a.file_cmd().args(["--severity", "all"]).assert().success();
+    assert_eq!(a.json_lines().len(), 55);
+    assert_eq!(a.status().unwrap()["state"], "succeeded");
+}

@@ -7,10 +7,9 @@
 //! never splits an escape. The mapped fields are those of formats.md; every
 //! other field is kept as a custom key `cloudsoc<FieldName>`.
 
-use super::text::{is_unsafe_control, truncate_chars, value_text};
+use super::text::{escape_into, truncate_chars, value_text};
 use crate::event::{App, Event};
 use serde_json::Value;
-use std::collections::HashSet;
 use std::net::IpAddr;
 
 /// Name: at most 512 characters (CEF).
@@ -113,10 +112,11 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>) {
     out.push(b'|');
 
     let mut ext = Extension { out, first: true };
-    let mut used: HashSet<&str> = HashSet::new();
+    // Fields already written; a short list is cheaper than a hash set here.
+    let mut used: Vec<&str> = Vec::with_capacity(24);
     if let Some(t) = ev.time {
         ext.pair("rt", &t.timestamp_millis().to_string(), usize::MAX);
-        used.insert(ev.app.time_field());
+        used.push(ev.app.time_field());
     }
     for mp in MAPPINGS {
         let Some((field, value)) = mp
@@ -126,7 +126,7 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>) {
         else {
             continue;
         };
-        used.insert(field);
+        used.push(field);
         if let Some((label_key, label)) = mp.label {
             ext.pair(label_key, label, usize::MAX);
         }
@@ -141,24 +141,32 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>) {
                 "shost"
             };
             ext.pair(key, t.trim(), LONG);
-            used.insert(field);
+            used.push(field);
             break;
         }
     }
-    let mut custom_keys: HashSet<String> = HashSet::new();
+    // Custom keys are written straight into the output; the ranges of the
+    // ones written so far serve to spot a collision (`a_b` and `a-b`).
+    let mut written: Vec<(usize, usize)> = Vec::with_capacity(ev.fields.len());
     for (i, (field, value)) in ev.fields.iter().enumerate() {
-        if used.contains(field.as_str()) || is_empty(value) {
+        if used.contains(&field.as_str()) || is_empty(value) {
             continue;
         }
-        let mut key = custom_key(field, i);
-        if !custom_keys.insert(key.clone()) {
-            let mut n = 2;
-            while !custom_keys.insert(format!("{key}{n}")) {
-                n += 1;
-            }
-            key = format!("{key}{n}");
+        ext.separator();
+        let start = ext.out.len();
+        push_custom_key(field, i, ext.out);
+        let base_end = ext.out.len();
+        let mut n = 2;
+        while written
+            .iter()
+            .any(|&(s, e)| ext.out[s..e] == ext.out[start..])
+        {
+            ext.out.truncate(base_end);
+            ext.out.extend_from_slice(n.to_string().as_bytes());
+            n += 1;
         }
-        ext.pair(&key, &value_text(value), CUSTOM_MAX);
+        written.push((start, ext.out.len()));
+        ext.value(&value_text(value), CUSTOM_MAX);
     }
 }
 
@@ -171,34 +179,39 @@ fn is_empty(v: &Value) -> bool {
 }
 
 /// `cloudsoc` and the field name in CamelCase, ASCII letters and digits
-/// only: `_domain` -> `cloudsocDomain`, `user-agent` -> `cloudsocUserAgent`.
+/// only: `_domain` -> `cloudsocDomain`, `user-agent` -> `cloudsocUserAgent`;
+/// `cloudsocField<index>` when nothing of the name is left.
 pub fn custom_key(field: &str, index: usize) -> String {
-    let mut key = String::from("cloudsoc");
+    let mut out = Vec::new();
+    push_custom_key(field, index, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn push_custom_key(field: &str, index: usize, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"cloudsoc");
+    let start = out.len();
     let mut upper = true;
-    for c in field.chars() {
-        if c.is_ascii_alphanumeric() {
-            key.push(if upper { c.to_ascii_uppercase() } else { c });
+    for b in field.bytes() {
+        if b.is_ascii_alphanumeric() {
+            out.push(if upper { b.to_ascii_uppercase() } else { b });
             upper = false;
         } else {
             upper = true;
         }
     }
-    if key.len() == "cloudsoc".len() {
-        key.push_str(&format!("Field{index}"));
+    if out.len() == start {
+        out.extend_from_slice(format!("Field{index}").as_bytes());
     }
-    key
 }
 
 /// Escapes a header field.
 fn header(s: &str, out: &mut Vec<u8>) {
-    for c in s.chars() {
-        match c {
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '|' => out.extend_from_slice(b"\\|"),
-            c if is_unsafe_control(c) || c == '\t' => out.push(b' '),
-            c => push_char(c, out),
-        }
-    }
+    escape_into(s, out, |b| match b {
+        b'\\' => Some(b"\\\\"),
+        b'|' => Some(b"\\|"),
+        0..=0x1f | 0x7f => Some(b" "),
+        _ => None,
+    });
 }
 
 struct Extension<'a> {
@@ -208,33 +221,38 @@ struct Extension<'a> {
 
 impl Extension<'_> {
     fn pair(&mut self, key: &str, value: &str, max: usize) {
+        self.separator();
+        self.out.extend_from_slice(key.as_bytes());
+        self.value(value, max);
+    }
+
+    /// The space before a key (none before the first).
+    fn separator(&mut self) {
         if !self.first {
             self.out.push(b' ');
         }
         self.first = false;
-        self.out.extend_from_slice(key.as_bytes());
-        self.out.push(b'=');
-        for c in truncate_chars(value, max).chars() {
-            match c {
-                '\\' => self.out.extend_from_slice(b"\\\\"),
-                '=' => self.out.extend_from_slice(b"\\="),
-                '\n' => self.out.extend_from_slice(b"\\n"),
-                '\r' => self.out.extend_from_slice(b"\\r"),
-                c if is_unsafe_control(c) => self.out.push(b' '),
-                c => push_char(c, self.out),
-            }
-        }
     }
-}
 
-fn push_char(c: char, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 4];
-    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+    /// `=` and the escaped value, cut to `max` characters.
+    fn value(&mut self, value: &str, max: usize) {
+        self.out.push(b'=');
+        escape_into(truncate_chars(value, max), self.out, |b| match b {
+            b'\\' => Some(b"\\\\"),
+            b'=' => Some(b"\\="),
+            b'\n' => Some(b"\\n"),
+            b'\r' => Some(b"\\r"),
+            b'\t' => None,
+            0..=0x1f | 0x7f => Some(b" "),
+            _ => None,
+        });
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encode::text::is_unsafe_control;
     use proptest::prelude::*;
     use serde_json::{Map, json};
     use std::collections::BTreeMap;

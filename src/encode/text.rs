@@ -6,6 +6,9 @@ use std::borrow::Cow;
 /// The longest prefix of `s` with at most `max` characters (a cut never
 /// splits a character).
 pub fn truncate_chars(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s; // never more characters than bytes
+    }
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,
@@ -31,6 +34,24 @@ pub fn is_unsafe_control(c: char) -> bool {
     (c < ' ' && c != '\t') || c == '\u{7f}'
 }
 
+/// Appends `s` to `out`, each byte that `escape` maps written as its
+/// replacement, runs of other bytes copied whole. Only ASCII bytes can be
+/// mapped, so multi-byte characters pass through intact.
+pub fn escape_into(s: &str, out: &mut Vec<u8>, escape: impl Fn(u8) -> Option<&'static [u8]>) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b < 0x80
+            && let Some(rep) = escape(b)
+        {
+            out.extend_from_slice(&bytes[start..i]);
+            out.extend_from_slice(rep);
+            start = i + 1;
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,6 +63,17 @@ mod tests {
         assert_eq!(truncate_chars("héllo", 10), "héllo");
         assert_eq!(truncate_chars("😀😀", 1), "😀");
         assert_eq!(truncate_chars("", 0), "");
+    }
+
+    #[test]
+    fn escape_into_replaces_only_mapped_bytes() {
+        let mut out = Vec::new();
+        escape_into("a=b é\\", &mut out, |b| match b {
+            b'=' => Some(b"\\="),
+            b'\\' => Some(b"\\\\"),
+            _ => None,
+        });
+        assert_eq!(String::from_utf8(out).unwrap(), "a\\=b é\\\\");
     }
 
     #[test]
