@@ -192,10 +192,15 @@ fn a_run_killed_while_holding_the_lock_does_not_block_the_next() {
     let held = util::wait_until(
         std::time::Duration::from_secs(10),
         std::time::Duration::from_millis(10),
-        || File::open(a.path("export_log.lock")).is_ok_and(|f| f.try_lock().is_err()),
+        || {
+            File::open(a.path("export_log.lock")).is_ok_and(|f| f.try_lock().is_err())
+                && a.status().is_some_and(|s| s["state"] == "running")
+        },
     );
-    assert!(held, "the agent never took the lock");
-    assert_eq!(a.status().unwrap()["state"], "running");
+    assert!(
+        held,
+        "the agent never took the lock and said it was running"
+    );
     child.kill().unwrap(); // SIGKILL: no cleanup at all
     child.wait().unwrap();
     a.file_cmd().args(["--severity", "all"]).assert().success();
