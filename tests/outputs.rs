@@ -60,11 +60,8 @@ fn a_closed_stdout_is_an_error_and_the_cursor_stays() {
     let sim = Sim::start(&["--events", "3000"]);
     let a = Agent::new(&sim.url());
     // A reader that takes nothing: the pipe is closed before the first write.
-    let mut child = std::process::Command::new(util::agent::bin())
-        .arg("--config")
-        .arg(a.config_path())
-        .arg("--log-file")
-        .arg(a.path("agent.log"))
+    let mut child = a
+        .process()
         .args(["-o", "STREAM", "-s", "STDOUT", "--severity", "all"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -180,12 +180,9 @@ fn a_run_killed_while_holding_the_lock_does_not_block_the_next() {
     // with the lock held until it is killed.
     let sim = Sim::start(&["--events", "50", "--faults", "slow", "--slow-ms", "30000"]);
     let a = Agent::new(&sim.url());
-    let mut child = std::process::Command::new(util::agent::bin())
-        .arg("--config")
-        .arg(a.config_path())
-        .arg("--log-file")
-        .arg(a.path("agent.log"))
-        .args(["-o", "FILE", "-f"])
+    let mut child = a
+        .process()
+        .args(["-d", "-o", "FILE", "-f"])
         .arg(a.path("out.log"))
         .spawn()
         .unwrap();
@@ -195,6 +192,7 @@ fn a_run_killed_while_holding_the_lock_does_not_block_the_next() {
         || {
             File::open(a.path("export_log.lock")).is_ok_and(|f| f.try_lock().is_err())
                 && a.status().is_some_and(|s| s["state"] == "running")
+                && a.log().contains("GET http://")
         },
     );
     assert!(
@@ -203,7 +201,12 @@ fn a_run_killed_while_holding_the_lock_does_not_block_the_next() {
     );
     child.kill().unwrap(); // SIGKILL: no cleanup at all
     child.wait().unwrap();
-    a.file_cmd().args(["--severity", "all"]).assert().success();
+    // Should the killed run's request not have reached the simulator yet,
+    // this run gets the slow answer: a short timeout, then a retry.
+    a.file_cmd()
+        .args(["--severity", "all", "--http-timeout", "1"])
+        .assert()
+        .success();
     assert_eq!(a.json_lines().len(), 55);
     assert_eq!(a.status().unwrap()["state"], "succeeded");
 }

@@ -123,6 +123,17 @@ impl Agent {
         c
     }
 
+    /// The agent as a plain process (to kill it, or close its pipes), with
+    /// its config and log file.
+    pub fn process(&self) -> std::process::Command {
+        let mut c = Command::new(bin());
+        c.arg("--config")
+            .arg(self.config_path())
+            .arg("--log-file")
+            .arg(self.path("agent.log"));
+        c
+    }
+
     /// The agent writing JSON lines to `out.log` in its directory.
     pub fn file_cmd(&self) -> assert_cmd::Command {
         let mut c = self.cmd();
