@@ -6,7 +6,6 @@
 use crate::cli::{ExportArgs, OutputKind, StreamKind};
 use crate::simulate::{self, SimArgs, Simulator};
 use clap::Parser;
-use std::path::PathBuf;
 
 /// What the demo keeps alive for the run.
 pub struct Demo {
@@ -62,10 +61,4 @@ pub async fn prepare(args: &mut ExportArgs, output_given: bool) -> std::io::Resu
         args.stream = StreamKind::Stdout;
     }
     Ok(Demo { dir, simulator })
-}
-
-impl Demo {
-    pub fn state_dir(&self) -> PathBuf {
-        self.dir.path().to_path_buf()
-    }
 }

@@ -119,9 +119,8 @@ async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
     let result = export(&settings).await;
     if let Some(d) = &demo {
         eprintln!(
-            "siem-agent: demo: exported from the simulator at http://{}; state and log in {}",
-            d.simulator.addr,
-            d.state_dir().display()
+            "siem-agent: demo: exported from the simulator at http://{} (state and log were in a temporary directory, now removed)",
+            d.simulator.addr
         );
     }
     match result {

@@ -188,6 +188,7 @@ pub fn investigate(seed: u64, schedule: &Schedule, i: u64) -> Map<String, Value>
     let second = schedule.second_of(i);
     let (city, country, lat, lon) = *r.pick(CITIES);
     let user = format!("user{}@acme.com", r.below(50));
+    let by = user.clone();
     let activity = *r.pick(ACTIVITIES);
     let object = *r.pick(OBJECTS);
     let file = format!("report-{}.xlsx", r.below(1000));
@@ -207,7 +208,7 @@ pub fn investigate(seed: u64, schedule: &Schedule, i: u64) -> Map<String, Value>
         "name": file,
         "object_name": format!("/Finance/{file}"),
         "object_url": format!("https://files.example.com/f/{}", r.below(100_000)),
-        "message": format!("User {}d {file}", activity.to_lowercase()),
+        "message": format!("{activity}: {file} by {by}"),
         "source": "API",
         "host": format!("203.0.113.{}", r.below(255)),
         "location": format!("{city} ({country})"),
