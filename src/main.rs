@@ -10,7 +10,7 @@ use siem_agent::config::Config;
 use siem_agent::exit_codes::ExitCode;
 use siem_agent::pace::Pacer;
 use siem_agent::report::one_line;
-use siem_agent::run::{AppEnd, Exporter, encoder_for, start_cursor};
+use siem_agent::run::{AppEnd, Exporter, start_cursor};
 use siem_agent::secret::redact;
 use siem_agent::sink::{Sink, describe};
 use siem_agent::source::cloudsoc::CloudSoc;
@@ -195,7 +195,7 @@ async fn run_apps(
     let mut exporter = Exporter {
         source,
         sink,
-        encoder: encoder_for(&settings.output, settings.format),
+        encoder: settings.encoder.clone(),
         filter: settings.filter.clone(),
         pacer: Pacer::new(settings.rate),
         state,

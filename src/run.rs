@@ -3,11 +3,8 @@
 //! confirmed. A fetch task reads the next page while the current one is
 //! written; at most three pages are in memory, whatever the backfill.
 
-use crate::cli::SocketType;
-use crate::cli::settings::{Output, Settings, Target};
-use crate::encode::rfc3164::LocalHeader;
-use crate::encode::rfc5424::Header;
-use crate::encode::{Encoder, Envelope, FACILITY_USER, Format, Framing, Stamp};
+use crate::cli::settings::Settings;
+use crate::encode::{Encoder, Stamp};
 use crate::event::App;
 use crate::filter::Filter;
 use crate::pace::Pacer;
@@ -31,71 +28,6 @@ pub enum RunError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     State(#[from] StateError),
-}
-
-/// The tag and APP-NAME the agent writes.
-pub const APP_NAME: &str = "siem-agent";
-
-/// The encoder an output uses: the local syslog(3) form for SYSLOG and for
-/// REMOTE to a unix socket, RFC 5424 for REMOTE over the network, the bare
-/// payload for STREAM and FILE.
-pub fn encoder_for(output: &Output, format: Format) -> Encoder {
-    let pid = std::process::id();
-    let local = Envelope::Local(LocalHeader {
-        facility: FACILITY_USER,
-        tag: APP_NAME.into(),
-        pid,
-    });
-    let (envelope, framing) = match output {
-        Output::Syslog { .. } => (local, Framing::Datagram),
-        // A unix socket is a local syslog daemon's (/dev/log and the like):
-        // it expects what syslog(3) writes.
-        Output::Remote {
-            target: Target::Unix(_),
-            socket_type,
-            framing,
-        } => (
-            local,
-            match socket_type {
-                SocketType::Udp => Framing::Datagram,
-                SocketType::Tcp => *framing,
-            },
-        ),
-        Output::Remote {
-            socket_type,
-            framing,
-            ..
-        } => (
-            Envelope::Rfc5424(Header {
-                facility: FACILITY_USER,
-                hostname: hostname(),
-                app_name: APP_NAME.into(),
-                procid: pid.to_string(),
-                bom: false,
-            }),
-            match socket_type {
-                SocketType::Udp => Framing::Datagram,
-                SocketType::Tcp => *framing,
-            },
-        ),
-        Output::Stream(_) | Output::File { .. } => (Envelope::None, Framing::Lf),
-    };
-    Encoder {
-        format,
-        envelope,
-        framing,
-        version: env!("CARGO_PKG_VERSION").into(),
-    }
-}
-
-/// The machine's host name, as the kernel has it.
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "-".into())
 }
 
 /// Where a run starts for one app.

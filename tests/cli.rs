@@ -86,9 +86,15 @@ fn wrong_flags_and_values_get_one_line_naming_them() {
         (&["--rate=-5"], &["--rate", "-5"]),
         (&["--rate", "fast"], &["--rate", "fast"]),
         (&["--max_bytes", "lots"], &["--max-bytes", "lots"]),
-        (&["--format", "xml"], &["--format", "cef, json"]),
+        (
+            &["--format", "xml"],
+            &["--format", "cef, leef, leef1, kv, json, rfc5424"],
+        ),
         (&["-o", "FILE"], &["--filename"]),
-        (&["-o", "REMOTE", "-t", "nohost"], &["--target", "nohost"]),
+        (
+            &["-o", "REMOTE", "-t", "nohost:99999"],
+            &["--target", "nohost"],
+        ),
         (
             &["-o", "REMOTE", "-t", "host:70000"],
             &["--target", "host:70000"],

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 #[command(
     name = "siem-agent",
     version,
-    about = "Export CloudSOC Investigate and Detect logs to a SIEM (CEF or JSON over syslog, sockets, streams or files)",
+    about = "Export CloudSOC Investigate and Detect logs to a SIEM (CEF, LEEF, key=value, JSON or RFC 5424 over syslog, sockets, streams or files)",
     long_about = None,
     disable_version_flag = true,
     args_conflicts_with_subcommands = true,
@@ -88,8 +88,42 @@ pub enum SocketType {
 pub enum FormatArg {
     /// ArcSight Common Event Format.
     Cef,
+    /// QRadar LEEF 2.0 (attribute delimiter: --leef-delimiter).
+    Leef,
+    /// QRadar LEEF 1.0 (tab-delimited).
+    Leef1,
+    /// Splunk key="value" pairs, every field, the log's time first.
+    Kv,
     /// One JSON object per line, every field of the log plus "app".
     Json,
+    /// Every field as RFC 5424 structured data, the message as MSG.
+    Rfc5424,
+}
+
+/// The syslog header around each message.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[value(rename_all = "lower")]
+pub enum SyslogFormatArg {
+    /// <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG.
+    Rfc5424,
+    /// <PRI>Mmm dd hh:mm:ss HOSTNAME TAG[PID]: MSG (to a local syslog socket: without HOSTNAME, as syslog(3)).
+    Rfc3164,
+    /// The payload alone.
+    None,
+}
+
+/// A SIEM whose usual format, syslog header and port --siem selects.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[value(rename_all = "lower")]
+pub enum SiemArg {
+    /// --format kv --syslog-format rfc3164, port 514.
+    Splunk,
+    /// --format cef --syslog-format rfc3164 --tag '', port 1514.
+    Arcsight,
+    /// --format leef --syslog-format rfc3164 --tag '', port 514.
+    Qradar,
+    /// --format rfc5424 --syslog-format rfc5424, port 514.
+    Generic,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,15 +225,14 @@ pub struct ExportArgs {
     )]
     pub stream: StreamKind,
 
-    /// With -o REMOTE: HOST:PORT, [IPv6]:PORT, or the path of a unix socket.
+    /// With -o REMOTE: HOST[:PORT], [IPv6]:PORT, or the path of a unix socket [default: localhost:514, or the --siem preset's port].
     #[arg(
         short = 't',
         long,
-        default_value = "localhost:514",
         value_name = "HOST:PORT|PATH",
         help_heading = "Output"
     )]
-    pub target: String,
+    pub target: Option<String>,
 
     /// With -o REMOTE: the socket type (with a unix socket path: datagram or stream).
     #[arg(
@@ -248,14 +281,54 @@ pub struct ExportArgs {
     )]
     pub backup_count: u32,
 
-    /// Payload format.
+    /// Set format, syslog header and port as this SIEM expects (explicit flags win).
+    #[arg(long, ignore_case = true, help_heading = "Format")]
+    pub siem: Option<SiemArg>,
+
+    /// Payload format [default: cef, or the --siem preset's].
+    #[arg(long, ignore_case = true, help_heading = "Format")]
+    pub format: Option<FormatArg>,
+
+    /// LEEF 2.0 attribute delimiter: one character, or its hex code (x09 = tab, x5E = ^).
+    #[arg(long = "leef-delimiter", default_value = "x09", value_name = "CHAR|xHH", value_parser = crate::encode::leef::parse_delimiter, help_heading = "Format")]
+    pub leef_delimiter: u8,
+
+    /// Syslog header [default: rfc5424 to a network target, the local syslog(3) form to a unix socket, none to STREAM and FILE; or the --siem preset's].
+    #[arg(long = "syslog-format", ignore_case = true, help_heading = "Format")]
+    pub syslog_format: Option<SyslogFormatArg>,
+
+    /// HOSTNAME in the syslog header [default: this machine's name].
+    #[arg(long, value_name = "NAME", help_heading = "Format")]
+    pub hostname: Option<String>,
+
+    /// APP-NAME (RFC 5424) or TAG (RFC 3164) [default: siem-agent]; '' leaves it out.
     #[arg(
-        long,
-        ignore_case = true,
-        default_value = "cef",
-        help_heading = "Output"
+        long = "app-name",
+        visible_alias = "tag",
+        value_name = "NAME",
+        help_heading = "Format"
     )]
-    pub format: FormatArg,
+    pub app_name: Option<String>,
+
+    /// Syslog facility: a name (user, daemon, local0 ... local7, ...) or 0-23.
+    #[arg(long, default_value = "user", value_name = "NAME|N", value_parser = crate::encode::parse_facility, help_heading = "Format")]
+    pub facility: u8,
+
+    /// Start RFC 5424 MSG with the UTF-8 byte order mark.
+    #[arg(long, help_heading = "Format")]
+    pub bom: bool,
+
+    /// RFC 3164 timestamps in UTC instead of local time.
+    #[arg(long, help_heading = "Format")]
+    pub utc: bool,
+
+    /// Cut longer messages on a field boundary and flag them (0 = no limit) [default: 2048 for UDP, 8096 for TCP and local sockets, none for STREAM and FILE].
+    #[arg(
+        long = "max-message-size",
+        value_name = "BYTES",
+        help_heading = "Format"
+    )]
+    pub max_message_size: Option<usize>,
 
     /// The credentials file.
     #[arg(

@@ -2,9 +2,10 @@
 //! what clap can see) is here, with a one-line error naming the flag.
 
 use super::{
-    ElasticaApp, ExportArgs, FormatArg, FramingArg, OutputKind, SeverityArg, SocketType, StreamKind,
+    ElasticaApp, ExportArgs, FormatArg, FramingArg, OutputKind, SeverityArg, SiemArg, SocketType,
+    StreamKind, SyslogFormatArg,
 };
-use crate::encode::{Format, Framing};
+use crate::encode::{Encoder, Envelope, Format, Framing, rfc3164, rfc5424};
 use crate::event::App;
 use crate::filter::Filter;
 use crate::secret::Secret;
@@ -34,6 +35,11 @@ pub enum Target {
 impl Target {
     /// Parses `HOST:PORT`, `[IPv6]:PORT` or an absolute path.
     pub fn parse(s: &str) -> Result<Target, SettingsError> {
+        Target::parse_with_port(s, None)
+    }
+
+    /// As [`Target::parse`]; `HOST` or `[IPv6]` alone take `default_port`.
+    pub fn parse_with_port(s: &str, default_port: Option<u16>) -> Result<Target, SettingsError> {
         let bad = || {
             SettingsError(format!(
                 "--target: '{s}' is neither HOST:PORT, [IPv6]:PORT nor a unix socket path (/path/to/socket)"
@@ -42,15 +48,20 @@ impl Target {
         if s.starts_with('/') || s.starts_with("./") {
             return Ok(Target::Unix(PathBuf::from(s)));
         }
+        let default = default_port.map(|p| p.to_string());
         let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-            let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
-            (h, p)
-        } else {
-            let (h, p) = s.rsplit_once(':').ok_or_else(bad)?;
-            if h.contains(':') {
-                return Err(bad());
+            match (rest.split_once("]:"), rest.strip_suffix(']'), &default) {
+                (Some((h, p)), _, _) => (h, p),
+                (None, Some(h), Some(d)) => (h, d.as_str()),
+                _ => return Err(bad()),
             }
-            (h, p)
+        } else {
+            match (s.rsplit_once(':'), &default) {
+                (Some((h, _)), _) if h.contains(':') => return Err(bad()),
+                (Some((h, p)), _) => (h, p),
+                (None, Some(d)) => (s, d.as_str()),
+                (None, None) => return Err(bad()),
+            }
         };
         let port: u16 = port.parse().map_err(|_| bad())?;
         if host.is_empty() || port == 0 {
@@ -118,7 +129,8 @@ pub struct Settings {
     pub apps: Vec<App>,
     pub filter: Filter,
     pub output: Output,
-    pub format: Format,
+    /// Format, syslog header, framing and size limit.
+    pub encoder: Encoder,
     pub rate: u32,
     pub max_events: u64,
     pub start_date: Option<NaiveDate>,
@@ -146,7 +158,10 @@ impl Settings {
                 socket: a.syslog_socket.clone(),
             },
             OutputKind::Remote => Output::Remote {
-                target: Target::parse(&a.target)?,
+                target: Target::parse_with_port(
+                    a.target.as_deref().unwrap_or("localhost"),
+                    Some(preset(a.siem).port),
+                )?,
                 socket_type: a.socket_type,
                 framing: match a.framing {
                     FramingArg::Lf => Framing::Lf,
@@ -171,6 +186,7 @@ impl Settings {
                 }
             }
         };
+        let encoder = encoder(&a, &output)?;
         let state_dir = match &a.state_dir {
             Some(d) => d.clone(),
             None => config_dir(&a.config),
@@ -185,10 +201,7 @@ impl Settings {
             apps,
             filter,
             output,
-            format: match a.format {
-                FormatArg::Cef => Format::Cef,
-                FormatArg::Json => Format::Json,
-            },
+            encoder,
             rate: a.rate,
             max_events: a.max_events,
             start_date: a.start_date,
@@ -206,6 +219,183 @@ impl Settings {
             demo: a.demo,
         })
     }
+}
+
+/// What a `--siem` preset sets (each flag given explicitly wins).
+pub struct Preset {
+    pub format: FormatArg,
+    /// The syslog header on network targets.
+    pub syslog_format: SyslogFormatArg,
+    pub port: u16,
+    /// TAG / APP-NAME; `""` leaves TAG out of RFC 3164 headers (the header
+    /// the CEF and LEEF guides show: `<PRI>Mmm dd hh:mm:ss HOST CEF:0|...`).
+    pub app_name: &'static str,
+}
+
+/// The preset of `siem` (`None`: the defaults without a preset).
+pub fn preset(siem: Option<SiemArg>) -> Preset {
+    use SyslogFormatArg::{Rfc3164, Rfc5424};
+    let (format, syslog_format, port, app_name) = match siem {
+        None => (FormatArg::Cef, Rfc5424, 514, APP_NAME),
+        Some(SiemArg::Splunk) => (FormatArg::Kv, Rfc3164, 514, APP_NAME),
+        Some(SiemArg::Arcsight) => (FormatArg::Cef, Rfc3164, 1514, ""),
+        Some(SiemArg::Qradar) => (FormatArg::Leef, Rfc3164, 514, ""),
+        Some(SiemArg::Generic) => (FormatArg::Rfc5424, Rfc5424, 514, APP_NAME),
+    };
+    Preset {
+        format,
+        syslog_format,
+        port,
+        app_name,
+    }
+}
+
+/// The APP-NAME and TAG the agent writes by default.
+pub const APP_NAME: &str = "siem-agent";
+
+/// The smallest `--max-message-size` (what RFC 5424 receivers must take).
+pub const MIN_MESSAGE_SIZE: usize = 480;
+
+/// Builds the encoder from the format flags, for `output`.
+fn encoder(a: &ExportArgs, output: &Output) -> Result<Encoder, SettingsError> {
+    let preset = preset(a.siem);
+    let format = match a.format.unwrap_or(preset.format) {
+        FormatArg::Cef => Format::Cef,
+        FormatArg::Leef => Format::Leef {
+            delimiter: a.leef_delimiter,
+        },
+        FormatArg::Leef1 => Format::Leef1,
+        FormatArg::Kv => Format::Kv,
+        FormatArg::Json => Format::Json,
+        FormatArg::Rfc5424 => Format::Rfc5424,
+    };
+    // Local syslog sockets (SYSLOG, REMOTE to a path) get what syslog(3)
+    // writes unless asked otherwise; the daemon adds host and time.
+    let local = matches!(
+        output,
+        Output::Syslog { .. }
+            | Output::Remote {
+                target: Target::Unix(_),
+                ..
+            }
+    );
+    let network = matches!(
+        output,
+        Output::Remote {
+            target: Target::Inet { .. },
+            ..
+        }
+    );
+    let syslog_format = match a.syslog_format {
+        Some(f) => f,
+        None if local => SyslogFormatArg::Rfc3164,
+        None if network => preset.syslog_format,
+        // STREAM and FILE: the payload alone, but the rfc5424 format is a
+        // whole syslog message.
+        None if format == Format::Rfc5424 => SyslogFormatArg::Rfc5424,
+        None => SyslogFormatArg::None,
+    };
+    let app_name = match &a.app_name {
+        Some(n) => n.clone(),
+        None => preset.app_name.to_string(),
+    };
+    if let Some(bad) = app_name
+        .chars()
+        .find(|c| !c.is_ascii_graphic() || matches!(c, '[' | ']' | ':'))
+    {
+        return err(format!(
+            "--app-name: {bad:?} cannot be in a syslog APP-NAME or TAG (printable ASCII without [ ] :)"
+        ));
+    }
+    let max_name = if syslog_format == SyslogFormatArg::Rfc3164 {
+        rfc3164::MAX_TAG
+    } else {
+        48
+    };
+    if app_name.len() > max_name {
+        return err(format!(
+            "--app-name: '{app_name}' is longer than the {max_name} characters {} allows",
+            if max_name == 48 {
+                "RFC 5424"
+            } else {
+                "RFC 3164's TAG"
+            }
+        ));
+    }
+    let hostname = match &a.hostname {
+        Some(h) if h.is_empty() || h.len() > 255 || !h.chars().all(|c| c.is_ascii_graphic()) => {
+            return err(format!(
+                "--hostname: '{h}' is not 1 to 255 printable ASCII characters without spaces"
+            ));
+        }
+        Some(h) => h.clone(),
+        None => hostname(),
+    };
+    let pid = std::process::id();
+    let envelope = match syslog_format {
+        SyslogFormatArg::None => Envelope::None,
+        SyslogFormatArg::Rfc5424 => Envelope::Rfc5424(rfc5424::Header {
+            facility: a.facility,
+            hostname,
+            app_name,
+            procid: pid.to_string(),
+            bom: a.bom,
+        }),
+        SyslogFormatArg::Rfc3164 if local => {
+            Envelope::Rfc3164(rfc3164::Header::local(a.facility, &app_name, pid))
+        }
+        SyslogFormatArg::Rfc3164 => Envelope::Rfc3164(rfc3164::Header {
+            facility: a.facility,
+            hostname: Some(hostname),
+            tag: app_name,
+            pid,
+            time: if a.utc {
+                rfc3164::TimeSource::EventUtc
+            } else {
+                rfc3164::TimeSource::EventLocal
+            },
+        }),
+    };
+    let (framing, default_max) = match output {
+        Output::Syslog { .. } => (Framing::Datagram, Some(8096)),
+        Output::Remote {
+            target,
+            socket_type,
+            framing,
+        } => match (socket_type, target) {
+            (SocketType::Udp, Target::Inet { .. }) => (Framing::Datagram, Some(2048)),
+            (SocketType::Udp, Target::Unix(_)) => (Framing::Datagram, Some(8096)),
+            (SocketType::Tcp, _) => (*framing, Some(8096)),
+        },
+        Output::Stream(_) | Output::File { .. } => (Framing::Lf, None),
+    };
+    let max_message_size = match a.max_message_size {
+        Some(0) => None,
+        Some(n) if n < MIN_MESSAGE_SIZE => {
+            return err(format!(
+                "--max-message-size: {n} is below {MIN_MESSAGE_SIZE}, the size every syslog receiver must take (0 = no limit)"
+            ));
+        }
+        Some(n) => Some(n),
+        None => default_max,
+    };
+    Ok(Encoder {
+        format,
+        envelope,
+        framing,
+        version: env!("CARGO_PKG_VERSION").into(),
+        max_message_size,
+    })
+}
+
+/// The machine's host name, as the kernel has it.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "-".into())
 }
 
 /// The directory a relative or absolute config path lives in.
@@ -330,7 +520,11 @@ mod tests {
             }
         );
         assert_eq!(s.state_dir, PathBuf::from("."));
-        assert_eq!(s.format, Format::Cef);
+        assert_eq!(s.encoder.format, Format::Cef);
+        assert_eq!(s.encoder.max_message_size, Some(8096));
+        assert!(
+            matches!(&s.encoder.envelope, Envelope::Rfc3164(h) if h.hostname.is_none() && h.tag == "siem-agent")
+        );
     }
 
     #[test]

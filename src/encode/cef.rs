@@ -8,9 +8,14 @@
 //! other field is kept as a custom key `cloudsoc<FieldName>`.
 
 use super::text::{escape_into, truncate_chars, value_text};
+use super::{Budget, severity_number};
 use crate::event::{App, Event};
 use serde_json::Value;
 use std::net::IpAddr;
+
+/// The key that flags a line cut by `--max-message-size` (custom keys
+/// start with `cloudsoc`, so no log field can write it).
+pub const TRUNCATED: &[u8] = b"siemAgentTruncated=true";
 
 /// Name: at most 512 characters (CEF).
 const NAME_MAX: usize = 512;
@@ -18,20 +23,6 @@ const NAME_MAX: usize = 512;
 const LONG: usize = 1023;
 /// Custom keys: kept whole up to this many characters.
 const CUSTOM_MAX: usize = 4000;
-
-/// CEF severity (0..10) for a log's severity.
-pub fn severity(ev: &Event) -> u8 {
-    match ev.severity().as_deref() {
-        Some("informational") => 3,
-        Some("warning") => 5,
-        Some("error") => 7,
-        Some("critical") => 10,
-        Some("low") => 3,
-        Some("medium") => 6,
-        Some("high") => 9,
-        _ => 5,
-    }
-}
 
 /// A mapped extension key: the log field it takes, its CEF key, its limit,
 /// and, for custom string/number slots, the label key and label.
@@ -84,8 +75,10 @@ const MAPPINGS: &[Mapping] = &[
     labelled(&["ioi_code"], "cs5", "cs5Label", "ioiCode"),
 ];
 
-/// Appends the CEF line for `ev` (no syslog header, no line end).
-pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>) {
+/// Appends the CEF line for `ev` (no syslog header, no line end). Fields
+/// are written whole while they fit `budget`; when one does not, the rest
+/// are left out and the line ends with `siemAgentTruncated=true`.
+pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) {
     let text = |name: &str| ev.fields.get(name).map(value_text).unwrap_or_default();
     let signature = match ev.app {
         App::Investigate => format!("Investigate:{}", text("activity_type")),
@@ -102,20 +95,26 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>) {
     };
 
     out.extend_from_slice(b"CEF:0|Symantec|CloudSOC|");
-    header(version, out);
+    write_header_field(version, out);
     out.push(b'|');
-    header(truncate_chars(&signature, LONG), out);
+    write_header_field(truncate_chars(&signature, LONG), out);
     out.push(b'|');
-    header(truncate_chars(name, NAME_MAX), out);
+    write_header_field(truncate_chars(name, NAME_MAX), out);
     out.push(b'|');
-    out.extend_from_slice(severity(ev).to_string().as_bytes());
+    out.extend_from_slice(severity_number(ev).to_string().as_bytes());
     out.push(b'|');
 
-    let mut ext = Extension { out, first: true };
+    let mut ext = Extension {
+        out,
+        first: true,
+        budget,
+    };
     // Fields already written; a short list is cheaper than a hash set here.
     let mut used: Vec<&str> = Vec::with_capacity(24);
     if let Some(t) = ev.time {
+        let start = ext.start();
         ext.pair("rt", &t.timestamp_millis().to_string(), usize::MAX);
+        ext.settle(start);
         used.push(ev.app.time_field());
     }
     for mp in MAPPINGS {
@@ -127,10 +126,12 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>) {
             continue;
         };
         used.push(field);
+        let start = ext.start();
         if let Some((label_key, label)) = mp.label {
             ext.pair(label_key, label, usize::MAX);
         }
         ext.pair(mp.key, &value_text(value), mp.max);
+        ext.settle(start);
     }
     for field in ["host", "hosts"] {
         if let Some(v) = ev.fields.get(field).filter(|v| !is_empty(v)) {
@@ -140,7 +141,9 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>) {
             } else {
                 "shost"
             };
+            let start = ext.start();
             ext.pair(key, t.trim(), LONG);
+            ext.settle(start);
             used.push(field);
             break;
         }
@@ -152,6 +155,7 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>) {
         if used.contains(&field.as_str()) || is_empty(value) {
             continue;
         }
+        let before = ext.start();
         ext.separator();
         let start = ext.out.len();
         push_custom_key(field, i, ext.out);
@@ -167,6 +171,11 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>) {
         }
         written.push((start, ext.out.len()));
         ext.value(&value_text(value), CUSTOM_MAX);
+        ext.settle(before);
+    }
+    if ext.budget.cut {
+        ext.separator();
+        ext.out.extend_from_slice(TRUNCATED);
     }
 }
 
@@ -204,8 +213,9 @@ fn push_custom_key(field: &str, index: usize, out: &mut Vec<u8>) {
     }
 }
 
-/// Escapes a header field.
-fn header(s: &str, out: &mut Vec<u8>) {
+/// Escapes a header field: `\\` and `|` escaped, control characters as
+/// spaces (CEF's rules; LEEF's header follows them too).
+pub fn write_header_field(s: &str, out: &mut Vec<u8>) {
     escape_into(s, out, |b| match b {
         b'\\' => Some(b"\\\\"),
         b'|' => Some(b"\\|"),
@@ -217,9 +227,22 @@ fn header(s: &str, out: &mut Vec<u8>) {
 struct Extension<'a> {
     out: &'a mut Vec<u8>,
     first: bool,
+    budget: &'a mut Budget,
 }
 
 impl Extension<'_> {
+    /// Where the next field starts (to undo it), and whether it is first.
+    fn start(&self) -> (usize, bool) {
+        (self.out.len(), self.first)
+    }
+
+    /// Undoes the field begun at `start` if it went past the budget.
+    fn settle(&mut self, (at, first): (usize, bool)) {
+        if !self.budget.fits(self.out, at) {
+            self.first = first;
+        }
+    }
+
     fn pair(&mut self, key: &str, value: &str, max: usize) {
         self.separator();
         self.out.extend_from_slice(key.as_bytes());
@@ -260,7 +283,7 @@ mod tests {
     fn line(app: App, v: Value) -> String {
         let ev = Event::from_log(app, v.as_object().unwrap().clone());
         let mut out = Vec::new();
-        write(&ev, "1.0", &mut out);
+        write(&ev, "1.0", &mut out, &mut Budget::unlimited());
         String::from_utf8(out).unwrap()
     }
 
@@ -379,12 +402,14 @@ mod tests {
     fn escaping_follows_the_reference_example() {
         // formats.md: CEF:0|Ven\|dor|Prod\\uct|1.0|100|a=b\|c|7|cs1=k\=v msg=a\=b\\c\nd
         let mut out = Vec::new();
-        header("a=b|c", &mut out);
+        write_header_field("a=b|c", &mut out);
         assert_eq!(out, b"a=b\\|c");
         let mut out = Vec::new();
+        let mut budget = Budget::unlimited();
         let mut e = Extension {
             out: &mut out,
             first: true,
+            budget: &mut budget,
         };
         e.pair("cs1", "k=v", LONG);
         e.pair("msg", "a=b\\c\nd", LONG);

@@ -1,26 +1,40 @@
 //! JSON: one compact object per log: `"app"` first, then every field of the
 //! log in the API's order. serde_json escapes every control character, so
 //! the output never holds a raw line break. A log field named `app` (which
-//! could otherwise pass for ours) is written as `app_original`.
+//! could otherwise pass for ours) is written as `app_original`, and so is
+//! one named `siem_agent_truncated`.
+//!
+//! Cut by `--max-message-size`, the object keeps the members that fit, in
+//! order, and ends with `"siem_agent_truncated":true`: it is still valid
+//! JSON.
 
+use super::Budget;
 use crate::event::Event;
 
+/// The member that flags an object cut by `--max-message-size`.
+pub const TRUNCATED: &str = "siem_agent_truncated";
+
 /// Appends the JSON object for `ev` (no line end).
-pub fn write(ev: &Event, out: &mut Vec<u8>) {
+pub fn write(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
     out.extend_from_slice(b"{\"app\":\"");
     out.extend_from_slice(ev.app.as_str().as_bytes());
     out.push(b'"');
     for (k, v) in &ev.fields {
+        let start = out.len();
         out.push(b',');
-        let key = if k == "app" {
-            "app_original"
-        } else {
-            k.as_str()
+        let key = match k.as_str() {
+            "app" => "app_original",
+            TRUNCATED => "siem_agent_truncated_original",
+            k => k,
         };
         // Writing to a Vec cannot fail, and every Value serializes.
         let _ = serde_json::to_writer(&mut *out, key);
         out.push(b':');
         let _ = serde_json::to_writer(&mut *out, v);
+        budget.fits(out, start);
+    }
+    if budget.cut {
+        out.extend_from_slice(b",\"siem_agent_truncated\":true");
     }
     out.push(b'}');
 }
@@ -35,7 +49,7 @@ mod tests {
     fn encode(app: App, v: Value) -> String {
         let ev = Event::from_log(app, v.as_object().unwrap().clone());
         let mut out = Vec::new();
-        write(&ev, &mut out);
+        write(&ev, &mut out, &mut Budget::unlimited());
         String::from_utf8(out).unwrap()
     }
 

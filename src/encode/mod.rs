@@ -3,17 +3,21 @@
 //! property-testable.
 //!
 //! Three independent layers, each one file per variant:
-//! - [`Format`]: the payload a SIEM parses (CEF, JSON);
-//! - [`Envelope`]: the syslog header around it (RFC 5424, the local
-//!   syslog(3) form, or none);
+//! - [`Format`]: the payload a SIEM parses (CEF, LEEF, key=value, JSON,
+//!   RFC 5424 structured data);
+//! - [`Envelope`]: the syslog header around it (RFC 5424, RFC 3164 and the
+//!   local syslog(3) form, or none);
 //! - [`Framing`]: how a message is delimited on the wire (LF, octet
 //!   counting, or nothing for datagrams).
 
 pub mod cef;
 pub mod framing;
 pub mod json;
+pub mod kv;
+pub mod leef;
 pub mod rfc3164;
 pub mod rfc5424;
+pub mod sd;
 pub mod text;
 
 use crate::event::Event;
@@ -28,44 +32,98 @@ pub struct Stamp {
     /// the local syslog header (which, like syslog(3), carries the time of
     /// writing).
     pub now: DateTime<Utc>,
-    /// The local time zone's offset now, for headers in local time.
-    pub local_offset: FixedOffset,
+    /// The local time zone: its UTC offset at a given instant (it differs
+    /// across daylight-saving changes, so a backfill needs it per event).
+    pub local_offset: fn(DateTime<Utc>) -> FixedOffset,
 }
 
 impl Stamp {
-    /// Reads the system clock and the local offset.
+    /// Reads the system clock; local times use the system's time zone.
     pub fn now() -> Stamp {
-        let local = chrono::Local::now();
         Stamp {
-            now: local.with_timezone(&Utc),
-            local_offset: *local.offset(),
+            now: Utc::now(),
+            local_offset: system_offset,
         }
     }
 }
+
+/// The system time zone's offset at `t`.
+pub fn system_offset(t: DateTime<Utc>) -> FixedOffset {
+    *t.with_timezone(&chrono::Local).offset()
+}
+
+/// How much of a payload fits: each format writes its fields whole while
+/// they end within `limit`, and from the first that does not, none (a
+/// message is cut on a field boundary, never inside a value or escape).
+/// `cut` tells the format to end the payload with its truncation flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub limit: usize,
+    pub cut: bool,
+}
+
+impl Budget {
+    /// No limit.
+    pub fn unlimited() -> Budget {
+        Budget {
+            limit: usize::MAX,
+            cut: false,
+        }
+    }
+
+    /// Called after writing a field that began at `start`: keeps it if
+    /// nothing was cut before and it ends within the limit, else removes
+    /// it (and marks the payload cut).
+    pub fn fits(&mut self, out: &mut Vec<u8>, start: usize) -> bool {
+        if !self.cut && out.len() <= self.limit {
+            return true;
+        }
+        self.cut = true;
+        out.truncate(start);
+        false
+    }
+}
+
+/// Room kept for a truncation flag and the payload's closing characters.
+const FLAG_ROOM: usize = 40;
 
 /// The payload format (`--format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// ArcSight CEF.
     Cef,
+    /// QRadar LEEF 2.0 with the given attribute delimiter.
+    Leef { delimiter: u8 },
+    /// QRadar LEEF 1.0 (tab-delimited).
+    Leef1,
+    /// Splunk `key="value"` pairs.
+    Kv,
+    /// One JSON object.
     Json,
+    /// Every field as RFC 5424 structured data, the message as MSG.
+    Rfc5424,
 }
 
 impl Format {
-    pub const NAMES: &'static [&'static str] = &["cef", "json"];
-
-    pub fn parse(s: &str) -> Option<Format> {
-        match s.to_ascii_lowercase().as_str() {
-            "cef" => Some(Format::Cef),
-            "json" => Some(Format::Json),
-            _ => None,
-        }
-    }
-
-    /// Appends the payload for `ev`. Never writes CR, LF or NUL.
-    pub fn write(self, ev: &Event, version: &str, out: &mut Vec<u8>) {
+    /// Appends the payload for `ev` within `budget`. Never writes CR, LF
+    /// or NUL. `bom` applies to the `rfc5424` format only (it starts MSG).
+    pub fn write(
+        self,
+        ev: &Event,
+        version: &str,
+        bom: bool,
+        out: &mut Vec<u8>,
+        budget: &mut Budget,
+    ) {
         match self {
-            Format::Cef => cef::write(ev, version, out),
-            Format::Json => json::write(ev, out),
+            Format::Cef => cef::write(ev, version, out, budget),
+            Format::Leef { delimiter } => {
+                leef::write(ev, version, leef::Version::V2(delimiter), out, budget)
+            }
+            Format::Leef1 => leef::write(ev, version, leef::Version::V1, out, budget),
+            Format::Kv => kv::write(ev, out, budget),
+            Format::Json => json::write(ev, out, budget),
+            Format::Rfc5424 => sd::write(ev, bom, out, budget),
         }
     }
 }
@@ -73,28 +131,62 @@ impl Format {
 /// The syslog header written before the payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Envelope {
-    /// The payload alone (STREAM and FILE outputs).
+    /// The payload alone.
     None,
-    /// `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID - MSG` (REMOTE).
+    /// `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG`.
     Rfc5424(rfc5424::Header),
-    /// `<PRI>Mmm dd hh:mm:ss TAG[PID]: MSG`, as glibc's syslog(3) writes
-    /// to /dev/log (SYSLOG).
-    Local(rfc3164::LocalHeader),
-}
-
-impl Envelope {
-    /// Appends the header (including the separator before the payload).
-    pub fn write_header(&self, ev: &Event, stamp: &Stamp, out: &mut Vec<u8>) {
-        match self {
-            Envelope::None => {}
-            Envelope::Rfc5424(h) => h.write(ev, stamp, out),
-            Envelope::Local(h) => h.write(ev, stamp, out),
-        }
-    }
+    /// `<PRI>Mmm dd hh:mm:ss [HOSTNAME ]TAG[PID]: MSG` (RFC 3164, and the
+    /// local syslog(3) form without HOSTNAME).
+    Rfc3164(rfc3164::Header),
 }
 
 /// Syslog facility `user`, the default.
 pub const FACILITY_USER: u8 = 1;
+
+/// The facility names, by number (RFC 5424 table 1, as syslog(3) and
+/// rsyslog name them).
+const FACILITIES: [&str; 24] = [
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "authpriv",
+    "ftp",
+    "ntp",
+    "security",
+    "console",
+    "solaris-cron",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
+];
+
+/// Parses `--facility`: a name (any case) or 0..23.
+pub fn parse_facility(s: &str) -> Result<u8, String> {
+    if let Ok(n) = s.parse::<u8>() {
+        return if n < 24 {
+            Ok(n)
+        } else {
+            Err(format!("'{s}' is not a facility number (0-23)"))
+        };
+    }
+    FACILITIES
+        .iter()
+        .position(|f| f.eq_ignore_ascii_case(s))
+        .map(|i| i as u8)
+        .ok_or_else(|| format!("'{s}' is not a facility (kern, user, mail, daemon, auth, syslog, ..., local0-local7, or 0-23)"))
+}
 
 /// The syslog severity (RFC 5424 numbering) for a log's own severity:
 /// critical and high 2 (crit), error 3 (err), warning and medium 4
@@ -110,22 +202,165 @@ pub fn syslog_severity(ev: &Event) -> u8 {
     }
 }
 
+/// The SIEM severity (CEF 0..10, LEEF `sev` 1..10) for a log's severity:
+/// informational 3, warning 5, error 7, critical 10; low 3, medium 6,
+/// high 9; anything else 5.
+pub fn severity_number(ev: &Event) -> u8 {
+    match ev.severity().as_deref() {
+        Some("informational") | Some("low") => 3,
+        Some("warning") => 5,
+        Some("medium") => 6,
+        Some("error") => 7,
+        Some("high") => 9,
+        Some("critical") => 10,
+        _ => 5,
+    }
+}
+
 /// Everything needed to turn an event into one frame for a sink.
 #[derive(Clone, Debug)]
 pub struct Encoder {
     pub format: Format,
     pub envelope: Envelope,
     pub framing: Framing,
-    /// The agent's version, as CEF's header Version.
+    /// The agent's version, as CEF's and LEEF's header Version.
     pub version: String,
+    /// `--max-message-size`: longer messages (without framing) are cut.
+    pub max_message_size: Option<usize>,
 }
 
 impl Encoder {
     /// Appends one complete frame for `ev` to `out`.
     pub fn encode(&self, ev: &Event, stamp: &Stamp, out: &mut Vec<u8>) {
-        let mut msg = Vec::with_capacity(512);
-        self.envelope.write_header(ev, stamp, &mut msg);
-        self.format.write(ev, &self.version, &mut msg);
+        let mut msg = Vec::with_capacity(1024);
+        let bom = match &self.envelope {
+            Envelope::None => false,
+            Envelope::Rfc3164(h) => {
+                h.write(ev, stamp, &mut msg);
+                false
+            }
+            Envelope::Rfc5424(h) => {
+                h.write_prefix(ev, stamp, &mut msg);
+                if self.format != Format::Rfc5424 {
+                    // No structured data: `-`, then MSG (the payload).
+                    msg.extend_from_slice(b"- ");
+                    if h.bom {
+                        msg.extend_from_slice(rfc5424::BOM);
+                    }
+                }
+                h.bom
+            }
+        };
+        let payload = msg.len();
+        self.format
+            .write(ev, &self.version, bom, &mut msg, &mut Budget::unlimited());
+        if let Some(max) = self.max_message_size
+            && msg.len() > max
+        {
+            msg.truncate(payload);
+            let mut budget = Budget {
+                limit: max.saturating_sub(FLAG_ROOM),
+                cut: false,
+            };
+            self.format
+                .write(ev, &self.version, bom, &mut msg, &mut budget);
+            if msg.len() > max {
+                // Not even the header fits: a hard cut.
+                hard_cut(&mut msg, max);
+            }
+        }
         self.framing.frame(&msg, out);
+    }
+}
+
+/// Cuts `msg` to at most `max` bytes on a character boundary, dropping a
+/// backslash left dangling at the end (the start of a cut escape).
+fn hard_cut(msg: &mut Vec<u8>, max: usize) {
+    let mut end = max.min(msg.len());
+    while end > 0 && end < msg.len() && (msg[end] & 0xC0) == 0x80 {
+        end -= 1;
+    }
+    msg.truncate(end);
+    let backslashes = msg.iter().rev().take_while(|&&b| b == b'\\').count();
+    if backslashes % 2 == 1 {
+        msg.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::App;
+    use serde_json::json;
+
+    fn utc(_: DateTime<Utc>) -> FixedOffset {
+        FixedOffset::east_opt(0).unwrap()
+    }
+
+    #[test]
+    fn one_lf_framed_line_per_event_whatever_the_format() {
+        let ev = Event::from_log(
+            App::Investigate,
+            json!({"_id": "a\nb", "message": "x\r\ny", "created_timestamp": "2023-01-01T00:00:00"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let stamp = Stamp {
+            now: ev.time.unwrap(),
+            local_offset: utc,
+        };
+        for format in [
+            Format::Cef,
+            Format::Leef { delimiter: b'\t' },
+            Format::Leef1,
+            Format::Kv,
+            Format::Json,
+            Format::Rfc5424,
+        ] {
+            let enc = Encoder {
+                format,
+                envelope: Envelope::Rfc5424(rfc5424::Header {
+                    facility: 1,
+                    hostname: "h".into(),
+                    app_name: "a".into(),
+                    procid: "1".into(),
+                    bom: false,
+                }),
+                framing: Framing::Lf,
+                version: "1".into(),
+                max_message_size: None,
+            };
+            let mut out = Vec::new();
+            enc.encode(&ev, &stamp, &mut out);
+            assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1, "{format:?}");
+            assert_eq!(out.last(), Some(&b'\n'));
+            let line = String::from_utf8(out).unwrap();
+            let parsed = syslog_rfc5424::parse_message(line.trim_end()).unwrap();
+            assert_eq!(parsed.msgid.as_deref(), Some("Investigate"), "{format:?}");
+            if format == Format::Rfc5424 {
+                assert!(parsed.sd.find_tuple(sd::SD_ID, "_id").is_some(), "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn severity_numbers() {
+        for (s, n) in [
+            ("informational", 3),
+            ("warning", 5),
+            ("error", 7),
+            ("critical", 10),
+            ("low", 3),
+            ("medium", 6),
+            ("high", 9),
+            ("odd", 5),
+        ] {
+            let ev = Event::from_log(
+                App::Investigate,
+                json!({"severity": s}).as_object().unwrap().clone(),
+            );
+            assert_eq!(severity_number(&ev), n, "{s}");
+        }
     }
 }

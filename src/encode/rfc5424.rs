@@ -1,4 +1,6 @@
-//! The RFC 5424 header: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD `.
+//! The RFC 5424 header: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID `.
+//! STRUCTURED-DATA (`-`, or what the `rfc5424` format writes), the space
+//! and the optional BOM before MSG are placed by [`super::Encoder`].
 
 use super::{Stamp, syslog_severity};
 use crate::event::Event;
@@ -15,10 +17,13 @@ pub struct Header {
     pub bom: bool,
 }
 
+/// The BOM that may start a UTF-8 MSG.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 impl Header {
-    /// Appends the header and the space before MSG (and the BOM when set).
-    /// TIMESTAMP is the log's own time (else `stamp.now`), in UTC.
-    pub fn write(&self, ev: &Event, stamp: &Stamp, out: &mut Vec<u8>) {
+    /// Appends the header up to MSGID and the space after it. TIMESTAMP is
+    /// the log's own time (else `stamp.now`), in UTC.
+    pub fn write_prefix(&self, ev: &Event, stamp: &Stamp, out: &mut Vec<u8>) {
         let pri = u16::from(self.facility) * 8 + u16::from(syslog_severity(ev));
         out.push(b'<');
         out.extend_from_slice(pri.to_string().as_bytes());
@@ -32,18 +37,16 @@ impl Header {
         write_token(&self.procid, 128, out);
         out.push(b' ');
         write_token(ev.app.as_str(), 32, out);
-        out.extend_from_slice(b" - ");
-        if self.bom {
-            out.extend_from_slice(b"\xEF\xBB\xBF");
-        }
+        out.push(b' ');
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, the fraction only when not zero.
+/// `YYYY-MM-DDTHH:MM:SS.fffZ`: milliseconds always (QRadar requires
+/// them), microseconds when the time has them.
 fn write_timestamp(t: DateTime<Utc>, out: &mut Vec<u8>) {
     let micros = t.nanosecond() / 1000 % 1_000_000;
-    let s = if micros == 0 {
-        t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    let s = if micros.is_multiple_of(1000) {
+        format!("{}.{:03}Z", t.format("%Y-%m-%dT%H:%M:%S"), micros / 1000)
     } else {
         format!("{}.{micros:06}Z", t.format("%Y-%m-%dT%H:%M:%S"))
     };
@@ -80,13 +83,18 @@ mod tests {
     fn stamp() -> Stamp {
         Stamp {
             now: crate::event::parse_timestamp("2026-11-23T10:00:00.5").unwrap(),
-            local_offset: FixedOffset::east_opt(3600).unwrap(),
+            local_offset: |_| FixedOffset::east_opt(3600).unwrap(),
         }
     }
 
+    /// The header as the encoder writes it with no structured data.
     fn write(h: &Header, ev: &Event) -> Vec<u8> {
         let mut out = Vec::new();
-        h.write(ev, &stamp(), &mut out);
+        h.write_prefix(ev, &stamp(), &mut out);
+        out.extend_from_slice(b"- ");
+        if h.bom {
+            out.extend_from_slice(BOM);
+        }
         out
     }
 
@@ -101,7 +109,7 @@ mod tests {
         );
         assert_eq!(
             write(&header(), &ev),
-            b"<10>1 2023-01-01T23:23:59Z collector-1 siem-agent 4242 Investigate - "
+            b"<10>1 2023-01-01T23:23:59.000Z collector-1 siem-agent 4242 Investigate - "
         );
     }
 
@@ -120,7 +128,7 @@ mod tests {
         };
         let out = write(&h, &ev);
         let expected = format!(
-            "<13>1 2026-11-23T10:00:00.500000Z badhost {} - Detect - \u{feff}",
+            "<13>1 2026-11-23T10:00:00.500Z badhost {} - Detect - \u{feff}",
             "x".repeat(48)
         );
         assert_eq!(out, expected.as_bytes());

@@ -1,0 +1,255 @@
+//! Splunk key=value: `timestamp="2023-01-01T23:23:59Z" app="Investigate"
+//! key="value" ...`, every field of the log in the API's order.
+//!
+//! - `timestamp` (the log's own time, UTC, when it has one) and `app` come
+//!   first, so Splunk's timestamp recognition finds the log's time.
+//! - Keys follow Splunk's field-name rules: letters, digits and `_`, not
+//!   starting with `_` or a digit. Other characters become `_`, leading
+//!   underscores are dropped (`_id` is written `id`), a key that would
+//!   start with a digit (or be empty) gets an `f` in front, and a key
+//!   already written gets `_2`, `_3`, ... (a log field named `app` is
+//!   written `app_2`).
+//! - Values are always in double quotes. `"` and `\` are escaped as `\"`
+//!   and `\\`, LF and CR as `\n` and `\r` (Splunk's `KV_MODE =
+//!   auto_escaped` reads the quote and backslash escapes); other control
+//!   characters but tab become a space. Numbers and booleans are written as JSON
+//!   writes them, null as `""`, arrays and objects as compact JSON.
+
+use super::Budget;
+use super::text::{escape_into, value_text};
+use crate::event::Event;
+use chrono::SecondsFormat;
+
+/// The key that flags a line cut by `--max-message-size` (a log field of
+/// that name is written `siem_agent_truncated_2`).
+pub const TRUNCATED: &str = "siem_agent_truncated";
+
+/// Appends the key=value line for `ev`. Pairs are written whole while they
+/// fit `budget`; when one does not, the rest are left out and the line
+/// ends with `siem_agent_truncated="true"`.
+pub fn write(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
+    let line = out.len();
+    let mut keys: Vec<String> = Vec::with_capacity(ev.fields.len() + 3);
+    keys.push(TRUNCATED.into());
+    if let Some(t) = ev.time {
+        pair(
+            &mut keys,
+            "timestamp".into(),
+            &t.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            line,
+            out,
+            budget,
+        );
+    }
+    pair(&mut keys, "app".into(), ev.app.as_str(), line, out, budget);
+    for (field, value) in &ev.fields {
+        pair(&mut keys, key(field), &value_text(value), line, out, budget);
+    }
+    if budget.cut {
+        if out.len() > line {
+            out.push(b' ');
+        }
+        out.extend_from_slice(TRUNCATED.as_bytes());
+        out.extend_from_slice(b"=\"true\"");
+    }
+}
+
+/// Writes ` key="value"` (no leading space for the first pair), making the
+/// key unique among those already written; undoes it if it does not fit.
+fn pair(
+    keys: &mut Vec<String>,
+    key: String,
+    value: &str,
+    line: usize,
+    out: &mut Vec<u8>,
+    budget: &mut Budget,
+) {
+    let start = out.len();
+    let key = if keys.contains(&key) {
+        (2..)
+            .map(|n| format!("{key}_{n}"))
+            .find(|k| !keys.contains(k))
+            .unwrap_or_default()
+    } else {
+        key
+    };
+    if out.len() > line {
+        out.push(b' ');
+    }
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"=\"");
+    escape_into(value, out, |b| match b {
+        b'"' => Some(b"\\\""),
+        b'\\' => Some(b"\\\\"),
+        b'\n' => Some(b"\\n"),
+        b'\r' => Some(b"\\r"),
+        b if (b < 0x20 && b != b'\t') || b == 0x7f => Some(b" "),
+        _ => None,
+    });
+    out.push(b'"');
+    if budget.fits(out, start) {
+        keys.push(key);
+    }
+}
+
+/// A field name as a Splunk key.
+pub fn key(field: &str) -> String {
+    let mut key: String = field
+        .trim_start_matches('_')
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if key.is_empty() || key.starts_with(|c: char| c.is_ascii_digit()) {
+        key.insert(0, 'f');
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::text::is_unsafe_control;
+    use crate::event::App;
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+
+    fn line(app: App, v: Value) -> String {
+        let ev = Event::from_log(app, v.as_object().unwrap().clone());
+        let mut out = Vec::new();
+        write(&ev, &mut out, &mut Budget::unlimited());
+        String::from_utf8(out).unwrap()
+    }
+
+    /// An independent reader of the documented syntax: `key="value"` pairs
+    /// separated by one space; inside quotes `\"`, `\\`, `\n`, `\r` are
+    /// escapes. Panics on anything else.
+    fn parse(line: &str) -> Vec<(String, String)> {
+        let mut pairs = Vec::new();
+        let mut chars = line.chars().peekable();
+        while chars.peek().is_some() {
+            if !pairs.is_empty() {
+                assert_eq!(
+                    chars.next(),
+                    Some(' '),
+                    "pairs are separated by one space: {line:?}"
+                );
+            }
+            let mut key = String::new();
+            loop {
+                match chars.next().expect("key ends with =") {
+                    '=' => break,
+                    c => {
+                        assert!(
+                            c.is_ascii_alphanumeric() || c == '_',
+                            "key char {c:?} in {line:?}"
+                        );
+                        key.push(c)
+                    }
+                }
+            }
+            assert!(
+                !key.starts_with(|c: char| c == '_' || c.is_ascii_digit()),
+                "{key}"
+            );
+            assert_eq!(chars.next(), Some('"'));
+            let mut value = String::new();
+            loop {
+                match chars.next().expect("value ends with a quote") {
+                    '"' => break,
+                    '\\' => value.push(match chars.next().expect("escape") {
+                        'n' => '\n',
+                        'r' => '\r',
+                        c @ ('"' | '\\') => c,
+                        c => panic!("unknown escape \\{c}"),
+                    }),
+                    c => {
+                        assert!(!is_unsafe_control(c) || c == '\t', "raw control {c:?}");
+                        value.push(c)
+                    }
+                }
+            }
+            pairs.push((key, value));
+        }
+        pairs
+    }
+
+    #[test]
+    fn the_sample_log() {
+        let l = line(
+            App::Investigate,
+            json!({"_id": "AXk3b9f2", "created_timestamp": "2023-01-01T23:23:59", "severity": "informational",
+                   "user": "jdoe@acme.com", "message": "User shared \"Q4.xlsx\"", "browsers": ["Chrome", 1],
+                   "threat_score": 87, "x": null, "ok": true}),
+        );
+        assert_eq!(
+            l,
+            r#"timestamp="2023-01-01T23:23:59Z" app="Investigate" id="AXk3b9f2" created_timestamp="2023-01-01T23:23:59" severity="informational" user="jdoe@acme.com" message="User shared \"Q4.xlsx\"" browsers="[\"Chrome\",1]" threat_score="87" x="" ok="true""#
+        );
+    }
+
+    #[test]
+    fn keys_follow_splunks_rules_and_never_repeat() {
+        assert_eq!(key("_id"), "id");
+        assert_eq!(key("__source"), "source");
+        assert_eq!(key("a.b-c d"), "a_b_c_d");
+        assert_eq!(key("9lives"), "f9lives");
+        assert_eq!(key("_"), "f");
+        assert_eq!(key("é"), "_");
+        let pairs = parse(&line(
+            App::Detect,
+            json!({"app": "forged", "timestamp": "t", "_app": "x", "incident_start_time": "2024-02-03T04:05:06.250Z"}),
+        ));
+        let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "timestamp",
+                "app",
+                "app_2",
+                "timestamp_2",
+                "app_3",
+                "incident_start_time"
+            ]
+        );
+        assert_eq!(pairs[0].1, "2024-02-03T04:05:06.250Z");
+        assert_eq!(pairs[1].1, "Detect");
+    }
+
+    #[test]
+    fn no_timestamp_without_a_time() {
+        assert_eq!(
+            line(App::Investigate, json!({"m": "a\u{0}b\tc\r\n"})),
+            r#"app="Investigate" m="a b	c\r\n""#
+        );
+    }
+
+    fn hostile() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[|=\\\\\"\\]^\t\r\n\u{0} a-zé]{0,30}",
+            ".{900,1200}"
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_log_reads_back_field_by_field(fields in prop::collection::btree_map("[a-z_]{1,8}", hostile(), 0..8)) {
+            let map: Map<String, Value> = fields.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            let l = line(App::Investigate, Value::Object(map));
+            prop_assert!(!l.contains('\n') && !l.contains('\r') && !l.contains('\0'));
+            let pairs = parse(&l);
+            prop_assert_eq!(&pairs[0], &("app".to_string(), "Investigate".to_string()));
+            prop_assert_eq!(pairs.len(), fields.len() + 1);
+            for ((_, want), (_, got)) in fields.iter().zip(&pairs[1..]) {
+                let want: String = want.chars().map(|c| if is_unsafe_control(c) && c != '\n' && c != '\r' { ' ' } else { c }).collect();
+                prop_assert_eq!(&want, got);
+            }
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! LEEF (QRadar).
+//! - 2.0: `LEEF:2.0|Symantec|CloudSOC|VERSION|EVENTID|xHH|k=v<D>k=v...`
+//! - 1.0: `LEEF:1.0|Symantec|CloudSOC|VERSION|EVENTID|k=v<TAB>k=v...`
+//!
+//! Header fields escape `\` and `|` as `\\` and `\|`. LEEF has no escape
+//! for the delimiter inside a value, so the delimiter, CR, LF and other
+//! control characters (tab too when it is the delimiter) in values become a
+//! space. Mapped keys (formats.md):
+//! `devTime` (with `devTimeFormat`), `sev`, `usrName`, `src`, `externalId`,
+//! `resource`, `cat`, `objectType`, `msg`, `threatScore`; every other field
+//! keeps its own name (characters other than letters, digits, `_`, `-` and
+//! `.` become `_`), renamed `cloudsoc_<name>` if it would repeat a key or
+//! is one of LEEF's predefined attribute names.
+
+use super::text::{escape_into, value_text};
+use super::{Budget, cef, severity_number};
+use crate::event::{App, Event};
+use serde_json::Value;
+use std::net::IpAddr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    /// LEEF 1.0: tab-delimited, no delimiter field.
+    V1,
+    /// LEEF 2.0 with this attribute delimiter.
+    V2(u8),
+}
+
+/// The Java date pattern of `devTime`.
+pub const DEV_TIME_FORMAT: &str = "yyyy-MM-dd'T'HH:mm:ss.SSSZ";
+
+/// Parses `--leef-delimiter`: one character (`^`, `|` excepted), `\t`, or
+/// its hex code `x09` / `0x5E`.
+pub fn parse_delimiter(s: &str) -> Result<u8, String> {
+    let hex = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix('x'))
+        .or_else(|| s.strip_prefix('X'));
+    let byte = match (s, hex) {
+        ("\\t" | "tab", _) => b'\t',
+        (_, Some(h)) if h.len() == 2 => {
+            u8::from_str_radix(h, 16).map_err(|_| format!("'{s}' is not a hex code like x09"))?
+        }
+        _ if s.len() == 1 => s.as_bytes()[0],
+        _ => {
+            return Err(format!(
+                "'{s}' is not one character or a hex code like x09 or x5E"
+            ));
+        }
+    };
+    if byte.is_ascii_alphanumeric()
+        || matches!(
+            byte,
+            b'=' | b'|' | b'\\' | b'\n' | b'\r' | b' ' | b'_' | b'.' | b'-'
+        )
+        || byte > 0x7e
+        || (byte < 0x20 && byte != b'\t')
+    {
+        return Err(format!(
+            "'{s}' cannot delimit LEEF attributes (use a tab, ^ or another punctuation mark)"
+        ));
+    }
+    Ok(byte)
+}
+
+/// The attribute that flags a line cut by `--max-message-size`.
+pub const TRUNCATED: &str = "siemAgentTruncated";
+
+/// Appends the LEEF line for `ev`. Attributes are written whole while they
+/// fit `budget`; when one does not, the rest are left out and the line
+/// ends with `siemAgentTruncated=true`.
+pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget: &mut Budget) {
+    let delim = match leef {
+        Version::V1 => b'\t',
+        Version::V2(d) => d,
+    };
+    let text = |name: &str| ev.fields.get(name).map(value_text).unwrap_or_default();
+    let event_id = match ev.app {
+        App::Investigate => format!("Investigate:{}", text("activity_type")),
+        App::Detect => format!("Detect:{}", text("ioi_code")),
+    };
+    out.extend_from_slice(match leef {
+        Version::V1 => b"LEEF:1.0|Symantec|CloudSOC|",
+        Version::V2(_) => b"LEEF:2.0|Symantec|CloudSOC|",
+    });
+    header(version, out);
+    out.push(b'|');
+    header(&event_id, out);
+    out.push(b'|');
+    if let Version::V2(d) = leef {
+        out.extend_from_slice(format!("x{d:02X}|").as_bytes());
+    }
+
+    let mut attrs = Attributes {
+        out,
+        delim,
+        first: true,
+        keys: Vec::with_capacity(ev.fields.len() + 8),
+        budget,
+    };
+    let mut used: Vec<&str> = Vec::with_capacity(16);
+    if let Some(t) = ev.time {
+        let start = attrs.start();
+        attrs.pair(
+            "devTime",
+            &t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string(),
+        );
+        attrs.pair("devTimeFormat", DEV_TIME_FORMAT);
+        attrs.settle(start);
+        used.push(ev.app.time_field());
+    }
+    let start = attrs.start();
+    attrs.pair("sev", &severity_number(ev).to_string());
+    attrs.settle(start);
+    for (field, key) in [
+        ("_id", "externalId"),
+        ("user", "usrName"),
+        ("service", "resource"),
+        ("activity_type", "cat"),
+        ("object_type", "objectType"),
+        ("message", "msg"),
+        ("threat_score", "threatScore"),
+    ] {
+        if let Some(v) = ev.fields.get(field).filter(|v| !is_empty(v)) {
+            let start = attrs.start();
+            attrs.pair(key, &value_text(v));
+            attrs.settle(start);
+            used.push(field);
+        }
+    }
+    for field in ["host", "hosts"] {
+        if let Some(v) = ev.fields.get(field).filter(|v| !is_empty(v)) {
+            let t = value_text(v);
+            if t.trim().parse::<IpAddr>().is_ok() {
+                let start = attrs.start();
+                attrs.pair("src", t.trim());
+                attrs.settle(start);
+                used.push(field);
+            }
+            break;
+        }
+    }
+    for (field, value) in &ev.fields {
+        if used.contains(&field.as_str()) || is_empty(value) {
+            continue;
+        }
+        let mut key = custom_key(field);
+        while attrs.keys.contains(&key) || PREDEFINED.contains(&key.as_str()) {
+            key = format!("cloudsoc_{key}");
+        }
+        let start = attrs.start();
+        attrs.pair(&key, &value_text(value));
+        attrs.settle(start);
+    }
+    if attrs.budget.cut {
+        attrs.pair(TRUNCATED, "true");
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    matches!(v, Value::Null) || matches!(v, Value::String(s) if s.is_empty())
+}
+
+/// A field name as a LEEF key: letters, digits, `_`, `-`, `.`; others `_`.
+pub fn custom_key(field: &str) -> String {
+    let key: String = field
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if key.is_empty() { "field".into() } else { key }
+}
+
+use cef::write_header_field as header;
+
+/// LEEF's predefined attribute names (QRadar reads them whatever the
+/// event); a log field of that name is written as `cloudsoc_<name>`, so
+/// that no field can pass for one.
+const PREDEFINED: &[&str] = &[
+    "cat",
+    "devTime",
+    "devTimeFormat",
+    "proto",
+    "sev",
+    "src",
+    "dst",
+    "srcPort",
+    "dstPort",
+    "srcPreNAT",
+    "dstPreNAT",
+    "srcPostNAT",
+    "dstPostNAT",
+    "usrName",
+    "srcMAC",
+    "dstMAC",
+    "srcPreNATPort",
+    "dstPreNATPort",
+    "srcPostNATPort",
+    "dstPostNATPort",
+    "identSrc",
+    "identHostName",
+    "identNetBios",
+    "identGrpName",
+    "identMAC",
+    "vSrc",
+    "vSrcName",
+    "accountName",
+    "srcBytes",
+    "dstBytes",
+    "srcPackets",
+    "dstPackets",
+    "totalPackets",
+    "role",
+    "realm",
+    "policy",
+    "resource",
+    "url",
+    "groupID",
+    "domain",
+    "isLoginEvent",
+    "isLogoutEvent",
+    "identSecondlp",
+    "calLanguage",
+    "AttributeLimits",
+    "calCountryOrRegion",
+    "externalId",
+    "msg",
+    "objectType",
+    "threatScore",
+    TRUNCATED,
+];
+
+struct Attributes<'a> {
+    out: &'a mut Vec<u8>,
+    delim: u8,
+    first: bool,
+    keys: Vec<String>,
+    budget: &'a mut Budget,
+}
+
+impl Attributes<'_> {
+    /// Where the next attribute starts (to undo it): output length, key
+    /// count, and whether it is first.
+    fn start(&self) -> (usize, usize, bool) {
+        (self.out.len(), self.keys.len(), self.first)
+    }
+
+    /// Undoes the attributes begun at `start` if they went past the budget.
+    fn settle(&mut self, (at, keys, first): (usize, usize, bool)) {
+        if !self.budget.fits(self.out, at) {
+            self.keys.truncate(keys);
+            self.first = first;
+        }
+    }
+
+    fn pair(&mut self, key: &str, value: &str) {
+        if !self.first {
+            self.out.push(self.delim);
+        }
+        self.first = false;
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.push(b'=');
+        let delim = self.delim;
+        escape_into(value, self.out, |b| {
+            (b == delim || (b < 0x20 && b != b'\t') || b == 0x7f).then_some(&b" "[..])
+        });
+        self.keys.push(key.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::text::is_unsafe_control;
+    use proptest::prelude::*;
+    use serde_json::{Map, json};
+    use std::collections::BTreeMap;
+
+    fn line(app: App, v: Value, leef: Version) -> String {
+        let ev = Event::from_log(app, v.as_object().unwrap().clone());
+        let mut out = Vec::new();
+        write(&ev, "1.0", leef, &mut out, &mut Budget::unlimited());
+        String::from_utf8(out).unwrap()
+    }
+
+    /// An independent LEEF reader: header fields split on unescaped pipes
+    /// (6 for 1.0, 7 for 2.0 with the delimiter field), then attributes
+    /// split on the delimiter, each at its first `=`.
+    fn parse(line: &str) -> (Vec<String>, BTreeMap<String, String>) {
+        let v2 = line.starts_with("LEEF:2.0|");
+        let n = if v2 { 6 } else { 5 };
+        let mut header = Vec::new();
+        let mut cur = String::new();
+        let mut chars = line.chars();
+        while header.len() < n {
+            match chars.next().expect("header") {
+                '\\' => cur.push(chars.next().expect("escaped")),
+                '|' => header.push(std::mem::take(&mut cur)),
+                c => cur.push(c),
+            }
+        }
+        let rest: String = chars.collect();
+        let delim = if v2 {
+            let code = &header[5];
+            char::from(u8::from_str_radix(&code[1..], 16).unwrap())
+        } else {
+            '\t'
+        };
+        let mut attrs = BTreeMap::new();
+        for part in rest.split(delim).filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').expect("k=v");
+            assert!(
+                attrs.insert(k.to_string(), v.to_string()).is_none(),
+                "{k} twice in {line}"
+            );
+        }
+        (header, attrs)
+    }
+
+    #[test]
+    fn the_sample_investigate_log_in_leef2() {
+        let l = line(
+            App::Investigate,
+            json!({"_id": "AXk3b9f2", "created_timestamp": "2023-01-01T23:23:59", "severity": "informational",
+                   "service": "Box", "user": "jdoe@acme.com", "activity_type": "Share", "object_type": "File",
+                   "message": "User shared Q4.xlsx", "host": "203.0.113.7", "_domain": "acme.com", "latitude": "48.85"}),
+            Version::V2(b'\t'),
+        );
+        assert_eq!(
+            l,
+            "LEEF:2.0|Symantec|CloudSOC|1.0|Investigate:Share|x09|devTime=2023-01-01T23:23:59.000+0000\t\
+             devTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSSZ\tsev=3\texternalId=AXk3b9f2\tusrName=jdoe@acme.com\t\
+             resource=Box\tcat=Share\tobjectType=File\tmsg=User shared Q4.xlsx\tsrc=203.0.113.7\t\
+             severity=informational\t_domain=acme.com\tlatitude=48.85"
+        );
+    }
+
+    #[test]
+    fn leef1_and_caret_delimiter() {
+        let l = line(
+            App::Detect,
+            json!({"_id": "d1", "threat_score": 87, "severity": "high", "hosts": "mail.example"}),
+            Version::V1,
+        );
+        assert_eq!(
+            l,
+            "LEEF:1.0|Symantec|CloudSOC|1.0|Detect:|sev=9\texternalId=d1\tthreatScore=87\tseverity=high\thosts=mail.example"
+        );
+        let l = line(
+            App::Investigate,
+            json!({"message": "a^b\tc"}),
+            Version::V2(b'^'),
+        );
+        assert!(l.ends_with("|x5E|sev=5^msg=a b\tc"), "{l}");
+    }
+
+    #[test]
+    fn a_field_cannot_forge_a_mapped_key() {
+        let (_, a) = parse(&line(
+            App::Investigate,
+            json!({"severity": "low", "sev": "10", "devTime": "x"}),
+            Version::V2(b'\t'),
+        ));
+        assert_eq!(a["sev"], "3");
+        assert_eq!(a["cloudsoc_sev"], "10");
+        assert_eq!(a["cloudsoc_devTime"], "x");
+        assert!(!a.contains_key("devTime"));
+        let (_, a) = parse(&line(
+            App::Investigate,
+            json!({"host": "not-an-ip", "src": "6.6.6.6"}),
+            Version::V1,
+        ));
+        assert_eq!(a.get("src"), None);
+        assert_eq!(a["cloudsoc_src"], "6.6.6.6");
+    }
+
+    #[test]
+    fn delimiters_parse() {
+        assert_eq!(parse_delimiter("x09"), Ok(b'\t'));
+        assert_eq!(parse_delimiter("0x5E"), Ok(b'^'));
+        assert_eq!(parse_delimiter("^"), Ok(b'^'));
+        assert_eq!(parse_delimiter("\\t"), Ok(b'\t'));
+        for bad in ["a", "=", "|", "xZZ", "ab", "", " "] {
+            assert!(parse_delimiter(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn hostile() -> impl Strategy<Value = String> {
+        prop_oneof![any::<String>(), "[|=\\\\\"\\]^\t\r\n\u{0} a-zé]{0,30}"]
+    }
+
+    proptest! {
+        #[test]
+        fn any_log_is_one_line_whose_attributes_read_back(
+            message in hostile(), user in hostile(), other in prop::collection::btree_map(".{0,8}", hostile(), 0..6),
+            caret in any::<bool>(), v1 in any::<bool>(),
+        ) {
+            let mut fields = Map::new();
+            for (k, v) in other { fields.insert(k, Value::String(v)); }
+            fields.insert("message".into(), Value::String(message.clone()));
+            fields.insert("user".into(), Value::String(user.clone()));
+            let leef = if v1 { Version::V1 } else { Version::V2(if caret { b'^' } else { b'\t' }) };
+            let delim = if let Version::V2(d) = leef { d as char } else { '\t' };
+            let l = line(App::Investigate, Value::Object(fields), leef);
+            prop_assert!(!l.contains('\n') && !l.contains('\r') && !l.contains('\0'));
+            let (_, a) = parse(&l);
+            let clean = |s: &str| -> String { s.chars().map(|c| if c == delim || is_unsafe_control(c) { ' ' } else { c }).collect() };
+            prop_assert_eq!(a.get("msg").cloned(), (!message.is_empty()).then(|| clean(&message)));
+            prop_assert_eq!(a.get("usrName").cloned(), (!user.is_empty()).then(|| clean(&user)));
+            prop_assert_eq!(a.get("sev").map(String::as_str), Some("5"));
+        }
+    }
+}

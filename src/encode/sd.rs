@@ -1,0 +1,309 @@
+//! The `rfc5424` format: every field of the log as an RFC 5424
+//! STRUCTURED-DATA parameter under one private SD-ID, the log's `message`
+//! as MSG.
+//!
+//! `[cloudsoc@32473 _id="AXk3b9f2" created_timestamp="..." ...] User shared Q4.xlsx`
+//!
+//! - Parameter names are the field names, with every character that RFC
+//!   5424 forbids in a name (anything but printable ASCII, `=`, `]`, `"`,
+//!   space) written as `_`, cut to 32 characters; a name already written
+//!   gets `_2`, `_3`, ... (still within 32 characters).
+//! - Values escape `"`, `\` and `]` as `\"`, `\\` and `\]` (the escapes RFC
+//!   5424 defines); LF and CR are written as `\n` and `\r`, which an RFC
+//!   5424 reader keeps as those two characters; other control characters
+//!   but tab become a space. Numbers and booleans are written as JSON
+//!   writes them, null as `""`, arrays and objects as compact JSON.
+//! - MSG is `message` as text with the same treatment of control
+//!   characters (nothing else is escaped in MSG), empty when there is none.
+//! - Cut by `--max-message-size`: MSG is shortened first (on a character
+//!   boundary, never inside an escape), then parameters are left out from
+//!   the first that does not fit; either way the element ends with
+//!   `siem_agent_truncated="true"` (a log field of that name is written
+//!   `siem_agent_truncated_2`).
+//! - 32473 is the enterprise number RFC 5612 sets aside for examples and
+//!   documentation: this SD-ID names our own layout, not a vendor's.
+
+use super::Budget;
+use super::text::{escape_into, value_text};
+use crate::event::Event;
+
+/// The SD-ID the fields are written under.
+pub const SD_ID: &str = "cloudsoc@32473";
+
+/// RFC 5424's limit for SD-NAME.
+const MAX_NAME: usize = 32;
+
+/// The parameter that flags a message cut by `--max-message-size`.
+pub const TRUNCATED: &str = "siem_agent_truncated";
+
+/// Appends `STRUCTURED-DATA SP [BOM] MSG` for `ev` within `budget`.
+pub fn write(ev: &Event, bom: bool, out: &mut Vec<u8>, budget: &mut Budget) {
+    write_sd(ev, out, budget);
+    let mut msg = Vec::new();
+    write_msg(ev, &mut msg);
+    let bom: &[u8] = if bom { super::rfc5424::BOM } else { b"" };
+    if !budget.cut && out.len() + 2 + bom.len() + msg.len() <= budget.limit {
+        out.extend_from_slice(b"] ");
+        out.extend_from_slice(bom);
+        out.extend_from_slice(&msg);
+        return;
+    }
+    let sd_cut = budget.cut;
+    budget.cut = true;
+    out.extend_from_slice(b" siem_agent_truncated=\"true\"] ");
+    if sd_cut {
+        out.pop();
+        return;
+    }
+    out.extend_from_slice(bom);
+    // As much of MSG as fits, escaping character by character.
+    let text = ev.fields.get("message").map(value_text).unwrap_or_default();
+    let mut buf = [0u8; 4];
+    for c in text.chars() {
+        let start = out.len();
+        escape_into(c.encode_utf8(&mut buf), out, control);
+        if out.len() > budget.limit {
+            out.truncate(start);
+            break;
+        }
+    }
+}
+
+/// Appends `[SD_ID name="value" ...` (without the closing bracket): every
+/// field but `message`, while they fit `budget`.
+fn write_sd(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
+    out.push(b'[');
+    out.extend_from_slice(SD_ID.as_bytes());
+    let mut names: Vec<String> = Vec::with_capacity(ev.fields.len() + 1);
+    names.push(TRUNCATED.into());
+    for (field, value) in &ev.fields {
+        if field == "message" {
+            continue;
+        }
+        let base = param_name(field);
+        let name = if names.contains(&base) {
+            (2..)
+                .map(|n| {
+                    let suffix = format!("_{n}");
+                    format!(
+                        "{}{suffix}",
+                        &base[..MAX_NAME.min(base.len()).min(MAX_NAME - suffix.len())]
+                    )
+                })
+                .find(|k| !names.contains(k))
+                .unwrap_or_default()
+        } else {
+            base
+        };
+        let start = out.len();
+        out.push(b' ');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"=\"");
+        escape_into(&value_text(value), out, |b| match b {
+            b'"' => Some(b"\\\""),
+            b'\\' => Some(b"\\\\"),
+            b']' => Some(b"\\]"),
+            _ => control(b),
+        });
+        out.push(b'"');
+        if budget.fits(out, start) {
+            names.push(name);
+        }
+    }
+}
+
+/// Appends MSG: the log's `message`, control characters made safe.
+fn write_msg(ev: &Event, out: &mut Vec<u8>) {
+    if let Some(m) = ev.fields.get("message") {
+        escape_into(&value_text(m), out, control);
+    }
+}
+
+fn control(b: u8) -> Option<&'static [u8]> {
+    match b {
+        b'\n' => Some(b"\\n"),
+        b'\r' => Some(b"\\r"),
+        b'\t' => None,
+        b if b < 0x20 || b == 0x7f => Some(b" "),
+        _ => None,
+    }
+}
+
+/// A field name as an SD-NAME (ASCII only, so byte slicing is safe).
+pub fn param_name(field: &str) -> String {
+    let name: String = field
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && !matches!(c, '=' | ']' | '"') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(MAX_NAME)
+        .collect();
+    if name.is_empty() { "_".into() } else { name }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::text::is_unsafe_control;
+    use crate::event::App;
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+
+    /// The SD element and MSG for `v`, split at the first `] `.
+    fn encode(v: Value) -> (String, String) {
+        let ev = Event::from_log(App::Investigate, v.as_object().unwrap().clone());
+        let mut out = Vec::new();
+        write(&ev, false, &mut out, &mut Budget::unlimited());
+        let line = String::from_utf8(out).unwrap();
+        let (_, rest) = parse(&line);
+        let sd = line[..line.len() - rest.len()].to_string();
+        (
+            sd,
+            rest.strip_prefix(' ').expect("SP before MSG").to_string(),
+        )
+    }
+
+    /// An independent reader of one SD-ELEMENT, from RFC 5424 section 6.3:
+    /// names are 1..32 printable ASCII but `= ] "` and space; in values a
+    /// backslash escapes only `"`, `\` and `]` (before anything else it is
+    /// an ordinary character).
+    /// An SD-ID and its parameters.
+    type Element = (String, Vec<(String, String)>);
+
+    fn parse(sd: &str) -> (Element, &str) {
+        let inner = sd.strip_prefix('[').expect("[");
+        let mut chars = inner.chars().peekable();
+        let mut id = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == ' ' || c == ']' {
+                break;
+            }
+            id.push(c);
+            chars.next();
+        }
+        let mut params = Vec::new();
+        loop {
+            match chars.next().expect("element ends with ]") {
+                ']' => break,
+                ' ' => {}
+                c => panic!("unexpected {c:?} in {sd:?}"),
+            }
+            let mut name = String::new();
+            loop {
+                match chars.next().expect("=") {
+                    '=' => break,
+                    c => {
+                        assert!(
+                            c.is_ascii_graphic() && c != ']' && c != '"',
+                            "name char {c:?}"
+                        );
+                        name.push(c)
+                    }
+                }
+            }
+            assert!((1..=32).contains(&name.len()), "{name}");
+            assert_eq!(chars.next(), Some('"'));
+            let mut value = String::new();
+            loop {
+                match chars.next().expect("closing quote") {
+                    '"' => break,
+                    '\\' => match chars.peek() {
+                        Some(&c @ ('"' | '\\' | ']')) => {
+                            value.push(c);
+                            chars.next();
+                        }
+                        _ => value.push('\\'),
+                    },
+                    c => value.push(c),
+                }
+            }
+            params.push((name, value));
+        }
+        let rest: String = chars.collect();
+        assert!(!rest.starts_with('['), "one element: {sd:?}");
+        ((id, params), &sd[sd.len() - rest.len()..])
+    }
+
+    #[test]
+    fn the_sample_log() {
+        let (sd, msg) = encode(
+            json!({"_id": "AXk3b9f2", "created_timestamp": "2023-01-01T23:23:59", "message": "User shared Q4.xlsx",
+                                      "browsers": ["Chrome"], "threat_score": 87, "x": null, "path": "a]b\\c\"d"}),
+        );
+        assert_eq!(
+            sd,
+            r#"[cloudsoc@32473 _id="AXk3b9f2" created_timestamp="2023-01-01T23:23:59" browsers="[\"Chrome\"\]" threat_score="87" x="" path="a\]b\\c\"d"]"#
+        );
+        assert_eq!(msg, "User shared Q4.xlsx");
+        assert_eq!(
+            encode(json!({})),
+            ("[cloudsoc@32473]".into(), String::new())
+        );
+    }
+
+    #[test]
+    fn names_are_valid_and_unique() {
+        assert_eq!(param_name("a b=c]d\"é"), "a_b_c_d__");
+        assert_eq!(param_name(""), "_");
+        assert_eq!(param_name(&"n".repeat(40)).len(), 32);
+        let (sd, _) = encode(
+            json!({"a b": 1, "a=b": 2, "a_b": 3, "a]b": 4, &"z".repeat(33): 5, &"z".repeat(34): 6}),
+        );
+        let ((_, params), _) = parse(&sd);
+        let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+        let z30 = "z".repeat(30);
+        assert_eq!(
+            names,
+            [
+                "a_b",
+                "a_b_2",
+                "a_b_3",
+                "a_b_4",
+                &"z".repeat(32),
+                &format!("{z30}_2")
+            ]
+        );
+    }
+
+    #[test]
+    fn line_breaks_are_written_as_escapes() {
+        let (sd, msg) = encode(json!({"message": "a\r\nb\u{0}\tc", "m": "x\ny"}));
+        assert_eq!(sd, r#"[cloudsoc@32473 m="x\ny"]"#);
+        assert_eq!(msg, "a\\r\\nb \tc");
+    }
+
+    fn hostile() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[|=\\\\\"\\]^\t\r\n\u{0} a-zé]{0,30}",
+            ".{900,1200}"
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_log_reads_back_as_one_element(fields in prop::collection::btree_map("[a-z]{1,6}", hostile(), 0..8), message in hostile()) {
+            let mut map: Map<String, Value> = fields.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            map.insert("message".into(), Value::String(message.clone()));
+            let (sd, msg) = encode(Value::Object(map));
+            prop_assert!(!sd.contains('\n') && !sd.contains('\r') && !msg.contains('\n') && !msg.contains('\r'));
+            let ((id, params), _) = parse(&sd);
+            prop_assert_eq!(id, SD_ID);
+            let render = |s: &str| -> String {
+                s.chars().map(|c| match c {
+                    '\n' => "\\n".to_string(),
+                    '\r' => "\\r".to_string(),
+                    c if is_unsafe_control(c) => " ".to_string(),
+                    c => c.to_string(),
+                }).collect()
+            };
+            let want: Vec<(String, String)> = fields.iter().filter(|(k, _)| *k != "message").map(|(k, v)| (k.clone(), render(v))).collect();
+            prop_assert_eq!(params, want);
+            prop_assert_eq!(msg, render(&message));
+        }
+    }
+}
