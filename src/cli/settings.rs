@@ -595,4 +595,169 @@ mod tests {
             vec!["high"]
         );
     }
+
+    fn enc(args: &[&str]) -> Encoder {
+        settings(args).unwrap().encoder
+    }
+
+    fn remote(args: &[&str]) -> Settings {
+        let mut v = vec!["-o", "REMOTE"];
+        v.extend_from_slice(args);
+        settings(&v).unwrap()
+    }
+
+    #[test]
+    fn presets_set_format_header_and_port() {
+        let s = remote(&["--siem", "arcsight", "-t", "siem.example"]);
+        assert_eq!(s.encoder.format, Format::Cef);
+        assert!(
+            matches!(&s.encoder.envelope, Envelope::Rfc3164(h) if h.tag.is_empty() && h.hostname.is_some())
+        );
+        assert!(matches!(
+            &s.output,
+            Output::Remote {
+                target: Target::Inet { port: 1514, .. },
+                ..
+            }
+        ));
+        let s = remote(&["--siem", "qradar"]);
+        assert_eq!(s.encoder.format, Format::Leef { delimiter: b'\t' });
+        assert!(
+            matches!(&s.output, Output::Remote { target: Target::Inet { host, port: 514 }, .. } if host == "localhost")
+        );
+        let s = remote(&["--siem", "splunk"]);
+        assert_eq!(s.encoder.format, Format::Kv);
+        assert!(matches!(&s.encoder.envelope, Envelope::Rfc3164(h) if h.tag == "siem-agent"));
+        let s = remote(&["--siem", "generic", "--socket-type", "tcp"]);
+        assert_eq!(s.encoder.format, Format::Rfc5424);
+        assert!(matches!(&s.encoder.envelope, Envelope::Rfc5424(_)));
+        assert_eq!(s.encoder.max_message_size, Some(8096));
+    }
+
+    #[test]
+    fn explicit_flags_win_over_presets() {
+        let s = remote(&[
+            "--siem",
+            "arcsight",
+            "--format",
+            "json",
+            "--syslog-format",
+            "rfc5424",
+            "--tag",
+            "exp",
+            "-t",
+            "h:9000",
+        ]);
+        assert_eq!(s.encoder.format, Format::Json);
+        assert!(matches!(&s.encoder.envelope, Envelope::Rfc5424(h) if h.app_name == "exp"));
+        assert!(matches!(
+            &s.output,
+            Output::Remote {
+                target: Target::Inet { port: 9000, .. },
+                ..
+            }
+        ));
+        let e = enc(&[
+            "--siem",
+            "qradar",
+            "--leef-delimiter",
+            "^",
+            "--format",
+            "leef",
+        ]);
+        assert_eq!(e.format, Format::Leef { delimiter: b'^' });
+    }
+
+    #[test]
+    fn envelope_defaults_follow_the_output() {
+        // Network: RFC 5424; local socket: syslog(3); STREAM/FILE: none.
+        assert!(matches!(remote(&[]).encoder.envelope, Envelope::Rfc5424(_)));
+        assert_eq!(remote(&[]).encoder.max_message_size, Some(2048));
+        assert!(
+            matches!(remote(&["-t", "/run/log.sock"]).encoder.envelope, Envelope::Rfc3164(h) if h.hostname.is_none())
+        );
+        let e = enc(&["-o", "STREAM"]);
+        assert_eq!((e.envelope, e.max_message_size), (Envelope::None, None));
+        // The rfc5424 format is a whole syslog message, even in a file.
+        assert!(matches!(
+            enc(&["-o", "STREAM", "--format", "rfc5424"]).envelope,
+            Envelope::Rfc5424(_)
+        ));
+        // Explicit: any output.
+        assert!(
+            matches!(enc(&["-o", "STREAM", "--syslog-format", "rfc3164", "--utc"]).envelope,
+            Envelope::Rfc3164(h) if h.hostname.is_some() && h.time == rfc3164::TimeSource::EventUtc)
+        );
+        assert_eq!(enc(&["--syslog-format", "none"]).envelope, Envelope::None);
+    }
+
+    #[test]
+    fn header_options_apply_and_are_checked() {
+        let s = remote(&[
+            "--hostname",
+            "collector-9",
+            "--app-name",
+            "exp",
+            "--facility",
+            "local4",
+            "--bom",
+        ]);
+        assert_eq!(
+            s.encoder.envelope,
+            Envelope::Rfc5424(rfc5424::Header {
+                facility: 20,
+                hostname: "collector-9".into(),
+                app_name: "exp".into(),
+                procid: std::process::id().to_string(),
+                bom: true,
+            })
+        );
+        assert!(
+            matches!(enc(&["--facility", "23"]).envelope, Envelope::Rfc3164(h) if h.facility == 23)
+        );
+        for (args, needle) in [
+            (&["--hostname", "a b"][..], "--hostname"),
+            (&["--hostname", ""][..], "--hostname"),
+            (&["--app-name", "a:b"][..], "--app-name"),
+            (&["--tag", &"t".repeat(33)][..], "32"),
+            (&["-o", "REMOTE", "--app-name", &"t".repeat(49)][..], "48"),
+            (&["--max-message-size", "100"][..], "--max-message-size"),
+        ] {
+            let e = settings(args).unwrap_err().to_string();
+            assert!(e.contains(needle) && !e.contains('\n'), "{args:?}: {e}");
+        }
+        assert_eq!(enc(&["--max-message-size", "0"]).max_message_size, None);
+        assert_eq!(
+            enc(&["-o", "STREAM", "--max-message-size", "600"]).max_message_size,
+            Some(600)
+        );
+        let err = Cli::try_parse_from(["siem-agent", "--facility", "24"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--facility"), "{err}");
+        let err = Cli::try_parse_from(["siem-agent", "--leef-delimiter", "ab"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--leef-delimiter"), "{err}");
+    }
+
+    #[test]
+    fn targets_take_the_default_port() {
+        assert_eq!(
+            Target::parse_with_port("siem", Some(1514)).unwrap(),
+            Target::Inet {
+                host: "siem".into(),
+                port: 1514
+            }
+        );
+        assert_eq!(
+            Target::parse_with_port("[::1]", Some(514)).unwrap(),
+            Target::Inet {
+                host: "::1".into(),
+                port: 514
+            }
+        );
+        assert!(Target::parse("siem").is_err());
+        assert!(Target::parse_with_port("::1", Some(514)).is_err());
+    }
 }

@@ -6,6 +6,11 @@
 //! Values are cut to ArcSight's lengths before they are escaped, so a cut
 //! never splits an escape. The mapped fields are those of formats.md; every
 //! other field is kept as a custom key `cloudsoc<FieldName>`.
+//!
+//! Cut by `--max-message-size`: SignatureID and Name get at most an eighth
+//! of the limit each (the message stays whole in `msg` if it fits), the
+//! extension keeps its fields in order up to the first that does not fit,
+//! and ends with `siemAgentTruncated=true`.
 
 use super::text::{escape_into, truncate_chars, value_text};
 use super::{Budget, severity_number};
@@ -97,9 +102,12 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
     out.extend_from_slice(b"CEF:0|Symantec|CloudSOC|");
     write_header_field(version, out);
     out.push(b'|');
-    write_header_field(truncate_chars(&signature, LONG), out);
+    // Under a size limit, the header's free text gets at most an eighth of
+    // it each, so that the header stays whole and fields still fit.
+    let share = budget.limit / 8;
+    write_header_field(truncate_chars(&signature, LONG.min(share)), out);
     out.push(b'|');
-    write_header_field(truncate_chars(name, NAME_MAX), out);
+    write_header_field(truncate_chars(name, NAME_MAX.min(share)), out);
     out.push(b'|');
     out.extend_from_slice(severity_number(ev).to_string().as_bytes());
     out.push(b'|');
@@ -152,6 +160,9 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
     // ones written so far serve to spot a collision (`a_b` and `a-b`).
     let mut written: Vec<(usize, usize)> = Vec::with_capacity(ev.fields.len());
     for (i, (field, value)) in ev.fields.iter().enumerate() {
+        if ext.budget.cut {
+            break; // nothing more is kept (and `written` may be stale)
+        }
         if used.contains(&field.as_str()) || is_empty(value) {
             continue;
         }
@@ -493,6 +504,25 @@ mod tests {
         );
     }
 
+    /// The length of the header: through the 7th unescaped pipe.
+    fn header_len(line: &str) -> usize {
+        let (mut pipes, mut escaped) = (0, false);
+        for (i, b) in line.bytes().enumerate() {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'|' => {
+                    pipes += 1;
+                    if pipes == 7 {
+                        return i + 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        line.len()
+    }
+
     fn hostile() -> impl Strategy<Value = String> {
         prop_oneof![
             any::<String>(),
@@ -556,6 +586,44 @@ mod tests {
             prop_assert_eq!(e.get("externalId").cloned(), expect("_id", 40));
             if app == App::Investigate {
                 prop_assert_eq!(e.get("act").cloned(), expect("activity_type", 63));
+            }
+        }
+
+        #[test]
+        fn a_cut_line_keeps_whole_fields_and_says_so(
+            other in prop::collection::btree_map("[a-z]{1,8}", hostile(), 1..12),
+            message in hostile(),
+            limit in 80usize..900,
+        ) {
+            let mut fields = Map::new();
+            fields.insert("message".into(), Value::String(message));
+            for (k, v) in other { fields.insert(k, Value::String(v)); }
+            let ev = Event::from_log(App::Investigate, fields);
+            let (mut full, mut cut) = (Vec::new(), Vec::new());
+            write(&ev, "1.0", &mut full, &mut Budget::unlimited());
+            let mut budget = Budget { limit, cut: false };
+            write(&ev, "1.0", &mut cut, &mut budget);
+            let (full, cut) = (String::from_utf8(full).unwrap(), String::from_utf8(cut).unwrap());
+            if full.len() <= limit {
+                // The encoder keeps such a line whole (it cuts only lines
+                // that are too long).
+            } else if !budget.cut {
+                // Only the header's name was shortened; every field is whole.
+                prop_assert!(cut.len() <= limit);
+                prop_assert_eq!(parse(&cut).1, parse(&full).1);
+            } else {
+                let (h_full, e_full) = parse(&full);
+                let (h_cut, mut e_cut) = parse(&cut);
+                // Under a limit, signature and name may be shortened.
+                prop_assert_eq!(&h_cut[..4], &h_full[..4]);
+                prop_assert!(h_full[4].starts_with(&h_cut[4]) && h_full[5].starts_with(&h_cut[5]));
+                prop_assert_eq!(&h_cut[6], &h_full[6]);
+                prop_assert_eq!(e_cut.remove("siemAgentTruncated"), Some("true".to_string()));
+                let header_end = header_len(&full);
+                prop_assert!(cut.len() <= limit.max(header_end) + TRUNCATED.len() + 1, "{} > {}", cut.len(), limit);
+                for (k, v) in &e_cut {
+                    prop_assert_eq!(Some(v), e_full.get(k), "{}", k);
+                }
             }
         }
     }

@@ -105,5 +105,30 @@ mod tests {
             prop_assert_eq!(back.remove("app"), Some(json!("Investigate")));
             prop_assert_eq!(back, map);
         }
+
+        #[test]
+        fn a_cut_object_is_valid_json_with_whole_members(
+            fields in prop::collection::btree_map("[a-z_]{1,12}", arb_value(), 1..10),
+            limit in 40usize..600,
+        ) {
+            let map: Map<String, Value> = fields.into_iter().filter(|(k, _)| k != "app" && k != TRUNCATED).collect();
+            let ev = Event::from_log(App::Investigate, map.clone());
+            let (mut full, mut cut) = (Vec::new(), Vec::new());
+            write(&ev, &mut full, &mut Budget::unlimited());
+            let mut budget = Budget { limit, cut: false };
+            write(&ev, &mut cut, &mut budget);
+            if full.len() <= limit + 1 {
+                // Members end within the limit; only the closing brace is past it.
+                prop_assert_eq!(&cut, &full);
+            } else {
+                prop_assert!(cut.len() <= limit + 30);
+                let mut back: Map<String, Value> = serde_json::from_slice(&cut).unwrap();
+                prop_assert_eq!(back.shift_remove(TRUNCATED), Some(json!(true)));
+                prop_assert_eq!(back.shift_remove("app"), Some(json!("Investigate")));
+                let kept: Vec<_> = back.into_iter().collect();
+                let whole: Vec<_> = map.into_iter().take(kept.len()).collect();
+                prop_assert_eq!(kept, whole);
+            }
+        }
     }
 }

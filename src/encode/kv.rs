@@ -251,5 +251,28 @@ mod tests {
                 prop_assert_eq!(&want, got);
             }
         }
+
+        #[test]
+        fn a_cut_line_keeps_whole_pairs_and_says_so(
+            fields in prop::collection::btree_map("[a-z_]{1,8}", hostile(), 1..12),
+            limit in 60usize..900,
+        ) {
+            let map: Map<String, Value> = fields.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            let ev = Event::from_log(App::Investigate, map);
+            let (mut full, mut cut) = (Vec::new(), Vec::new());
+            write(&ev, &mut full, &mut Budget::unlimited());
+            let mut budget = Budget { limit, cut: false };
+            write(&ev, &mut cut, &mut budget);
+            let (full, cut) = (String::from_utf8(full).unwrap(), String::from_utf8(cut).unwrap());
+            if full.len() <= limit {
+                prop_assert_eq!(&cut, &full);
+            } else {
+                prop_assert!(cut.len() <= limit + TRUNCATED.len() + 9);
+                let mut pairs = parse(&cut);
+                prop_assert_eq!(pairs.pop(), Some((TRUNCATED.to_string(), "true".to_string())));
+                let whole = parse(&full);
+                prop_assert_eq!(&whole[..pairs.len()], &pairs[..]);
+            }
+        }
     }
 }

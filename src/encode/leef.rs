@@ -12,7 +12,7 @@
 //! `.` become `_`), renamed `cloudsoc_<name>` if it would repeat a key or
 //! is one of LEEF's predefined attribute names.
 
-use super::text::{escape_into, value_text};
+use super::text::{escape_into, truncate_chars, value_text};
 use super::{Budget, cef, severity_number};
 use crate::event::{App, Event};
 use serde_json::Value;
@@ -85,7 +85,8 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
     });
     header(version, out);
     out.push(b'|');
-    header(&event_id, out);
+    // Under a size limit, EventID gets at most an eighth of it.
+    header(truncate_chars(&event_id, budget.limit / 8), out);
     out.push(b'|');
     if let Version::V2(d) = leef {
         out.extend_from_slice(format!("x{d:02X}|").as_bytes());
@@ -413,6 +414,33 @@ mod tests {
             prop_assert_eq!(a.get("msg").cloned(), (!message.is_empty()).then(|| clean(&message)));
             prop_assert_eq!(a.get("usrName").cloned(), (!user.is_empty()).then(|| clean(&user)));
             prop_assert_eq!(a.get("sev").map(String::as_str), Some("5"));
+        }
+
+        #[test]
+        fn a_cut_line_keeps_whole_attributes_and_says_so(
+            other in prop::collection::btree_map("[a-z]{1,8}", hostile(), 1..12),
+            limit in 120usize..900,
+        ) {
+            let mut fields = Map::new();
+            for (k, v) in other { fields.insert(k, Value::String(v)); }
+            let ev = Event::from_log(App::Investigate, fields);
+            let (mut full, mut cut) = (Vec::new(), Vec::new());
+            write(&ev, "1.0", Version::V2(b'^'), &mut full, &mut Budget::unlimited());
+            let mut budget = Budget { limit, cut: false };
+            write(&ev, "1.0", Version::V2(b'^'), &mut cut, &mut budget);
+            let (full, cut) = (String::from_utf8(full).unwrap(), String::from_utf8(cut).unwrap());
+            if full.len() <= limit {
+                // The encoder keeps such a line whole (it cuts only lines
+                // that are too long).
+            } else {
+                prop_assert!(cut.len() <= limit + TRUNCATED.len() + 6);
+                let (_, a_full) = parse(&full);
+                let (_, mut a_cut) = parse(&cut);
+                prop_assert_eq!(a_cut.remove(TRUNCATED), Some("true".to_string()));
+                for (k, v) in &a_cut {
+                    prop_assert_eq!(Some(v), a_full.get(k), "{}", k);
+                }
+            }
         }
     }
 }

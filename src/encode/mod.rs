@@ -363,4 +363,113 @@ mod tests {
             assert_eq!(severity_number(&ev), n, "{s}");
         }
     }
+
+    fn envelopes() -> Vec<Envelope> {
+        vec![
+            Envelope::None,
+            Envelope::Rfc5424(rfc5424::Header {
+                facility: 16,
+                hostname: "collector-1".into(),
+                app_name: "siem-agent".into(),
+                procid: "4242".into(),
+                bom: true,
+            }),
+            Envelope::Rfc3164(rfc3164::Header::local(1, "siem-agent", 4242)),
+            Envelope::Rfc3164(rfc3164::Header {
+                facility: 1,
+                hostname: Some("collector-1".into()),
+                tag: String::new(),
+                pid: 4242,
+                time: rfc3164::TimeSource::EventUtc,
+            }),
+        ]
+    }
+
+    const FORMATS: [Format; 6] = [
+        Format::Cef,
+        Format::Leef { delimiter: b'^' },
+        Format::Leef1,
+        Format::Kv,
+        Format::Json,
+        Format::Rfc5424,
+    ];
+
+    #[test]
+    fn a_hard_cut_never_splits_a_character_or_leaves_half_an_escape() {
+        let mut m = "abé".as_bytes().to_vec();
+        hard_cut(&mut m, 3);
+        assert_eq!(m, b"ab");
+        let mut m = br"ab\\\n".to_vec(); // cut after the 3rd backslash
+        hard_cut(&mut m, 5);
+        assert_eq!(m, b"ab\\\\");
+        let mut m = b"a\\n".to_vec();
+        hard_cut(&mut m, 2);
+        assert_eq!(m, b"a");
+    }
+
+    use proptest::prelude::*;
+
+    fn hostile() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[|=\\\\\"\\]^\t\r\n\u{0} a-z\u{e9}]{0,30}",
+            ".{500,3000}"
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn every_format_and_envelope_gives_one_frame_within_the_limit(
+            other in prop::collection::btree_map("[a-z_]{1,10}", hostile(), 0..10),
+            message in hostile(),
+            max in prop::option::of(480usize..4000),
+            octets in any::<bool>(),
+        ) {
+            let mut fields = serde_json::Map::new();
+            fields.insert("_id".into(), json!("id-1"));
+            fields.insert("created_timestamp".into(), json!("2023-01-01T23:23:59"));
+            fields.insert("message".into(), serde_json::Value::String(message));
+            for (k, v) in other { fields.insert(k, serde_json::Value::String(v)); }
+            let ev = Event::from_log(App::Investigate, fields);
+            let stamp = Stamp { now: ev.time.unwrap(), local_offset: utc };
+            for format in FORMATS {
+                for envelope in envelopes() {
+                    let is5424 = matches!(envelope, Envelope::Rfc5424(_));
+                    let enc = Encoder {
+                        format,
+                        envelope,
+                        framing: if octets { Framing::OctetCounted } else { Framing::Lf },
+                        version: "1.0".into(),
+                        max_message_size: max,
+                    };
+                    let mut out = Vec::new();
+                    enc.encode(&ev, &stamp, &mut out);
+                    let msg = if octets {
+                        let sp = out.iter().position(|&b| b == b' ').unwrap();
+                        let len: usize = std::str::from_utf8(&out[..sp]).unwrap().parse().unwrap();
+                        prop_assert_eq!(len, out.len() - sp - 1, "{:?}", format);
+                        out[sp + 1..].to_vec()
+                    } else {
+                        prop_assert_eq!(out.last(), Some(&b'\n'));
+                        out[..out.len() - 1].to_vec()
+                    };
+                    prop_assert!(!msg.contains(&b'\n') && !msg.contains(&b'\r') && !msg.contains(&0), "{:?}", format);
+                    if let Some(max) = max {
+                        prop_assert!(msg.len() <= max, "{:?}: {} > {}", format, msg.len(), max);
+                    }
+                    let text = String::from_utf8(msg).unwrap();
+                    if is5424 {
+                        let parsed = syslog_rfc5424::parse_message(&text);
+                        prop_assert!(parsed.is_ok(), "{:?}: {}", format, text);
+                        let parsed = parsed.unwrap();
+                        prop_assert_eq!(parsed.msgid.as_deref(), Some("Investigate"));
+                        prop_assert_eq!(parsed.hostname.as_deref(), Some("collector-1"));
+                        if format == Format::Rfc5424 {
+                            prop_assert_eq!(parsed.sd.find_tuple(sd::SD_ID, "_id").map(String::as_str), Some("id-1"));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

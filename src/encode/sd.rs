@@ -305,5 +305,35 @@ mod tests {
             prop_assert_eq!(params, want);
             prop_assert_eq!(msg, render(&message));
         }
+
+        #[test]
+        fn a_cut_message_keeps_whole_params_and_says_so(
+            fields in prop::collection::btree_map("[a-z]{1,6}", hostile(), 0..8),
+            message in hostile(),
+            limit in 60usize..900,
+        ) {
+            let mut map: Map<String, Value> = fields.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            map.insert("message".into(), Value::String(message));
+            let ev = Event::from_log(App::Investigate, map);
+            let (mut full, mut cut) = (Vec::new(), Vec::new());
+            write(&ev, false, &mut full, &mut Budget::unlimited());
+            let mut budget = Budget { limit, cut: false };
+            write(&ev, false, &mut cut, &mut budget);
+            let (full, cut) = (String::from_utf8(full).unwrap(), String::from_utf8(cut).unwrap());
+            if full.len() <= limit {
+                prop_assert_eq!(&cut, &full);
+            } else {
+                prop_assert!(cut.len() <= limit.max(SD_ID.len() + 2) + 30, "{}", cut.len());
+                let ((_, full_params), full_msg) = parse(&full);
+                let ((_, mut params), msg) = parse(&cut);
+                prop_assert_eq!(params.pop(), Some((TRUNCATED.to_string(), "true".to_string())));
+                prop_assert_eq!(&full_params[..params.len()], &params[..]);
+                // MSG, if any is left, is the start of the whole one.
+                let msg = msg.strip_prefix(' ').unwrap_or(msg);
+                let full_msg = full_msg.strip_prefix(' ').unwrap();
+                prop_assert!(full_msg.starts_with(msg));
+                prop_assert!(!msg.ends_with('\\') || full_msg[msg.len()..].chars().next() != Some('n'));
+            }
+        }
     }
 }
