@@ -15,9 +15,10 @@
 //!   writes them, null as `""`, arrays and objects as compact JSON.
 //! - MSG is `message` as text with the same treatment of control
 //!   characters (nothing else is escaped in MSG), empty when there is none.
-//! - Cut by `--max-message-size`: MSG is shortened first (on a character
-//!   boundary, never inside an escape), then parameters are left out from
-//!   the first that does not fit; either way the element ends with
+//! - Cut by `--max-message-size`: MSG keeps the room it needs, up to half
+//!   of the limit, and is shortened beyond that (on a character boundary,
+//!   never inside an escape); parameters are left out from the first that
+//!   does not fit in the rest. The element then ends with
 //!   `siem_agent_truncated="true"` (a log field of that name is written
 //!   `siem_agent_truncated_2`).
 //! - 32473 is the enterprise number RFC 5612 sets aside for examples and
@@ -38,23 +39,29 @@ pub const TRUNCATED: &str = "siem_agent_truncated";
 
 /// Appends `STRUCTURED-DATA SP [BOM] MSG` for `ev` within `budget`.
 pub fn write(ev: &Event, bom: bool, out: &mut Vec<u8>, budget: &mut Budget) {
-    write_sd(ev, out, budget);
     let mut msg = Vec::new();
     write_msg(ev, &mut msg);
     let bom: &[u8] = if bom { super::rfc5424::BOM } else { b"" };
-    if !budget.cut && out.len() + 2 + bom.len() + msg.len() <= budget.limit {
+    // Under a limit, MSG (what a SIEM shows first) keeps the room it needs,
+    // up to half of what is left; the parameters get the rest.
+    let reserve = if budget.limit == usize::MAX {
+        0
+    } else {
+        (msg.len() + 2 + bom.len()).min(budget.limit.saturating_sub(out.len()) / 2)
+    };
+    let mut params = Budget {
+        limit: budget.limit.saturating_sub(reserve),
+        cut: false,
+    };
+    write_sd(ev, out, &mut params);
+    if !params.cut && out.len() + 2 + bom.len() + msg.len() <= budget.limit {
         out.extend_from_slice(b"] ");
         out.extend_from_slice(bom);
         out.extend_from_slice(&msg);
         return;
     }
-    let sd_cut = budget.cut;
     budget.cut = true;
     out.extend_from_slice(b" siem_agent_truncated=\"true\"] ");
-    if sd_cut {
-        out.pop();
-        return;
-    }
     out.extend_from_slice(bom);
     // As much of MSG as fits, escaping character by character.
     let text = ev.fields.get("message").map(value_text).unwrap_or_default();
@@ -323,7 +330,7 @@ mod tests {
             if full.len() <= limit {
                 prop_assert_eq!(&cut, &full);
             } else {
-                prop_assert!(cut.len() <= limit.max(SD_ID.len() + 2) + 30, "{}", cut.len());
+                prop_assert!(cut.len() <= limit.max(SD_ID.len() + 2) + 32, "{}", cut.len());
                 let ((_, full_params), full_msg) = parse(&full);
                 let ((_, mut params), msg) = parse(&cut);
                 prop_assert_eq!(params.pop(), Some((TRUNCATED.to_string(), "true".to_string())));

@@ -1,0 +1,287 @@
+//! Each format and syslog header, sent by the agent to a real rsyslog and
+//! read back from rsyslog's own parse (its `hostname`, `app-name`, `msgid`,
+//! `structured-data`, `timereported` properties).
+
+mod util;
+
+use std::time::Duration;
+use util::agent::{Agent, Sim, hostname};
+use util::rsyslog::{Received, Rsyslog};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The logs a run exported, from its status file.
+fn exported(a: &Agent) -> usize {
+    let s = a.status().expect("status");
+    s["apps"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| c["exported"].as_u64().unwrap() as usize)
+        .sum()
+}
+
+/// What the agent writes with these flags, one line per message (STREAM).
+fn sent_lines(sim: &Sim, flags: &[&str]) -> Vec<String> {
+    let a = Agent::new(&sim.url());
+    let out = a
+        .cmd()
+        .args(["-o", "STREAM", "-s", "STDOUT", "--severity", "all"])
+        .args(flags)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn rfc5424_structured_data_reaches_rsyslog_as_sent() {
+    let rs = Rsyslog::builder().tcp().start();
+    let sim = Sim::start(&["--events", "150", "--detect-events", "20"]);
+    let flags = [
+        "--format",
+        "rfc5424",
+        "--hostname",
+        "collector-7",
+        "--app-name",
+        "cloudsoc-exp",
+        "--facility",
+        "local3",
+    ];
+    let a = Agent::new(&sim.url());
+    a.cmd()
+        .args([
+            "-o",
+            "REMOTE",
+            "--socket-type",
+            "TCP",
+            "--severity",
+            "all",
+            "-t",
+        ])
+        .arg(rs.tcp_addr().to_string())
+        .args(flags)
+        .assert()
+        .success();
+    let n = exported(&a);
+    assert_eq!(n, 170);
+    let got = rs.wait_for(n, WAIT);
+    assert_eq!(got.len(), n, "one message per log");
+
+    // The same run written to stdout: what was sent, parsed by an
+    // independent RFC 5424 parser.
+    // (TCP's default limit applies to both.)
+    let mut stream_flags = vec!["--syslog-format", "rfc5424", "--max-message-size", "8096"];
+    stream_flags.extend_from_slice(&flags);
+    let sent = sent_lines(&sim, &stream_flags);
+    assert_eq!(sent.len(), n);
+    for (m, line) in got.iter().zip(&sent) {
+        let p = syslog_rfc5424::parse_message(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(m.hostname, "collector-7");
+        assert_eq!(p.hostname.as_deref(), Some("collector-7"));
+        assert_eq!(m.app_name, "cloudsoc-exp");
+        assert_eq!(p.appname.as_deref(), Some("cloudsoc-exp"));
+        assert_eq!(Some(m.msgid.as_str()), p.msgid.as_deref());
+        assert!(m.msgid == "Investigate" || m.msgid == "Detect", "{m:?}");
+        // local3 = 19; the severity follows the log's.
+        let pri: u32 = m.pri.parse().unwrap();
+        assert_eq!(pri / 8, 19, "{m:?}");
+        // rsyslog's structured-data is the element exactly as sent, and
+        // parses to the same parameters as the sent line.
+        assert!(
+            m.structured_data.starts_with("[cloudsoc@32473 _id=\""),
+            "{m:?}"
+        );
+        assert!(
+            line.contains(&format!(" {} ", m.structured_data))
+                || line.ends_with(&m.structured_data),
+            "{m:?}\n{line}"
+        );
+        let again =
+            syslog_rfc5424::parse_message(format!("<1>1 - - - - - {}", m.structured_data)).unwrap();
+        assert_eq!(again.sd, p.sd);
+        assert_eq!(m.msg, p.msg, "{m:?}");
+    }
+}
+
+#[test]
+fn rfc3164_tag_and_timestamp_are_read_by_rsyslog() {
+    let rs = Rsyslog::builder().tcp().start();
+    let sim = Sim::start(&["--events", "60", "--detect-events", "10"]);
+    let host = hostname();
+    // --utc, and local time in a zone 5:30 east of UTC (a POSIX TZ string:
+    // no time zone database needed).
+    for (zone_flags, shift_minutes) in [(&["--utc"][..], 0i64), (&[][..], 330)] {
+        let rs_before = rs.received().len();
+        let a = Agent::new(&sim.url());
+        a.cmd()
+            .env("TZ", "IST-5:30")
+            .args([
+                "-o",
+                "REMOTE",
+                "--socket-type",
+                "TCP",
+                "--severity",
+                "all",
+                "--format",
+                "json",
+            ])
+            .args(["--syslog-format", "rfc3164", "--tag", "cloudsoc", "-t"])
+            .arg(rs.tcp_addr().to_string())
+            .args(zone_flags)
+            .assert()
+            .success();
+        let n = exported(&a);
+        assert_eq!(n, 70);
+        let got = rs.wait_for(rs_before + n, WAIT);
+        assert_eq!(got.len(), rs_before + n);
+        for m in &got[rs_before..] {
+            assert_eq!(m.hostname, host, "{m:?}");
+            assert_eq!(m.app_name, "cloudsoc", "{m:?}");
+            assert!(m.raw.contains(&format!(" {host} cloudsoc[")), "{m:?}");
+            let log: serde_json::Value =
+                serde_json::from_str(m.msg.trim_start()).unwrap_or_else(|e| panic!("{e}: {m:?}"));
+            let field = if log["app"] == "Detect" {
+                "incident_start_time"
+            } else {
+                "created_timestamp"
+            };
+            let t = siem_agent::event::parse_timestamp(log[field].as_str().unwrap()).unwrap()
+                + chrono::Duration::minutes(shift_minutes);
+            // rsyslog adds the year itself; month, day and time are ours.
+            assert_eq!(
+                &m.timestamp[5..19],
+                t.format("%m-%dT%H:%M:%S").to_string(),
+                "{m:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn qradar_preset_sends_leef_that_survives_rsyslog_intact() {
+    let rs = Rsyslog::builder().tcp().start();
+    let sim = Sim::start(&["--events", "100", "--detect-events", "10"]);
+    let a = Agent::new(&sim.url());
+    a.cmd()
+        .args([
+            "--siem",
+            "qradar",
+            "-o",
+            "REMOTE",
+            "--socket-type",
+            "TCP",
+            "--severity",
+            "all",
+            "-t",
+        ])
+        .arg(rs.tcp_addr().to_string())
+        .assert()
+        .success();
+    let n = exported(&a);
+    let got = rs.wait_for(n, WAIT);
+    assert_eq!(got.len(), n);
+    let host = hostname();
+    for m in &got {
+        // `<PRI>Mmm dd hh:mm:ss HOST LEEF:2.0|...`, as the LEEF guide shows.
+        let leef = m
+            .raw
+            .split_once(&format!(" {host} "))
+            .map(|(_, l)| l)
+            .unwrap_or_else(|| panic!("{m:?}"));
+        assert!(leef.starts_with("LEEF:2.0|Symantec|CloudSOC|"), "{m:?}");
+        assert_eq!(m.hostname, host);
+        let attrs = leef.splitn(7, '|').nth(6).unwrap();
+        for kv in attrs.split('\t') {
+            assert!(
+                kv.contains('=') && !kv.contains('\n') && !kv.contains('\r'),
+                "{kv:?} in {m:?}"
+            );
+        }
+        assert!(
+            attrs.starts_with("devTime=") && attrs.contains("\tsev="),
+            "{m:?}"
+        );
+    }
+}
+
+/// Logs that are too long arrive cut at a field boundary and flagged,
+/// one message each; without the limit the receiver splits them into
+/// garbage messages.
+#[test]
+fn max_message_size_cuts_cleanly_where_rsyslog_would_split() {
+    let rs = Rsyslog::builder().tcp().max_message_size(1024).start();
+    let sim = Sim::start(&["--events", "200"]);
+    let send = |limit: &str| {
+        let a = Agent::new(&sim.url());
+        a.cmd()
+            .args([
+                "-o",
+                "REMOTE",
+                "--socket-type",
+                "TCP",
+                "--severity",
+                "all",
+                "--max-message-size",
+                limit,
+                "-t",
+            ])
+            .arg(rs.tcp_addr().to_string())
+            .assert()
+            .success();
+        exported(&a)
+    };
+    let n = send("1000");
+    let got = rs.wait_for(n, WAIT);
+    assert_eq!(got.len(), n, "one message per log");
+    let cut: Vec<&Received> = got
+        .iter()
+        .filter(|m| m.raw.ends_with(" siemAgentTruncated=true"))
+        .collect();
+    assert!(
+        !cut.is_empty(),
+        "the simulator's 10 000-character values must be cut"
+    );
+    for m in &got {
+        assert!(m.raw.len() <= 1000, "{} bytes", m.raw.len());
+        assert!(m.msg.starts_with("CEF:0|Symantec|CloudSOC|"), "{m:?}");
+    }
+
+    // The counter-proof: with no limit, rsyslog cuts at 1024 and the rest
+    // of each long line arrives as a message of its own.
+    let before = rs.received().len();
+    let n = send("0");
+    assert!(
+        util::wait_until(WAIT, Duration::from_millis(50), || rs.received().len()
+            > before + n),
+        "expected split messages"
+    );
+}
+
+#[test]
+fn udp_defaults_to_2048_bytes() {
+    let rs = Rsyslog::builder().udp().start();
+    let sim = Sim::start(&["--events", "200"]);
+    let a = Agent::new(&sim.url());
+    a.cmd()
+        .args(["-o", "REMOTE", "--severity", "all", "--format", "kv", "-t"])
+        .arg(rs.udp_addr().to_string())
+        .assert()
+        .success();
+    let n = exported(&a);
+    let got = rs.wait_for(n, WAIT);
+    assert_eq!(got.len(), n);
+    assert!(got.iter().all(|m| m.raw.len() <= 2048));
+    assert!(
+        got.iter()
+            .any(|m| m.raw.ends_with(" siem_agent_truncated=\"true\""))
+    );
+}
