@@ -4,7 +4,7 @@
 # --rate is kept. Prints one line per measurement; nothing is asserted.
 #
 #   bench/run.sh            # release build, default sizes
-#   EVENTS="10000 100000" RATES="1000 10000" bench/run.sh
+#   EVENTS="10000 100000" RATES="1000 10000" FORMATS="cef kv" bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -40,6 +40,16 @@ for n in ${EVENTS:-10000 100000 500000}; do
     lines=$(wc -l <"$work/out.log")
     printf 'events=%-8s written=%-8s seconds=%-7s events/s=%-9s peak_rss_kib=%s\n' \
         "$n" "$lines" "$secs" "$(awk -v n="$lines" -v s="$secs" 'BEGIN{printf "%.0f", (s>0)?n/s:0}')" "$kib"
+done
+
+echo "== each format to FILE (${FORMAT_EVENTS:-200000} logs; rfc5424 with its header)"
+start_sim "${FORMAT_EVENTS:-200000}"
+for f in ${FORMATS:-cef leef leef1 kv json rfc5424}; do
+    read -r secs kib < <(run_agent --format "$f")
+    lines=$(wc -l <"$work/out.log")
+    bytes=$(cat "$work"/out.log* | wc -c)
+    printf 'format=%-8s written=%-8s seconds=%-7s events/s=%-9s bytes/log=%-6s peak_rss_kib=%s\n' "$f" "$lines" "$secs" \
+        "$(awk -v n="$lines" -v s="$secs" 'BEGIN{printf "%.0f", (s>0)?n/s:0}')" "$((bytes / lines))" "$kib"
 done
 
 echo "== --rate accuracy (FILE, 3 seconds' worth each)"
