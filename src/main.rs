@@ -189,7 +189,7 @@ async fn run_apps(
     now: chrono::DateTime<chrono::Utc>,
     status: &mut Status,
 ) -> Result<()> {
-    let sink = Sink::open(&settings.output)
+    let sink = Sink::open(&settings.output, settings.send_retry)
         .await
         .with_context(|| format!("output {}", describe(&settings.output)))?;
     let mut exporter = Exporter {

@@ -292,10 +292,22 @@ fn an_unreachable_destination_is_one_line_and_keeps_the_cursor() {
         .code(1)
         .get_output()
         .clone();
+    // Each reconnect is a warning; the last line is the error.
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(stderr.lines().count(), 6, "{stderr}");
     assert!(
-        stderr.contains("cannot connect to 127.0.0.1:") && stderr.contains("refused"),
+        stderr
+            .lines()
+            .take(5)
+            .all(|l| l.contains("warning: cannot connect")),
+        "{stderr}"
+    );
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.contains("error: ")
+            && last.contains("cannot connect to 127.0.0.1:")
+            && last.contains("refused")
+            && last.contains("gave up after 6 attempts"),
         "{stderr}"
     );
     assert!(a.state().is_none());

@@ -79,8 +79,12 @@ pub enum StreamKind {
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 #[value(rename_all = "UPPER")]
 pub enum SocketType {
+    /// Datagrams (a unix datagram socket with a path).
     Udp,
+    /// A byte stream, LF-framed by default (a unix stream socket with a path).
     Tcp,
+    /// TCP with TLS (RFC 5425), octet-counted by default.
+    Tls,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -244,9 +248,35 @@ pub struct ExportArgs {
     )]
     pub socket_type: SocketType,
 
-    /// With -o REMOTE and TCP: how messages are delimited.
-    #[arg(long, default_value = "lf", help_heading = "Output")]
-    pub framing: FramingArg,
+    /// With -o REMOTE over TCP or TLS: how messages are delimited [default: lf for TCP, octet-counted for TLS].
+    #[arg(long, help_heading = "Output")]
+    pub framing: Option<FramingArg>,
+
+    /// With TLS: CA certificates (PEM) to trust instead of the system's.
+    #[arg(long = "tls-ca", value_name = "FILE", help_heading = "Output")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// With TLS: a client certificate chain (PEM) to present, with --tls-key.
+    #[arg(
+        long = "tls-cert",
+        value_name = "FILE",
+        requires = "tls_key",
+        help_heading = "Output"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// With TLS: the client certificate's private key (PEM).
+    #[arg(
+        long = "tls-key",
+        value_name = "FILE",
+        requires = "tls_cert",
+        help_heading = "Output"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Reconnects to a stream output that failed, with backoff, before the run gives up.
+    #[arg(long = "send-retries", default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=100), help_heading = "Output")]
+    pub send_retries: u32,
 
     /// With -o SYSLOG: the local syslog socket.
     #[arg(

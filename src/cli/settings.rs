@@ -9,6 +9,8 @@ use crate::encode::{Encoder, Envelope, Format, Framing, rfc3164, rfc5424};
 use crate::event::App;
 use crate::filter::Filter;
 use crate::secret::Secret;
+use crate::sink::SendRetry;
+use crate::sink::tls::TlsOptions;
 use chrono::NaiveDate;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -94,6 +96,8 @@ pub enum Output {
         target: Target,
         socket_type: SocketType,
         framing: Framing,
+        /// Used with `SocketType::Tls`.
+        tls: TlsOptions,
     },
     Stream(StreamKind),
     File {
@@ -131,6 +135,8 @@ pub struct Settings {
     pub output: Output,
     /// Format, syslog header, framing and size limit.
     pub encoder: Encoder,
+    /// Reconnects of a stream output.
+    pub send_retry: SendRetry,
     pub rate: u32,
     pub max_events: u64,
     pub start_date: Option<NaiveDate>,
@@ -163,9 +169,17 @@ impl Settings {
                     Some(preset(a.siem).port),
                 )?,
                 socket_type: a.socket_type,
-                framing: match a.framing {
-                    FramingArg::Lf => Framing::Lf,
-                    FramingArg::OctetCounted => Framing::OctetCounted,
+                framing: match (a.framing, a.socket_type) {
+                    (Some(FramingArg::Lf), _) => Framing::Lf,
+                    (Some(FramingArg::OctetCounted), _) | (None, SocketType::Tls) => {
+                        Framing::OctetCounted
+                    }
+                    (None, _) => Framing::Lf,
+                },
+                tls: TlsOptions {
+                    ca: a.tls_ca.clone(),
+                    cert: a.tls_cert.clone(),
+                    key: a.tls_key.clone(),
                 },
             },
             OutputKind::Stream => Output::Stream(a.stream),
@@ -186,6 +200,26 @@ impl Settings {
                 }
             }
         };
+        if let Output::Remote {
+            target: Target::Unix(_),
+            socket_type: SocketType::Tls,
+            ..
+        } = &output
+        {
+            return err("--socket-type TLS needs a HOST:PORT target, not a unix socket path");
+        }
+        let tls_given = a.tls_ca.is_some() || a.tls_cert.is_some();
+        if tls_given
+            && !matches!(
+                &output,
+                Output::Remote {
+                    socket_type: SocketType::Tls,
+                    ..
+                }
+            )
+        {
+            return err("--tls-ca, --tls-cert and --tls-key apply to -o REMOTE --socket-type TLS");
+        }
         let encoder = encoder(&a, &output)?;
         let state_dir = match &a.state_dir {
             Some(d) => d.clone(),
@@ -202,6 +236,10 @@ impl Settings {
             filter,
             output,
             encoder,
+            send_retry: SendRetry {
+                retries: a.send_retries,
+                base: Duration::from_millis(a.retry_delay_ms),
+            },
             rate: a.rate,
             max_events: a.max_events,
             start_date: a.start_date,
@@ -362,10 +400,11 @@ fn encoder(a: &ExportArgs, output: &Output) -> Result<Encoder, SettingsError> {
             target,
             socket_type,
             framing,
+            ..
         } => match (socket_type, target) {
             (SocketType::Udp, Target::Inet { .. }) => (Framing::Datagram, Some(2048)),
             (SocketType::Udp, Target::Unix(_)) => (Framing::Datagram, Some(8096)),
-            (SocketType::Tcp, _) => (*framing, Some(8096)),
+            (SocketType::Tcp | SocketType::Tls, _) => (*framing, Some(8096)),
         },
         Output::Stream(_) | Output::File { .. } => (Framing::Lf, None),
     };

@@ -4,9 +4,11 @@
 //! been accepted as far as the transport can tell (see each transport), and
 //! the cursor may move past them.
 
+pub mod conn;
 pub mod file;
 pub mod stream;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 pub mod unix;
 
@@ -32,6 +34,27 @@ pub enum SinkError {
     },
     #[error("{target} closed the connection; the frames of this page were not confirmed")]
     Closed { target: String },
+    #[error("TLS with {target} failed: {reason}")]
+    Tls { target: String, reason: String },
+    #[error(transparent)]
+    TlsSetup(#[from] tls::TlsError),
+    #[error("{last} (gave up after {attempts} attempts)")]
+    GaveUp { attempts: u32, last: Box<SinkError> },
+}
+
+/// How a stream output retries: reconnects, and the first delay (doubled
+/// each time, at most 30 s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendRetry {
+    pub retries: u32,
+    pub base: Duration,
+}
+
+impl SendRetry {
+    /// The wait before retry `attempt` (0-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        (self.base * 2u32.saturating_pow(attempt.min(16))).min(Duration::from_secs(30))
+    }
 }
 
 impl SinkError {
@@ -50,52 +73,43 @@ impl SinkError {
     }
 }
 
-/// Reads the result of a non-blocking read on a stream socket whose peer
-/// should never talk: end-of-file means the peer has closed.
-pub(crate) fn peer_open(read: std::io::Result<usize>, target: &str) -> Result<(), SinkError> {
-    match read {
-        Ok(0) => Err(SinkError::Closed {
-            target: target.to_string(),
-        }),
-        // Syslog receivers do not talk back; anything read is ignored.
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
-        Err(e) => Err(SinkError::write(target, e)),
-    }
-}
-
 pub enum Sink {
     Udp(udp::UdpSink),
     Tcp(tcp::TcpSink),
     UnixDatagram(unix::UnixDatagramSink),
-    UnixStream(unix::UnixStreamSink),
     Stream(stream::StreamSink),
     File(file::RotatingFile),
 }
 
 impl Sink {
     /// Opens the output.
-    pub async fn open(output: &Output) -> Result<Sink, SinkError> {
+    pub async fn open(output: &Output, retry: SendRetry) -> Result<Sink, SinkError> {
         Ok(match output {
             Output::Syslog { socket } => {
                 Sink::UnixDatagram(unix::UnixDatagramSink::connect(socket).await?)
             }
             Output::Remote {
                 target: Target::Unix(path),
-                socket_type,
+                socket_type: SocketType::Udp,
                 ..
-            } => match socket_type {
-                SocketType::Udp => Sink::UnixDatagram(unix::UnixDatagramSink::connect(path).await?),
-                SocketType::Tcp => Sink::UnixStream(unix::UnixStreamSink::connect(path).await?),
-            },
+            } => Sink::UnixDatagram(unix::UnixDatagramSink::connect(path).await?),
             Output::Remote {
                 target: Target::Inet { host, port },
-                socket_type,
+                socket_type: SocketType::Udp,
                 ..
-            } => match socket_type {
-                SocketType::Udp => Sink::Udp(udp::UdpSink::connect(host, *port).await?),
-                SocketType::Tcp => Sink::Tcp(tcp::TcpSink::connect(host, *port).await?),
-            },
+            } => Sink::Udp(udp::UdpSink::connect(host, *port).await?),
+            Output::Remote {
+                target,
+                socket_type,
+                tls,
+                ..
+            } => {
+                let tls = match socket_type {
+                    SocketType::Tls => Some(tls::Tls::new(tls)?),
+                    _ => None,
+                };
+                Sink::Tcp(tcp::TcpSink::connect(endpoint(target), tls, retry).await?)
+            }
             Output::Stream(kind) => Sink::Stream(stream::StreamSink::new(*kind)),
             Output::File {
                 path,
@@ -114,7 +128,6 @@ impl Sink {
             Sink::Udp(s) => s.send(frame).await,
             Sink::Tcp(s) => s.send(frame).await,
             Sink::UnixDatagram(s) => s.send(frame).await,
-            Sink::UnixStream(s) => s.send(frame).await,
             Sink::Stream(s) => s.send(frame),
             Sink::File(f) => f
                 .write_record(frame)
@@ -127,12 +140,22 @@ impl Sink {
         match self {
             Sink::Udp(_) | Sink::UnixDatagram(_) => Ok(()),
             Sink::Tcp(s) => s.flush().await,
-            Sink::UnixStream(s) => s.flush().await,
             Sink::Stream(s) => s.flush(),
             Sink::File(f) => f
                 .sync()
                 .map_err(|e| SinkError::write(&f.path().display().to_string(), e)),
         }
+    }
+}
+
+/// The stream endpoint of a REMOTE target.
+fn endpoint(target: &Target) -> conn::Endpoint {
+    match target {
+        Target::Inet { host, port } => conn::Endpoint::Inet {
+            host: host.clone(),
+            port: *port,
+        },
+        Target::Unix(p) => conn::Endpoint::Unix(p.clone()),
     }
 }
 

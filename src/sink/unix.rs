@@ -1,12 +1,11 @@
-//! Unix sockets: the local syslog (/dev/log, datagrams) and REMOTE with a
-//! socket path (datagram with UDP, stream with TCP). A datagram is
+//! Unix datagram sockets: the local syslog (/dev/log) and REMOTE with a
+//! socket path and UDP (a stream socket path is handled by `tcp.rs`). A datagram is
 //! accepted once the kernel has queued it for the receiver; when the
 //! receiver's queue is full, sending waits rather than dropping.
 
-use super::{SinkError, peer_open};
+use super::SinkError;
 use std::path::Path;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{UnixDatagram, UnixStream};
+use tokio::net::UnixDatagram;
 
 pub struct UnixDatagramSink {
     target: String,
@@ -35,50 +34,5 @@ impl UnixDatagramSink {
                 .map_err(|e| SinkError::write(&self.target, e)),
             Err(e) => Err(SinkError::write(&self.target, e)),
         }
-    }
-}
-
-pub struct UnixStreamSink {
-    target: String,
-    stream: UnixStream,
-    buf: Vec<u8>,
-}
-
-impl UnixStreamSink {
-    pub async fn connect(path: &Path) -> Result<UnixStreamSink, SinkError> {
-        let target = path.display().to_string();
-        let stream = UnixStream::connect(path)
-            .await
-            .map_err(|e| SinkError::connect(&target, e))?;
-        Ok(UnixStreamSink {
-            target,
-            stream,
-            buf: Vec::new(),
-        })
-    }
-
-    pub async fn send(&mut self, frame: &[u8]) -> Result<(), SinkError> {
-        self.buf.extend_from_slice(frame);
-        if self.buf.len() >= 64 * 1024 {
-            self.write_out().await?;
-        }
-        Ok(())
-    }
-
-    pub async fn flush(&mut self) -> Result<(), SinkError> {
-        self.write_out().await?;
-        let mut probe = [0u8; 64];
-        peer_open(self.stream.try_read(&mut probe), &self.target)
-    }
-
-    async fn write_out(&mut self) -> Result<(), SinkError> {
-        if !self.buf.is_empty() {
-            self.stream
-                .write_all(&self.buf)
-                .await
-                .map_err(|e| SinkError::write(&self.target, e))?;
-            self.buf.clear();
-        }
-        Ok(())
     }
 }

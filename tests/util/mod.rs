@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod certs;
 pub mod rsyslog;
 
 use std::time::{Duration, Instant};

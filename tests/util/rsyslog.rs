@@ -30,12 +30,25 @@ pub struct Received {
     pub input: String,
 }
 
+/// A TLS input: the server's certificate and key, the CA that signs
+/// clients, and whether a client certificate is required.
+#[derive(Clone, Debug)]
+pub struct TlsInput {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub require_client_cert: bool,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Builder {
     udp: bool,
     tcp: bool,
     unix: bool,
     max_message_size: Option<usize>,
+    tls: Option<TlsInput>,
+    relp: bool,
+    relp_tls: Option<TlsInput>,
 }
 
 pub struct Rsyslog {
@@ -44,6 +57,9 @@ pub struct Rsyslog {
     config: Builder,
     udp: Option<SocketAddr>,
     tcp: Option<SocketAddr>,
+    tls: Option<SocketAddr>,
+    relp: Option<SocketAddr>,
+    relp_tls: Option<SocketAddr>,
 }
 
 fn free_port() -> u16 {
@@ -73,6 +89,21 @@ impl Builder {
         self.max_message_size = Some(n);
         self
     }
+    /// A TLS syslog input (RFC 5425, imtcp with GnuTLS).
+    pub fn tls(mut self, input: TlsInput) -> Self {
+        self.tls = Some(input);
+        self
+    }
+    /// A RELP input (imrelp).
+    pub fn relp(mut self) -> Self {
+        self.relp = true;
+        self
+    }
+    /// A RELP input over TLS.
+    pub fn relp_tls(mut self, input: TlsInput) -> Self {
+        self.relp_tls = Some(input);
+        self
+    }
 
     pub fn start(self) -> Rsyslog {
         which_rsyslogd();
@@ -84,6 +115,9 @@ impl Builder {
             config: self,
             udp: None,
             tcp: None,
+            tls: None,
+            relp: None,
+            relp_tls: None,
         };
         // A port picked free can be taken before rsyslogd binds it: retry.
         for attempt in 0..5 {
@@ -95,6 +129,10 @@ impl Builder {
                 .config
                 .tcp
                 .then(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
+            let port = |on: bool| on.then(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
+            rs.tls = port(rs.config.tls.is_some());
+            rs.relp = port(rs.config.relp);
+            rs.relp_tls = port(rs.config.relp_tls.is_some());
             if rs.launch() {
                 return rs;
             }
@@ -131,6 +169,18 @@ impl Rsyslog {
         self.tcp.expect("built without .tcp()")
     }
 
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.tls.expect("built without .tls()")
+    }
+
+    pub fn relp_addr(&self) -> SocketAddr {
+        self.relp.expect("built without .relp()")
+    }
+
+    pub fn relp_tls_addr(&self) -> SocketAddr {
+        self.relp_tls.expect("built without .relp_tls()")
+    }
+
     /// The /dev/log stand-in (local syslog(3) format).
     pub fn unix_socket_path(&self) -> PathBuf {
         assert!(self.config.unix, "built without .unix_socket()");
@@ -157,10 +207,58 @@ impl Rsyslog {
                 a.port()
             ));
         }
+        if let Some(t) = &self.config.tls {
+            c.push_str(&format!(
+                "global(defaultNetstreamDriverCAFile=\"{}\" defaultNetstreamDriverCertFile=\"{}\" \
+                 defaultNetstreamDriverKeyFile=\"{}\")\n",
+                t.ca.display(),
+                t.cert.display(),
+                t.key.display()
+            ));
+        }
+        if self.tcp.is_some() || self.tls.is_some() {
+            c.push_str("module(load=\"imtcp\")\n");
+        }
         if let Some(a) = self.tcp {
             c.push_str(&format!(
-                "module(load=\"imtcp\")\ninput(type=\"imtcp\" address=\"127.0.0.1\" port=\"{}\" name=\"tcp\")\n",
+                "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{}\" name=\"tcp\")\n",
                 a.port()
+            ));
+        }
+        if let (Some(a), Some(t)) = (self.tls, &self.config.tls) {
+            let auth = if t.require_client_cert {
+                "x509/certvalid"
+            } else {
+                "anon"
+            };
+            c.push_str(&format!(
+                "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{}\" name=\"tls\" \
+                 streamDriver.name=\"gtls\" streamDriver.mode=\"1\" streamDriver.authMode=\"{auth}\")\n",
+                a.port()
+            ));
+        }
+        if self.relp.is_some() || self.relp_tls.is_some() {
+            c.push_str("module(load=\"imrelp\")\n");
+        }
+        if let Some(a) = self.relp {
+            c.push_str(&format!(
+                "input(type=\"imrelp\" address=\"127.0.0.1\" port=\"{}\" name=\"relp\")\n",
+                a.port()
+            ));
+        }
+        if let (Some(a), Some(t)) = (self.relp_tls, &self.config.relp_tls) {
+            let auth = if t.require_client_cert {
+                " tls.authMode=\"certvalid\""
+            } else {
+                ""
+            };
+            c.push_str(&format!(
+                "input(type=\"imrelp\" address=\"127.0.0.1\" port=\"{}\" name=\"relptls\" tls=\"on\" \
+                 tls.caCert=\"{}\" tls.myCert=\"{}\" tls.myPrivKey=\"{}\"{auth})\n",
+                a.port(),
+                t.ca.display(),
+                t.cert.display(),
+                t.key.display()
             ));
         }
         if self.config.unix {

@@ -1,0 +1,265 @@
+//! Delivery over TLS, RELP and reconnecting TCP, against a real rsyslog.
+
+mod util;
+
+use std::time::Duration;
+use util::agent::{Agent, Sim};
+use util::certs::Certs;
+use util::rsyslog::{Rsyslog, TlsInput};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn exported(a: &Agent) -> usize {
+    let s = a.status().expect("status");
+    s["apps"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| c["exported"].as_u64().unwrap() as usize)
+        .sum()
+}
+
+fn tls_input(certs: &Certs, server: &str, require_client_cert: bool) -> TlsInput {
+    TlsInput {
+        ca: certs.path("ca.pem"),
+        cert: certs.path(&format!("{server}.pem")),
+        key: certs.path(&format!("{server}.key")),
+        require_client_cert,
+    }
+}
+
+/// Runs the agent to `-t target` over TLS with `extra` flags.
+fn tls_run(sim: &Sim, target: &str, extra: &[&str]) -> (Agent, std::process::Output) {
+    let a = Agent::new(&sim.url());
+    let out = a
+        .cmd()
+        .args([
+            "-o",
+            "REMOTE",
+            "--socket-type",
+            "TLS",
+            "--severity",
+            "all",
+            "--send-retries",
+            "1",
+            "-t",
+            target,
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    (a, out)
+}
+
+#[test]
+fn tls_delivers_to_a_verified_server_octet_counted() {
+    let certs = Certs::new();
+    let rs = Rsyslog::builder()
+        .tls(tls_input(&certs, "server", false))
+        .start();
+    let sim = Sim::start(&["--events", "300", "--detect-events", "20"]);
+    let ca = certs.path("ca.pem");
+    for host in ["127.0.0.1", "localhost"] {
+        let before = rs.received().len();
+        let target = format!("{host}:{}", rs.tls_addr().port());
+        let (a, out) = tls_run(&sim, &target, &["--tls-ca", ca.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let n = exported(&a);
+        assert_eq!(n, 320);
+        let got = rs.wait_for(before + n, WAIT);
+        assert_eq!(got.len(), before + n);
+        for m in &got[before..] {
+            assert_eq!(m.input, "tls", "{m:?}");
+            assert!(m.msg.starts_with("CEF:0|Symantec|CloudSOC|"), "{m:?}");
+        }
+    }
+}
+
+#[test]
+fn a_certificate_that_cannot_be_trusted_stops_the_run_before_anything_is_sent() {
+    let certs = Certs::new();
+    let sim = Sim::start(&["--events", "50"]);
+    let cases = [
+        // Signed by a CA we were not told to trust.
+        (
+            "server",
+            vec![
+                "--tls-ca".to_string(),
+                certs.path("other-ca.pem").to_str().unwrap().to_string(),
+            ],
+            "not signed by a trusted CA",
+        ),
+        // No --tls-ca: the system's roots do not know the test CA.
+        ("server", vec![], "not signed by a trusted CA"),
+        // Trusted, but for another name.
+        (
+            "wrong-name",
+            vec![
+                "--tls-ca".to_string(),
+                certs.path("ca.pem").to_str().unwrap().to_string(),
+            ],
+            "not valid for this host name",
+        ),
+    ];
+    for (server, flags, why) in cases {
+        let rs = Rsyslog::builder()
+            .tls(tls_input(&certs, server, false))
+            .start();
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let (a, out) = tls_run(&sim, &format!("127.0.0.1:{}", rs.tls_addr().port()), &flags);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(why) && stderr.contains("TLS"), "{stderr}");
+        assert!(a.state().is_none(), "the cursor must not move");
+        assert!(rs.received().is_empty());
+    }
+}
+
+#[test]
+fn bad_tls_files_are_named_in_one_line() {
+    let certs = Certs::new();
+    let sim = Sim::start(&["--events", "5"]);
+    let missing = certs.path("missing.pem");
+    let key_as_ca = certs.path("ca.key");
+    for (flags, needle) in [
+        (vec!["--tls-ca", missing.to_str().unwrap()], "--tls-ca"),
+        (
+            vec!["--tls-ca", key_as_ca.to_str().unwrap()],
+            "no PEM certificate",
+        ),
+        (
+            vec![
+                "--tls-cert",
+                certs.path("client.pem").to_str().unwrap(),
+                "--tls-key",
+                certs.path("ca.pem").to_str().unwrap(),
+            ],
+            "--tls-key",
+        ),
+    ] {
+        let (a, out) = tls_run(&sim, "127.0.0.1:9", &flags);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+        assert!(a.state().is_none());
+    }
+}
+
+#[test]
+fn a_server_that_requires_a_client_certificate_gets_ours() {
+    let certs = Certs::new();
+    let rs = Rsyslog::builder()
+        .tls(tls_input(&certs, "server", true))
+        .start();
+    let sim = Sim::start(&["--events", "40"]);
+    let target = format!("localhost:{}", rs.tls_addr().port());
+    let ca = certs.path("ca.pem");
+    let ca = ca.to_str().unwrap();
+
+    // Without one: refused, nothing counted as delivered.
+    let (a, out) = tls_run(&sim, &target, &["--tls-ca", ca]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--tls-cert") && stderr.trim_end().lines().count() == 1,
+        "{stderr}"
+    );
+    assert!(a.state().is_none());
+
+    let cert = certs.path("client.pem");
+    let key = certs.path("client.key");
+    let (a, out) = tls_run(
+        &sim,
+        &target,
+        &[
+            "--tls-ca",
+            ca,
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let n = exported(&a);
+    assert!(n > 0);
+    assert_eq!(rs.wait_for(n, WAIT).len(), n);
+}
+
+/// The receiver restarts between two runs and in the middle of one: the
+/// agent reconnects, and every log arrives (some perhaps twice).
+#[test]
+fn tcp_reconnects_after_the_receiver_restarts() {
+    let mut rs = Rsyslog::builder().tcp().start();
+    let sim = Sim::start(&["--events", "3000", "--detect-events", "0"]);
+    let a = Agent::new(&sim.url());
+    // A run, a restart, and a run that meets a restart while it sends.
+    a.cmd()
+        .args([
+            "-o",
+            "REMOTE",
+            "--socket-type",
+            "TCP",
+            "--severity",
+            "all",
+            "--max-events",
+            "1000",
+            "-t",
+        ])
+        .arg(rs.tcp_addr().to_string())
+        .assert()
+        .success();
+    assert_eq!(rs.wait_for(1000, WAIT).len(), 1000);
+    rs.restart();
+    let mut child = a
+        .process()
+        .args([
+            "-o",
+            "REMOTE",
+            "--socket-type",
+            "TCP",
+            "--severity",
+            "all",
+            "--rate",
+            "2000",
+            "--retry-delay-ms",
+            "100",
+            "-t",
+        ])
+        .arg(rs.tcp_addr().to_string())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Restart the receiver once the second run is well under way.
+    assert!(util::wait_until(WAIT, Duration::from_millis(20), || rs
+        .received()
+        .len()
+        >= 1400));
+    rs.restart();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert!(util::wait_until(WAIT, Duration::from_millis(50), || {
+        let ids: std::collections::HashSet<String> =
+            rs.received().iter().filter_map(|m| id(&m.msg)).collect();
+        ids.len() == 3000
+    }));
+    assert!(a.log().contains("reconnecting"), "{}", a.log());
+}
+
+/// `externalId=...` of a CEF line.
+fn id(msg: &str) -> Option<String> {
+    let start = msg.find("externalId=")? + "externalId=".len();
+    Some(msg[start..].split(' ').next()?.to_string())
+}
