@@ -226,5 +226,6 @@ async fn run_apps(
             break;
         }
     }
+    exporter.sink.close().await.context("closing the output")?;
     Ok(())
 }

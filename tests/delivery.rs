@@ -263,3 +263,138 @@ fn id(msg: &str) -> Option<String> {
     let start = msg.find("externalId=")? + "externalId=".len();
     Some(msg[start..].split(' ').next()?.to_string())
 }
+
+/// The ids in what rsyslog received (CEF `externalId`), with repeats.
+fn received_ids(rs: &Rsyslog) -> Vec<String> {
+    rs.received().iter().filter_map(|m| id(&m.msg)).collect()
+}
+
+/// How many messages the agent said it would send again.
+fn reported_resends(a: &Agent) -> usize {
+    a.log()
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split("connection lost with ").nth(1)?;
+            rest.split(' ').next()?.parse::<usize>().ok()
+        })
+        .sum()
+}
+
+#[test]
+fn relp_delivers_a_large_export_each_log_once() {
+    let rs = Rsyslog::builder().relp().start();
+    let sim = Sim::start(&["--events", "20000", "--detect-events", "500"]);
+    let a = Agent::new(&sim.url());
+    a.cmd()
+        .args([
+            "-o",
+            "REMOTE",
+            "--socket-type",
+            "RELP",
+            "--severity",
+            "all",
+            "-t",
+        ])
+        .arg(rs.relp_addr().to_string())
+        .assert()
+        .success();
+    let n = exported(&a);
+    assert_eq!(n, 20500);
+    // Every message was answered before the run ended, so all are there.
+    let ids = received_ids(&rs);
+    assert_eq!(ids.len(), n);
+    assert_eq!(
+        ids.iter().collect::<std::collections::HashSet<_>>().len(),
+        n
+    );
+    assert_eq!(reported_resends(&a), 0);
+    assert!(
+        !rs.internal_log().contains("error"),
+        "{}",
+        rs.internal_log()
+    );
+}
+
+#[test]
+fn relp_resends_what_was_in_flight_when_the_receiver_restarts() {
+    let mut rs = Rsyslog::builder().relp().start();
+    let sim = Sim::start(&["--events", "12000", "--detect-events", "0"]);
+    let a = Agent::new(&sim.url());
+    let mut child = a
+        .process()
+        .args([
+            "-o",
+            "REMOTE",
+            "--socket-type",
+            "RELP",
+            "--severity",
+            "all",
+            "--rate",
+            "4000",
+            "--retry-delay-ms",
+            "200",
+            "-t",
+        ])
+        .arg(rs.relp_addr().to_string())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(util::wait_until(WAIT, Duration::from_millis(20), || rs
+        .received()
+        .len()
+        >= 3000));
+    rs.restart();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert_eq!(exported(&a), 12000);
+    let ids = received_ids(&rs);
+    let unique: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), 12000, "every log at least once");
+    let duplicates = ids.len() - unique.len();
+    let resent = reported_resends(&a);
+    assert!(
+        resent > 0,
+        "the restart must have cut a session: {}",
+        a.log()
+    );
+    assert!(
+        duplicates <= resent,
+        "{duplicates} duplicates, {resent} reported in flight"
+    );
+}
+
+#[test]
+fn relp_over_tls_with_a_client_certificate() {
+    let certs = Certs::new();
+    let rs = Rsyslog::builder()
+        .relp_tls(tls_input(&certs, "server", true))
+        .start();
+    let sim = Sim::start(&["--events", "500"]);
+    let a = Agent::new(&sim.url());
+    let p = |n: &str| certs.path(n).to_str().unwrap().to_string();
+    a.cmd()
+        .args([
+            "-o",
+            "REMOTE",
+            "--socket-type",
+            "RELP-TLS",
+            "--severity",
+            "all",
+            "-t",
+        ])
+        .arg(format!("localhost:{}", rs.relp_tls_addr().port()))
+        .args([
+            "--tls-ca",
+            &p("ca.pem"),
+            "--tls-cert",
+            &p("client.pem"),
+            "--tls-key",
+            &p("client.key"),
+        ])
+        .assert()
+        .success();
+    let n = exported(&a);
+    assert_eq!(received_ids(&rs).len(), n);
+}

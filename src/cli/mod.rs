@@ -85,6 +85,11 @@ pub enum SocketType {
     Tcp,
     /// TCP with TLS (RFC 5425), octet-counted by default.
     Tls,
+    /// RELP: each message confirmed by the receiver.
+    Relp,
+    /// RELP over TLS.
+    #[value(name = "RELP-TLS")]
+    RelpTls,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

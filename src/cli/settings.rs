@@ -170,6 +170,8 @@ impl Settings {
                 )?,
                 socket_type: a.socket_type,
                 framing: match (a.framing, a.socket_type) {
+                    // RELP frames each message itself.
+                    (_, SocketType::Relp | SocketType::RelpTls) => Framing::Datagram,
                     (Some(FramingArg::Lf), _) => Framing::Lf,
                     (Some(FramingArg::OctetCounted), _) | (None, SocketType::Tls) => {
                         Framing::OctetCounted
@@ -202,23 +204,28 @@ impl Settings {
         };
         if let Output::Remote {
             target: Target::Unix(_),
-            socket_type: SocketType::Tls,
+            socket_type: st @ (SocketType::Tls | SocketType::Relp | SocketType::RelpTls),
             ..
         } = &output
         {
-            return err("--socket-type TLS needs a HOST:PORT target, not a unix socket path");
+            return err(format!(
+                "--socket-type {}: needs a HOST:PORT target, not a unix socket path",
+                socket_type_name(*st)
+            ));
         }
         let tls_given = a.tls_ca.is_some() || a.tls_cert.is_some();
         if tls_given
             && !matches!(
                 &output,
                 Output::Remote {
-                    socket_type: SocketType::Tls,
+                    socket_type: SocketType::Tls | SocketType::RelpTls,
                     ..
                 }
             )
         {
-            return err("--tls-ca, --tls-cert and --tls-key apply to -o REMOTE --socket-type TLS");
+            return err(
+                "--tls-ca, --tls-cert and --tls-key apply to -o REMOTE --socket-type TLS or RELP-TLS",
+            );
         }
         let encoder = encoder(&a, &output)?;
         let state_dir = match &a.state_dir {
@@ -256,6 +263,17 @@ impl Settings {
             },
             demo: a.demo,
         })
+    }
+}
+
+/// The command-line spelling of a socket type.
+pub fn socket_type_name(t: SocketType) -> &'static str {
+    match t {
+        SocketType::Udp => "UDP",
+        SocketType::Tcp => "TCP",
+        SocketType::Tls => "TLS",
+        SocketType::Relp => "RELP",
+        SocketType::RelpTls => "RELP-TLS",
     }
 }
 
@@ -404,7 +422,9 @@ fn encoder(a: &ExportArgs, output: &Output) -> Result<Encoder, SettingsError> {
         } => match (socket_type, target) {
             (SocketType::Udp, Target::Inet { .. }) => (Framing::Datagram, Some(2048)),
             (SocketType::Udp, Target::Unix(_)) => (Framing::Datagram, Some(8096)),
-            (SocketType::Tcp | SocketType::Tls, _) => (*framing, Some(8096)),
+            (SocketType::Tcp | SocketType::Tls | SocketType::Relp | SocketType::RelpTls, _) => {
+                (*framing, Some(8096))
+            }
         },
         Output::Stream(_) | Output::File { .. } => (Framing::Lf, None),
     };

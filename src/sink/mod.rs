@@ -6,6 +6,7 @@
 
 pub mod conn;
 pub mod file;
+pub mod relp;
 pub mod stream;
 pub mod tcp;
 pub mod tls;
@@ -40,6 +41,8 @@ pub enum SinkError {
     TlsSetup(#[from] tls::TlsError),
     #[error("{last} (gave up after {attempts} attempts)")]
     GaveUp { attempts: u32, last: Box<SinkError> },
+    #[error("{target}: {reason}")]
+    Refused { target: String, reason: String },
 }
 
 /// How a stream output retries: reconnects, and the first delay (doubled
@@ -76,6 +79,7 @@ impl SinkError {
 pub enum Sink {
     Udp(udp::UdpSink),
     Tcp(tcp::TcpSink),
+    Relp(relp::RelpSink),
     UnixDatagram(unix::UnixDatagramSink),
     Stream(stream::StreamSink),
     File(file::RotatingFile),
@@ -105,10 +109,15 @@ impl Sink {
                 ..
             } => {
                 let tls = match socket_type {
-                    SocketType::Tls => Some(tls::Tls::new(tls)?),
+                    SocketType::Tls | SocketType::RelpTls => Some(tls::Tls::new(tls)?),
                     _ => None,
                 };
-                Sink::Tcp(tcp::TcpSink::connect(endpoint(target), tls, retry).await?)
+                match socket_type {
+                    SocketType::Relp | SocketType::RelpTls => {
+                        Sink::Relp(relp::RelpSink::connect(endpoint(target), tls, retry).await?)
+                    }
+                    _ => Sink::Tcp(tcp::TcpSink::connect(endpoint(target), tls, retry).await?),
+                }
             }
             Output::Stream(kind) => Sink::Stream(stream::StreamSink::new(*kind)),
             Output::File {
@@ -127,6 +136,7 @@ impl Sink {
         match self {
             Sink::Udp(s) => s.send(frame).await,
             Sink::Tcp(s) => s.send(frame).await,
+            Sink::Relp(s) => s.send(frame).await,
             Sink::UnixDatagram(s) => s.send(frame).await,
             Sink::Stream(s) => s.send(frame),
             Sink::File(f) => f
@@ -140,10 +150,21 @@ impl Sink {
         match self {
             Sink::Udp(_) | Sink::UnixDatagram(_) => Ok(()),
             Sink::Tcp(s) => s.flush().await,
+            Sink::Relp(s) => s.flush().await,
             Sink::Stream(s) => s.flush(),
             Sink::File(f) => f
                 .sync()
                 .map_err(|e| SinkError::write(&f.path().display().to_string(), e)),
+        }
+    }
+}
+
+impl Sink {
+    /// Confirms everything and ends the session cleanly (RELP's `close`).
+    pub async fn close(&mut self) -> Result<(), SinkError> {
+        match self {
+            Sink::Relp(s) => s.close().await,
+            other => other.flush().await,
         }
     }
 }
@@ -167,7 +188,10 @@ pub fn describe(output: &Output) -> String {
             target,
             socket_type,
             ..
-        } => format!("{target} ({socket_type:?})"),
+        } => format!(
+            "{target} ({})",
+            crate::cli::settings::socket_type_name(*socket_type)
+        ),
         Output::Stream(StreamKind::Stdout) => "stdout".into(),
         Output::Stream(StreamKind::Stderr) => "stderr".into(),
         Output::File { path, .. } => path.display().to_string(),
