@@ -10,9 +10,8 @@ use siem_agent::config::Config;
 use siem_agent::exit_codes::ExitCode;
 use siem_agent::pace::Pacer;
 use siem_agent::report::one_line;
-use siem_agent::run::{AppEnd, Exporter, start_cursor};
+use siem_agent::run::{AppEnd, Exporter, Route, start_cursor};
 use siem_agent::secret::redact;
-use siem_agent::sink::{Sink, describe};
 use siem_agent::source::cloudsoc::CloudSoc;
 use siem_agent::state::status::RunState;
 use siem_agent::state::{CursorFile, LOCK_FILE, Lock, STATE_FILE, STATUS_FILE, StateDir, Status};
@@ -189,13 +188,12 @@ async fn run_apps(
     now: chrono::DateTime<chrono::Utc>,
     status: &mut Status,
 ) -> Result<()> {
-    let sink = Sink::open(&settings.output, settings.send_retry)
+    let routes = Route::open_all(&settings.destinations, settings.send_retry)
         .await
-        .with_context(|| format!("output {}", describe(&settings.output)))?;
+        .map_err(|(what, e)| anyhow::Error::new(e).context(format!("output {what}")))?;
     let mut exporter = Exporter {
         source,
-        sink,
-        encoder: settings.encoder.clone(),
+        routes,
         filter: settings.filter.clone(),
         pacer: Pacer::new(settings.rate),
         state,
@@ -226,6 +224,8 @@ async fn run_apps(
             break;
         }
     }
-    exporter.sink.close().await.context("closing the output")?;
+    for route in &mut exporter.routes {
+        route.sink.close().await.context("closing the output")?;
+    }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! confirmed. A fetch task reads the next page while the current one is
 //! written; at most three pages are in memory, whatever the backfill.
 
-use crate::cli::settings::Settings;
+use crate::cli::settings::{Destination, Settings};
 use crate::encode::{Encoder, Stamp};
 use crate::event::App;
 use crate::filter::Filter;
@@ -64,11 +64,38 @@ pub fn start_cursor(
     }
 }
 
+/// One destination of a run.
+pub struct Route {
+    pub sink: Sink,
+    pub encoder: Encoder,
+}
+
+impl Route {
+    /// Opens the destinations, in order; the first that fails stops.
+    pub async fn open_all(
+        destinations: &[Destination],
+        retry: crate::sink::SendRetry,
+    ) -> Result<Vec<Route>, (String, SinkError)> {
+        let mut routes = Vec::with_capacity(destinations.len());
+        for d in destinations {
+            let sink = Sink::open(&d.output, retry)
+                .await
+                .map_err(|e| (crate::sink::describe(&d.output), e))?;
+            routes.push(Route {
+                sink,
+                encoder: d.encoder.clone(),
+            });
+        }
+        Ok(routes)
+    }
+}
+
 /// A run over all selected apps.
 pub struct Exporter {
     pub source: CloudSoc,
-    pub sink: Sink,
-    pub encoder: Encoder,
+    /// Every destination: each log goes to all, and a page counts as
+    /// delivered when all have accepted it.
+    pub routes: Vec<Route>,
     pub filter: Filter,
     pub pacer: Pacer,
     pub state: StateDir,
@@ -152,11 +179,19 @@ impl Exporter {
                     }
                     if self.filter.accepts(ev) {
                         frame.clear();
-                        self.encoder.encode(ev, &stamp, &mut frame);
+                        let mut encoded: Option<&Encoder> = None;
                         if let Some(wait) = self.pacer.before_event(Instant::now()) {
                             tokio::time::sleep(wait).await;
                         }
-                        self.sink.send(&frame).await?;
+                        for route in &mut self.routes {
+                            // Destinations with the same encoding share the frame.
+                            if encoded != Some(&route.encoder) {
+                                frame.clear();
+                                route.encoder.encode(ev, &stamp, &mut frame);
+                            }
+                            route.sink.send(&frame).await?;
+                            encoded = Some(&route.encoder);
+                        }
                         self.exported += 1;
                         counts.exported += 1;
                     } else {
@@ -164,7 +199,9 @@ impl Exporter {
                     }
                     progress.advance_over(ev);
                 }
-                self.sink.flush().await?;
+                for route in &mut self.routes {
+                    route.sink.flush().await?;
+                }
                 if !disorder && progress != committed {
                     self.commit(app, &progress)?;
                     committed = progress.clone();

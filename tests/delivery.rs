@@ -398,3 +398,71 @@ fn relp_over_tls_with_a_client_certificate() {
     let n = exported(&a);
     assert_eq!(received_ids(&rs).len(), n);
 }
+
+#[test]
+fn every_log_goes_to_every_destination() {
+    let rs = Rsyslog::builder().udp().tcp().relp().start();
+    let sim = Sim::start(&["--events", "400", "--detect-events", "40"]);
+    let a = Agent::new(&sim.url());
+    a.cmd()
+        .args(["-o", "REMOTE", "--severity", "all", "--rate", "5000"])
+        .args(["-t", &format!("udp://{}", rs.udp_addr())])
+        .args(["-t", &format!("tcp://{}", rs.tcp_addr())])
+        .args(["-t", &format!("relp://{}", rs.relp_addr())])
+        .assert()
+        .success();
+    let n = exported(&a);
+    assert_eq!(n, 440);
+    let got = rs.wait_for(3 * n, WAIT);
+    assert_eq!(got.len(), 3 * n);
+    for input in ["udp", "tcp", "relp"] {
+        let ids: std::collections::HashSet<String> = got
+            .iter()
+            .filter(|m| m.input == input)
+            .filter_map(|m| id(&m.msg))
+            .collect();
+        assert_eq!(ids.len(), n, "{input}");
+    }
+}
+
+#[test]
+fn a_destination_that_is_down_holds_the_cursor_for_all() {
+    let rs = Rsyslog::builder().tcp().start();
+    let sim = Sim::start(&["--events", "100"]);
+    let a = Agent::new(&sim.url());
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = a
+        .cmd()
+        .args(["-o", "REMOTE", "--severity", "all", "--send-retries", "1"])
+        .args(["-t", &format!("tcp://{}", rs.tcp_addr())])
+        .args(["-t", &format!("tcp://{down}")])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.lines().last().unwrap().contains(&down.to_string()),
+        "{stderr}"
+    );
+    assert!(a.state().is_none(), "the cursor must not move");
+}
+
+#[test]
+fn bad_target_prefixes_are_named() {
+    let sim = Sim::start(&["--events", "1"]);
+    let a = Agent::new(&sim.url());
+    let out = a
+        .cmd()
+        .args(["-o", "REMOTE", "-t", "sctp://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("--target") && stderr.contains("relp+tls://"),
+        "{stderr}"
+    );
+}

@@ -234,14 +234,9 @@ pub struct ExportArgs {
     )]
     pub stream: StreamKind,
 
-    /// With -o REMOTE: HOST[:PORT], [IPv6]:PORT, or the path of a unix socket [default: localhost:514, or the --siem preset's port].
-    #[arg(
-        short = 't',
-        long,
-        value_name = "HOST:PORT|PATH",
-        help_heading = "Output"
-    )]
-    pub target: Option<String>,
+    /// With -o REMOTE: HOST[:PORT], [IPv6]:PORT, or the path of a unix socket [default: localhost:514, or the --siem preset's port]. Repeat it to send every log to several destinations; a prefix udp://, tcp://, tls://, relp:// or relp+tls:// gives a destination its own --socket-type.
+    #[arg(short = 't', long, value_name = "HOST:PORT|PATH", action = ArgAction::Append, help_heading = "Output")]
+    pub target: Vec<String>,
 
     /// With -o REMOTE: the socket type (with a unix socket path: datagram or stream).
     #[arg(

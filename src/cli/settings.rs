@@ -107,6 +107,13 @@ pub enum Output {
     },
 }
 
+/// One output and how logs are encoded for it.
+#[derive(Clone, Debug)]
+pub struct Destination {
+    pub output: Output,
+    pub encoder: Encoder,
+}
+
 /// The API proxy.
 #[derive(Clone, Debug)]
 pub struct Proxy {
@@ -132,9 +139,9 @@ pub struct Settings {
     pub state_dir: PathBuf,
     pub apps: Vec<App>,
     pub filter: Filter,
-    pub output: Output,
-    /// Format, syslog header, framing and size limit.
-    pub encoder: Encoder,
+    /// Where every log goes (several with a repeated `-t`), each with its
+    /// format, syslog header, framing and size limit.
+    pub destinations: Vec<Destination>,
     /// Reconnects of a stream output.
     pub send_retry: SendRetry,
     pub rate: u32,
@@ -159,32 +166,24 @@ impl Settings {
             set(&a.object_type),
             set(&a.activity_type),
         );
-        let output = match a.output {
-            OutputKind::Syslog => Output::Syslog {
+        let outputs = match a.output {
+            OutputKind::Syslog => vec![Output::Syslog {
                 socket: a.syslog_socket.clone(),
-            },
-            OutputKind::Remote => Output::Remote {
-                target: Target::parse_with_port(
-                    a.target.as_deref().unwrap_or("localhost"),
-                    Some(preset(a.siem).port),
-                )?,
-                socket_type: a.socket_type,
-                framing: match (a.framing, a.socket_type) {
-                    // RELP frames each message itself.
-                    (_, SocketType::Relp | SocketType::RelpTls) => Framing::Datagram,
-                    (Some(FramingArg::Lf), _) => Framing::Lf,
-                    (Some(FramingArg::OctetCounted), _) | (None, SocketType::Tls) => {
-                        Framing::OctetCounted
-                    }
-                    (None, _) => Framing::Lf,
-                },
-                tls: TlsOptions {
-                    ca: a.tls_ca.clone(),
-                    cert: a.tls_cert.clone(),
-                    key: a.tls_key.clone(),
-                },
-            },
-            OutputKind::Stream => Output::Stream(a.stream),
+            }],
+            OutputKind::Remote => {
+                let targets: Vec<&str> = if a.target.is_empty() {
+                    vec!["localhost"]
+                } else {
+                    a.target.iter().map(String::as_str).collect()
+                };
+                let mut outputs = Vec::with_capacity(targets.len());
+                for t in targets {
+                    let (socket_type, rest) = split_scheme(t).unwrap_or((a.socket_type, t));
+                    outputs.push(remote(&a, rest, socket_type)?);
+                }
+                outputs
+            }
+            OutputKind::Stream => vec![Output::Stream(a.stream)],
             OutputKind::File => {
                 let Some(path) = a.filename.clone() else {
                     return err("--output FILE needs --filename PATH");
@@ -195,39 +194,36 @@ impl Settings {
                         path.display()
                     ));
                 }
-                Output::File {
+                vec![Output::File {
                     path,
                     max_bytes: a.max_bytes,
                     backup_count: a.backup_count,
-                }
+                }]
             }
         };
-        if let Output::Remote {
-            target: Target::Unix(_),
-            socket_type: st @ (SocketType::Tls | SocketType::Relp | SocketType::RelpTls),
-            ..
-        } = &output
-        {
-            return err(format!(
-                "--socket-type {}: needs a HOST:PORT target, not a unix socket path",
-                socket_type_name(*st)
-            ));
+        if !a.target.is_empty() && a.output != OutputKind::Remote {
+            return err("--target applies to -o REMOTE");
         }
         let tls_given = a.tls_ca.is_some() || a.tls_cert.is_some();
-        if tls_given
-            && !matches!(
-                &output,
+        let tls_used = outputs.iter().any(|o| {
+            matches!(
+                o,
                 Output::Remote {
                     socket_type: SocketType::Tls | SocketType::RelpTls,
                     ..
                 }
             )
-        {
+        });
+        if tls_given && !tls_used {
             return err(
                 "--tls-ca, --tls-cert and --tls-key apply to -o REMOTE --socket-type TLS or RELP-TLS",
             );
         }
-        let encoder = encoder(&a, &output)?;
+        let mut destinations = Vec::with_capacity(outputs.len());
+        for output in outputs {
+            let encoder = encoder(&a, &output)?;
+            destinations.push(Destination { output, encoder });
+        }
         let state_dir = match &a.state_dir {
             Some(d) => d.clone(),
             None => config_dir(&a.config),
@@ -241,8 +237,7 @@ impl Settings {
             state_dir,
             apps,
             filter,
-            output,
-            encoder,
+            destinations,
             send_retry: SendRetry {
                 retries: a.send_retries,
                 base: Duration::from_millis(a.retry_delay_ms),
@@ -264,6 +259,54 @@ impl Settings {
             demo: a.demo,
         })
     }
+}
+
+/// `udp://`, `tcp://`, `tls://`, `relp://`, `relp+tls://` before a target.
+fn split_scheme(t: &str) -> Option<(SocketType, &str)> {
+    let (scheme, rest) = t.split_once("://")?;
+    let st = match scheme.to_ascii_lowercase().as_str() {
+        "udp" => SocketType::Udp,
+        "tcp" => SocketType::Tcp,
+        "tls" => SocketType::Tls,
+        "relp" => SocketType::Relp,
+        "relp+tls" | "relp-tls" => SocketType::RelpTls,
+        _ => return None,
+    };
+    Some((st, rest))
+}
+
+/// One REMOTE destination.
+fn remote(a: &ExportArgs, target: &str, socket_type: SocketType) -> Result<Output, SettingsError> {
+    if target.contains("://") {
+        return err(format!(
+            "--target: '{target}': the prefix is not one of udp://, tcp://, tls://, relp://, relp+tls://"
+        ));
+    }
+    let target = Target::parse_with_port(target, Some(preset(a.siem).port))?;
+    if let (Target::Unix(_), SocketType::Tls | SocketType::Relp | SocketType::RelpTls) =
+        (&target, socket_type)
+    {
+        return err(format!(
+            "--socket-type {}: needs a HOST:PORT target, not a unix socket path",
+            socket_type_name(socket_type)
+        ));
+    }
+    Ok(Output::Remote {
+        target,
+        socket_type,
+        framing: match (a.framing, socket_type) {
+            // RELP frames each message itself.
+            (_, SocketType::Relp | SocketType::RelpTls) => Framing::Datagram,
+            (Some(FramingArg::Lf), _) => Framing::Lf,
+            (Some(FramingArg::OctetCounted), _) | (None, SocketType::Tls) => Framing::OctetCounted,
+            (None, _) => Framing::Lf,
+        },
+        tls: TlsOptions {
+            ca: a.tls_ca.clone(),
+            cert: a.tls_cert.clone(),
+            key: a.tls_key.clone(),
+        },
+    })
 }
 
 /// The command-line spelling of a socket type.
@@ -573,16 +616,16 @@ mod tests {
         let s = settings(&[]).unwrap();
         assert_eq!(s.apps, vec![App::Investigate, App::Detect]);
         assert_eq!(
-            s.output,
+            s.destinations[0].output,
             Output::Syslog {
                 socket: PathBuf::from("/dev/log")
             }
         );
         assert_eq!(s.state_dir, PathBuf::from("."));
-        assert_eq!(s.encoder.format, Format::Cef);
-        assert_eq!(s.encoder.max_message_size, Some(8096));
+        assert_eq!(s.destinations[0].encoder.format, Format::Cef);
+        assert_eq!(s.destinations[0].encoder.max_message_size, Some(8096));
         assert!(
-            matches!(&s.encoder.envelope, Envelope::Rfc3164(h) if h.hostname.is_none() && h.tag == "siem-agent")
+            matches!(&s.destinations[0].encoder.envelope, Envelope::Rfc3164(h) if h.hostname.is_none() && h.tag == "siem-agent")
         );
     }
 
@@ -656,7 +699,7 @@ mod tests {
     }
 
     fn enc(args: &[&str]) -> Encoder {
-        settings(args).unwrap().encoder
+        settings(args).unwrap().destinations.remove(0).encoder
     }
 
     fn remote(args: &[&str]) -> Settings {
@@ -668,29 +711,37 @@ mod tests {
     #[test]
     fn presets_set_format_header_and_port() {
         let s = remote(&["--siem", "arcsight", "-t", "siem.example"]);
-        assert_eq!(s.encoder.format, Format::Cef);
+        assert_eq!(s.destinations[0].encoder.format, Format::Cef);
         assert!(
-            matches!(&s.encoder.envelope, Envelope::Rfc3164(h) if h.tag.is_empty() && h.hostname.is_some())
+            matches!(&s.destinations[0].encoder.envelope, Envelope::Rfc3164(h) if h.tag.is_empty() && h.hostname.is_some())
         );
         assert!(matches!(
-            &s.output,
+            &s.destinations[0].output,
             Output::Remote {
                 target: Target::Inet { port: 1514, .. },
                 ..
             }
         ));
         let s = remote(&["--siem", "qradar"]);
-        assert_eq!(s.encoder.format, Format::Leef { delimiter: b'\t' });
+        assert_eq!(
+            s.destinations[0].encoder.format,
+            Format::Leef { delimiter: b'\t' }
+        );
         assert!(
-            matches!(&s.output, Output::Remote { target: Target::Inet { host, port: 514 }, .. } if host == "localhost")
+            matches!(&s.destinations[0].output, Output::Remote { target: Target::Inet { host, port: 514 }, .. } if host == "localhost")
         );
         let s = remote(&["--siem", "splunk"]);
-        assert_eq!(s.encoder.format, Format::Kv);
-        assert!(matches!(&s.encoder.envelope, Envelope::Rfc3164(h) if h.tag == "siem-agent"));
+        assert_eq!(s.destinations[0].encoder.format, Format::Kv);
+        assert!(
+            matches!(&s.destinations[0].encoder.envelope, Envelope::Rfc3164(h) if h.tag == "siem-agent")
+        );
         let s = remote(&["--siem", "generic", "--socket-type", "tcp"]);
-        assert_eq!(s.encoder.format, Format::Rfc5424);
-        assert!(matches!(&s.encoder.envelope, Envelope::Rfc5424(_)));
-        assert_eq!(s.encoder.max_message_size, Some(8096));
+        assert_eq!(s.destinations[0].encoder.format, Format::Rfc5424);
+        assert!(matches!(
+            &s.destinations[0].encoder.envelope,
+            Envelope::Rfc5424(_)
+        ));
+        assert_eq!(s.destinations[0].encoder.max_message_size, Some(8096));
     }
 
     #[test]
@@ -707,10 +758,12 @@ mod tests {
             "-t",
             "h:9000",
         ]);
-        assert_eq!(s.encoder.format, Format::Json);
-        assert!(matches!(&s.encoder.envelope, Envelope::Rfc5424(h) if h.app_name == "exp"));
+        assert_eq!(s.destinations[0].encoder.format, Format::Json);
+        assert!(
+            matches!(&s.destinations[0].encoder.envelope, Envelope::Rfc5424(h) if h.app_name == "exp")
+        );
         assert!(matches!(
-            &s.output,
+            &s.destinations[0].output,
             Output::Remote {
                 target: Target::Inet { port: 9000, .. },
                 ..
@@ -730,8 +783,14 @@ mod tests {
     #[test]
     fn envelope_defaults_follow_the_output() {
         // Network: RFC 5424; local socket: syslog(3); STREAM/FILE: none.
-        assert!(matches!(remote(&[]).encoder.envelope, Envelope::Rfc5424(_)));
-        assert_eq!(remote(&[]).encoder.max_message_size, Some(2048));
+        assert!(matches!(
+            remote(&[]).destinations.remove(0).encoder.envelope,
+            Envelope::Rfc5424(_)
+        ));
+        assert_eq!(
+            remote(&[]).destinations.remove(0).encoder.max_message_size,
+            Some(2048)
+        );
         assert!(
             matches!(remote(&["-t", "/run/log.sock"]).encoder.envelope, Envelope::Rfc3164(h) if h.hostname.is_none())
         );
@@ -762,7 +821,7 @@ mod tests {
             "--bom",
         ]);
         assert_eq!(
-            s.encoder.envelope,
+            s.destinations[0].encoder.envelope,
             Envelope::Rfc5424(rfc5424::Header {
                 facility: 20,
                 hostname: "collector-9".into(),

@@ -218,7 +218,7 @@ pub fn severity_number(ev: &Event) -> u8 {
 }
 
 /// Everything needed to turn an event into one frame for a sink.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Encoder {
     pub format: Format,
     pub envelope: Envelope,
