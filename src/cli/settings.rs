@@ -792,7 +792,7 @@ mod tests {
             Some(2048)
         );
         assert!(
-            matches!(remote(&["-t", "/run/log.sock"]).encoder.envelope, Envelope::Rfc3164(h) if h.hostname.is_none())
+            matches!(&remote(&["-t", "/run/log.sock"]).destinations[0].encoder.envelope, Envelope::Rfc3164(h) if h.hostname.is_none())
         );
         let e = enc(&["-o", "STREAM"]);
         assert_eq!((e.envelope, e.max_message_size), (Envelope::None, None));

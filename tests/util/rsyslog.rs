@@ -348,9 +348,14 @@ impl Rsyslog {
         std::fs::read_to_string(self.path("internal.log")).unwrap_or_default()
     }
 
-    /// Every message received so far.
+    /// Every message received so far (a line rsyslogd is still writing is
+    /// left for the next call).
     pub fn received(&self) -> Vec<Received> {
-        let text = std::fs::read_to_string(self.path("received.jsonl")).unwrap_or_default();
+        let mut text = std::fs::read_to_string(self.path("received.jsonl")).unwrap_or_default();
+        match text.rfind('\n') {
+            Some(end) => text.truncate(end + 1),
+            None => text.clear(),
+        }
         text.lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| {
