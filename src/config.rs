@@ -44,6 +44,9 @@ pub struct Config {
     pub key_id: String,
     pub key_secret: Secret,
     pub tenant: String,
+    /// Optional: the Splunk HEC URL and token for `-o HEC`.
+    pub hec_url: Option<String>,
+    pub hec_token: Option<Secret>,
 }
 
 impl fmt::Debug for Config {
@@ -55,6 +58,8 @@ impl fmt::Debug for Config {
             .field("key_id", &self.key_id)
             .field("key_secret", &self.key_secret)
             .field("tenant", &self.tenant)
+            .field("hec_url", &self.hec_url)
+            .field("hec_token", &self.hec_token)
             .finish()
     }
 }
@@ -105,7 +110,25 @@ impl Config {
             }
         };
         secret::register(&basic_credentials(&key_id, &key_secret));
+        let optional = |field: &'static str| -> Result<Option<String>, ConfigError> {
+            match obj.get(field) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(other) => Err(ConfigError::Invalid {
+                    path: p(),
+                    field,
+                    problem: format!("must be a string, not {}", type_name(other)),
+                }),
+            }
+        };
+        if let Some(Value::String(t)) = obj.get("hec_token") {
+            secret::register(t);
+        }
+        let hec_url = optional("hec_url")?;
+        let hec_token = optional("hec_token")?.map(Secret::new);
         Ok(Config {
+            hec_url,
+            hec_token,
             path: path.to_path_buf(),
             user_id,
             api_server,

@@ -164,7 +164,24 @@ async fn export(settings: &Settings) -> Result<Outcome> {
     let status_path = state.path(STATUS_FILE);
     status.save(&status_path)?;
 
-    let result = run_apps(settings, source, state.clone(), cursors, now, &mut status).await;
+    // HEC's URL and token may come from config.json.
+    let mut destinations = settings.destinations.clone();
+    for d in &mut destinations {
+        if let siem_agent::cli::settings::Output::Hec(h) = &mut d.output {
+            h.url = h.url.take().or_else(|| config.hec_url.clone());
+            h.token = h.token.take().or_else(|| config.hec_token.clone());
+        }
+    }
+    let result = run_apps(
+        settings,
+        &destinations,
+        source,
+        state.clone(),
+        cursors,
+        now,
+        &mut status,
+    )
+    .await;
 
     status.ended = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     match &result {
@@ -182,13 +199,14 @@ async fn export(settings: &Settings) -> Result<Outcome> {
 
 async fn run_apps(
     settings: &Settings,
+    destinations: &[siem_agent::cli::settings::Destination],
     source: CloudSoc,
     state: StateDir,
     cursors: CursorFile,
     now: chrono::DateTime<chrono::Utc>,
     status: &mut Status,
 ) -> Result<()> {
-    let routes = Route::open_all(&settings.destinations, settings.send_retry)
+    let routes = Route::open_all(destinations, settings.send_retry)
         .await
         .map_err(|(what, e)| anyhow::Error::new(e).context(format!("output {what}")))?;
     let mut exporter = Exporter {

@@ -67,6 +67,8 @@ pub enum OutputKind {
     Stream,
     /// A file, rotated by size (--filename, --max_bytes, --backup_count).
     File,
+    /// Splunk's HTTP Event Collector (--hec-url, --hec-token).
+    Hec,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -273,6 +275,50 @@ pub struct ExportArgs {
         help_heading = "Output"
     )]
     pub tls_key: Option<PathBuf>,
+
+    /// With -o HEC: the collector's URL, e.g. https://splunk.example:8088 [default: hec_url in config.json].
+    #[arg(long = "hec-url", value_name = "URL", help_heading = "Output")]
+    pub hec_url: Option<String>,
+
+    /// With -o HEC: the HEC token (or set SIEM_AGENT_HEC_TOKEN, or hec_token in config.json).
+    #[arg(
+        long = "hec-token",
+        env = "SIEM_AGENT_HEC_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        help_heading = "Output"
+    )]
+    pub hec_token: Option<String>,
+
+    /// With -o HEC: the events' sourcetype.
+    #[arg(
+        long = "hec-sourcetype",
+        default_value = "symantec:cloudsoc",
+        value_name = "NAME",
+        help_heading = "Output"
+    )]
+    pub hec_sourcetype: String,
+
+    /// With -o HEC: the events' source.
+    #[arg(
+        long = "hec-source",
+        default_value = "siem-agent",
+        value_name = "NAME",
+        help_heading = "Output"
+    )]
+    pub hec_source: String,
+
+    /// With -o HEC: the index [default: the token's].
+    #[arg(long = "hec-index", value_name = "NAME", help_heading = "Output")]
+    pub hec_index: Option<String>,
+
+    /// With -o HEC: wait for indexer acknowledgement of every batch before the cursor moves.
+    #[arg(long = "hec-ack", help_heading = "Output")]
+    pub hec_ack: bool,
+
+    /// With -o HEC: events per request.
+    #[arg(long = "hec-batch", default_value_t = 100, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000), help_heading = "Output")]
+    pub hec_batch: u64,
 
     /// Reconnects to a stream output that failed, with backoff, before the run gives up.
     #[arg(long = "send-retries", default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=100), help_heading = "Output")]

@@ -10,6 +10,7 @@ use crate::event::App;
 use crate::filter::Filter;
 use crate::secret::Secret;
 use crate::sink::SendRetry;
+use crate::sink::hec::HecOptions;
 use crate::sink::tls::TlsOptions;
 use chrono::NaiveDate;
 use std::collections::BTreeSet;
@@ -105,6 +106,8 @@ pub enum Output {
         max_bytes: u64,
         backup_count: u32,
     },
+    /// Splunk HEC (URL and token may still come from config.json).
+    Hec(HecOptions),
 }
 
 /// One output and how logs are encoded for it.
@@ -184,6 +187,23 @@ impl Settings {
                 outputs
             }
             OutputKind::Stream => vec![Output::Stream(a.stream)],
+            OutputKind::Hec => {
+                if let Some(t) = &a.hec_token {
+                    crate::secret::register(t);
+                }
+                vec![Output::Hec(HecOptions {
+                    url: a.hec_url.clone(),
+                    token: a.hec_token.clone().map(Secret::new),
+                    ack: a.hec_ack,
+                    batch: a.hec_batch as usize,
+                    tls: TlsOptions {
+                        ca: a.tls_ca.clone(),
+                        cert: a.tls_cert.clone(),
+                        key: a.tls_key.clone(),
+                    },
+                    allow_insecure_http: a.allow_insecure_http,
+                })]
+            }
             OutputKind::File => {
                 let Some(path) = a.filename.clone() else {
                     return err("--output FILE needs --filename PATH");
@@ -211,7 +231,7 @@ impl Settings {
                 Output::Remote {
                     socket_type: SocketType::Tls | SocketType::RelpTls,
                     ..
-                }
+                } | Output::Hec(_)
             )
         });
         if tls_given && !tls_used {
@@ -358,7 +378,13 @@ pub const MIN_MESSAGE_SIZE: usize = 480;
 /// Builds the encoder from the format flags, for `output`.
 fn encoder(a: &ExportArgs, output: &Output) -> Result<Encoder, SettingsError> {
     let preset = preset(a.siem);
-    let format = match a.format.unwrap_or(preset.format) {
+    // HEC's natural payload is the log's JSON object.
+    let default_format = if matches!(output, Output::Hec(_)) && a.siem.is_none() {
+        FormatArg::Json
+    } else {
+        preset.format
+    };
+    let format = match a.format.unwrap_or(default_format) {
         FormatArg::Cef => Format::Cef,
         FormatArg::Leef => Format::Leef {
             delimiter: a.leef_delimiter,
@@ -431,6 +457,20 @@ fn encoder(a: &ExportArgs, output: &Output) -> Result<Encoder, SettingsError> {
         None => hostname(),
     };
     let pid = std::process::id();
+    if matches!(output, Output::Hec(_)) {
+        return Ok(Encoder {
+            format,
+            envelope: Envelope::Hec(crate::encode::hec::Header {
+                host: hostname,
+                source: a.hec_source.clone(),
+                sourcetype: a.hec_sourcetype.clone(),
+                index: a.hec_index.clone(),
+            }),
+            framing: Framing::Lf,
+            version: env!("CARGO_PKG_VERSION").into(),
+            max_message_size: None,
+        });
+    }
     let envelope = match syslog_format {
         SyslogFormatArg::None => Envelope::None,
         SyslogFormatArg::Rfc5424 => Envelope::Rfc5424(rfc5424::Header {
@@ -469,7 +509,7 @@ fn encoder(a: &ExportArgs, output: &Output) -> Result<Encoder, SettingsError> {
                 (*framing, Some(8096))
             }
         },
-        Output::Stream(_) | Output::File { .. } => (Framing::Lf, None),
+        Output::Stream(_) | Output::File { .. } | Output::Hec(_) => (Framing::Lf, None),
     };
     let max_message_size = match a.max_message_size {
         Some(0) => None,

@@ -12,6 +12,7 @@
 
 pub mod cef;
 pub mod framing;
+pub mod hec;
 pub mod json;
 pub mod kv;
 pub mod leef;
@@ -138,6 +139,8 @@ pub enum Envelope {
     /// `<PRI>Mmm dd hh:mm:ss [HOSTNAME ]TAG[PID]: MSG` (RFC 3164, and the
     /// local syslog(3) form without HOSTNAME).
     Rfc3164(rfc3164::Header),
+    /// A Splunk HEC event object around the payload.
+    Hec(hec::Header),
 }
 
 /// Syslog facility `user`, the default.
@@ -233,7 +236,28 @@ impl Encoder {
     /// Appends one complete frame for `ev` to `out`.
     pub fn encode(&self, ev: &Event, stamp: &Stamp, out: &mut Vec<u8>) {
         let mut msg = Vec::with_capacity(1024);
+        if let Envelope::Hec(h) = &self.envelope {
+            h.write_prefix(ev, stamp, &mut msg);
+            if self.format == Format::Json {
+                self.format
+                    .write(ev, &self.version, false, &mut msg, &mut Budget::unlimited());
+            } else {
+                let mut payload = Vec::with_capacity(1024);
+                self.format.write(
+                    ev,
+                    &self.version,
+                    false,
+                    &mut payload,
+                    &mut Budget::unlimited(),
+                );
+                hec::json_str(&String::from_utf8_lossy(&payload), &mut msg);
+            }
+            msg.push(b'}');
+            self.framing.frame(&msg, out);
+            return;
+        }
         let bom = match &self.envelope {
+            Envelope::Hec(_) => unreachable!("handled above"),
             Envelope::None => false,
             Envelope::Rfc3164(h) => {
                 h.write(ev, stamp, &mut msg);

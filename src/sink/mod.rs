@@ -6,6 +6,7 @@
 
 pub mod conn;
 pub mod file;
+pub mod hec;
 pub mod relp;
 pub mod stream;
 pub mod tcp;
@@ -80,6 +81,7 @@ pub enum Sink {
     Udp(udp::UdpSink),
     Tcp(tcp::TcpSink),
     Relp(relp::RelpSink),
+    Hec(Box<hec::HecSink>),
     UnixDatagram(unix::UnixDatagramSink),
     Stream(stream::StreamSink),
     File(file::RotatingFile),
@@ -120,6 +122,7 @@ impl Sink {
                 }
             }
             Output::Stream(kind) => Sink::Stream(stream::StreamSink::new(*kind)),
+            Output::Hec(opts) => Sink::Hec(Box::new(hec::HecSink::new(opts, retry)?)),
             Output::File {
                 path,
                 max_bytes,
@@ -137,6 +140,7 @@ impl Sink {
             Sink::Udp(s) => s.send(frame).await,
             Sink::Tcp(s) => s.send(frame).await,
             Sink::Relp(s) => s.send(frame).await,
+            Sink::Hec(s) => s.send(frame).await,
             Sink::UnixDatagram(s) => s.send(frame).await,
             Sink::Stream(s) => s.send(frame),
             Sink::File(f) => f
@@ -151,6 +155,7 @@ impl Sink {
             Sink::Udp(_) | Sink::UnixDatagram(_) => Ok(()),
             Sink::Tcp(s) => s.flush().await,
             Sink::Relp(s) => s.flush().await,
+            Sink::Hec(s) => s.flush().await,
             Sink::Stream(s) => s.flush(),
             Sink::File(f) => f
                 .sync()
@@ -195,5 +200,6 @@ pub fn describe(output: &Output) -> String {
         Output::Stream(StreamKind::Stdout) => "stdout".into(),
         Output::Stream(StreamKind::Stderr) => "stderr".into(),
         Output::File { path, .. } => path.display().to_string(),
+        Output::Hec(h) => format!("HEC {}", h.url.as_deref().unwrap_or("(no URL)")),
     }
 }

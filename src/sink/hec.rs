@@ -1,0 +1,374 @@
+//! Splunk HTTP Event Collector: events are POSTed in batches to
+//! `/services/collector/event` with `Authorization: Splunk TOKEN`.
+//!
+//! Without indexer acknowledgement a batch is accepted when HEC answers
+//! `200` with code 0. With `--hec-ack` every request carries a channel
+//! (`X-Splunk-Request-Channel`), HEC answers with an `ackId`, and a flush
+//! polls `/services/collector/ack` until every batch of the page is
+//! acknowledged as indexed. Busy (503), rate-limited (429), failing (5xx)
+//! or unreachable: retried with backoff (`--send-retries`); a refused token
+//! or malformed data: the run stops.
+
+use super::tls::TlsOptions;
+use super::{SendRetry, SinkError};
+use crate::secret::Secret;
+use reqwest::{StatusCode, Url};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use tracing::{debug, warn};
+
+/// How long a flush waits for acknowledgements.
+const ACK_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// HEC options from the command line and config.json.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HecOptions {
+    /// The HEC base URL (`https://splunk:8088`) or a full endpoint URL.
+    pub url: Option<String>,
+    pub token: Option<Secret>,
+    pub ack: bool,
+    /// Events per request.
+    pub batch: usize,
+    pub tls: TlsOptions,
+    pub allow_insecure_http: bool,
+}
+
+pub struct HecSink {
+    client: reqwest::Client,
+    event_url: Url,
+    ack_url: Url,
+    token: Secret,
+    /// The ack channel (a random UUID), with `--hec-ack`.
+    channel: Option<String>,
+    body: Vec<u8>,
+    events: usize,
+    batch: usize,
+    /// ackIds of batches not yet acknowledged.
+    pending: Vec<u64>,
+    retry: SendRetry,
+    target: String,
+}
+
+impl std::fmt::Debug for HecSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HecSink")
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+fn refused(target: &str, reason: impl Into<String>) -> SinkError {
+    SinkError::Refused {
+        target: target.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// The event and ack endpoints for a configured URL.
+pub fn endpoints(url: &str, allow_insecure_http: bool) -> Result<(Url, Url), String> {
+    let base = Url::parse(url).map_err(|e| format!("--hec-url '{url}': not a URL ({e})"))?;
+    match base.scheme() {
+        "https" => {}
+        "http" => {
+            if !crate::source::cloudsoc::is_loopback(&base) && !allow_insecure_http {
+                return Err(format!(
+                    "--hec-url '{url}': http:// would send the token in clear; use https:// (or --allow-insecure-http)"
+                ));
+            }
+        }
+        other => {
+            return Err(format!(
+                "--hec-url '{url}': scheme {other}:// is not http(s)"
+            ));
+        }
+    }
+    let root = match base.path().find("/services/collector") {
+        Some(i) => base.path()[..i].to_string(),
+        None => base.path().trim_end_matches('/').to_string(),
+    };
+    let mut event = base.clone();
+    event.set_path(&format!("{root}/services/collector/event"));
+    event.set_query(None);
+    let mut ack = base;
+    ack.set_path(&format!("{root}/services/collector/ack"));
+    ack.set_query(None);
+    Ok((event, ack))
+}
+
+/// A random version 4 UUID, for the ack channel.
+fn uuid4() -> String {
+    let mut b = [0u8; 16];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .is_err()
+    {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+            ^ u128::from(std::process::id());
+        b = seed.to_le_bytes();
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+impl HecSink {
+    pub fn new(opts: &HecOptions, retry: SendRetry) -> Result<HecSink, SinkError> {
+        let url = opts
+            .url
+            .as_deref()
+            .ok_or_else(|| refused("HEC", "-o HEC needs --hec-url (or hec_url in config.json)"))?;
+        let token = opts
+            .token
+            .clone()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| refused("HEC", "-o HEC needs --hec-token (or hec_token in config.json, or SIEM_AGENT_HEC_TOKEN)"))?;
+        let (event_url, ack_url) =
+            endpoints(url, opts.allow_insecure_http).map_err(|e| refused("HEC", e))?;
+        let target = event_url.origin().ascii_serialization();
+        let mut builder = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(super::CONNECT_TIMEOUT)
+            .min_tls_version(reqwest::tls::Version::TLS_1_2);
+        if let Some(ca) = &opts.tls.ca {
+            let pem = std::fs::read(ca).map_err(|e| tls_file("--tls-ca", ca, e))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| tls_file("--tls-ca", ca, e))?;
+            if certs.is_empty() {
+                return Err(tls_file("--tls-ca", ca, "holds no PEM certificate"));
+            }
+            builder = builder.tls_certs_only(certs);
+        }
+        if let (Some(cert), Some(key)) = (&opts.tls.cert, &opts.tls.key) {
+            let mut pem = std::fs::read(cert).map_err(|e| tls_file("--tls-cert", cert, e))?;
+            pem.extend(std::fs::read(key).map_err(|e| tls_file("--tls-key", key, e))?);
+            let id =
+                reqwest::Identity::from_pem(&pem).map_err(|e| tls_file("--tls-key", key, e))?;
+            builder = builder.identity(id);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| refused(&target, format!("cannot set up the HTTP client: {e}")))?;
+        Ok(HecSink {
+            client,
+            event_url,
+            ack_url,
+            token,
+            channel: opts.ack.then(uuid4),
+            body: Vec::with_capacity(256 * 1024),
+            events: 0,
+            batch: opts.batch.max(1),
+            pending: Vec::new(),
+            retry,
+            target,
+        })
+    }
+
+    pub async fn send(&mut self, frame: &[u8]) -> Result<(), SinkError> {
+        self.body.extend_from_slice(frame);
+        self.events += 1;
+        if self.events >= self.batch {
+            self.post().await?;
+        }
+        Ok(())
+    }
+
+    /// Posts what is batched; with acks, waits until every batch is
+    /// acknowledged.
+    pub async fn flush(&mut self) -> Result<(), SinkError> {
+        self.post().await?;
+        if self.channel.is_some() {
+            self.await_acks().await?;
+        }
+        Ok(())
+    }
+
+    fn request(&self, url: &Url, body: Vec<u8>) -> reqwest::RequestBuilder {
+        let mut r = self
+            .client
+            .post(url.clone())
+            .header("Authorization", format!("Splunk {}", self.token.expose()))
+            .header("Content-Type", "application/json")
+            .body(body);
+        if let Some(c) = &self.channel {
+            r = r.header("X-Splunk-Request-Channel", c);
+        }
+        r
+    }
+
+    /// POSTs `body` to `url` with retries; returns the answer's JSON.
+    async fn call(&self, url: &Url, body: &[u8]) -> Result<Value, SinkError> {
+        let mut attempt = 0;
+        loop {
+            let why: String = match self.request(url, body.to_vec()).send().await {
+                Err(e) => crate::report::one_line(&e),
+                Ok(resp) => {
+                    let status = resp.status();
+                    let text = resp.text().await.unwrap_or_default();
+                    let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    let what = json["text"]
+                        .as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| text.chars().take(200).collect());
+                    match status {
+                        StatusCode::OK => return Ok(json),
+                        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                            return Err(refused(
+                                &self.target,
+                                format!("HEC refused the token ({status}: {what})"),
+                            ));
+                        }
+                        StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
+                            format!("HEC is busy ({status}: {what})")
+                        }
+                        s if s.is_server_error() => format!("HEC failed ({status}: {what})"),
+                        _ => {
+                            return Err(refused(
+                                &self.target,
+                                format!("HEC rejected the request ({status}: {what})"),
+                            ));
+                        }
+                    }
+                }
+            };
+            if attempt >= self.retry.retries {
+                let e = refused(&self.target, why);
+                return Err(if attempt == 0 {
+                    e
+                } else {
+                    SinkError::GaveUp {
+                        attempts: attempt + 1,
+                        last: Box::new(e),
+                    }
+                });
+            }
+            let wait = self.retry.delay(attempt);
+            warn!(
+                "{}: {why}; retry {} of {} in {:.1}s",
+                self.target,
+                attempt + 1,
+                self.retry.retries,
+                wait.as_secs_f64()
+            );
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    async fn post(&mut self) -> Result<(), SinkError> {
+        if self.events == 0 {
+            return Ok(());
+        }
+        let body = std::mem::take(&mut self.body);
+        let answer = self.call(&self.event_url.clone(), &body).await;
+        self.body = body;
+        let answer = answer?;
+        if answer["code"].as_i64().unwrap_or(0) != 0 {
+            return Err(refused(
+                &self.target,
+                format!("HEC did not accept the batch: {answer}"),
+            ));
+        }
+        if self.channel.is_some() {
+            let id = answer["ackId"]
+                .as_u64()
+                .ok_or_else(|| refused(&self.target, "HEC gave no ackId: is indexer acknowledgement on for this token? (or drop --hec-ack)"))?;
+            self.pending.push(id);
+        }
+        debug!("HEC: posted {} events", self.events);
+        self.body.clear();
+        self.events = 0;
+        Ok(())
+    }
+
+    async fn await_acks(&mut self) -> Result<(), SinkError> {
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        while !self.pending.is_empty() {
+            let body = serde_json::json!({ "acks": self.pending }).to_string();
+            let mut url = self.ack_url.clone();
+            if let Some(c) = &self.channel {
+                url.query_pairs_mut().append_pair("channel", c);
+            }
+            let answer = self.call(&url, body.as_bytes()).await?;
+            let acks = &answer["acks"];
+            self.pending
+                .retain(|id| acks[id.to_string()] != Value::Bool(true));
+            if self.pending.is_empty() {
+                break;
+            }
+            if started.elapsed() > ACK_TIMEOUT {
+                return Err(refused(
+                    &self.target,
+                    format!(
+                        "HEC did not acknowledge {} batches in {} s",
+                        self.pending.len(),
+                        ACK_TIMEOUT.as_secs()
+                    ),
+                ));
+            }
+            tokio::time::sleep(self.retry.delay(attempt.min(3))).await;
+            attempt += 1;
+        }
+        Ok(())
+    }
+}
+
+fn tls_file(
+    flag: &'static str,
+    path: &std::path::Path,
+    reason: impl std::fmt::Display,
+) -> SinkError {
+    SinkError::TlsSetup(super::tls::TlsError::File {
+        flag,
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_from_a_base_or_a_full_url() {
+        let (e, a) = endpoints("https://splunk.example:8088", false).unwrap();
+        assert_eq!(
+            e.as_str(),
+            "https://splunk.example:8088/services/collector/event"
+        );
+        assert_eq!(
+            a.as_str(),
+            "https://splunk.example:8088/services/collector/ack"
+        );
+        let (e, _) = endpoints("https://h/splunk/services/collector/event?x=1", false).unwrap();
+        assert_eq!(e.as_str(), "https://h/splunk/services/collector/event");
+        assert!(
+            endpoints("http://splunk.example:8088", false)
+                .unwrap_err()
+                .contains("https")
+        );
+        assert!(endpoints("http://127.0.0.1:8088", false).is_ok());
+        assert!(endpoints("ftp://h", true).is_err());
+    }
+
+    #[test]
+    fn channels_are_uuids() {
+        let u = uuid4();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+        assert_ne!(u, uuid4());
+    }
+}

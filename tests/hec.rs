@@ -1,0 +1,281 @@
+//! The Splunk HEC output against a local stub that answers as HEC
+//! documents: token check (403, code 4), busy (503, code 9), batches of
+//! concatenated event objects, ackIds per channel, and /ack polls that
+//! acknowledge a batch on its second poll.
+
+mod util;
+
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use util::agent::{Agent, Sim};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const TOKEN: &str = "11111111-2222-3333-4444-555555555555";
+
+#[derive(Default)]
+struct State {
+    events: Vec<Value>,
+    requests: usize,
+    busy_left: usize,
+    next_ack: u64,
+    /// ackId -> times polled.
+    polls: HashMap<u64, u32>,
+    ack_requests: usize,
+}
+
+#[derive(Clone)]
+struct Stub(Arc<Mutex<State>>);
+
+fn answer(status: u16, body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(body)
+}
+
+impl Stub {
+    fn authorized(req: &Request) -> bool {
+        req.headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            == Some(&format!("Splunk {TOKEN}"))
+    }
+}
+
+struct Events(Stub);
+impl Respond for Events {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut s = self.0.0.lock().unwrap();
+        if !Stub::authorized(req) {
+            return answer(403, json!({"text": "Invalid token", "code": 4}));
+        }
+        if s.busy_left > 0 {
+            s.busy_left -= 1;
+            return answer(503, json!({"text": "Server is busy", "code": 9}));
+        }
+        let mut batch = Vec::new();
+        for (i, v) in serde_json::Deserializer::from_slice(&req.body)
+            .into_iter::<Value>()
+            .enumerate()
+        {
+            match v {
+                Ok(v) if v.get("event").is_some() && v["time"].is_number() => batch.push(v),
+                _ => {
+                    return answer(
+                        400,
+                        json!({"text": "Invalid data format", "code": 6, "invalid-event-number": i}),
+                    );
+                }
+            }
+        }
+        s.requests += 1;
+        s.events.extend(batch);
+        match req.headers.get("x-splunk-request-channel") {
+            Some(_) => {
+                s.next_ack += 1;
+                let id = s.next_ack;
+                s.polls.insert(id, 0);
+                answer(200, json!({"text": "Success", "code": 0, "ackId": id}))
+            }
+            None => answer(200, json!({"text": "Success", "code": 0})),
+        }
+    }
+}
+
+struct Acks(Stub);
+impl Respond for Acks {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut s = self.0.0.lock().unwrap();
+        if !Stub::authorized(req) {
+            return answer(403, json!({"text": "Invalid token", "code": 4}));
+        }
+        if !req.url.query().unwrap_or("").contains("channel=") {
+            return answer(400, json!({"text": "Data channel is missing", "code": 10}));
+        }
+        s.ack_requests += 1;
+        let asked: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let mut acks = serde_json::Map::new();
+        for id in asked["acks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_u64)
+        {
+            let polls = s.polls.entry(id).or_insert(0);
+            *polls += 1;
+            acks.insert(id.to_string(), Value::Bool(*polls >= 2));
+        }
+        answer(200, json!({ "acks": acks }))
+    }
+}
+
+struct Hec {
+    _rt: tokio::runtime::Runtime,
+    server: MockServer,
+    stub: Stub,
+}
+
+impl Hec {
+    fn start(busy: usize) -> Hec {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let stub = Stub(Arc::new(Mutex::new(State {
+            busy_left: busy,
+            ..State::default()
+        })));
+        let server = rt.block_on(async {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path("/services/collector/event"))
+                .respond_with(Events(stub.clone()))
+                .mount(&server)
+                .await;
+            Mock::given(method("POST"))
+                .and(path("/services/collector/ack"))
+                .respond_with(Acks(stub.clone()))
+                .mount(&server)
+                .await;
+            server
+        });
+        Hec {
+            _rt: rt,
+            server,
+            stub,
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.stub.0.lock().unwrap()
+    }
+}
+
+fn run(a: &Agent, hec: &Hec, token: &str, extra: &[&str]) -> std::process::Output {
+    a.cmd()
+        .args([
+            "-o",
+            "HEC",
+            "--severity",
+            "all",
+            "--hec-url",
+            &hec.server.uri(),
+            "--hec-token",
+            token,
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn events_go_in_batches_with_the_logs_time() {
+    let hec = Hec::start(0);
+    let sim = Sim::start(&["--events", "250", "--detect-events", "30"]);
+    let a = Agent::new(&sim.url());
+    let out = run(
+        &a,
+        &hec,
+        TOKEN,
+        &["--hec-batch", "100", "--hec-index", "security"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = hec.state();
+    assert_eq!(s.events.len(), 280);
+    // 250 Investigate logs: 100 + 100 + 50; 30 Detect logs: 30.
+    assert_eq!(s.requests, 4);
+    for e in &s.events {
+        assert_eq!(e["sourcetype"], "symantec:cloudsoc");
+        assert_eq!(e["source"], "siem-agent");
+        assert_eq!(e["index"], "security");
+        let log = &e["event"];
+        let field = if log["app"] == "Detect" {
+            "incident_start_time"
+        } else {
+            "created_timestamp"
+        };
+        let t = siem_agent::event::parse_timestamp(log[field].as_str().unwrap()).unwrap();
+        assert_eq!(
+            e["time"].as_f64().unwrap(),
+            t.timestamp_millis() as f64 / 1000.0
+        );
+    }
+    let ids: std::collections::HashSet<String> = s
+        .events
+        .iter()
+        .map(|e| util::agent::id_of(&e["event"]))
+        .collect();
+    assert_eq!(ids.len(), 280);
+    assert!(a.state().is_some());
+}
+
+#[test]
+fn with_acks_the_cursor_waits_for_indexing() {
+    let hec = Hec::start(0);
+    let sim = Sim::start(&["--events", "120", "--detect-events", "0"]);
+    let a = Agent::new(&sim.url());
+    let out = run(&a, &hec, TOKEN, &["--hec-ack", "--hec-batch", "50"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = hec.state();
+    assert_eq!(s.events.len(), 120);
+    assert_eq!(s.polls.len(), 3);
+    // Every batch was polled until acknowledged (the stub says yes on the second poll).
+    assert!(s.polls.values().all(|&p| p >= 2), "{:?}", s.polls);
+    assert!(s.ack_requests >= 2);
+}
+
+#[test]
+fn a_busy_collector_is_retried() {
+    let hec = Hec::start(2);
+    let sim = Sim::start(&["--events", "30", "--detect-events", "0"]);
+    let a = Agent::new(&sim.url());
+    let out = run(&a, &hec, TOKEN, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("HEC is busy (503"), "{stderr}");
+    assert_eq!(hec.state().events.len(), 30);
+}
+
+#[test]
+fn a_refused_token_stops_the_run_without_showing_the_token() {
+    let hec = Hec::start(0);
+    let sim = Sim::start(&["--events", "30"]);
+    let a = Agent::new(&sim.url());
+    let bad = "bad-token-0000-secret";
+    let out = run(&a, &hec, bad, &["-d"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("HEC refused the token (403 Forbidden: Invalid token)"),
+        "{stderr}"
+    );
+    assert!(a.state().is_none());
+    for text in [
+        stderr.to_string(),
+        a.log(),
+        std::fs::read_to_string(a.path("last_job.status")).unwrap_or_default(),
+    ] {
+        assert!(!text.contains(bad), "the token leaked: {text}");
+    }
+}
+
+#[test]
+fn url_and_token_can_come_from_config_json() {
+    let hec = Hec::start(0);
+    let sim = Sim::start(&["--events", "10", "--detect-events", "0"]);
+    let a = Agent::with_config(&json!({
+        "api_server": sim.url(), "key_id": "demo-key", "key_secret": "demo-secret", "tenant": "demo",
+        "hec_url": hec.server.uri(), "hec_token": TOKEN,
+    }));
+    a.cmd()
+        .args(["-o", "HEC", "--severity", "all"])
+        .env_remove("SIEM_AGENT_HEC_TOKEN")
+        .assert()
+        .success();
+    assert_eq!(hec.state().events.len(), 10);
+}
