@@ -88,6 +88,61 @@ fn leaf(dir: &Path, name: &str, issuer: &str, cn: &str, ext: &str) {
     );
 }
 
+/// `expired.pem`/`expired.key`: valid for localhost, signed by `ca`, but
+/// only in January 2020 (`openssl ca` can backdate; `x509 -req` cannot).
+fn expired(dir: &Path, ext: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "expired.key",
+            "-out",
+            "expired.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(dir.join("expired.ext"), ext).unwrap();
+    std::fs::write(dir.join("index.txt"), "").unwrap();
+    std::fs::write(dir.join("serial"), "1000\n").unwrap();
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n\
+         default_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "ca",
+            "-batch",
+            "-config",
+            "ca.cnf",
+            "-cert",
+            "ca.pem",
+            "-keyfile",
+            "ca.key",
+            "-in",
+            "expired.csr",
+            "-out",
+            "expired.pem",
+            "-startdate",
+            "20200101000000Z",
+            "-enddate",
+            "20200102000000Z",
+            "-extfile",
+            "expired.ext",
+            "-notext",
+        ],
+    );
+}
+
 impl Certs {
     pub fn new() -> Certs {
         let dir = tempfile::tempdir().unwrap();
@@ -108,6 +163,10 @@ impl Certs {
             "ca",
             "other.example",
             &format!("{server}subjectAltName=DNS:other.example\n"),
+        );
+        expired(
+            d,
+            &format!("{server}subjectAltName=DNS:localhost,IP:127.0.0.1\n"),
         );
         leaf(
             d,
