@@ -47,6 +47,9 @@ pub struct Config {
     /// Optional: the Splunk HEC URL and token for `-o HEC`.
     pub hec_url: Option<String>,
     pub hec_token: Option<Secret>,
+    /// Optional: several destinations, each an object of output options
+    /// (see `cli::settings::DESTINATION_OPTIONS`).
+    pub destinations: Option<Vec<Map<String, Value>>>,
 }
 
 impl fmt::Debug for Config {
@@ -60,6 +63,7 @@ impl fmt::Debug for Config {
             .field("tenant", &self.tenant)
             .field("hec_url", &self.hec_url)
             .field("hec_token", &self.hec_token)
+            .field("destinations", &self.destinations.as_ref().map(Vec::len))
             .finish()
     }
 }
@@ -124,9 +128,37 @@ impl Config {
         if let Some(Value::String(t)) = obj.get("hec_token") {
             secret::register(t);
         }
+        let destinations = match obj.get("destinations") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(list)) => {
+                let mut entries = Vec::with_capacity(list.len());
+                for (i, v) in list.iter().enumerate() {
+                    let Value::Object(entry) = v else {
+                        return Err(ConfigError::Invalid {
+                            path: p(),
+                            field: "destinations",
+                            problem: format!("entry {i} must be an object, not {}", type_name(v)),
+                        });
+                    };
+                    if let Some(Value::String(t)) = entry.get("hec_token") {
+                        secret::register(t);
+                    }
+                    entries.push(entry.clone());
+                }
+                Some(entries)
+            }
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    path: p(),
+                    field: "destinations",
+                    problem: format!("must be a list of objects, not {}", type_name(other)),
+                });
+            }
+        };
         let hec_url = optional("hec_url")?;
         let hec_token = optional("hec_token")?.map(Secret::new);
         Ok(Config {
+            destinations,
             hec_url,
             hec_token,
             path: path.to_path_buf(),

@@ -164,8 +164,21 @@ async fn export(settings: &Settings) -> Result<Outcome> {
     let status_path = state.path(STATUS_FILE);
     status.save(&status_path)?;
 
-    // HEC's URL and token may come from config.json.
-    let mut destinations = settings.destinations.clone();
+    // Destinations may be listed in config.json; HEC's URL and token may
+    // come from it.
+    let mut destinations = match &config.destinations {
+        None => settings.destinations.clone(),
+        Some(_) if settings.targets_given => {
+            anyhow::bail!(
+                "{}: \"destinations\" and -t cannot be combined: list every destination in one place",
+                config.path.display()
+            );
+        }
+        Some(list) => {
+            let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+            siem_agent::cli::settings::config_destinations(list, &argv, &config.path)?
+        }
+    };
     for d in &mut destinations {
         if let siem_agent::cli::settings::Output::Hec(h) = &mut d.output {
             h.url = h.url.take().or_else(|| config.hec_url.clone());

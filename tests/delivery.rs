@@ -466,3 +466,57 @@ fn bad_target_prefixes_are_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn destinations_listed_in_config_json_each_get_their_own_format() {
+    let rs = Rsyslog::builder().udp().relp().start();
+    let sim = Sim::start(&["--events", "60", "--detect-events", "6"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("splunk.log");
+    let config = |destinations: serde_json::Value| {
+        serde_json::json!({
+            "api_server": sim.url(), "key_id": "demo-key", "key_secret": "demo-secret", "tenant": "demo",
+            "destinations": destinations,
+        })
+    };
+    let a = Agent::with_config(&config(serde_json::json!([
+        {"output": "REMOTE", "target": rs.udp_addr().to_string(), "format": "json", "max_message_size": 0},
+        {"output": "REMOTE", "target": format!("relp://{}", rs.relp_addr()), "siem": "arcsight"},
+        {"output": "FILE", "filename": file.to_str().unwrap(), "format": "kv"},
+    ])));
+    a.cmd().args(["--severity", "all"]).assert().success();
+    let n = exported(&a);
+    assert_eq!(n, 66);
+    let got = rs.wait_for(2 * n, WAIT);
+    assert_eq!(got.len(), 2 * n);
+    for m in &got {
+        match m.input.as_str() {
+            "udp" => assert!(m.msg.starts_with("{\"app\":"), "{m:?}"),
+            "relp" => assert!(m.raw.contains(" CEF:0|Symantec|CloudSOC|"), "{m:?}"),
+            other => panic!("{other}"),
+        }
+    }
+    let lines = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(lines.lines().count(), n);
+    assert!(lines.lines().all(|l| l.contains(" app=\"")));
+
+    // Mistakes are one line naming the file, the entry and the option.
+    let b = Agent::with_config(&config(
+        serde_json::json!([{"output": "REMOTE", "colour": "blue"}]),
+    ));
+    let out = b.cmd().output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("config.json: destinations[0]: \"colour\" is not a destination option"),
+        "{stderr}"
+    );
+    let out = a
+        .cmd()
+        .args(["-o", "REMOTE", "-t", "127.0.0.1:9"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("cannot be combined"), "{stderr}");
+}

@@ -147,6 +147,9 @@ pub struct Settings {
     pub destinations: Vec<Destination>,
     /// Reconnects of a stream output.
     pub send_retry: SendRetry,
+    /// Whether `-t` was given (it cannot be combined with a `destinations`
+    /// list in config.json).
+    pub targets_given: bool,
     pub rate: u32,
     pub max_events: u64,
     pub start_date: Option<NaiveDate>,
@@ -257,6 +260,7 @@ impl Settings {
             state_dir,
             apps,
             filter,
+            targets_given: !a.target.is_empty(),
             destinations,
             send_retry: SendRetry {
                 retries: a.send_retries,
@@ -279,6 +283,89 @@ impl Settings {
             demo: a.demo,
         })
     }
+}
+
+/// The options a destination of config.json's `destinations` may set; each
+/// is the command-line option of that name (`socket_type` is
+/// `--socket-type`), and overrides it for that destination.
+pub const DESTINATION_OPTIONS: &[&str] = &[
+    "output",
+    "target",
+    "socket_type",
+    "framing",
+    "syslog_socket",
+    "stream",
+    "filename",
+    "max_bytes",
+    "backup_count",
+    "format",
+    "siem",
+    "leef_delimiter",
+    "syslog_format",
+    "hostname",
+    "app_name",
+    "tag",
+    "facility",
+    "bom",
+    "utc",
+    "max_message_size",
+    "tls_ca",
+    "tls_cert",
+    "tls_key",
+    "hec_url",
+    "hec_token",
+    "hec_sourcetype",
+    "hec_source",
+    "hec_index",
+    "hec_ack",
+    "hec_batch",
+];
+
+/// The destinations of config.json's `destinations` list: each entry is
+/// the command line (`argv`) with the entry's options added after it.
+pub fn config_destinations(
+    entries: &[serde_json::Map<String, serde_json::Value>],
+    argv: &[std::ffi::OsString],
+    config: &Path,
+) -> Result<Vec<Destination>, SettingsError> {
+    use serde_json::Value;
+    let mut all = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let at =
+            |msg: String| SettingsError(format!("{}: destinations[{i}]: {msg}", config.display()));
+        let mut args: Vec<std::ffi::OsString> = argv.to_vec();
+        for (key, value) in entry {
+            if !DESTINATION_OPTIONS.contains(&key.as_str()) {
+                return Err(at(format!(
+                    "\"{key}\" is not a destination option ({})",
+                    DESTINATION_OPTIONS.join(", ")
+                )));
+            }
+            let flag = format!("--{}", key.replace('_', "-"));
+            match value {
+                Value::Null | Value::Bool(false) => {}
+                Value::Bool(true) => args.push(flag.into()),
+                Value::String(s) => args.extend([flag.into(), s.into()]),
+                Value::Number(n) => args.extend([flag.into(), n.to_string().into()]),
+                other => {
+                    return Err(at(format!(
+                        "\"{key}\" must be a string, number or boolean, not {other}"
+                    )));
+                }
+            }
+        }
+        let cli = <super::Cli as clap::Parser>::try_parse_from(&args)
+            .map_err(|e| at(super::one_line_error(&e)))?;
+        if cli.command.is_some() {
+            return Err(at("not an export command line".into()));
+        }
+        let s = Settings::from_args(cli.export).map_err(|e| at(e.0))?;
+        all.extend(s.destinations);
+    }
+    if all.is_empty() {
+        return err(format!("{}: \"destinations\" is empty", config.display()));
+    }
+    Ok(all)
 }
 
 /// `udp://`, `tcp://`, `tls://`, `relp://`, `relp+tls://` before a target.
