@@ -279,3 +279,103 @@ fn url_and_token_can_come_from_config_json() {
         .success();
     assert_eq!(hec.state().events.len(), 10);
 }
+
+/// A TLS front for the stub: terminates TLS with the test server
+/// certificate and relays the bytes to the stub's plain port.
+fn tls_front(hec: &Hec, certs: &util::certs::Certs) -> u16 {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(certs.path("server.pem"))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key = PrivateKeyDer::from_pem_file(certs.path("server.key")).unwrap();
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let backend = hec.server.address().to_owned();
+    let listener = hec
+        ._rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    hec._rt.spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn https_collectors_are_verified() {
+    let certs = util::certs::Certs::new();
+    let hec = Hec::start(0);
+    let port = tls_front(&hec, &certs);
+    let sim = Sim::start(&["--events", "20", "--detect-events", "0"]);
+    let url = format!("https://localhost:{port}");
+    let ca = certs.path("ca.pem");
+    let other = certs.path("other-ca.pem");
+    let a = Agent::new(&sim.url());
+    let ok = a
+        .cmd()
+        .args([
+            "-o",
+            "HEC",
+            "--severity",
+            "all",
+            "--hec-url",
+            &url,
+            "--hec-token",
+            TOKEN,
+            "--tls-ca",
+        ])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(hec.state().events.len(), 20);
+
+    let b = Agent::new(&sim.url());
+    let bad = b
+        .cmd()
+        .args([
+            "-o",
+            "HEC",
+            "--severity",
+            "all",
+            "--hec-url",
+            &url,
+            "--hec-token",
+            TOKEN,
+            "--tls-ca",
+        ])
+        .arg(&other)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    // Not retried: one line that says why.
+    assert!(stderr.contains("not signed by a trusted CA"), "{stderr}");
+    assert!(b.state().is_none());
+}

@@ -213,7 +213,16 @@ impl HecSink {
         let mut attempt = 0;
         loop {
             let why: String = match self.request(url, body.to_vec()).send().await {
-                Err(e) => crate::report::one_line(&e),
+                Err(e) => {
+                    // A certificate that cannot be trusted stays so: no retry.
+                    if let Some(reason) = super::tls::explain_chain(&e) {
+                        return Err(SinkError::Tls {
+                            target: self.target.clone(),
+                            reason,
+                        });
+                    }
+                    crate::report::one_line(&e)
+                }
                 Ok(resp) => {
                     let status = resp.status();
                     let text = resp.text().await.unwrap_or_default();

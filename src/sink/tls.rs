@@ -242,6 +242,26 @@ impl Tls {
 #[error("{0}")]
 struct ClientRejected(String);
 
+/// If a rustls error is among the causes of `e`, it in words a user can
+/// act on.
+pub fn explain_chain(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<rustls::Error>() {
+            return Some(explain(&std::io::Error::other(r.clone())));
+        }
+        // io::Error's source() skips the error it wraps: descend into it.
+        cur = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
+}
+
 /// A handshake failure in words a user can act on.
 pub fn explain(e: &std::io::Error) -> String {
     use rustls::{CertificateError, Error as R};
