@@ -23,9 +23,56 @@ pub struct RotatingFile {
     regular: bool,
 }
 
+/// Truncates a regular file that does not end with LF back to its last
+/// LF; returns how many bytes went.
+fn remove_partial_line(path: &Path) -> io::Result<Option<u64>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        // Missing, or not ours to repair (a device, no read permission...).
+        Err(_) => return Ok(None),
+    };
+    let meta = f.metadata()?;
+    let len = meta.len();
+    if !meta.is_file() || len == 0 {
+        return Ok(None);
+    }
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(chunk)?;
+        if end == len && chunk.last() == Some(&b'\n') {
+            return Ok(None);
+        }
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            let keep = start + i as u64 + 1;
+            f.set_len(keep)?;
+            f.sync_all()?;
+            return Ok(Some(len - keep));
+        }
+        if start == 0 {
+            f.set_len(0)?;
+            f.sync_all()?;
+            return Ok(Some(len));
+        }
+        end = start;
+    }
+}
+
 impl RotatingFile {
-    /// Opens `path` for appending (mode 640 when created).
+    /// Opens `path` for appending (mode 640 when created). A partial last
+    /// line, left by a run that was killed while writing it, is removed
+    /// first: it was never confirmed, so the next run writes it again.
     pub fn open(path: &Path, max_bytes: u64, backup_count: u32) -> io::Result<RotatingFile> {
+        if let Some(cut) = remove_partial_line(path)? {
+            tracing::warn!(
+                "{}: removed a partial last line ({cut} bytes) left by an interrupted run; it is written again",
+                path.display()
+            );
+        }
         let file = open_append(path)?;
         let meta = file.metadata()?;
         Ok(RotatingFile {
@@ -103,6 +150,38 @@ fn open_append(path: &Path) -> io::Result<File> {
         .append(true)
         .mode(0o640)
         .open(path)
+}
+
+#[cfg(test)]
+mod partial_line_tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_last_line_is_removed_whole_lines_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.log");
+        for (before, after) in [
+            ("a\nb\npart", "a\nb\n"),
+            ("a\nb\n", "a\nb\n"),
+            ("part", ""),
+            ("", ""),
+        ] {
+            std::fs::write(&p, before).unwrap();
+            let mut f = RotatingFile::open(&p, 0, 0).unwrap();
+            f.write_record(b"c\n").unwrap();
+            f.sync().unwrap();
+            assert_eq!(
+                std::fs::read_to_string(&p).unwrap(),
+                format!("{after}c\n"),
+                "{before:?}"
+            );
+        }
+        // A long partial line (longer than one read chunk).
+        let long = format!("x\n{}", "y".repeat(200_000));
+        std::fs::write(&p, &long).unwrap();
+        drop(RotatingFile::open(&p, 0, 0).unwrap());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "x\n");
+    }
 }
 
 #[cfg(test)]

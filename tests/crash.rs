@@ -1,0 +1,229 @@
+//! Crash safety: the agent is killed with SIGKILL at many random moments
+//! (during fetches, writes and state writes) and run again until caught
+//! up. Every log must arrive at least once; duplicates are counted and
+//! must stay within what was in flight at each kill (one page).
+//!
+//! The random moments come from a seed printed by each test
+//! (`CRASH_SEED=n` replays one).
+
+mod util;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use util::agent::{Agent, Sim};
+use util::rsyslog::Rsyslog;
+
+const EVENTS: usize = 50_000;
+const DETECT: usize = 1_000;
+const KILLS: usize = 20;
+/// Logs per API page: the most one kill can make the next run send again.
+const PAGE: usize = 1000;
+
+/// A small deterministic generator for the kill moments.
+struct Lcg(u64);
+impl Lcg {
+    fn new() -> Lcg {
+        let seed = std::env::var("CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            });
+        println!("CRASH_SEED={seed}");
+        Lcg(seed)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// Runs the agent with `args`, killing it `KILLS` times at random moments,
+/// then lets a last run finish. Returns the number of kills that hit a
+/// running agent.
+fn kill_and_rerun(a: &Agent, args: &[String]) -> usize {
+    let mut rng = Lcg::new();
+    let mut kills = 0;
+    for _ in 0..KILLS {
+        let mut child = a.process().args(args).spawn().unwrap();
+        let at = Duration::from_millis(30 + rng.below(250));
+        let started = Instant::now();
+        // Kill at `at`, unless the run ends first.
+        let mut ended = false;
+        while started.elapsed() < at {
+            if child.try_wait().unwrap().is_some() {
+                ended = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2)); // the kill moment, not a synchronisation
+        }
+        if !ended {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    let out = a.process().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "the last run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    kills
+}
+
+/// Counts of each id; checks every one of `expected` is there.
+fn check(ids: &[String], kills: usize, what: &str) {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for id in ids {
+        *counts.entry(id).or_default() += 1;
+    }
+    let duplicates = ids.len() - counts.len();
+    println!(
+        "{what}: {} logs, {} received, {} unique, {duplicates} duplicates after {kills} kills (bound {})",
+        EVENTS + DETECT,
+        ids.len(),
+        counts.len(),
+        kills * PAGE
+    );
+    assert_eq!(
+        counts.len(),
+        EVENTS + DETECT,
+        "{what}: every log at least once"
+    );
+    assert!(
+        kills >= KILLS / 2,
+        "{what}: only {kills} kills hit a running agent"
+    );
+    assert!(
+        duplicates <= kills * PAGE,
+        "{what}: {duplicates} duplicates > {kills} kills x {PAGE}"
+    );
+}
+
+fn sim() -> Sim {
+    Sim::start(&[
+        "--events",
+        &EVENTS.to_string(),
+        "--detect-events",
+        &DETECT.to_string(),
+        "--per-second",
+        "40",
+    ])
+}
+
+/// `externalId=...` of a CEF line.
+fn id(msg: &str) -> Option<String> {
+    let start = msg.find("externalId=")? + "externalId=".len();
+    Some(msg[start..].split(' ').next()?.to_string())
+}
+
+fn to_rsyslog(socket_type: &str) {
+    let rs = Rsyslog::builder().tcp().relp().start();
+    let sim = sim();
+    let a = Agent::new(&sim.url());
+    let target = match socket_type {
+        "RELP" => rs.relp_addr(),
+        _ => rs.tcp_addr(),
+    };
+    let args: Vec<String> = [
+        "-o",
+        "REMOTE",
+        "--socket-type",
+        socket_type,
+        "--severity",
+        "all",
+        "--rate",
+        "20000",
+        "-t",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([target.to_string()])
+    .collect();
+    let kills = kill_and_rerun(&a, &args);
+    // The last run has ended; with TCP the receiver may still be reading.
+    let total = || {
+        rs.received()
+            .iter()
+            .filter_map(|m| id(&m.msg))
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    };
+    util::wait_until(Duration::from_secs(30), Duration::from_millis(50), || {
+        total() >= EVENTS + DETECT
+    });
+    let ids: Vec<String> = rs.received().iter().filter_map(|m| id(&m.msg)).collect();
+    check(&ids, kills, socket_type);
+}
+
+#[test]
+fn killed_at_random_moments_over_relp_nothing_is_lost() {
+    to_rsyslog("RELP");
+}
+
+#[test]
+fn killed_at_random_moments_over_tcp_nothing_is_lost() {
+    to_rsyslog("TCP");
+}
+
+#[test]
+fn killed_at_random_moments_to_a_rotated_file_no_line_is_lost_or_cut() {
+    let sim = sim();
+    let a = Agent::new(&sim.url());
+    let file = a.path("out.log");
+    let args: Vec<String> = [
+        "-o",
+        "FILE",
+        "--format",
+        "json",
+        "--severity",
+        "all",
+        "--rate",
+        "20000",
+        "--max_bytes",
+        "2000000",
+        "--backup_count",
+        "100",
+        "-f",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([file.to_str().unwrap().to_string()])
+    .collect();
+    let kills = kill_and_rerun(&a, &args);
+    let mut ids = Vec::new();
+    let mut files = 0;
+    for entry in std::fs::read_dir(a.dir.path()).unwrap() {
+        let p = entry.unwrap().path();
+        if !p
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("out.log")
+        {
+            continue;
+        }
+        files += 1;
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.is_empty() || text.ends_with('\n'),
+            "{} ends inside a line",
+            p.display()
+        );
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("a cut line in {} ({e}): {line:.80}", p.display()));
+            ids.push(util::agent::id_of(&v));
+        }
+    }
+    assert!(files > 5, "the file was rotated ({files} files)");
+    check(&ids, kills, "FILE");
+}
