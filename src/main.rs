@@ -54,6 +54,12 @@ fn main() -> std::process::ExitCode {
             return ExitCode::Error.into();
         }
     };
+    // A file-size limit (ulimit -f) must be an error on the write that
+    // reaches it, not SIGXFSZ killing the run mid-write: handling the
+    // signal (and ignoring it) makes such writes fail with EFBIG.
+    let _xfsz = runtime.block_on(async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(25)).ok()
+    });
     let code = match cli.command {
         Some(Command::Simulate(args)) => match runtime.block_on(simulate::run(args)) {
             Ok(()) => ExitCode::Success,
