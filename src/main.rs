@@ -147,6 +147,10 @@ async fn export(settings: &Settings) -> Result<Outcome> {
     let Some(_lock) = Lock::acquire(&state)? else {
         return Ok(Outcome::Locked);
     };
+    let strays = state.remove_stray_temps();
+    if strays > 0 {
+        info!("removed {strays} temporary files left by an interrupted state write");
+    }
     let config = Config::load(&settings.config)?;
     if let Some(mode) = config.loose_permissions() {
         warn!(

@@ -148,3 +148,30 @@ fn a_full_disk_during_the_state_write_leaves_the_previous_cursor() {
         .collect();
     assert!(strays.is_empty(), "{strays:?}");
 }
+
+/// What a kill between the temporary write and the rename leaves: the old
+/// cursor, and a stray temporary file with the new one, maybe half written.
+#[test]
+fn a_kill_between_the_state_write_and_its_rename_leaves_the_previous_cursor() {
+    let sim = Sim::start(&["--events", "300", "--detect-events", "0"]);
+    let a = Agent::new(&sim.url());
+    a.file_cmd()
+        .args(["--severity", "all", "--max-events", "100"])
+        .assert()
+        .success();
+    let before = std::fs::read_to_string(a.path("export_log.state")).unwrap();
+    std::fs::write(
+        a.path(".tmp-Ab12Cd"),
+        &before.as_bytes()[..before.len() / 2],
+    )
+    .unwrap();
+    // The next run reads the previous cursor: it continues, sending nothing twice.
+    a.file_cmd().args(["--severity", "all"]).assert().success();
+    let lines = a.json_lines();
+    let ids: std::collections::HashSet<String> = lines.iter().map(util::agent::id_of).collect();
+    assert_eq!((lines.len(), ids.len()), (300, 300));
+    assert!(
+        !a.path(".tmp-Ab12Cd").exists(),
+        "the stray temporary file is removed"
+    );
+}

@@ -77,6 +77,21 @@ impl StateDir {
         self.dir.join(name)
     }
 
+    /// Removes temporary files (`.tmp-*`) that a run killed between a
+    /// write and its rename left behind. Only with the lock held: then no
+    /// other run is writing one. Returns how many went.
+    pub fn remove_stray_temps(&self) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter(|e| std::fs::remove_file(e.path()).is_ok())
+            .count()
+    }
+
     /// Removes a state file if it exists.
     pub fn remove(&self, name: &str) -> Result<(), StateError> {
         let path = self.path(name);
