@@ -272,15 +272,19 @@ fn snippet(body: &[u8]) -> String {
     redact(one_line.trim())
 }
 
-struct RawPage {
-    events: Vec<Event>,
-    next_raw: Option<String>,
-    malformed: u64,
-    lossy: bool,
+/// A page body as parsed, before its `next_url` is checked.
+pub struct RawPage {
+    pub events: Vec<Event>,
+    pub next_raw: Option<String>,
+    /// Entries of `logs` that were not objects (skipped).
+    pub malformed: u64,
+    /// Whether bytes that are not UTF-8 were replaced.
+    pub lossy: bool,
 }
 
-/// Parses a page body. `app` is the one the request asked for.
-fn parse_page(app: App, body: &[u8]) -> Result<RawPage, SourceError> {
+/// Parses a page body. `app` is the one the request asked for. (Public
+/// for the scale benchmark, `benches/scale.rs`.)
+pub fn parse_page(app: App, body: &[u8]) -> Result<RawPage, SourceError> {
     let (text, lossy) = match std::str::from_utf8(body) {
         Ok(s) => (std::borrow::Cow::Borrowed(s), false),
         Err(_) => (String::from_utf8_lossy(body), true),
@@ -440,5 +444,75 @@ mod tests {
             c.datasources_url().as_str(),
             "https://api.example.com/base/acme/audit/v2/datasources/"
         );
+    }
+
+    /// The scale check of `benches/scale.rs` (100 000 logs, release
+    /// build) on 5 pages, so that `cargo test` runs it too.
+    #[test]
+    fn generated_logs_parse_and_encode_one_frame_each() {
+        use crate::encode::{Encoder, Envelope, Format, Framing, Stamp, rfc5424};
+        use crate::simulate::data::{Schedule, investigate, mix};
+        const PAGES: u64 = 5;
+        let schedule = Schedule::new(3, PAGES * 1000, 40, None, 1_790_000_000);
+        let encoders: Vec<Encoder> = [
+            Format::Cef,
+            Format::Leef { delimiter: b'\t' },
+            Format::Leef1,
+            Format::Kv,
+            Format::Json,
+            Format::Rfc5424,
+        ]
+        .into_iter()
+        .map(|format| Encoder {
+            format,
+            envelope: Envelope::Rfc5424(rfc5424::Header {
+                facility: 1,
+                hostname: "h".into(),
+                app_name: "a".into(),
+                procid: "1".into(),
+                bom: false,
+            }),
+            framing: Framing::Lf,
+            version: "1".into(),
+            max_message_size: Some(2048),
+        })
+        .collect();
+        let stamp = Stamp::now();
+        let mut frames = 0u64;
+        let mut out = Vec::with_capacity(4096);
+        for p in 0..PAGES {
+            let logs: Vec<Value> = (p * 1000..(p + 1) * 1000)
+                .map(|i| Value::Object(investigate(3, &schedule, i)))
+                .collect();
+            let body =
+                serde_json::to_vec(&serde_json::json!({"logs": logs, "next_url": null})).unwrap();
+            // Corrupted copies: an error or a page, never a panic.
+            let mut bad = body.clone();
+            for k in 0..8 {
+                let at = (mix(p * 31 + k) % bad.len() as u64) as usize;
+                bad[at] = (mix(p * 77 + k) & 0xff) as u8;
+            }
+            let _ = parse_page(App::Investigate, &bad);
+            let _ = parse_page(App::Investigate, &body[..body.len() / 2]);
+
+            let page = parse_page(App::Investigate, &body).unwrap();
+            assert_eq!(page.events.len(), 1000);
+            for ev in &page.events {
+                for enc in &encoders {
+                    out.clear();
+                    enc.encode(ev, &stamp, &mut out);
+                    assert_eq!(out.last(), Some(&b'\n'));
+                    let body = &out[..out.len() - 1];
+                    assert!(
+                        !body.iter().any(|&b| b == b'\n' || b == b'\r' || b == 0),
+                        "{:?}",
+                        enc.format
+                    );
+                    assert!(body.len() <= 2048);
+                    frames += 1;
+                }
+            }
+        }
+        assert_eq!(frames, PAGES * 6000);
     }
 }
