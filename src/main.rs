@@ -169,7 +169,24 @@ async fn export(settings: &Settings) -> Result<Outcome> {
     let cursors = CursorFile::load(&state.path(STATE_FILE))?;
     let source = CloudSoc::new(&config, &settings.http, settings.proxy.as_ref())?;
 
-    let now = chrono::Utc::now();
+    // The start of a first run (180 days back) is reckoned on the API
+    // server's clock: a local clock far off would otherwise skip logs or
+    // ask for ones the API no longer keeps.
+    let local_now = chrono::Utc::now();
+    let now = match source.server_now().await {
+        Some(server) => {
+            let skew = (local_now - server).num_seconds();
+            if skew.abs() > 300 {
+                warn!(
+                    "the local clock is {} {} the API server's; the server's time is used",
+                    describe_skew(skew.unsigned_abs()),
+                    if skew > 0 { "ahead of" } else { "behind" }
+                );
+            }
+            server
+        }
+        None => local_now,
+    };
     let mut status = Status::running(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let status_path = state.path(STATUS_FILE);
     status.save(&status_path)?;
@@ -218,6 +235,15 @@ async fn export(settings: &Settings) -> Result<Outcome> {
         warn!("{e}");
     }
     result.map(|()| Outcome::Done)
+}
+
+/// `3 days 4 h`, `12 min`.
+fn describe_skew(secs: u64) -> String {
+    match secs {
+        s if s >= 86_400 => format!("{} days {} h", s / 86_400, s % 86_400 / 3600),
+        s if s >= 3600 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        s => format!("{} min", s / 60),
+    }
 }
 
 async fn run_apps(

@@ -163,6 +163,18 @@ impl CloudSoc {
         }
     }
 
+    /// The API server's clock, from the `Date` header of a small request
+    /// (the data sources list); `None` when the server cannot say. Times
+    /// that decide what to export are taken from it, so that a local clock
+    /// that is far off changes nothing.
+    pub async fn server_now(&self) -> Option<DateTime<Utc>> {
+        let resp = self.http.get(self.datasources_url()).send().await.ok()?;
+        let date = resp.headers().get(reqwest::header::DATE)?.to_str().ok()?;
+        DateTime::parse_from_rfc2822(date)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
     async fn fetch_once(&self, app: App, url: &Url) -> Result<Page, SourceError> {
         debug!("GET {url}");
         let resp = self
