@@ -6,6 +6,7 @@
 //! (`run` drives it).
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod encode;

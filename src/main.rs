@@ -61,6 +61,34 @@ fn main() -> std::process::ExitCode {
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(25)).ok()
     });
     let code = match cli.command {
+        Some(Command::Completions { shell }) => {
+            siem_agent::commands::completions(shell, &mut std::io::stdout());
+            ExitCode::Success
+        }
+        Some(Command::Man) => match siem_agent::commands::man(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::Success,
+            Err(e) => {
+                eprintln!("siem-agent: error: man: {e}");
+                ExitCode::Error
+            }
+        },
+        Some(Command::Status(args)) => {
+            match siem_agent::commands::status::report(&args, chrono::Utc::now()) {
+                Ok(r) if args.json => {
+                    println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                    ExitCode::Success
+                }
+                Ok(r) => {
+                    print!("{}", siem_agent::commands::status::text(&r));
+                    ExitCode::Success
+                }
+                Err(e) => {
+                    eprintln!("siem-agent: error: {}", one_line(&e));
+                    ExitCode::Error
+                }
+            }
+        }
+        Some(Command::Check(args)) => runtime.block_on(check(args)),
         Some(Command::Simulate(args)) => match runtime.block_on(simulate::run(args)) {
             Ok(()) => ExitCode::Success,
             Err(e) => {
@@ -73,6 +101,24 @@ fn main() -> std::process::ExitCode {
     // Do not wait for background tasks (a fetch in flight) at exit.
     runtime.shutdown_background();
     code.into()
+}
+
+/// `siem-agent check`: one line per check, exit 0 only if all pass.
+async fn check(args: ExportArgs) -> ExitCode {
+    let settings = match Settings::from_args(args) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("FAIL flags: {e}");
+            return ExitCode::Error;
+        }
+    };
+    println!("PASS flags: {} destination(s)", settings.destinations.len());
+    let checks = siem_agent::commands::check::run(&settings, |c| println!("{c}")).await;
+    if checks.iter().all(|c| c.result.is_ok()) {
+        ExitCode::Success
+    } else {
+        ExitCode::Error
+    }
 }
 
 /// A panic message may quote data; it is redacted like every other line.

@@ -31,8 +31,34 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Check the config, the flags, the API and every destination; send no log.
+    #[command(version, disable_version_flag = true)]
+    Check(ExportArgs),
+    /// Show each app's cursor, how far behind now it is, and the last run.
+    Status(StatusArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
     /// Serve a simulated CloudSOC API on 127.0.0.1 (for tests and trials).
     Simulate(crate::simulate::SimArgs),
+}
+
+/// Options of `siem-agent status`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StatusArgs {
+    /// The credentials file (its directory holds the state by default).
+    #[arg(long, default_value = "config.json", value_name = "PATH")]
+    pub config: PathBuf,
+    /// Where export_log.state and last_job.status live [default: the config file's directory].
+    #[arg(long = "state-dir", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Severity levels of the original agent. `all` selects every level.
@@ -147,7 +173,7 @@ pub enum FramingArg {
 }
 
 /// The export's flags (the default command).
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct ExportArgs {
     /// Proxy for the API, as URL or HOST:PORT (e.g. http://10.0.0.1:3128).
     #[arg(long, value_name = "URL_OR_HOST:PORT", help_heading = "Source")]

@@ -176,6 +176,58 @@ impl HecSink {
         })
     }
 
+    /// `check`: HEC's health endpoint answers 200, and the token is
+    /// accepted (an empty POST is answered `400 No data`, code 5, to a good
+    /// token and 401/403 to a bad one).
+    pub async fn probe(&self) -> Result<(), SinkError> {
+        let mut health = self.event_url.clone();
+        health.set_path(
+            &self
+                .event_url
+                .path()
+                .replace("/services/collector/event", "/services/collector/health"),
+        );
+        let resp = self
+            .client
+            .get(health)
+            .send()
+            .await
+            .map_err(|e| refused(&self.target, crate::report::one_line(&e)))?;
+        if resp.status() != StatusCode::OK {
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            return Err(refused(
+                &self.target,
+                format!(
+                    "HEC is not healthy ({status}: {})",
+                    text.chars().take(200).collect::<String>()
+                ),
+            ));
+        }
+        let resp = self
+            .request(&self.event_url, Vec::new())
+            .send()
+            .await
+            .map_err(|e| refused(&self.target, crate::report::one_line(&e)))?;
+        let status = resp.status();
+        let json: Value =
+            serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or(Value::Null);
+        match (status, json["code"].as_i64()) {
+            (StatusCode::OK, _) | (StatusCode::BAD_REQUEST, Some(5)) => Ok(()),
+            (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, _) => Err(refused(
+                &self.target,
+                format!(
+                    "HEC refused the token ({status}: {})",
+                    json["text"].as_str().unwrap_or("")
+                ),
+            )),
+            _ => Err(refused(
+                &self.target,
+                format!("unexpected answer to the token check ({status}: {json})"),
+            )),
+        }
+    }
+
     pub async fn send(&mut self, frame: &[u8]) -> Result<(), SinkError> {
         self.body.extend_from_slice(frame);
         self.events += 1;

@@ -165,6 +165,14 @@ impl Sink {
 }
 
 impl Sink {
+    /// `check`: what opening did not already prove (HEC's health and token).
+    pub async fn probe(&self) -> Result<(), SinkError> {
+        match self {
+            Sink::Hec(h) => h.probe().await,
+            _ => Ok(()),
+        }
+    }
+
     /// Confirms everything and ends the session cleanly (RELP's `close`).
     pub async fn close(&mut self) -> Result<(), SinkError> {
         match self {

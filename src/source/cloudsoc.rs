@@ -163,6 +163,42 @@ impl CloudSoc {
         }
     }
 
+    /// `check`: the data sources endpoint answers 2xx to our credentials.
+    pub async fn probe_datasources(&self) -> Result<(), SourceError> {
+        let resp = self
+            .http
+            .get(self.datasources_url())
+            .send()
+            .await
+            .map_err(|e| SourceError::Transport(error_chain(&e)))?;
+        let status = resp.status();
+        let body = resp.bytes().await.unwrap_or_default();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(status_error(status, &body, None))
+        }
+    }
+
+    /// `check`: one logs request with `limit=1` for `app` (the last hour);
+    /// returns how many logs came back (0 or 1).
+    pub async fn probe_logs(&self, app: App) -> Result<usize, SourceError> {
+        let mut url = self.first_url(app, Utc::now() - chrono::Duration::hours(1), &[]);
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "limit" {
+                    "1".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+        Ok(self.fetch_once(app, &url).await?.events.len())
+    }
+
     /// The API server's clock, from the `Date` header of a small request
     /// (the data sources list); `None` when the server cannot say. Times
     /// that decide what to export are taken from it, so that a local clock

@@ -1,0 +1,139 @@
+//! `siem-agent check`: each thing a run needs, tried without sending a
+//! log: the config file, the state directory, the API (its data sources
+//! endpoint, and one logs request with `limit=1` per app), and every
+//! destination (connect, TLS handshake, RELP open, HEC health and token).
+//! One line per check; all must pass.
+
+use crate::cli::settings::{Destination, Settings};
+use crate::config::Config;
+use crate::report::one_line;
+use crate::sink::{SendRetry, Sink, describe};
+use crate::source::cloudsoc::CloudSoc;
+use crate::state::StateDir;
+
+/// One check's outcome.
+#[derive(Debug)]
+pub struct Check {
+    pub what: String,
+    pub result: Result<String, String>,
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.result {
+            Ok(detail) => write!(f, "PASS {}: {detail}", self.what),
+            Err(why) => write!(f, "FAIL {}: {why}", self.what),
+        }
+    }
+}
+
+fn check(what: impl Into<String>, result: Result<String, String>) -> Check {
+    Check {
+        what: what.into(),
+        result,
+    }
+}
+
+/// Runs every check; `on_each` sees them as they finish.
+pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Check> {
+    let mut all = Vec::new();
+    let mut push = |c: Check, all: &mut Vec<Check>| {
+        on_each(&c);
+        all.push(c);
+    };
+    // State directory: exists or can be made, and takes a file.
+    let state = StateDir::open(&settings.state_dir)
+        .map_err(|e| one_line(&e))
+        .and_then(|s| {
+            let probe = s.path(".tmp-check");
+            std::fs::write(&probe, b"")
+                .and_then(|()| std::fs::remove_file(&probe))
+                .map_err(|e| format!("{}: cannot write: {e}", s.dir.display()))
+                .map(|()| s)
+        });
+    push(
+        check(
+            "state directory",
+            state
+                .as_ref()
+                .map(|s| s.dir.display().to_string())
+                .map_err(Clone::clone),
+        ),
+        &mut all,
+    );
+    let config = Config::load(&settings.config).map_err(|e| one_line(&e));
+    push(
+        check(
+            "config",
+            config
+                .as_ref()
+                .map(|c| format!("{} (tenant {})", c.path.display(), c.tenant))
+                .map_err(Clone::clone),
+        ),
+        &mut all,
+    );
+    let mut destinations: Vec<Destination> = settings.destinations.clone();
+    if let Ok(config) = &config {
+        let source = CloudSoc::new(config, &settings.http, settings.proxy.as_ref())
+            .map_err(|e| one_line(&e));
+        match source {
+            Err(e) => push(check("API", Err(e)), &mut all),
+            Ok(source) => {
+                push(
+                    check(
+                        format!("API {}", config.api_server),
+                        source
+                            .probe_datasources()
+                            .await
+                            .map(|()| "credentials accepted".into())
+                            .map_err(|e| one_line(&e)),
+                    ),
+                    &mut all,
+                );
+                for &app in &settings.apps {
+                    let r = source
+                        .probe_logs(app)
+                        .await
+                        .map(|n| {
+                            format!(
+                                "a logs request answered ({n} log in the last hour with limit=1)"
+                            )
+                        })
+                        .map_err(|e| one_line(&e));
+                    push(check(format!("API {app} logs"), r), &mut all);
+                }
+            }
+        }
+        if let Some(list) = &config.destinations {
+            let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+            match crate::cli::settings::config_destinations(list, &argv, &config.path) {
+                Ok(d) => destinations = d,
+                Err(e) => push(check("config destinations", Err(e.0)), &mut all),
+            }
+        }
+        for d in &mut destinations {
+            if let crate::cli::settings::Output::Hec(h) = &mut d.output {
+                h.url = h.url.take().or_else(|| config.hec_url.clone());
+                h.token = h.token.take().or_else(|| config.hec_token.clone());
+            }
+        }
+    }
+    let once = SendRetry {
+        retries: 0,
+        base: settings.send_retry.base,
+    };
+    for d in &destinations {
+        let what = format!("output {}", describe(&d.output));
+        let r = match Sink::open(&d.output, once).await {
+            Err(e) => Err(one_line(&e)),
+            Ok(mut sink) => {
+                let probed = sink.probe().await.map_err(|e| one_line(&e));
+                // Nothing was sent: closing only ends a RELP session.
+                let _ = sink.close().await;
+                probed.map(|()| "reachable".to_string())
+            }
+        };
+        push(check(what, r), &mut all);
+    }
+    all
+}

@@ -1,0 +1,170 @@
+//! The operator commands: check, status, completions, man.
+
+mod util;
+
+use std::process::Command;
+use util::agent::{Agent, Sim, bin};
+use util::rsyslog::Rsyslog;
+
+#[test]
+fn completions_and_the_man_page_come_from_the_parser() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = Command::new(bin())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        for flag in [
+            "--elastica_app",
+            "--syslog-format",
+            "--hec-url",
+            "--max-message-size",
+        ] {
+            assert!(
+                text.contains(flag.trim_start_matches('-')),
+                "{shell} lacks {flag}"
+            );
+        }
+    }
+    let out = Command::new(bin()).arg("man").output().unwrap();
+    assert!(out.status.success());
+    let roff = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        roff.starts_with(".ie") || roff.contains(".TH siem-agent"),
+        "{roff:.200}"
+    );
+    assert!(
+        roff.contains("\\-\\-socket\\-type") || roff.contains("socket-type"),
+        "the flags are in the man page"
+    );
+    let bad = Command::new(bin())
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+}
+
+#[test]
+fn status_shows_cursors_lag_and_the_last_run() {
+    let sim = Sim::start(&["--events", "200", "--detect-events", "20"]);
+    let a = Agent::new(&sim.url());
+    let status = |json: bool| {
+        let mut c = Command::new(bin());
+        c.arg("status").arg("--config").arg(a.config_path());
+        if json {
+            c.arg("--json");
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let before = status(false);
+    assert!(
+        before.contains("Investigate: no cursor yet") && before.contains("last run: none recorded"),
+        "{before}"
+    );
+
+    a.file_cmd().args(["--severity", "all"]).assert().success();
+    let v: serde_json::Value = serde_json::from_str(&status(true)).unwrap();
+    assert_eq!(v["last_run"]["state"], "succeeded");
+    assert_eq!(v["last_run"]["apps"]["Investigate"]["exported"], 200);
+    let lag = v["apps"]["Investigate"]["lag_seconds"].as_i64().unwrap();
+    assert!((0..3600).contains(&lag), "{lag}");
+    assert!(v["apps"]["Detect"]["cursor"].is_string());
+    let text = status(false);
+    assert!(
+        text.contains("Investigate: cursor ") && text.contains("behind now"),
+        "{text}"
+    );
+    assert!(
+        text.contains("last run: succeeded") && text.contains("200 exported"),
+        "{text}"
+    );
+
+    // A corrupt state file: one line, exit 1.
+    std::fs::write(a.path("export_log.state"), "{").unwrap();
+    let out = Command::new(bin())
+        .arg("status")
+        .arg("--config")
+        .arg(a.config_path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("export_log.state"));
+}
+
+#[test]
+fn check_passes_with_good_destinations_and_names_a_bad_one() {
+    let rs = Rsyslog::builder().tcp().relp().start();
+    let sim = Sim::start(&["--events", "50"]);
+    let a = Agent::new(&sim.url());
+    let run = |targets: &[String]| {
+        let mut c = Command::new(bin());
+        c.arg("check")
+            .arg("--config")
+            .arg(a.config_path())
+            .args(["-o", "REMOTE"]);
+        for t in targets {
+            c.args(["-t", t]);
+        }
+        c.output().unwrap()
+    };
+    let good = run(&[
+        format!("tcp://{}", rs.tcp_addr()),
+        format!("relp://{}", rs.relp_addr()),
+    ]);
+    let text = String::from_utf8_lossy(&good.stdout);
+    assert!(
+        good.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    for needle in [
+        "PASS config",
+        "PASS state directory",
+        "PASS API",
+        "PASS API Investigate logs",
+        "PASS API Detect logs",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("PASS output"))
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(!text.contains("FAIL"));
+
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let bad = run(&[format!("tcp://{}", rs.tcp_addr()), format!("tcp://{down}")]);
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{text}");
+    let fail: Vec<&str> = text.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert_eq!(fail.len(), 1, "{text}");
+    assert!(
+        fail[0].contains(&down.to_string()) && fail[0].contains("refused"),
+        "{text}"
+    );
+
+    // Nothing was sent, no cursor, no status.
+    assert!(rs.received().is_empty());
+    assert!(a.state().is_none() && a.status().is_none());
+
+    // Bad credentials fail the API checks.
+    a.write_config(&serde_json::json!({"api_server": sim.url(), "key_id": "demo-key", "key_secret": "wrong", "tenant": "demo"}).to_string());
+    let out = run(&[format!("tcp://{}", rs.tcp_addr())]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text.lines().any(|l| l.starts_with("FAIL API")), "{text}");
+    assert!(!text.contains("wrong"), "no secret in the output");
+}
