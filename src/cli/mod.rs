@@ -29,6 +29,8 @@ pub struct Cli {
     pub export: ExportArgs,
 }
 
+// Parsed once per process: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Check the config, the flags, the API and every destination; send no log.
