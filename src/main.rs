@@ -190,13 +190,19 @@ async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
 
 async fn export(settings: &Settings) -> Result<Outcome> {
     let state = StateDir::open(&settings.state_dir)?;
-    let Some(_lock) = Lock::acquire(&state)? else {
-        return Ok(Outcome::Locked);
+    // A dry run changes nothing in the state directory (not even the lock).
+    let _lock = if settings.dry_run {
+        None
+    } else {
+        let Some(lock) = Lock::acquire(&state)? else {
+            return Ok(Outcome::Locked);
+        };
+        let strays = state.remove_stray_temps();
+        if strays > 0 {
+            info!("removed {strays} temporary files left by an interrupted state write");
+        }
+        Some(lock)
     };
-    let strays = state.remove_stray_temps();
-    if strays > 0 {
-        info!("removed {strays} temporary files left by an interrupted state write");
-    }
     let config = Config::load(&settings.config)?;
     if let Some(mode) = config.loose_permissions() {
         warn!(
@@ -204,7 +210,9 @@ async fn export(settings: &Settings) -> Result<Outcome> {
             config.path.display()
         );
     }
-    if settings.reset_cursor {
+    if settings.dry_run {
+        info!("--dry-run: printing to stdout; no cursor or status is written");
+    } else if settings.reset_cursor {
         state.remove(STATE_FILE)?;
         state.remove(STATUS_FILE)?;
         info!("-r: cursor and status cleared; starting from the earliest log the API keeps");
@@ -212,7 +220,11 @@ async fn export(settings: &Settings) -> Result<Outcome> {
         state.remove(STATUS_FILE)?;
         info!("-c: status cleared");
     }
-    let cursors = CursorFile::load(&state.path(STATE_FILE))?;
+    let cursors = if settings.dry_run && settings.reset_cursor {
+        CursorFile::default()
+    } else {
+        CursorFile::load(&state.path(STATE_FILE))?
+    };
     let source = CloudSoc::new(&config, &settings.http, settings.proxy.as_ref())?;
 
     // The start of a first run (180 days back) is reckoned on the API
@@ -235,7 +247,9 @@ async fn export(settings: &Settings) -> Result<Outcome> {
     };
     let mut status = Status::running(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let status_path = state.path(STATUS_FILE);
-    status.save(&status_path)?;
+    if !settings.dry_run {
+        status.save(&status_path)?;
+    }
 
     // Destinations may be listed in config.json; HEC's URL and token may
     // come from it.
@@ -258,6 +272,15 @@ async fn export(settings: &Settings) -> Result<Outcome> {
             h.token = h.token.take().or_else(|| config.hec_token.clone());
         }
     }
+    if settings.dry_run {
+        // The first destination's encoding, one line each, on stdout.
+        let mut encoder = destinations[0].encoder.clone();
+        encoder.framing = siem_agent::encode::Framing::Lf;
+        destinations = vec![siem_agent::cli::settings::Destination {
+            output: siem_agent::cli::settings::Output::Stream(siem_agent::cli::StreamKind::Stdout),
+            encoder,
+        }];
+    }
     let result = run_apps(
         settings,
         &destinations,
@@ -276,6 +299,9 @@ async fn export(settings: &Settings) -> Result<Outcome> {
             status.state = RunState::Failed;
             status.error = Some(one_line(e.as_ref()));
         }
+    }
+    if settings.dry_run {
+        return result.map(|()| Outcome::Done);
     }
     if let Err(e) = status.save(&status_path) {
         warn!("{e}");
@@ -313,6 +339,7 @@ async fn run_apps(
         cursors,
         exported: 0,
         max_events: settings.max_events,
+        dry_run: settings.dry_run,
     };
     for &app in &settings.apps {
         if settings.filter.excludes_app(app) {

@@ -104,6 +104,8 @@ pub struct Exporter {
     pub exported: u64,
     /// 0 = no cap.
     pub max_events: u64,
+    /// `--dry-run`: the cursor advances in memory only.
+    pub dry_run: bool,
 }
 
 /// How one app's export ended.
@@ -223,6 +225,9 @@ impl Exporter {
 
     fn commit(&mut self, app: App, cursor: &Cursor) -> Result<(), StateError> {
         self.cursors.cursors.insert(app, cursor.clone());
+        if self.dry_run {
+            return Ok(());
+        }
         self.cursors.save(&self.state.path(STATE_FILE))?;
         debug!(
             "{app}: cursor at {} ({} ids)",

@@ -168,3 +168,74 @@ fn check_passes_with_good_destinations_and_names_a_bad_one() {
     assert!(text.lines().any(|l| l.starts_with("FAIL API")), "{text}");
     assert!(!text.contains("wrong"), "no secret in the output");
 }
+
+#[test]
+fn dry_run_prints_what_would_be_sent_and_changes_no_state() {
+    let sim = Sim::start(&["--events", "300", "--detect-events", "30"]);
+    let a = Agent::new(&sim.url());
+    a.file_cmd()
+        .args(["--severity", "all", "--max-events", "100"])
+        .assert()
+        .success();
+    let files = |a: &Agent| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<_> = std::fs::read_dir(a.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| !p.ends_with("agent.log"))
+            .map(|p| {
+                (
+                    p.display().to_string(),
+                    std::fs::read(&p).unwrap_or_default(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = files(&a);
+    let out = a
+        .cmd()
+        .args([
+            "--severity",
+            "all",
+            "--dry-run",
+            "-o",
+            "REMOTE",
+            "-t",
+            "127.0.0.1:9",
+            "--socket-type",
+            "TCP",
+            "--format",
+            "kv",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    // The rest of the backlog, as it would be sent (the header of a TCP
+    // destination, key=value), and nothing opened: 127.0.0.1:9 is closed.
+    assert_eq!(stdout.lines().count(), 230);
+    assert!(
+        stdout
+            .lines()
+            .all(|l| l.starts_with('<') && l.contains(" app=\"")),
+        "{stdout:.300}"
+    );
+    assert_eq!(
+        files(&a),
+        before,
+        "the state directory is byte for byte the same"
+    );
+    // -r with --dry-run reads from the start without clearing anything.
+    let out = a
+        .cmd()
+        .args(["--severity", "all", "--dry-run", "-r", "-o", "STREAM"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 330);
+    assert_eq!(files(&a), before);
+}

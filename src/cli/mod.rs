@@ -480,6 +480,10 @@ pub struct ExportArgs {
     /// Run a real export against a built-in simulated API (state in a temporary directory; output to stdout unless -o is given).
     #[arg(long)]
     pub demo: bool,
+
+    /// Fetch, filter and format as usual, but print to stdout: no output is opened, no cursor moves, no status is written.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
 }
 
 fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {

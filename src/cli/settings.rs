@@ -160,6 +160,8 @@ pub struct Settings {
     pub proxy: Option<Proxy>,
     pub http: HttpOptions,
     pub demo: bool,
+    /// `--dry-run`: print to stdout, change no state.
+    pub dry_run: bool,
 }
 
 impl Settings {
@@ -281,6 +283,7 @@ impl Settings {
                 allow_insecure_http: a.allow_insecure_http,
             },
             demo: a.demo,
+            dry_run: a.dry_run,
         })
     }
 }
