@@ -14,6 +14,7 @@ pub mod event;
 pub mod exit_codes;
 pub mod filter;
 pub mod logging;
+pub mod metrics;
 pub mod pace;
 pub mod report;
 pub mod run;

@@ -167,7 +167,20 @@ async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
         }
         info!("{why}");
     }
-    let result = export(&settings).await;
+    let started = std::time::Instant::now();
+    let mut report = siem_agent::metrics::RunReport::default();
+    let result = export(&settings, &mut report).await;
+    if let Some(path) = &settings.metrics_file
+        && !settings.dry_run
+        && !matches!(result, Ok(Outcome::Locked))
+    {
+        report.duration_seconds = started.elapsed().as_secs_f64();
+        report.ended = chrono::Utc::now().timestamp();
+        report.error = result.as_ref().err().map(error_kind);
+        if let Err(e) = siem_agent::metrics::write(path, &report) {
+            warn!("{e}");
+        }
+    }
     if let Some(d) = &demo {
         eprintln!(
             "siem-agent: demo: exported from the simulator at http://{} (state and log were in a temporary directory, now removed)",
@@ -188,7 +201,37 @@ async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
     }
 }
 
-async fn export(settings: &Settings) -> Result<Outcome> {
+/// The kind of error that ended a run, for the metrics.
+fn error_kind(e: &anyhow::Error) -> &'static str {
+    use siem_agent::run::RunError;
+    for cause in e.chain() {
+        if let Some(r) = cause.downcast_ref::<RunError>() {
+            return match r {
+                RunError::Source(_) => "source",
+                RunError::Sink(_) => "output",
+                RunError::State(_) => "state",
+            };
+        }
+        if cause.is::<siem_agent::source::SourceError>() {
+            return "source";
+        }
+        if cause.is::<siem_agent::sink::SinkError>() {
+            return "output";
+        }
+        if cause.is::<siem_agent::state::StateError>() {
+            return "state";
+        }
+        if cause.is::<siem_agent::config::ConfigError>() {
+            return "config";
+        }
+    }
+    "other"
+}
+
+async fn export(
+    settings: &Settings,
+    report: &mut siem_agent::metrics::RunReport,
+) -> Result<Outcome> {
     let state = StateDir::open(&settings.state_dir)?;
     // A dry run changes nothing in the state directory (not even the lock).
     let _lock = if settings.dry_run {
@@ -292,6 +335,20 @@ async fn export(settings: &Settings) -> Result<Outcome> {
     )
     .await;
 
+    report.apps = status.apps.clone();
+    report.destinations = destinations
+        .iter()
+        .map(|d| siem_agent::sink::describe(&d.output))
+        .collect();
+    let after = CursorFile::load(&state.path(STATE_FILE)).unwrap_or_default();
+    let end = chrono::Utc::now();
+    for &app in &settings.apps {
+        if let Some(t) = after.cursor(app).timestamp {
+            report
+                .lag_seconds
+                .insert(app.to_string(), (end - t).num_seconds().max(0));
+        }
+    }
     status.ended = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     match &result {
         Ok(()) => status.state = RunState::Succeeded,

@@ -239,3 +239,96 @@ fn dry_run_prints_what_would_be_sent_and_changes_no_state() {
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 330);
     assert_eq!(files(&a), before);
 }
+
+/// Parses Prometheus text format strictly enough to catch a bad line:
+/// `# HELP`/`# TYPE` comments, then `name{label="value",...} number`.
+fn prometheus(text: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut samples = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if let Some(c) = line.strip_prefix("# ") {
+            assert!(
+                c.starts_with("HELP siem_agent_") || c.starts_with("TYPE siem_agent_"),
+                "{line}"
+            );
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("no value: {line}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{line}"
+        );
+        if name_end < series.len() {
+            let labels = series[name_end..]
+                .strip_prefix('{')
+                .and_then(|l| l.strip_suffix('}'))
+                .expect(line);
+            for pair in labels.split("\",") {
+                let (k, v) = pair.split_once("=\"").expect(line);
+                assert!(
+                    k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "{line}"
+                );
+                assert!(!v.trim_end_matches('"').contains('\n'));
+            }
+        }
+        samples.insert(
+            series.to_string(),
+            value.parse::<f64>().unwrap_or_else(|_| panic!("{line}")),
+        );
+    }
+    samples
+}
+
+#[test]
+fn metrics_file_after_each_run_in_prometheus_text() {
+    let sim = Sim::start(&["--events", "120", "--detect-events", "12"]);
+    let a = Agent::new(&sim.url());
+    let metrics = a.path("siem_agent.prom");
+    a.file_cmd()
+        .args(["--severity", "all", "--metrics-file"])
+        .arg(&metrics)
+        .assert()
+        .success();
+    let m = prometheus(&std::fs::read_to_string(&metrics).unwrap());
+    let out = a.path("out.log").display().to_string();
+    assert_eq!(
+        m[&format!(
+            "siem_agent_last_run_events_exported{{app=\"Investigate\",destination=\"{out}\"}}"
+        )],
+        120.0
+    );
+    assert_eq!(
+        m[&format!("siem_agent_last_run_events_exported{{app=\"Detect\",destination=\"{out}\"}}")],
+        12.0
+    );
+    assert_eq!(m["siem_agent_last_run_success"], 1.0);
+    assert_eq!(m["siem_agent_last_run_errors{kind=\"output\"}"], 0.0);
+    assert!(m["siem_agent_lag_seconds{app=\"Investigate\"}"] >= 0.0);
+    let success = m["siem_agent_last_success_timestamp_seconds"];
+    assert!(m["siem_agent_last_run_duration_seconds"] > 0.0);
+
+    // A failed run: the kind of error, and the last success kept.
+    a.cmd()
+        .args([
+            "-o",
+            "REMOTE",
+            "--socket-type",
+            "TCP",
+            "-t",
+            "127.0.0.1:9",
+            "--send-retries",
+            "0",
+            "--metrics-file",
+        ])
+        .arg(&metrics)
+        .assert()
+        .code(1);
+    let m = prometheus(&std::fs::read_to_string(&metrics).unwrap());
+    assert_eq!(m["siem_agent_last_run_success"], 0.0);
+    assert_eq!(m["siem_agent_last_run_errors{kind=\"output\"}"], 1.0);
+    assert_eq!(m["siem_agent_last_success_timestamp_seconds"], success);
+}

@@ -481,6 +481,10 @@ pub struct ExportArgs {
     #[arg(long)]
     pub demo: bool,
 
+    /// After each run, write Prometheus text-format metrics here (for node_exporter's textfile collector).
+    #[arg(long = "metrics-file", value_name = "PATH", help_heading = "Logging")]
+    pub metrics_file: Option<PathBuf>,
+
     /// Fetch, filter and format as usual, but print to stdout: no output is opened, no cursor moves, no status is written.
     #[arg(long = "dry-run")]
     pub dry_run: bool,

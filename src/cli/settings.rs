@@ -162,6 +162,7 @@ pub struct Settings {
     pub demo: bool,
     /// `--dry-run`: print to stdout, change no state.
     pub dry_run: bool,
+    pub metrics_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -284,6 +285,7 @@ impl Settings {
             },
             demo: a.demo,
             dry_run: a.dry_run,
+            metrics_file: a.metrics_file.clone(),
         })
     }
 }
