@@ -30,7 +30,7 @@ pub struct LogSetup {
 
 /// Installs the global subscriber. Never fails: without a writable log
 /// file, lines still reach stderr.
-pub fn init(requested: Option<&Path>, state_dir: &Path, debug: bool) -> LogSetup {
+pub fn init(requested: Option<&Path>, state_dir: &Path, debug: bool, json: bool) -> LogSetup {
     let (file, path, fallback) = open_log(requested, state_dir);
     let file_level = if debug {
         LevelFilter::DEBUG
@@ -40,12 +40,21 @@ pub fn init(requested: Option<&Path>, state_dir: &Path, debug: bool) -> LogSetup
     // Only the agent's own lines: the HTTP stack's debug output is noise.
     let ours = Targets::new().with_target("siem_agent", LevelFilter::TRACE);
     let file_layer = file.map(|f| {
-        tracing_subscriber::fmt::layer()
-            .with_ansi(false)
-            .with_target(false)
-            .with_writer(RedactingFile(Arc::new(Mutex::new(f))))
-            .with_filter(file_level)
-            .with_filter(ours.clone())
+        let writer = RedactingFile(Arc::new(Mutex::new(f)));
+        if json {
+            JsonLayer(writer)
+                .with_filter(file_level)
+                .with_filter(ours.clone())
+                .boxed()
+        } else {
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_target(false)
+                .with_writer(writer)
+                .with_filter(file_level)
+                .with_filter(ours.clone())
+                .boxed()
+        }
     });
     let stderr_layer = StderrLayer.with_filter(LevelFilter::WARN).with_filter(ours);
     let _ = tracing_subscriber::registry()
@@ -110,6 +119,24 @@ impl Write for RedactingFile {
 
     fn flush(&mut self) -> io::Result<()> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).flush()
+    }
+}
+
+/// `--log-format json`: one object per line,
+/// `{"time":"2026-11-23T10:00:00.123Z","level":"INFO","message":"..."}`.
+struct JsonLayer(RedactingFile);
+
+impl<S: Subscriber> Layer<S> for JsonLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let mut v = MessageVisitor(String::new());
+        event.record(&mut v);
+        let line = serde_json::json!({
+            "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "level": event.metadata().level().as_str(),
+            "message": v.0,
+        });
+        let mut w = self.0.clone();
+        let _ = w.write_all(format!("{line}\n").as_bytes());
     }
 }
 

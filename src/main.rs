@@ -160,6 +160,7 @@ async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
         settings.log_file.as_deref(),
         &settings.state_dir,
         settings.debug,
+        settings.log_json,
     );
     if let Some(why) = &log.fallback {
         if settings.debug {

@@ -332,3 +332,54 @@ fn metrics_file_after_each_run_in_prometheus_text() {
     assert_eq!(m["siem_agent_last_run_errors{kind=\"output\"}"], 1.0);
     assert_eq!(m["siem_agent_last_success_timestamp_seconds"], success);
 }
+
+#[test]
+fn the_log_file_can_be_json_lines() {
+    let sim = Sim::start(&["--events", "20"]);
+    let a = Agent::new(&sim.url());
+    a.file_cmd()
+        .args(["--severity", "all", "-d", "--log-format", "json"])
+        .assert()
+        .success();
+    let log = a.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).expect(l))
+        .collect();
+    assert!(lines.len() > 3);
+    assert!(lines.iter().any(|l| l["level"] == "DEBUG"));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "INFO"
+                && l["message"].as_str().unwrap().contains("exported 20 logs")),
+        "{log}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["time"].as_str().is_some_and(|t| t.ends_with('Z')))
+    );
+}
+
+#[test]
+fn a_state_file_from_a_newer_agent_is_refused_clearly() {
+    let sim = Sim::start(&["--events", "5"]);
+    let a = Agent::new(&sim.url());
+    std::fs::write(
+        a.path("export_log.state"),
+        r#"{"version": 7, "cursors": {}}"#,
+    )
+    .unwrap();
+    let out = a.file_cmd().output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("export_log.state") && stderr.contains("newer siem-agent"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(a.path("export_log.state")).unwrap(),
+        r#"{"version": 7, "cursors": {}}"#
+    );
+}

@@ -481,6 +481,10 @@ pub struct ExportArgs {
     #[arg(long)]
     pub demo: bool,
 
+    /// The log file's line format.
+    #[arg(long = "log-format", default_value = "text", value_parser = ["text", "json"], help_heading = "Logging")]
+    pub log_format: String,
+
     /// After each run, write Prometheus text-format metrics here (for node_exporter's textfile collector).
     #[arg(long = "metrics-file", value_name = "PATH", help_heading = "Logging")]
     pub metrics_file: Option<PathBuf>,

@@ -163,6 +163,8 @@ pub struct Settings {
     /// `--dry-run`: print to stdout, change no state.
     pub dry_run: bool,
     pub metrics_file: Option<PathBuf>,
+    /// `--log-format json`.
+    pub log_json: bool,
 }
 
 impl Settings {
@@ -286,6 +288,7 @@ impl Settings {
             demo: a.demo,
             dry_run: a.dry_run,
             metrics_file: a.metrics_file.clone(),
+            log_json: a.log_format == "json",
         })
     }
 }
