@@ -8,6 +8,15 @@
 #       (mode 600, never overwritten), and prints the cron line. Safe to run
 #       again.
 #
+#   ./install.sh ... --systemd [--unit-dir DIR]
+#       Also writes siem-agent.service (oneshot, hardened, StateDirectory)
+#       and siem-agent.timer (every 10 minutes, Persistent) to DIR (default
+#       /etc/systemd/system), and siem-agent.env beside config.json for
+#       the export's options, instead of the cron line.
+#
+#   The man page and shell completions (bash, zsh, fish) are installed
+#   under DIR/share.
+#
 #   ./install.sh --test-deps
 #       Installs the Debian packages the test suite needs (a real rsyslog
 #       with RELP and TLS), if they are missing. Needs root.
@@ -17,9 +26,11 @@ prefix=/usr/local
 config_dir=/etc/siem-agent
 test_deps=0
 binary=
+systemd=0
+unit_dir=/etc/systemd/system
 here=$(cd "$(dirname "$0")" && pwd)
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -30,6 +41,9 @@ while [ $# -gt 0 ]; do
         --bin) [ $# -ge 2 ] || { echo "install.sh: --bin needs a file" >&2; exit 1; }; binary=$2; shift 2 ;;
         --bin=*) binary=${1#*=}; shift ;;
         --test-deps) test_deps=1; shift ;;
+        --systemd) systemd=1; shift ;;
+        --unit-dir) [ $# -ge 2 ] || { echo "install.sh: --unit-dir needs a directory" >&2; exit 1; }; unit_dir=$2; shift 2 ;;
+        --unit-dir=*) unit_dir=${1#*=}; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "install.sh: unknown option '$1' (see --help)" >&2; exit 1 ;;
     esac
@@ -68,6 +82,15 @@ install -d "$prefix/bin"
 install -m 755 "$binary" "$prefix/bin/siem-agent"
 echo "installed $prefix/bin/siem-agent ($("$prefix/bin/siem-agent" --version))"
 
+# The man page and completions, from the binary's own definitions.
+install -d "$prefix/share/man/man1" "$prefix/share/bash-completion/completions" \
+    "$prefix/share/zsh/site-functions" "$prefix/share/fish/vendor_completions.d"
+"$prefix/bin/siem-agent" man >"$prefix/share/man/man1/siem-agent.1"
+"$prefix/bin/siem-agent" completions bash >"$prefix/share/bash-completion/completions/siem-agent"
+"$prefix/bin/siem-agent" completions zsh >"$prefix/share/zsh/site-functions/_siem-agent"
+"$prefix/bin/siem-agent" completions fish >"$prefix/share/fish/vendor_completions.d/siem-agent.fish"
+echo "installed the man page and completions under $prefix/share"
+
 umask 077
 install -d -m 700 "$config_dir"
 if [ -e "$config_dir/config.json" ]; then
@@ -75,6 +98,82 @@ if [ -e "$config_dir/config.json" ]; then
 else
     install -m 600 "$here/config.example.json" "$config_dir/config.json"
     echo "created $config_dir/config.json: replace its values with the API key file CloudSOC gives you"
+fi
+
+if [ "$systemd" = 1 ]; then
+    if [ -e "$config_dir/siem-agent.env" ]; then
+        echo "kept $config_dir/siem-agent.env"
+    else
+        cat >"$config_dir/siem-agent.env" <<ENV
+# Options of the export run by siem-agent.service (see README.md), e.g.
+# SIEM_AGENT_ARGS=--severity all -o REMOTE -t relp://siem.example:2514
+SIEM_AGENT_ARGS=
+ENV
+        chmod 600 "$config_dir/siem-agent.env"
+        echo "created $config_dir/siem-agent.env: the export's options"
+    fi
+    umask 022
+    install -d "$unit_dir"
+    cat >"$unit_dir/siem-agent.service" <<UNIT
+[Unit]
+Description=Export CloudSOC logs to the SIEM (siem-agent)
+Documentation=man:siem-agent(1)
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=oneshot
+EnvironmentFile=-$config_dir/siem-agent.env
+ExecStart=$prefix/bin/siem-agent --config $config_dir/config.json --state-dir \${STATE_DIRECTORY} --log-file \${LOGS_DIRECTORY}/siem-agent.log \$SIEM_AGENT_ARGS
+StateDirectory=siem-agent
+StateDirectoryMode=0700
+LogsDirectory=siem-agent
+# Hardening: the agent reads its config, writes its state and log, and
+# talks to the API and the SIEM. A FILE output elsewhere needs
+# ReadWritePaths= in a drop-in (systemctl edit siem-agent.service).
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
+RestrictNamespaces=yes
+RestrictRealtime=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+SystemCallArchitectures=native
+CapabilityBoundingSet=
+UMask=0077
+UNIT
+    cat >"$unit_dir/siem-agent.timer" <<UNIT
+[Unit]
+Description=Run siem-agent every 10 minutes
+Documentation=man:siem-agent(1)
+
+[Timer]
+OnCalendar=*:0/10
+Persistent=true
+RandomizedDelaySec=30
+
+[Install]
+WantedBy=timers.target
+UNIT
+    echo "wrote $unit_dir/siem-agent.service and siem-agent.timer"
+    cat <<SYSTEMD
+
+Put the export's options in $config_dir/siem-agent.env, then:
+
+systemctl daemon-reload && systemctl enable --now siem-agent.timer
+
+State: /var/lib/siem-agent; log: /var/log/siem-agent/siem-agent.log; runs: journalctl -u siem-agent.
+SYSTEMD
+    exit 0
 fi
 
 cat <<CRON
