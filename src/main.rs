@@ -202,6 +202,24 @@ async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
     }
 }
 
+/// A progress line on stderr for runs watched from a terminal; none under
+/// cron, systemd or a pipe.
+fn progress_bar() -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {human_pos} logs exported ({per_sec}) {msg} [{elapsed}]",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    Some(pb)
+}
+
 /// The kind of error that ended a run, for the metrics.
 fn error_kind(e: &anyhow::Error) -> &'static str {
     use siem_agent::run::RunError;
@@ -398,6 +416,7 @@ async fn run_apps(
         exported: 0,
         max_events: settings.max_events,
         dry_run: settings.dry_run,
+        progress: progress_bar(),
     };
     for &app in &settings.apps {
         if settings.filter.excludes_app(app) {

@@ -106,6 +106,16 @@ pub struct Exporter {
     pub max_events: u64,
     /// `--dry-run`: the cursor advances in memory only.
     pub dry_run: bool,
+    /// A progress line on stderr (only when stderr is a terminal).
+    pub progress: Option<indicatif::ProgressBar>,
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        if let Some(pb) = &self.progress {
+            pb.finish_and_clear();
+        }
+    }
 }
 
 /// How one app's export ended.
@@ -203,6 +213,16 @@ impl Exporter {
                 }
                 for route in &mut self.routes {
                     route.sink.flush().await?;
+                }
+                if let Some(pb) = &self.progress {
+                    pb.set_position(self.exported);
+                    if let Some(t) = progress.timestamp {
+                        let lag = (Utc::now() - t).num_seconds().max(0);
+                        pb.set_message(format!(
+                            "{app}: {} behind now",
+                            crate::commands::status::duration_words(lag)
+                        ));
+                    }
                 }
                 if !disorder && progress != committed {
                     self.commit(app, &progress)?;

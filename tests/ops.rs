@@ -383,3 +383,45 @@ fn a_state_file_from_a_newer_agent_is_refused_clearly() {
         r#"{"version": 7, "cursors": {}}"#
     );
 }
+
+/// The progress line appears on a terminal (a pseudo-terminal made by
+/// util-linux `script`), and never when stderr is a pipe, as under cron.
+#[test]
+fn progress_only_on_a_terminal() {
+    let sim = Sim::start(&["--events", "3000", "--detect-events", "0"]);
+    let a = Agent::new(&sim.url());
+    let cmd = format!(
+        "{} --config {} --log-file {} --severity all --rate 3000 -o FILE -f {}",
+        bin().display(),
+        a.config_path().display(),
+        a.path("agent.log").display(),
+        a.path("out.log").display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        tty.contains("logs exported") && tty.contains("behind now"),
+        "{tty:?}"
+    );
+
+    let b = Agent::new(&sim.url());
+    let out = b
+        .file_cmd()
+        .args(["--severity", "all", "--rate", "3000"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
