@@ -417,6 +417,8 @@ async fn run_apps(
         max_events: settings.max_events,
         dry_run: settings.dry_run,
         progress: progress_bar(),
+        horizon: (!settings.settle.is_zero())
+            .then(|| now - chrono::Duration::from_std(settings.settle).unwrap_or_default()),
     };
     for &app in &settings.apps {
         if settings.filter.excludes_app(app) {
@@ -430,8 +432,8 @@ async fn run_apps(
             .await
             .with_context(|| format!("{app}"))?;
         info!(
-            "{app}: exported {} logs ({} filtered out, {} already delivered) from {} pages",
-            counts.exported, counts.filtered, counts.skipped, counts.pages
+            "{app}: exported {} logs ({} filtered out, {} already delivered, {} newer than --settle left for the next run) from {} pages",
+            counts.exported, counts.filtered, counts.skipped, counts.held, counts.pages
         );
         if end == AppEnd::Capped {
             info!(

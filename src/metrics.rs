@@ -168,6 +168,7 @@ mod tests {
                 filtered: 1,
                 skipped: 0,
                 pages: 2,
+                held: 0,
             },
         );
         r.lag_seconds.insert("Investigate".into(), 42);

@@ -106,6 +106,8 @@ pub struct Exporter {
     pub max_events: u64,
     /// `--dry-run`: the cursor advances in memory only.
     pub dry_run: bool,
+    /// Logs newer than this are left for the next run (`--settle`).
+    pub horizon: Option<DateTime<Utc>>,
     /// A progress line on stderr (only when stderr is a terminal).
     pub progress: Option<indicatif::ProgressBar>,
 }
@@ -176,6 +178,14 @@ impl Exporter {
                         break;
                     }
                     let key = ev.key();
+                    // Too recent: the API may still add logs of that time.
+                    // Neither delivered nor passed by the cursor.
+                    if let (Some(h), Some(t)) = (self.horizon, ev.time)
+                        && t > h
+                    {
+                        counts.held += 1;
+                        continue;
+                    }
                     if let Some(t) = ev.time {
                         let at_progress = progress.timestamp == Some(t.trunc_subsecs(0)) && progress.ids.contains(&key);
                         if start.has_passed(t, &key) || at_progress {

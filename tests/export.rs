@@ -341,3 +341,71 @@ fn the_proxy_is_used_with_its_credentials_and_environment_proxies_are_not() {
         .success();
     assert_eq!(d.json_lines().len(), 44);
 }
+
+/// Logs the API indexes late (`--late`: served only once their
+/// inserted_timestamp has passed, up to 2 minutes after their created
+/// time). A second simulator with the same logs, 400 s later
+/// (`--clock-offset`), stands for the next run. With the settle window no
+/// log is lost; without it, the cursor passes logs not yet visible and
+/// they are lost: the window is what saves them.
+#[test]
+fn logs_indexed_late_are_not_lost_behind_the_cursor() {
+    let start = (chrono::Utc::now() - chrono::Duration::seconds(200))
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    let args = |offset: &str| -> Vec<String> {
+        [
+            "--events",
+            "3000",
+            "--detect-events",
+            "0",
+            "--per-second",
+            "25",
+            "--late",
+            "--start-time",
+            &start,
+            "--clock-offset",
+            offset,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let now_args = args("0");
+    let later_args = args("400");
+    let sim_now = Sim::start(&now_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let sim_later = Sim::start(&later_args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let run = |settle: &str| -> (usize, usize, u64) {
+        let a = Agent::new(&sim_now.url());
+        a.file_cmd()
+            .args(["--severity", "all", "--settle", settle])
+            .assert()
+            .success();
+        let held = a.status().unwrap()["apps"]["Investigate"]["held"]
+            .as_u64()
+            .unwrap();
+        // The next run, later: the same API with every log visible.
+        a.write_config(&serde_json::json!({
+            "api_server": sim_later.url(), "key_id": "demo-key", "key_secret": "demo-secret", "tenant": "demo"
+        }).to_string());
+        a.file_cmd()
+            .args(["--severity", "all", "--settle", settle])
+            .assert()
+            .success();
+        let lines = a.json_lines();
+        let unique: std::collections::HashSet<String> =
+            lines.iter().map(util::agent::id_of).collect();
+        (lines.len(), unique.len(), held)
+    };
+
+    let (lines, unique, held) = run("130");
+    assert!(held > 0, "the newest logs wait for the next run");
+    assert_eq!((lines, unique), (3000, 3000), "every log exactly once");
+
+    let (_, unique, _) = run("0");
+    assert!(
+        unique < 3000,
+        "without the window the cursor passes logs not yet indexed ({unique} of 3000)"
+    );
+}

@@ -447,6 +447,10 @@ pub struct ExportArgs {
     #[arg(long = "state-dir", value_name = "DIR", help_heading = "Files")]
     pub state_dir: Option<PathBuf>,
 
+    /// Leave logs newer than this many seconds for the next run: the API may still be indexing logs of that time, and a cursor past them would skip them (0 = no wait).
+    #[arg(long, default_value_t = 300, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=86_400), help_heading = "Source")]
+    pub settle: u64,
+
     /// Stop the run after N events (0 = until caught up).
     #[arg(
         long = "max-events",

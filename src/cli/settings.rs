@@ -163,6 +163,8 @@ pub struct Settings {
     /// `--dry-run`: print to stdout, change no state.
     pub dry_run: bool,
     pub metrics_file: Option<PathBuf>,
+    /// `--settle`: logs newer than this are left for the next run.
+    pub settle: Duration,
     /// `--log-format json`.
     pub log_json: bool,
 }
@@ -288,6 +290,7 @@ impl Settings {
             demo: a.demo,
             dry_run: a.dry_run,
             metrics_file: a.metrics_file.clone(),
+            settle: Duration::from_secs(a.settle),
             log_json: a.log_format == "json",
         })
     }

@@ -303,14 +303,22 @@ fn logs_page(req: &Request, world: &World) -> Result<Response, String> {
             data::investigate(a.seed, sched, i)
         }
     };
+    let now = super::sim_now().timestamp();
     let matches = |log: &serde_json::Map<String, Value>| {
-        filters
-            .iter()
-            .all(|(k, v)| log.get(*k).and_then(Value::as_str) == Some(*v))
+        let visible = !a.late
+            || log
+                .get("inserted_timestamp")
+                .and_then(Value::as_str)
+                .and_then(crate::event::parse_timestamp)
+                .is_none_or(|t| t.timestamp() <= now);
+        visible
+            && filters
+                .iter()
+                .all(|(k, v)| log.get(*k).and_then(Value::as_str) == Some(*v))
     };
     let mut logs = Vec::new();
     let total;
-    if filters.is_empty() {
+    if filters.is_empty() && !a.late {
         total = count - first;
         let start = first + from;
         for i in start..(start + limit).min(count) {
@@ -368,7 +376,7 @@ fn head_bytes(resp: &Response, close: bool) -> Vec<u8> {
         "HTTP/1.1 {} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nDate: {}\r\n",
         resp.status,
         resp.body.len(),
-        chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT")
+        super::sim_now().format("%a, %d %b %Y %H:%M:%S GMT")
     );
     for (k, v) in &resp.headers {
         h.push_str(&format!("{k}: {v}\r\n"));

@@ -30,9 +30,22 @@ pub struct SimArgs {
     /// Seed of the synthetic data.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// The first log's time (YYYY-MM-DDTHH:MM:SS, UTC) [default: so that the last log is a minute old].
+    /// The first log's time (YYYY-MM-DDTHH:MM:SS, UTC) [default: so that the last log is ten minutes old].
     #[arg(long = "start-time")]
     pub start_time: Option<String>,
+    /// Serve a log only once its inserted_timestamp has passed, as the API
+    /// does with logs it indexes late.
+    #[arg(long)]
+    pub late: bool,
+    /// Act as if the time were SECONDS later (its Date header, and what
+    /// --late lets through): "the same API, a while later".
+    #[arg(
+        long = "clock-offset",
+        default_value_t = 0,
+        value_name = "SECONDS",
+        allow_hyphen_values = true
+    )]
+    pub clock_offset: i64,
     /// Faults for the first log requests, one per request, in order:
     /// 429[:SECONDS], 500, 502, 503, 403, slow, truncate, reset, malformed, ok.
     #[arg(long, default_value = "", value_delimiter = ',')]
@@ -56,6 +69,15 @@ pub struct SimArgs {
     pub key_id: String,
     #[arg(long = "key-secret", default_value = "demo-secret")]
     pub key_secret: String,
+}
+
+/// `--clock-offset`, for the simulator's notion of now.
+pub(crate) static CLOCK_OFFSET: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// The simulator's now.
+pub(crate) fn sim_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+        + chrono::Duration::seconds(CLOCK_OFFSET.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 /// One injected fault.
@@ -128,7 +150,8 @@ fn world(args: SimArgs) -> std::io::Result<World> {
                 .timestamp(),
         ),
     };
-    let end = chrono::Utc::now().timestamp() - 60;
+    CLOCK_OFFSET.store(args.clock_offset, std::sync::atomic::Ordering::Relaxed);
+    let end = chrono::Utc::now().timestamp() - 600;
     let schedule = Schedule::new(args.seed, args.events, args.per_second, start, end);
     let detect_count = args.detect_events.unwrap_or(args.events / 10);
     let auth = format!(

@@ -27,6 +27,9 @@ pub struct Counts {
     pub skipped: u64,
     /// API pages read.
     pub pages: u64,
+    /// Logs newer than the settle window, left for the next run.
+    #[serde(default)]
+    pub held: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
