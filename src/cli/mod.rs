@@ -14,7 +14,7 @@ use std::path::PathBuf;
 #[command(
     name = "siem-agent",
     version,
-    about = "Export CloudSOC Investigate and Detect logs to a SIEM (CEF, LEEF, key=value, JSON or RFC 5424 over syslog, sockets, streams or files)",
+    about = "Export CloudSOC Investigate and Detect logs to a SIEM: CEF, LEEF, key=value, JSON or RFC 5424, over syslog, UDP, TCP, TLS, RELP, Splunk HEC, streams or files",
     long_about = None,
     disable_version_flag = true,
     args_conflicts_with_subcommands = true,
