@@ -299,7 +299,7 @@ async fn export(
             if skew.abs() > 300 {
                 warn!(
                     "the local clock is {} {} the API server's; the server's time is used",
-                    describe_skew(skew.unsigned_abs()),
+                    siem_agent::commands::status::duration_words(skew.abs()),
                     if skew > 0 { "ahead of" } else { "behind" }
                 );
             }
@@ -315,25 +315,7 @@ async fn export(
 
     // Destinations may be listed in config.json; HEC's URL and token may
     // come from it.
-    let mut destinations = match &config.destinations {
-        None => settings.destinations.clone(),
-        Some(_) if settings.targets_given => {
-            anyhow::bail!(
-                "{}: \"destinations\" and -t cannot be combined: list every destination in one place",
-                config.path.display()
-            );
-        }
-        Some(list) => {
-            let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-            siem_agent::cli::settings::config_destinations(list, &argv, &config.path)?
-        }
-    };
-    for d in &mut destinations {
-        if let siem_agent::cli::settings::Output::Hec(h) = &mut d.output {
-            h.url = h.url.take().or_else(|| config.hec_url.clone());
-            h.token = h.token.take().or_else(|| config.hec_token.clone());
-        }
-    }
+    let mut destinations = settings.destinations_with(&config)?;
     if settings.dry_run {
         // The first destination's encoding, one line each, on stdout.
         let mut encoder = destinations[0].encoder.clone();
@@ -383,15 +365,6 @@ async fn export(
         warn!("{e}");
     }
     result.map(|()| Outcome::Done)
-}
-
-/// `3 days 4 h`, `12 min`.
-fn describe_skew(secs: u64) -> String {
-    match secs {
-        s if s >= 86_400 => format!("{} days {} h", s / 86_400, s % 86_400 / 3600),
-        s if s >= 3600 => format!("{} h {} min", s / 3600, s % 3600 / 60),
-        s => format!("{} min", s / 60),
-    }
 }
 
 async fn run_apps(

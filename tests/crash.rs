@@ -10,7 +10,7 @@ mod util;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use util::agent::{Agent, Sim};
+use util::agent::{Agent, Sim, cef_id};
 use util::rsyslog::Rsyslog;
 
 const EVENTS: usize = 50_000;
@@ -118,12 +118,6 @@ fn sim() -> Sim {
     ])
 }
 
-/// `externalId=...` of a CEF line.
-fn id(msg: &str) -> Option<String> {
-    let start = msg.find("externalId=")? + "externalId=".len();
-    Some(msg[start..].split(' ').next()?.to_string())
-}
-
 fn to_rsyslog(socket_type: &str) {
     let rs = Rsyslog::builder().tcp().relp().start();
     let sim = sim();
@@ -152,14 +146,18 @@ fn to_rsyslog(socket_type: &str) {
     let total = || {
         rs.received()
             .iter()
-            .filter_map(|m| id(&m.msg))
+            .filter_map(|m| cef_id(&m.msg))
             .collect::<std::collections::HashSet<_>>()
             .len()
     };
     util::wait_until(Duration::from_secs(30), Duration::from_millis(50), || {
         total() >= EVENTS + DETECT
     });
-    let ids: Vec<String> = rs.received().iter().filter_map(|m| id(&m.msg)).collect();
+    let ids: Vec<String> = rs
+        .received()
+        .iter()
+        .filter_map(|m| cef_id(&m.msg))
+        .collect();
     check(&ids, kills, socket_type);
 }
 

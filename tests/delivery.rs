@@ -3,21 +3,11 @@
 mod util;
 
 use std::time::Duration;
-use util::agent::{Agent, Sim};
+use util::agent::{Agent, Sim, cef_id, exported};
 use util::certs::Certs;
 use util::rsyslog::{Rsyslog, TlsInput};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn exported(a: &Agent) -> usize {
-    let s = a.status().expect("status");
-    s["apps"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|c| c["exported"].as_u64().unwrap() as usize)
-        .sum()
-}
 
 fn tls_input(certs: &Certs, server: &str, require_client_cert: bool) -> TlsInput {
     TlsInput {
@@ -251,22 +241,22 @@ fn tcp_reconnects_after_the_receiver_restarts() {
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(status.success(), "{err}");
     assert!(util::wait_until(WAIT, Duration::from_millis(50), || {
-        let ids: std::collections::HashSet<String> =
-            rs.received().iter().filter_map(|m| id(&m.msg)).collect();
+        let ids: std::collections::HashSet<String> = rs
+            .received()
+            .iter()
+            .filter_map(|m| cef_id(&m.msg))
+            .collect();
         ids.len() == 3000
     }));
     assert!(a.log().contains("reconnecting"), "{}", a.log());
 }
 
-/// `externalId=...` of a CEF line.
-fn id(msg: &str) -> Option<String> {
-    let start = msg.find("externalId=")? + "externalId=".len();
-    Some(msg[start..].split(' ').next()?.to_string())
-}
-
 /// The ids in what rsyslog received (CEF `externalId`), with repeats.
 fn received_ids(rs: &Rsyslog) -> Vec<String> {
-    rs.received().iter().filter_map(|m| id(&m.msg)).collect()
+    rs.received()
+        .iter()
+        .filter_map(|m| cef_id(&m.msg))
+        .collect()
 }
 
 /// How many messages the agent said it would send again.
@@ -419,7 +409,7 @@ fn every_log_goes_to_every_destination() {
         let ids: std::collections::HashSet<String> = got
             .iter()
             .filter(|m| m.input == input)
-            .filter_map(|m| id(&m.msg))
+            .filter_map(|m| cef_id(&m.msg))
             .collect();
         assert_eq!(ids.len(), n, "{input}");
     }

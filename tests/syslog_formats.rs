@@ -5,21 +5,10 @@
 mod util;
 
 use std::time::Duration;
-use util::agent::{Agent, Sim, hostname};
+use util::agent::{Agent, Sim, exported, hostname};
 use util::rsyslog::{Received, Rsyslog};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// The logs a run exported, from its status file.
-fn exported(a: &Agent) -> usize {
-    let s = a.status().expect("status");
-    s["apps"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|c| c["exported"].as_u64().unwrap() as usize)
-        .sum()
-}
 
 /// What the agent writes with these flags, one line per message (STREAM).
 fn sent_lines(sim: &Sim, flags: &[&str]) -> Vec<String> {

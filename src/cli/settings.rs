@@ -379,6 +379,38 @@ pub fn config_destinations(
     Ok(all)
 }
 
+impl Settings {
+    /// The destinations of a run once config.json is read: its
+    /// `destinations` list when it has one (not together with `-t`), else
+    /// the command line's; HEC's URL and token from it where the flags
+    /// gave none.
+    pub fn destinations_with(
+        &self,
+        config: &crate::config::Config,
+    ) -> Result<Vec<Destination>, SettingsError> {
+        let mut destinations = match &config.destinations {
+            None => self.destinations.clone(),
+            Some(_) if self.targets_given => {
+                return err(format!(
+                    "{}: \"destinations\" and -t cannot be combined: list every destination in one place",
+                    config.path.display()
+                ));
+            }
+            Some(list) => {
+                let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+                config_destinations(list, &argv, &config.path)?
+            }
+        };
+        for d in &mut destinations {
+            if let Output::Hec(h) = &mut d.output {
+                h.url = h.url.take().or_else(|| config.hec_url.clone());
+                h.token = h.token.take().or_else(|| config.hec_token.clone());
+            }
+        }
+        Ok(destinations)
+    }
+}
+
 /// `udp://`, `tcp://`, `tls://`, `relp://`, `relp+tls://` before a target.
 fn split_scheme(t: &str) -> Option<(SocketType, &str)> {
     let (scheme, rest) = t.split_once("://")?;

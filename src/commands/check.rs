@@ -104,18 +104,9 @@ pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Ch
                 }
             }
         }
-        if let Some(list) = &config.destinations {
-            let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-            match crate::cli::settings::config_destinations(list, &argv, &config.path) {
-                Ok(d) => destinations = d,
-                Err(e) => push(check("config destinations", Err(e.0)), &mut all),
-            }
-        }
-        for d in &mut destinations {
-            if let crate::cli::settings::Output::Hec(h) = &mut d.output {
-                h.url = h.url.take().or_else(|| config.hec_url.clone());
-                h.token = h.token.take().or_else(|| config.hec_token.clone());
-            }
+        match settings.destinations_with(config) {
+            Ok(d) => destinations = d,
+            Err(e) => push(check("config destinations", Err(e.0)), &mut all),
         }
     }
     let once = SendRetry {

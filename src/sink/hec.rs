@@ -15,7 +15,7 @@ use crate::secret::Secret;
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use tracing::{debug, warn};
+use tracing::debug;
 
 /// How long a flush waits for acknowledgements.
 const ACK_TIMEOUT: Duration = Duration::from_secs(300);
@@ -304,26 +304,9 @@ impl HecSink {
                     }
                 }
             };
-            if attempt >= self.retry.retries {
-                let e = refused(&self.target, why);
-                return Err(if attempt == 0 {
-                    e
-                } else {
-                    SinkError::GaveUp {
-                        attempts: attempt + 1,
-                        last: Box::new(e),
-                    }
-                });
-            }
-            let wait = self.retry.delay(attempt);
-            warn!(
-                "{}: {why}; retry {} of {} in {:.1}s",
-                self.target,
-                attempt + 1,
-                self.retry.retries,
-                wait.as_secs_f64()
-            );
-            tokio::time::sleep(wait).await;
+            self.retry
+                .back_off(attempt, refused(&self.target, why), "retrying")
+                .await?;
             attempt += 1;
         }
     }
@@ -392,11 +375,7 @@ fn tls_file(
     path: &std::path::Path,
     reason: impl std::fmt::Display,
 ) -> SinkError {
-    SinkError::TlsSetup(super::tls::TlsError::File {
-        flag,
-        path: path.display().to_string(),
-        reason: reason.to_string(),
-    })
+    SinkError::TlsSetup(super::tls::file_error(flag, path, reason))
 }
 
 #[cfg(test)]

@@ -59,6 +59,31 @@ impl SendRetry {
     pub fn delay(&self, attempt: u32) -> Duration {
         (self.base * 2u32.saturating_pow(attempt.min(16))).min(Duration::from_secs(30))
     }
+
+    /// After attempt `attempt` (0-based) failed with `e`: when retries
+    /// remain, says so (`doing` in a while) and waits; else returns the
+    /// error to stop with (`... (gave up after N attempts)` after retries).
+    pub async fn back_off(&self, attempt: u32, e: SinkError, doing: &str) -> Result<(), SinkError> {
+        if attempt >= self.retries {
+            return Err(if attempt == 0 {
+                e
+            } else {
+                SinkError::GaveUp {
+                    attempts: attempt + 1,
+                    last: Box::new(e),
+                }
+            });
+        }
+        let wait = self.delay(attempt);
+        tracing::warn!(
+            "{e}; {doing} in {:.1}s (retry {} of {})",
+            wait.as_secs_f64(),
+            attempt + 1,
+            self.retries
+        );
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
 }
 
 impl SinkError {

@@ -200,24 +200,7 @@ impl RelpSink {
                 return Err(e);
             }
             self.lost();
-            if attempt >= self.retry.retries {
-                return Err(if attempt == 0 {
-                    e
-                } else {
-                    SinkError::GaveUp {
-                        attempts: attempt + 1,
-                        last: Box::new(e),
-                    }
-                });
-            }
-            let wait = self.retry.delay(attempt);
-            warn!(
-                "{e}; reconnecting in {:.1}s (retry {} of {})",
-                wait.as_secs_f64(),
-                attempt + 1,
-                self.retry.retries
-            );
-            tokio::time::sleep(wait).await;
+            self.retry.back_off(attempt, e, "reconnecting").await?;
             attempt += 1;
         }
     }

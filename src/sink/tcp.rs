@@ -11,7 +11,6 @@ use super::conn::{self, Conn, Endpoint};
 use super::tls::Tls;
 use super::{SendRetry, SinkError};
 use tokio::io::AsyncWriteExt;
-use tracing::warn;
 
 /// Bytes buffered before a write is made without waiting for flush.
 const BUFFER: usize = 64 * 1024;
@@ -87,24 +86,7 @@ impl TcpSink {
             if matches!(e, SinkError::Tls { .. }) {
                 return Err(e);
             }
-            if attempt >= self.retry.retries {
-                return Err(if attempt == 0 {
-                    e
-                } else {
-                    SinkError::GaveUp {
-                        attempts: attempt + 1,
-                        last: Box::new(e),
-                    }
-                });
-            }
-            let wait = self.retry.delay(attempt);
-            warn!(
-                "{e}; reconnecting in {:.1}s (retry {} of {})",
-                wait.as_secs_f64(),
-                attempt + 1,
-                self.retry.retries
-            );
-            tokio::time::sleep(wait).await;
+            self.retry.back_off(attempt, e, "reconnecting").await?;
             attempt += 1;
         }
     }

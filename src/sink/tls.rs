@@ -83,7 +83,12 @@ impl ResolvesClientCert for ClientCert {
 /// writes. Servers that accept send their ticket at once.
 const CLIENT_VERDICT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-fn file_error(flag: &'static str, path: &Path, reason: impl std::fmt::Display) -> TlsError {
+/// A bad TLS file, named with its flag.
+pub(crate) fn file_error(
+    flag: &'static str,
+    path: &Path,
+    reason: impl std::fmt::Display,
+) -> TlsError {
     TlsError::File {
         flag,
         path: path.display().to_string(),

@@ -187,3 +187,20 @@ pub fn hostname() -> String {
         .trim()
         .to_string()
 }
+
+/// How many logs a run exported, all apps, from its status file.
+pub fn exported(a: &Agent) -> usize {
+    let s = a.status().expect("status");
+    s["apps"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| c["exported"].as_u64().unwrap() as usize)
+        .sum()
+}
+
+/// The `externalId=...` of a CEF message.
+pub fn cef_id(msg: &str) -> Option<String> {
+    let start = msg.find("externalId=")? + "externalId=".len();
+    Some(msg[start..].split(' ').next()?.to_string())
+}
