@@ -67,8 +67,12 @@ pub struct Event {
     /// has no usable id.
     pub id: Option<String>,
     /// The log's own time in UTC (see [`App::time_field`]); `None` when the
-    /// field is missing or not a timestamp.
+    /// field is missing or not a timestamp. Formats write it.
     pub time: Option<DateTime<Utc>>,
+    /// The time on the axis the API's query filters on (see
+    /// [`cursor_time_of`]): what the cursor compares. `None` when the log
+    /// has neither field.
+    pub cursor_time: Option<DateTime<Utc>>,
     /// Every field of the log, in the order the API sent them.
     pub fields: Map<String, Value>,
 }
@@ -81,10 +85,12 @@ impl Event {
             .get(app.time_field())
             .and_then(Value::as_str)
             .and_then(parse_timestamp);
+        let cursor_time = cursor_time_of(&fields);
         Event {
             app,
             id,
             time,
+            cursor_time,
             fields,
         }
     }
@@ -119,6 +125,24 @@ impl Event {
             .and_then(Value::as_str)
             .map(|s| s.trim().to_ascii_lowercase())
     }
+}
+
+/// The fields a log's cursor time is read from, in order of preference.
+/// The API selects logs by `created_timestamp` (its only time filter), so
+/// the cursor must follow that axis, never another clock of the log such as
+/// Detect's `incident_start_time` (an incident is created after it
+/// starts). A log without it falls back to `inserted_timestamp`, which is
+/// never earlier.
+pub const CURSOR_FIELDS: [&str; 2] = ["created_timestamp", "inserted_timestamp"];
+
+/// The log's time on the API's query axis (see [`CURSOR_FIELDS`]).
+pub fn cursor_time_of(fields: &Map<String, Value>) -> Option<DateTime<Utc>> {
+    CURSOR_FIELDS.iter().find_map(|f| {
+        fields
+            .get(*f)
+            .and_then(Value::as_str)
+            .and_then(parse_timestamp)
+    })
 }
 
 /// FNV-1a, 64 bits: small, and stable across versions and machines.
@@ -198,6 +222,27 @@ mod tests {
         );
         assert_eq!(ev.id.as_deref(), Some("42"));
         assert_eq!(api_timestamp(ev.time.unwrap()), "2023-01-02T23:23:59");
+        // The cursor follows the axis the API filters on.
+        assert_eq!(
+            api_timestamp(ev.cursor_time.unwrap()),
+            "2020-01-01T00:00:00"
+        );
+        let ev = Event::from_log(
+            App::Detect,
+            obj(
+                json!({"_id": 1, "incident_start_time": "2023-01-02T23:23:59",
+                       "inserted_timestamp": "2023-01-02T23:25:00"}),
+            ),
+        );
+        assert_eq!(
+            api_timestamp(ev.cursor_time.unwrap()),
+            "2023-01-02T23:25:00"
+        );
+        let ev = Event::from_log(
+            App::Detect,
+            obj(json!({"_id": 1, "incident_start_time": "2023-01-02T23:23:59"})),
+        );
+        assert_eq!(ev.cursor_time, None);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod encode;
 pub mod event;
 pub mod exit_codes;
 pub mod filter;
+pub mod fsx;
 pub mod logging;
 pub mod metrics;
 pub mod pace;

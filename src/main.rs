@@ -14,6 +14,7 @@ use siem_agent::run::{AppEnd, Exporter, Route, start_cursor};
 use siem_agent::secret::redact;
 use siem_agent::source::cloudsoc::CloudSoc;
 use siem_agent::state::status::RunState;
+use siem_agent::state::writer::StateWriter;
 use siem_agent::state::{CursorFile, LOCK_FILE, Lock, STATE_FILE, STATUS_FILE, StateDir, Status};
 use siem_agent::{demo, logging, simulate};
 use tracing::{error, info, warn};
@@ -170,7 +171,9 @@ async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
     }
     let started = std::time::Instant::now();
     let mut report = siem_agent::metrics::RunReport::default();
-    let result = export(&settings, &mut report).await;
+    let (stop_tx, stop) = tokio::sync::watch::channel(None);
+    tokio::spawn(listen_for_signals(stop_tx));
+    let result = export(&settings, &mut report, stop).await;
     if let Some(path) = &settings.metrics_file
         && !settings.dry_run
         && !matches!(result, Ok(Outcome::Locked))
@@ -229,6 +232,7 @@ fn error_kind(e: &anyhow::Error) -> &'static str {
                 RunError::Source(_) => "source",
                 RunError::Sink(_) => "output",
                 RunError::State(_) => "state",
+                RunError::Interrupted(_) => "signal",
             };
         }
         if cause.is::<siem_agent::source::SourceError>() {
@@ -247,9 +251,63 @@ fn error_kind(e: &anyhow::Error) -> &'static str {
     "other"
 }
 
+/// SIGTERM, SIGINT and SIGHUP ask the run to stop: the page in flight is
+/// abandoned, what the outputs confirmed is saved, the status and metrics
+/// are written, and the exit code is 1. A second signal ends it at once.
+/// A signal the agent was started with ignored (`nohup`) stays ignored.
+async fn listen_for_signals(tx: tokio::sync::watch::Sender<Option<&'static str>>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |kind: SignalKind, raw: i32| {
+        if ignored_at_start(raw) {
+            None
+        } else {
+            signal(kind).ok()
+        }
+    };
+    let mut term = listen(SignalKind::terminate(), libc::SIGTERM);
+    let mut int = listen(SignalKind::interrupt(), libc::SIGINT);
+    let mut hup = listen(SignalKind::hangup(), libc::SIGHUP);
+    async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+        match s {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+    let mut first = true;
+    loop {
+        let name = tokio::select! {
+            () = next(&mut term) => "SIGTERM",
+            () = next(&mut int) => "SIGINT",
+            () = next(&mut hup) => "SIGHUP",
+        };
+        if !first {
+            eprintln!("siem-agent: {name} again: stopping at once");
+            std::process::exit(1);
+        }
+        first = false;
+        warn!(
+            "{name}: stopping; what the outputs confirmed is saved (send it again to stop at once)"
+        );
+        tx.send_replace(Some(name));
+    }
+}
+
+/// Whether `sig` was set to be ignored when the process started.
+fn ignored_at_start(sig: i32) -> bool {
+    // SAFETY: reads the current action into a zeroed struct; changes
+    // nothing.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
 async fn export(
     settings: &Settings,
     report: &mut siem_agent::metrics::RunReport,
+    stop: tokio::sync::watch::Receiver<Option<&'static str>>,
 ) -> Result<Outcome> {
     let state = StateDir::open(&settings.state_dir)?;
     // A dry run changes nothing in the state directory (not even the lock).
@@ -257,6 +315,17 @@ async fn export(
         None
     } else {
         let Some(lock) = Lock::acquire(&state)? else {
+            if let (Some(limit), Some((pid, age))) = (settings.stale_after, Lock::holder(&state))
+                && age > limit
+            {
+                anyhow::bail!(
+                    "another run{} has held {} for {}, longer than --stale-after ({}): it may be hung (check the output it writes to; kill it to let the next run start)",
+                    pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+                    state.path(LOCK_FILE).display(),
+                    siem_agent::commands::status::duration_words(age.as_secs() as i64),
+                    siem_agent::commands::status::duration_words(limit.as_secs() as i64),
+                );
+            }
             return Ok(Outcome::Locked);
         };
         let strays = state.remove_stray_temps();
@@ -333,6 +402,7 @@ async fn export(
         cursors,
         now,
         &mut status,
+        stop,
     )
     .await;
 
@@ -347,7 +417,7 @@ async fn export(
         if let Some(t) = after.cursor(app).timestamp {
             report
                 .lag_seconds
-                .insert(app.to_string(), (end - t).num_seconds().max(0));
+                .insert(app.to_string(), (end - t).num_seconds());
         }
     }
     status.ended = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
@@ -367,6 +437,7 @@ async fn export(
     result.map(|()| Outcome::Done)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_apps(
     settings: &Settings,
     destinations: &[siem_agent::cli::settings::Destination],
@@ -375,10 +446,12 @@ async fn run_apps(
     cursors: CursorFile,
     now: chrono::DateTime<chrono::Utc>,
     status: &mut Status,
+    stop: tokio::sync::watch::Receiver<Option<&'static str>>,
 ) -> Result<()> {
     let routes = Route::open_all(destinations, settings.send_retry)
         .await
         .map_err(|(what, e)| anyhow::Error::new(e).context(format!("output {what}")))?;
+    let writer = (!settings.dry_run).then(|| StateWriter::new(state.path(STATE_FILE)));
     let mut exporter = Exporter {
         source,
         routes,
@@ -386,6 +459,9 @@ async fn run_apps(
         pacer: Pacer::new(settings.rate),
         state,
         cursors,
+        writer,
+        ceiling: chrono::Utc::now() + siem_agent::run::FUTURE_ALLOWANCE,
+        stop,
         exported: 0,
         max_events: settings.max_events,
         dry_run: settings.dry_run,
@@ -399,6 +475,21 @@ async fn run_apps(
             continue;
         }
         let start = start_cursor(settings, &exporter.cursors, app, now);
+        if let Some(t) = start.timestamp
+            && t > exporter.ceiling
+        {
+            warn!(
+                "{app}: the saved cursor ({}) is in the future; exporting from now instead (a clock was wrong when it was saved)",
+                siem_agent::event::api_timestamp(t)
+            );
+        }
+        let start = match start.timestamp {
+            Some(t) if t > exporter.ceiling => {
+                siem_agent::state::Cursor::starting_at(now.min(chrono::Utc::now()))
+                    .with_recent(&start)
+            }
+            _ => start,
+        };
         let counts = status.apps.entry(app.to_string()).or_default();
         let end = exporter
             .export_app(app, start, counts)

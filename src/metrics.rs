@@ -3,7 +3,7 @@
 //! sees half a file).
 
 use crate::state::status::Counts;
-use crate::state::write_atomic;
+use crate::state::write_atomic_mode;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
@@ -146,7 +146,9 @@ pub fn previous_success(path: &Path) -> Option<i64> {
 /// Writes the metrics file atomically.
 pub fn write(path: &Path, r: &RunReport) -> Result<(), crate::state::StateError> {
     let text = render(r, previous_success(path));
-    write_atomic(path, text.as_bytes())
+    // No secret in it; node_exporter's textfile collector (another user)
+    // must be able to read it.
+    write_atomic_mode(path, text.as_bytes(), 0o644)
 }
 
 #[cfg(test)]

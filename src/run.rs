@@ -1,6 +1,8 @@
 //! One export run: for each app, pages flow source -> filter -> encode ->
-//! pace -> sink, and the cursor is committed after each page the sink has
-//! confirmed. A fetch task reads the next page while the current one is
+//! pace -> sink. The cursor follows what every destination has confirmed,
+//! inside a page too (RELP's answers, each flushed batch of a stream or
+//! file, each HEC batch), and is written in the background, one write at a
+//! time. A fetch task reads the next page while the current one is
 //! written; at most three pages are in memory, whatever the backfill.
 
 use crate::cli::settings::{Destination, Settings};
@@ -11,10 +13,12 @@ use crate::pace::Pacer;
 use crate::sink::{Sink, SinkError};
 use crate::source::cloudsoc::{CloudSoc, MAX_LOOKBACK};
 use crate::source::{Page, SourceError};
+use crate::state::cursor::Step;
 use crate::state::status::Counts;
-use crate::state::{Cursor, CursorFile, STATE_FILE, StateDir, StateError};
+use crate::state::writer::StateWriter;
+use crate::state::{Cursor, CursorFile, StateDir, StateError};
 use chrono::{DateTime, SubsecRound, Utc};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::time::Instant;
 use thiserror::Error;
 use tokio::sync::mpsc;
@@ -28,6 +32,11 @@ pub enum RunError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(
+        "stopped by {}: what the outputs confirmed is saved; the next run continues from there",
+        .0.0
+    )]
+    Interrupted(Interrupted),
 }
 
 /// Where a run starts for one app.
@@ -37,6 +46,11 @@ pub fn start_cursor(
     app: App,
     now: DateTime<Utc>,
 ) -> Cursor {
+    let c = saved.cursor(app);
+    start_position(settings, &c, app, now).with_recent(&c)
+}
+
+fn start_position(settings: &Settings, c: &Cursor, app: App, now: DateTime<Utc>) -> Cursor {
     let earliest = now - MAX_LOOKBACK + chrono::Duration::hours(1);
     if let Some(day) = settings.start_date {
         let t = day
@@ -51,7 +65,6 @@ pub fn start_cursor(
         }
         return Cursor::starting_at(t);
     }
-    let c = saved.cursor(app);
     match c.timestamp {
         None => Cursor::starting_at(earliest),
         Some(t) if app == App::Investigate && t < earliest => {
@@ -60,17 +73,32 @@ pub fn start_cursor(
             );
             Cursor::starting_at(earliest)
         }
-        Some(_) => c,
+        Some(_) => c.clone(),
     }
 }
 
-/// One destination of a run.
+/// One destination of a run, with what it has been given and what it has
+/// confirmed (frames, counted from the start of the run).
 pub struct Route {
     pub sink: Sink,
     pub encoder: Encoder,
+    sent: u64,
+    confirmed: u64,
+    /// Bytes given since the last confirmation.
+    unconfirmed_bytes: usize,
 }
 
 impl Route {
+    pub fn new(sink: Sink, encoder: Encoder) -> Route {
+        Route {
+            sink,
+            encoder,
+            sent: 0,
+            confirmed: 0,
+            unconfirmed_bytes: 0,
+        }
+    }
+
     /// Opens the destinations, in order; the first that fails stops.
     pub async fn open_all(
         destinations: &[Destination],
@@ -81,26 +109,57 @@ impl Route {
             let sink = Sink::open(&d.output, retry)
                 .await
                 .map_err(|e| (crate::sink::describe(&d.output), e))?;
-            routes.push(Route {
-                sink,
-                encoder: d.encoder.clone(),
-            });
+            routes.push(Route::new(sink, d.encoder.clone()));
         }
         Ok(routes)
     }
+
+    async fn send(&mut self, frame: &[u8]) -> Result<(), SinkError> {
+        self.sink.send(frame).await?;
+        self.sent += 1;
+        self.unconfirmed_bytes += frame.len();
+        if let Some(n) = self.sink.confirmed_by_itself() {
+            self.confirmed = n.min(self.sent);
+            if self.confirmed == self.sent {
+                self.unconfirmed_bytes = 0;
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), SinkError> {
+        self.sink.flush().await?;
+        self.confirmed = self.sent;
+        self.unconfirmed_bytes = 0;
+        Ok(())
+    }
+
+    /// Whether a batch is worth confirming now.
+    fn batch_ready(&self) -> bool {
+        self.sink
+            .flush_batch()
+            .is_some_and(|b| self.unconfirmed_bytes >= b)
+    }
 }
+
+/// Why a run stopped before its end: a signal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interrupted(pub &'static str);
 
 /// A run over all selected apps.
 pub struct Exporter {
     pub source: CloudSoc,
-    /// Every destination: each log goes to all, and a page counts as
-    /// delivered when all have accepted it.
+    /// Every destination: each log goes to all, and a log counts as
+    /// delivered when all have confirmed it.
     pub routes: Vec<Route>,
     pub filter: Filter,
     pub pacer: Pacer,
     pub state: StateDir,
     pub cursors: CursorFile,
-    /// Events written so far in this run, all apps.
+    /// Writes the cursor file in the background (none in a dry run).
+    pub writer: Option<StateWriter>,
+    /// Events handed to the outputs so far in this run, all apps (for
+    /// `--max-events`).
     pub exported: u64,
     /// 0 = no cap.
     pub max_events: u64,
@@ -108,8 +167,13 @@ pub struct Exporter {
     pub dry_run: bool,
     /// Logs newer than this are left for the next run (`--settle`).
     pub horizon: Option<DateTime<Utc>>,
+    /// The cursor never moves past this time (local now plus a small
+    /// allowance); later logs are delivered and remembered by key.
+    pub ceiling: DateTime<Utc>,
     /// A progress line on stderr (only when stderr is a terminal).
     pub progress: Option<indicatif::ProgressBar>,
+    /// Set when a signal asks the run to stop.
+    pub stop: tokio::sync::watch::Receiver<Option<&'static str>>,
 }
 
 impl Drop for Exporter {
@@ -129,9 +193,47 @@ pub enum AppEnd {
     Capped,
 }
 
+/// How far ahead of the local clock a log's time may be and still move the
+/// cursor.
+pub const FUTURE_ALLOWANCE: chrono::Duration = chrono::Duration::minutes(5);
+
+/// When logs without a time were delivered before, a run asks the API from
+/// this far behind the cursor, so that such logs near the cursor are met
+/// again (and skipped by key) rather than missed.
+pub const RECENT_OVERLAP: chrono::Duration = chrono::Duration::hours(1);
+
+/// One log handled, waiting for every destination to confirm what was sent
+/// up to it.
+struct Pending {
+    /// Frames sent per route when it was handled.
+    at: u64,
+    step: Step,
+    /// It was sent (not filtered out).
+    delivered: bool,
+    /// Handled after the API was seen out of time order: it may not move
+    /// the cursor before the run has caught up.
+    after_disorder: bool,
+}
+
+/// Where one app's export stands.
+struct Track {
+    /// What was handed on (decides what is skipped).
+    progress: Cursor,
+    /// What every destination has confirmed.
+    confirmed: Cursor,
+    /// What was last handed to the state writer.
+    committed: Cursor,
+    pending: VecDeque<Pending>,
+    disorder: bool,
+}
+
 impl Exporter {
     fn capped(&self) -> bool {
         self.max_events > 0 && self.exported >= self.max_events
+    }
+
+    fn stopped(&self) -> Option<&'static str> {
+        *self.stop.borrow()
     }
 
     /// Exports one app from `start`; `counts` is filled as it goes.
@@ -141,10 +243,16 @@ impl Exporter {
         start: Cursor,
         counts: &mut Counts,
     ) -> Result<AppEnd, RunError> {
+        if let Some(sig) = self.stopped() {
+            return Err(RunError::Interrupted(Interrupted(sig)));
+        }
         if self.capped() {
             return Ok(AppEnd::Capped);
         }
-        let since = start.timestamp.unwrap_or_else(Utc::now);
+        let mut since = start.timestamp.unwrap_or_else(Utc::now);
+        if !start.recent.is_empty() {
+            since -= RECENT_OVERLAP;
+        }
         let url = self
             .source
             .first_url(app, since, &self.filter.server_params(app));
@@ -153,121 +261,279 @@ impl Exporter {
             crate::event::api_timestamp(since)
         );
 
-        let (tx, mut rx) = mpsc::channel::<Result<Page, SourceError>>(1);
+        let (tx, rx) = mpsc::channel::<Result<Page, SourceError>>(1);
         let fetcher = tokio::spawn(fetch_pages(self.source.clone(), app, url, tx));
+        let mut track = Track {
+            progress: start.clone(),
+            confirmed: start.clone(),
+            committed: start.clone(),
+            pending: VecDeque::new(),
+            disorder: false,
+        };
+        let result = self.pages(app, &start, rx, &mut track, counts).await;
+        fetcher.abort();
+        // Whatever ended the export, what the destinations confirmed is
+        // kept; nothing else.
+        let end = match result {
+            Ok(end) => {
+                if track.disorder && end == AppEnd::CaughtUp {
+                    // The whole answer was read: nothing older is to come.
+                    track.confirmed = track.progress.clone();
+                }
+                end
+            }
+            Err(e) => {
+                self.settle(app, &mut track, counts);
+                self.commit(app, &mut track)?;
+                self.drain().await?;
+                return Err(e);
+            }
+        };
+        self.settle(app, &mut track, counts);
+        self.commit(app, &mut track)?;
+        self.drain().await?;
+        Ok(end)
+    }
 
-        let mut progress = start.clone();
-        let mut committed = start.clone();
-        let mut disorder = false;
+    async fn pages(
+        &mut self,
+        app: App,
+        start: &Cursor,
+        mut rx: mpsc::Receiver<Result<Page, SourceError>>,
+        track: &mut Track,
+        counts: &mut Counts,
+    ) -> Result<AppEnd, RunError> {
         let mut end = AppEnd::CaughtUp;
         let mut frame = Vec::with_capacity(4096);
-        let result: Result<(), RunError> = async {
-            while let Some(page) = rx.recv().await {
-                let page = page?;
-                counts.pages += 1;
-                if page.malformed > 0 {
-                    warn!("{app}: skipped {} entries of a page that were not log objects", page.malformed);
+        let mut future = 0u64;
+        loop {
+            let page = tokio::select! {
+                p = rx.recv() => p,
+                sig = stop_signal(&mut self.stop) => return Err(RunError::Interrupted(sig)),
+            };
+            let Some(page) = page else { break };
+            let page = page?;
+            counts.pages += 1;
+            if page.malformed > 0 {
+                warn!(
+                    "{app}: skipped {} entries of a page that were not log objects",
+                    page.malformed
+                );
+            }
+            if page.lossy {
+                warn!("{app}: a page held bytes that are not UTF-8; they were replaced by U+FFFD");
+            }
+            if page.repaired > 0 {
+                warn!(
+                    "{app}: a page held {} values JSON cannot carry (lone surrogate escapes, numbers out of range); they were replaced (U+FFFD, or the number's text as a string)",
+                    page.repaired
+                );
+            }
+            let stamp = Stamp::now();
+            for ev in &page.events {
+                if self.capped() {
+                    end = AppEnd::Capped;
+                    break;
                 }
-                if page.lossy {
-                    warn!("{app}: a page held bytes that are not UTF-8; they were replaced by U+FFFD");
+                if let Some(sig) = self.stopped() {
+                    return Err(RunError::Interrupted(Interrupted(sig)));
                 }
-                let stamp = Stamp::now();
-                for ev in &page.events {
-                    if self.capped() {
-                        end = AppEnd::Capped;
-                        break;
+                let key = ev.key();
+                // Too recent: the API may still add logs of that time.
+                // Neither delivered nor passed by the cursor.
+                if let (Some(h), Some(t)) = (self.horizon, ev.cursor_time)
+                    && t > h
+                {
+                    counts.held += 1;
+                    continue;
+                }
+                let time = match ev.cursor_time {
+                    Some(t) if t > self.ceiling => {
+                        future += 1;
+                        if future == 1 {
+                            warn!(
+                                "{app}: log {} is dated {}, later than now; it is delivered, but the cursor does not move past now",
+                                crate::report::printable(&key),
+                                crate::event::api_timestamp(t)
+                            );
+                        }
+                        None
                     }
-                    let key = ev.key();
-                    // Too recent: the API may still add logs of that time.
-                    // Neither delivered nor passed by the cursor.
-                    if let (Some(h), Some(t)) = (self.horizon, ev.time)
-                        && t > h
-                    {
-                        counts.held += 1;
-                        continue;
-                    }
-                    if let Some(t) = ev.time {
-                        let at_progress = progress.timestamp == Some(t.trunc_subsecs(0)) && progress.ids.contains(&key);
-                        if start.has_passed(t, &key) || at_progress {
+                    t => t,
+                };
+                let step = match time {
+                    Some(t) => {
+                        let p = &track.progress;
+                        let at_progress =
+                            p.timestamp == Some(t.trunc_subsecs(0)) && p.ids.contains(&key);
+                        if start.has_passed(t, &key) || at_progress || p.recent.contains(&key) {
                             counts.skipped += 1;
                             continue;
                         }
-                        if progress.timestamp.is_some_and(|p| t.trunc_subsecs(0) < p) && !disorder {
-                            disorder = true;
-                            warn!("{app}: the API sent logs out of time order; the cursor will move only when the run is caught up");
+                        if p.timestamp.is_some_and(|pt| t.trunc_subsecs(0) < pt) && !track.disorder
+                        {
+                            track.disorder = true;
+                            warn!(
+                                "{app}: the API sent logs out of time order; the cursor moves past them only when the run has caught up"
+                            );
                         }
-                    } else {
-                        debug!("{app}: log {key} has no valid {}; delivered without moving the cursor", app.time_field());
+                        Step::Advance(t, key)
                     }
-                    if self.filter.accepts(ev) {
-                        frame.clear();
-                        let mut encoded: Option<&Encoder> = None;
-                        if let Some(wait) = self.pacer.before_event(Instant::now()) {
-                            tokio::time::sleep(wait).await;
+                    None => {
+                        if track.progress.recent.contains(&key) {
+                            counts.skipped += 1;
+                            continue;
                         }
-                        for route in &mut self.routes {
-                            // Destinations with the same encoding share the frame.
-                            if encoded != Some(&route.encoder) {
-                                frame.clear();
-                                route.encoder.encode(ev, &stamp, &mut frame);
-                            }
-                            route.sink.send(&frame).await?;
-                            encoded = Some(&route.encoder);
+                        if ev.cursor_time.is_none() {
+                            debug!(
+                                "{app}: log {} has no valid created_timestamp or inserted_timestamp; delivered, and remembered by key",
+                                crate::report::printable(&key)
+                            );
                         }
-                        self.exported += 1;
-                        counts.exported += 1;
-                    } else {
-                        counts.filtered += 1;
+                        Step::Remember(key)
                     }
-                    progress.advance_over(ev);
-                }
-                for route in &mut self.routes {
-                    route.sink.flush().await?;
-                }
-                if let Some(pb) = &self.progress {
-                    pb.set_position(self.exported);
-                    if let Some(t) = progress.timestamp {
-                        let lag = (Utc::now() - t).num_seconds().max(0);
-                        pb.set_message(format!(
-                            "{app}: {} behind now",
-                            crate::commands::status::duration_words(lag)
-                        ));
+                };
+                let delivered = self.filter.accepts(ev);
+                if delivered {
+                    if let Some(wait) = self.pacer.before_event(Instant::now()) {
+                        tokio::select! {
+                            () = tokio::time::sleep(wait) => {}
+                            sig = stop_signal(&mut self.stop) => return Err(RunError::Interrupted(sig)),
+                        }
                     }
+                    let mut encoded: Option<&Encoder> = None;
+                    for route in &mut self.routes {
+                        // Destinations with the same encoding share the frame.
+                        if encoded != Some(&route.encoder) {
+                            frame.clear();
+                            route.encoder.encode(ev, &stamp, &mut frame);
+                        }
+                        tokio::select! {
+                            r = route.send(&frame) => r?,
+                            sig = stop_signal(&mut self.stop) => return Err(RunError::Interrupted(sig)),
+                        }
+                        encoded = Some(&route.encoder);
+                    }
+                    self.exported += 1;
+                } else {
+                    counts.filtered += 1;
                 }
-                if !disorder && progress != committed {
-                    self.commit(app, &progress)?;
-                    committed = progress.clone();
+                track.progress.apply(&step);
+                track.pending.push_back(Pending {
+                    at: self.routes.first().map_or(0, |r| r.sent),
+                    step,
+                    delivered,
+                    after_disorder: track.disorder,
+                });
+                // A batch is ready: confirm it, so that the cursor can
+                // move inside the page.
+                if self.routes.iter().any(Route::batch_ready) {
+                    self.flush_routes().await?;
                 }
-                if end == AppEnd::Capped {
-                    break;
+                self.settle(app, track, counts);
+                if self.writer.as_ref().is_some_and(StateWriter::idle) {
+                    self.commit(app, track)?;
                 }
             }
-            Ok(())
-        }
-        .await;
-        fetcher.abort();
-        result?;
-        if disorder && end == AppEnd::CaughtUp && progress != committed {
-            self.commit(app, &progress)?;
+            if future > 1 {
+                warn!(
+                    "{app}: {future} logs were dated later than now; the cursor did not move past now"
+                );
+                future = 0;
+            }
+            self.flush_routes().await?;
+            self.settle(app, track, counts);
+            self.commit(app, track)?;
+            if let Some(pb) = &self.progress {
+                pb.set_position(self.exported);
+                if let Some(t) = track.progress.timestamp {
+                    let lag = (Utc::now() - t).num_seconds();
+                    pb.set_message(format!(
+                        "{app}: {}",
+                        crate::commands::status::lag_words(lag)
+                    ));
+                }
+            }
+            if end == AppEnd::Capped {
+                break;
+            }
         }
         Ok(end)
     }
 
-    fn commit(&mut self, app: App, cursor: &Cursor) -> Result<(), StateError> {
-        self.cursors.cursors.insert(app, cursor.clone());
-        if self.dry_run {
+    /// Confirms what every destination was given.
+    async fn flush_routes(&mut self) -> Result<(), RunError> {
+        for route in &mut self.routes {
+            tokio::select! {
+                r = route.flush() => r?,
+                sig = stop_signal(&mut self.stop) => return Err(RunError::Interrupted(sig)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the confirmed cursor over every handled log that all
+    /// destinations have confirmed, and counts those delivered.
+    fn settle(&self, _app: App, track: &mut Track, counts: &mut Counts) {
+        let confirmed = self.routes.iter().map(|r| r.confirmed).min().unwrap_or(0);
+        while track.pending.front().is_some_and(|p| p.at <= confirmed) {
+            let Some(p) = track.pending.pop_front() else {
+                break;
+            };
+            if p.delivered {
+                counts.exported += 1;
+            }
+            match p.step {
+                // Out of order: moving past it could pass older logs still
+                // to come.
+                Step::Advance(..) if p.after_disorder => {}
+                ref step => track.confirmed.apply(step),
+            }
+        }
+    }
+
+    /// Hands the confirmed cursor to the state writer, if it moved.
+    fn commit(&mut self, app: App, track: &mut Track) -> Result<(), StateError> {
+        if track.confirmed == track.committed {
             return Ok(());
         }
-        self.cursors.save(&self.state.path(STATE_FILE))?;
+        self.cursors.cursors.insert(app, track.confirmed.clone());
+        track.committed = track.confirmed.clone();
+        let Some(writer) = &mut self.writer else {
+            return Ok(());
+        };
+        writer.submit(self.cursors.to_bytes())?;
         debug!(
             "{app}: cursor at {} ({} ids)",
-            cursor
+            track
+                .confirmed
                 .timestamp
                 .map(crate::event::api_timestamp)
                 .unwrap_or_default(),
-            cursor.ids.len()
+            track.confirmed.ids.len()
         );
         Ok(())
+    }
+
+    /// Waits until the cursor file holds everything committed.
+    async fn drain(&mut self) -> Result<(), StateError> {
+        match &mut self.writer {
+            Some(w) => w.wait().await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Resolves when a signal has asked the run to stop (never, if the sender
+/// is gone).
+async fn stop_signal(stop: &mut tokio::sync::watch::Receiver<Option<&'static str>>) -> Interrupted {
+    loop {
+        if let Some(sig) = *stop.borrow_and_update() {
+            return Interrupted(sig);
+        }
+        if stop.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 

@@ -352,6 +352,10 @@ pub struct ExportArgs {
     #[arg(long = "send-retries", default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=100), help_heading = "Output")]
     pub send_retries: u32,
 
+    /// Seconds one write or flush to an output may take before the connection counts as lost (reconnect, resend, give up after --send-retries).
+    #[arg(long = "send-timeout", default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600), help_heading = "Output")]
+    pub send_timeout: u64,
+
     /// With -o SYSLOG: the local syslog socket.
     #[arg(
         long = "syslog-socket",
@@ -375,12 +379,13 @@ pub struct ExportArgs {
     )]
     pub max_bytes: u64,
 
-    /// With -o FILE: how many rolled-over files to keep (0 = never roll over).
+    /// With -o FILE: how many rolled-over files to keep (0 = never roll over; at most 10000).
     #[arg(
         long = "backup-count",
         visible_alias = "backup_count",
         default_value_t = 0,
         value_name = "N",
+        value_parser = clap::value_parser!(u32).range(0..=10_000),
         help_heading = "Output"
     )]
     pub backup_count: u32,
@@ -446,6 +451,15 @@ pub struct ExportArgs {
     /// Where export_log.state, export_log.lock and last_job.status live [default: the config file's directory].
     #[arg(long = "state-dir", value_name = "DIR", help_heading = "Files")]
     pub state_dir: Option<PathBuf>,
+
+    /// A run that finds the lock held by a run started more than this many seconds ago warns that it may be hung and exits 1 (0 = never).
+    #[arg(
+        long = "stale-after",
+        default_value_t = 3600,
+        value_name = "SECONDS",
+        help_heading = "Files"
+    )]
+    pub stale_after: u64,
 
     /// Leave logs newer than this many seconds for the next run: the API may still be indexing logs of that time, and a cursor past them would skip them (0 = no wait).
     #[arg(long, default_value_t = 300, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=86_400), help_heading = "Source")]

@@ -147,6 +147,8 @@ pub struct Settings {
     pub destinations: Vec<Destination>,
     /// Reconnects of a stream output.
     pub send_retry: SendRetry,
+    /// A lock held longer than this is reported as a hung run.
+    pub stale_after: Option<Duration>,
     /// Whether `-t` was given (it cannot be combined with a `destinations`
     /// list in config.json).
     pub targets_given: bool,
@@ -272,7 +274,9 @@ impl Settings {
             send_retry: SendRetry {
                 retries: a.send_retries,
                 base: Duration::from_millis(a.retry_delay_ms),
+                timeout: Duration::from_secs(a.send_timeout),
             },
+            stale_after: (a.stale_after > 0).then(|| Duration::from_secs(a.stale_after)),
             rate: a.rate,
             max_events: a.max_events,
             start_date: a.start_date,

@@ -111,7 +111,7 @@ pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Ch
     }
     let once = SendRetry {
         retries: 0,
-        base: settings.send_retry.base,
+        ..settings.send_retry
     };
     for d in &destinations {
         let what = format!("output {}", describe(&d.output));

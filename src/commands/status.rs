@@ -26,7 +26,9 @@ pub fn report(args: &StatusArgs, now: DateTime<Utc>) -> Result<Value, StateError
                 Some(t) => json!({
                     "cursor": api_timestamp(t),
                     "ids_at_cursor": c.ids.len(),
-                    "lag_seconds": (now - t).num_seconds().max(0),
+                    // Negative when the cursor is in the future: shown
+                    // as it is, never hidden as "0 s behind".
+                    "lag_seconds": (now - t).num_seconds(),
                 }),
             },
         );
@@ -49,6 +51,16 @@ pub fn duration_words(secs: i64) -> String {
     }
 }
 
+/// `3 min behind now`, or, for a cursor in the future, `2 days 0 h ahead
+/// of now (a clock is wrong)`.
+pub fn lag_words(lag: i64) -> String {
+    if lag < 0 {
+        format!("{} ahead of now (a clock is wrong)", duration_words(-lag))
+    } else {
+        format!("{} behind now", duration_words(lag))
+    }
+}
+
 /// The report as lines of text.
 pub fn text(report: &Value) -> String {
     let mut out = String::new();
@@ -62,9 +74,9 @@ pub fn text(report: &Value) -> String {
                 "{app}: no cursor yet (the next run starts 180 days back)\n"
             )),
             Some(t) => out.push_str(&format!(
-                "{app}: cursor {t} UTC ({} ids at that second), {} behind now\n",
+                "{app}: cursor {t} UTC ({} ids at that second), {}\n",
                 a["ids_at_cursor"],
-                duration_words(a["lag_seconds"].as_i64().unwrap_or(0))
+                lag_words(a["lag_seconds"].as_i64().unwrap_or(0))
             )),
         }
     }
@@ -85,7 +97,7 @@ pub fn text(report: &Value) -> String {
             ));
         }
         if let Some(e) = last["error"].as_str() {
-            out.push_str(&format!("  error: {e}\n"));
+            out.push_str(&format!("  error: {}\n", crate::report::printable(e)));
         }
     }
     out

@@ -27,7 +27,13 @@ pub struct RotatingFile {
 /// LF; returns how many bytes went.
 fn remove_partial_line(path: &Path) -> io::Result<Option<u64>> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut f = match OpenOptions::new().read(true).write(true).open(path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
         Ok(f) => f,
         // Missing, or not ours to repair (a device, no read permission...).
         Err(_) => return Ok(None),
@@ -104,10 +110,14 @@ impl RotatingFile {
         self.out.flush()
     }
 
-    /// Flushes and makes what was written durable (fsync).
+    /// Flushes and makes what was written durable (fsync; a FIFO or a
+    /// device has nothing to make durable).
     pub fn sync(&mut self) -> io::Result<()> {
         self.out.flush()?;
-        self.out.get_ref().sync_data()
+        if self.regular {
+            self.out.get_ref().sync_data()?;
+        }
+        Ok(())
     }
 
     fn should_roll_over(&self, len: u64) -> bool {
@@ -143,13 +153,10 @@ impl RotatingFile {
     }
 }
 
+/// Opens for appending (mode 640 when created): never through a symbolic
+/// link, except one to a device or FIFO (`/dev/stdout`).
 fn open_append(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o640)
-        .open(path)
+    crate::fsx::open_write(path, true, 0o640, crate::fsx::Kind::RegularOrStream)
 }
 
 #[cfg(test)]

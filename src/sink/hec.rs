@@ -47,6 +47,8 @@ pub struct HecSink {
     pending: Vec<u64>,
     retry: SendRetry,
     target: String,
+    /// Events HEC has accepted since the sink was opened.
+    pub posted: u64,
 }
 
 impl std::fmt::Debug for HecSink {
@@ -173,6 +175,7 @@ impl HecSink {
             pending: Vec::new(),
             retry,
             target,
+            posted: 0,
         })
     }
 
@@ -226,6 +229,12 @@ impl HecSink {
                 format!("unexpected answer to the token check ({status}: {json})"),
             )),
         }
+    }
+
+    /// Events confirmed without a flush: those HEC accepted, when it does
+    /// not acknowledge indexing (with `--hec-ack`, a flush confirms).
+    pub fn confirmed(&self) -> Option<u64> {
+        self.channel.is_none().then_some(self.posted)
     }
 
     pub async fn send(&mut self, frame: &[u8]) -> Result<(), SinkError> {
@@ -332,6 +341,7 @@ impl HecSink {
             self.pending.push(id);
         }
         debug!("HEC: posted {} events", self.events);
+        self.posted += self.events as u64;
         self.body.clear();
         self.events = 0;
         Ok(())

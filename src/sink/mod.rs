@@ -44,14 +44,39 @@ pub enum SinkError {
     GaveUp { attempts: u32, last: Box<SinkError> },
     #[error("{target}: {reason}")]
     Refused { target: String, reason: String },
+    #[error("the reader of {target} closed it; what it had not read was not confirmed")]
+    ReaderGone { target: String },
 }
 
 /// How a stream output retries: reconnects, and the first delay (doubled
-/// each time, at most 30 s).
+/// each time, at most 30 s); and how long one write or flush may take
+/// (`--send-timeout`) before the connection counts as lost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SendRetry {
     pub retries: u32,
     pub base: Duration,
+    pub timeout: Duration,
+}
+
+/// The default `--send-timeout`.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs an I/O step with a deadline; running past it is a `TimedOut`
+/// error (a receiver that stopped reading).
+pub async fn with_deadline<T>(
+    deadline: Duration,
+    f: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    match tokio::time::timeout(deadline, f).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "the receiver took nothing for {} s (--send-timeout)",
+                deadline.as_secs()
+            ),
+        )),
+    }
 }
 
 impl SendRetry {
@@ -117,13 +142,13 @@ impl Sink {
     pub async fn open(output: &Output, retry: SendRetry) -> Result<Sink, SinkError> {
         Ok(match output {
             Output::Syslog { socket } => {
-                Sink::UnixDatagram(unix::UnixDatagramSink::connect(socket).await?)
+                Sink::UnixDatagram(unix::UnixDatagramSink::connect(socket, retry.timeout).await?)
             }
             Output::Remote {
                 target: Target::Unix(path),
                 socket_type: SocketType::Udp,
                 ..
-            } => Sink::UnixDatagram(unix::UnixDatagramSink::connect(path).await?),
+            } => Sink::UnixDatagram(unix::UnixDatagramSink::connect(path, retry.timeout).await?),
             Output::Remote {
                 target: Target::Inet { host, port },
                 socket_type: SocketType::Udp,
@@ -146,7 +171,7 @@ impl Sink {
                     _ => Sink::Tcp(tcp::TcpSink::connect(endpoint(target), tls, retry).await?),
                 }
             }
-            Output::Stream(kind) => Sink::Stream(stream::StreamSink::new(*kind)),
+            Output::Stream(kind) => Sink::Stream(stream::StreamSink::new(*kind, retry.timeout)),
             Output::Hec(opts) => Sink::Hec(Box::new(hec::HecSink::new(opts, retry)?)),
             Output::File {
                 path,
@@ -167,10 +192,36 @@ impl Sink {
             Sink::Relp(s) => s.send(frame).await,
             Sink::Hec(s) => s.send(frame).await,
             Sink::UnixDatagram(s) => s.send(frame).await,
-            Sink::Stream(s) => s.send(frame),
+            Sink::Stream(s) => s.send(frame).await,
             Sink::File(f) => f
                 .write_record(frame)
                 .map_err(|e| SinkError::write(&f.path().display().to_string(), e)),
+        }
+    }
+
+    /// How many frames (since the sink was opened) the transport has
+    /// confirmed without a flush: every one for datagrams (sent is all
+    /// they promise), RELP's answered ones, HEC's accepted batches
+    /// (without `--hec-ack`). `None`: only a flush confirms.
+    pub fn confirmed_by_itself(&self) -> Option<u64> {
+        match self {
+            Sink::Udp(_) | Sink::UnixDatagram(_) => Some(u64::MAX),
+            Sink::Relp(s) => Some(s.answered),
+            Sink::Hec(s) => s.confirmed(),
+            Sink::Tcp(_) | Sink::Stream(_) | Sink::File(_) => None,
+        }
+    }
+
+    /// After how many unconfirmed bytes a flush is worth making inside a
+    /// page, so that the cursor can follow (`None`: the transport confirms
+    /// by itself, or confirming costs too much to do before the page ends).
+    pub fn flush_batch(&self) -> Option<usize> {
+        const BATCH: usize = 64 * 1024;
+        match self {
+            Sink::Tcp(_) | Sink::Stream(_) => Some(BATCH),
+            // Each confirmation of a file is an fsync.
+            Sink::File(_) => Some(4 * BATCH),
+            Sink::Udp(_) | Sink::UnixDatagram(_) | Sink::Relp(_) | Sink::Hec(_) => None,
         }
     }
 
@@ -181,7 +232,7 @@ impl Sink {
             Sink::Tcp(s) => s.flush().await,
             Sink::Relp(s) => s.flush().await,
             Sink::Hec(s) => s.flush().await,
-            Sink::Stream(s) => s.flush(),
+            Sink::Stream(s) => s.flush().await,
             Sink::File(f) => f
                 .sync()
                 .map_err(|e| SinkError::write(&f.path().display().to_string(), e)),

@@ -129,6 +129,8 @@ pub struct RelpSink {
     /// Messages sent again after a lost connection (the receiver may hold
     /// these twice).
     pub resent: u64,
+    /// Messages answered `200 OK` since the sink was opened.
+    pub answered: u64,
 }
 
 impl RelpSink {
@@ -149,6 +151,7 @@ impl RelpSink {
             rbuf: Vec::with_capacity(4096),
             retry,
             resent: 0,
+            answered: 0,
         };
         sink.with_retry(Step::Connect).await?;
         Ok(sink)
@@ -299,12 +302,13 @@ impl RelpSink {
             return Ok(());
         }
         let c = self.conn.as_mut().expect("connected");
-        c.write_all(&self.wbuf)
-            .await
-            .map_err(|e| SinkError::write(&self.target, e))?;
-        c.flush()
-            .await
-            .map_err(|e| SinkError::write(&self.target, e))?;
+        let deadline = self.retry.timeout;
+        super::with_deadline(deadline, async {
+            c.write_all(&self.wbuf).await?;
+            c.flush().await
+        })
+        .await
+        .map_err(|e| SinkError::write(&self.target, e))?;
         self.wbuf.clear();
         Ok(())
     }
@@ -336,6 +340,7 @@ impl RelpSink {
         }
         self.unanswered.pop_front();
         self.written -= 1;
+        self.answered += 1;
         Ok(())
     }
 

@@ -98,14 +98,15 @@ impl TcpSink {
             self.conn = Some(conn::connect(&self.endpoint, self.tls.as_ref()).await?);
         }
         let c = self.conn.as_mut().expect("connected above");
+        let deadline = self.retry.timeout;
         if self.written < self.pending.len() {
-            c.write_all(&self.pending[self.written..])
+            super::with_deadline(deadline, c.write_all(&self.pending[self.written..]))
                 .await
                 .map_err(|e| SinkError::write(&self.target, e))?;
             self.written = self.pending.len();
         }
         if confirm {
-            c.flush()
+            super::with_deadline(deadline, c.flush())
                 .await
                 .map_err(|e| SinkError::write(&self.target, e))?;
             check_open(c, &self.target)?;

@@ -242,6 +242,7 @@ impl CloudSoc {
             next,
             malformed: page.malformed,
             lossy: page.lossy,
+            repaired: page.repaired,
         })
     }
 
@@ -328,6 +329,8 @@ pub struct RawPage {
     pub malformed: u64,
     /// Whether bytes that are not UTF-8 were replaced.
     pub lossy: bool,
+    /// Values JSON cannot carry that were replaced.
+    pub repaired: u64,
 }
 
 /// Parses a page body. `app` is the one the request asked for. (Public
@@ -337,8 +340,20 @@ pub fn parse_page(app: App, body: &[u8]) -> Result<RawPage, SourceError> {
         Ok(s) => (std::borrow::Cow::Borrowed(s), false),
         Err(_) => (String::from_utf8_lossy(body), true),
     };
-    let value: Value = serde_json::from_str(&text)
-        .map_err(|e| SourceError::BadPage(format!("not valid JSON ({e})")))?;
+    let mut repaired = 0;
+    let value: Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        // One value JSON cannot carry must not block the export for ever:
+        // it is replaced (and counted), the rest of the page is read.
+        Err(e) => match super::lenient::repair(text.as_bytes()) {
+            Some(r) => {
+                repaired = r.strings + r.numbers;
+                serde_json::from_slice(&r.bytes)
+                    .map_err(|_| SourceError::BadPage(format!("not valid JSON ({e})")))?
+            }
+            None => return Err(SourceError::BadPage(format!("not valid JSON ({e})"))),
+        },
+    };
     let Value::Object(mut obj) = value else {
         return Err(SourceError::BadPage("not a JSON object".into()));
     };
@@ -380,6 +395,7 @@ pub fn parse_page(app: App, body: &[u8]) -> Result<RawPage, SourceError> {
         next_raw,
         malformed,
         lossy,
+        repaired,
     })
 }
 
@@ -420,6 +436,19 @@ mod tests {
                 .to_string();
             assert!(e.contains(msg), "{e}");
         }
+    }
+
+    #[test]
+    fn a_value_json_cannot_carry_does_not_block_the_page() {
+        let p = parse_page(
+            App::Investigate,
+            br#"{"logs":[{"_id":"a","m":"\ud800"},{"_id":"b","n":1e400},{"_id":"c"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(p.events.len(), 3);
+        assert_eq!(p.repaired, 2);
+        assert_eq!(p.events[0].fields["m"], "\u{fffd}");
+        assert_eq!(p.events[1].fields["n"], "1e400");
     }
 
     #[test]

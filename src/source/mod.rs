@@ -3,6 +3,7 @@
 //! fatal) and the retry schedule.
 
 pub mod cloudsoc;
+pub mod lenient;
 
 use crate::event::Event;
 use reqwest::Url;
@@ -19,6 +20,9 @@ pub struct Page {
     pub malformed: u64,
     /// True when the body held bytes that are not UTF-8 (replaced by U+FFFD).
     pub lossy: bool,
+    /// Values JSON cannot carry (lone surrogate escapes, numbers out of
+    /// range) that were replaced so that the rest of the page is read.
+    pub repaired: u64,
 }
 
 #[derive(Debug, Error)]

@@ -4,18 +4,66 @@
 //! so logs sharing a second across page and run boundaries are neither lost
 //! nor repeated.
 //!
+//! Logs that cannot move the cursor (no time on the query axis, or a time
+//! in the future) are remembered by key in a bounded list of recent keys
+//! instead, and skipped when a later run meets them again.
+//!
 //! File format (`export_log.state`):
-//! `{"version":1,"cursors":{"Investigate":{"timestamp":"2023-01-01T23:23:59","ids":["a","b"]}}}`
+//! `{"version":1,"cursors":{"Investigate":{"timestamp":"2023-01-01T23:23:59","ids":["a","b"],"recent":["h:..."]}}}`
 
 use super::{StateError, write_atomic};
 use crate::event::{App, Event, api_timestamp, parse_timestamp};
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::path::Path;
 
 /// The newest version of the file this agent writes and reads.
 pub const VERSION: u64 = 1;
+
+/// How many keys of logs that could not move the cursor are remembered
+/// (the oldest are forgotten first: a forgotten one may be sent again,
+/// never lost).
+pub const RECENT_MAX: usize = 10_000;
+
+/// Keys of recently delivered logs that could not move the cursor, oldest
+/// first, bounded by [`RECENT_MAX`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recent {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
+
+impl Recent {
+    pub fn contains(&self, key: &str) -> bool {
+        self.set.contains(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    pub fn insert(&mut self, key: &str) {
+        if self.set.contains(key) {
+            return;
+        }
+        if self.order.len() >= RECENT_MAX
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        self.order.push_back(key.to_string());
+        self.set.insert(key.to_string());
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &String> {
+        self.order.iter()
+    }
+}
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cursor {
@@ -23,6 +71,17 @@ pub struct Cursor {
     pub timestamp: Option<DateTime<Utc>>,
     /// Keys of the logs delivered at `timestamp`.
     pub ids: BTreeSet<String>,
+    /// Keys of delivered logs that could not move the cursor.
+    pub recent: Recent,
+}
+
+/// What handling one log does to the cursor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Move over the log at this time.
+    Advance(DateTime<Utc>, String),
+    /// Remember its key (it has no usable time).
+    Remember(String),
 }
 
 impl Cursor {
@@ -31,6 +90,22 @@ impl Cursor {
         Cursor {
             timestamp: Some(t.trunc_subsecs(0)),
             ids: BTreeSet::new(),
+            recent: Recent::default(),
+        }
+    }
+
+    /// The same position, keeping `other`'s recent keys (a restart at a
+    /// date must not forget them).
+    pub fn with_recent(mut self, other: &Cursor) -> Cursor {
+        self.recent = other.recent.clone();
+        self
+    }
+
+    /// Applies one [`Step`].
+    pub fn apply(&mut self, step: &Step) {
+        match step {
+            Step::Advance(t, key) => self.advance(*t, key),
+            Step::Remember(key) => self.recent.insert(key),
         }
     }
 
@@ -61,18 +136,23 @@ impl Cursor {
     }
 
     /// Like [`Cursor::advance`] for an event; events without a time cannot
-    /// move the cursor.
+    /// move the cursor and are remembered instead.
     pub fn advance_over(&mut self, ev: &Event) {
-        if let Some(t) = ev.time {
-            self.advance(t, &ev.key());
+        match ev.cursor_time {
+            Some(t) => self.advance(t, &ev.key()),
+            None => self.recent.insert(&ev.key()),
         }
     }
 
     fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "timestamp": self.timestamp.map(api_timestamp),
             "ids": self.ids.iter().collect::<Vec<_>>(),
-        })
+        });
+        if !self.recent.is_empty() {
+            v["recent"] = Value::Array(self.recent.iter().cloned().map(Value::String).collect());
+        }
+        v
     }
 
     fn from_json(app: &str, v: &Value) -> Result<Cursor, String> {
@@ -103,7 +183,24 @@ impl Cursor {
         if timestamp.is_none() && !ids.is_empty() {
             return Err(format!("cursors.{app} has ids but no timestamp"));
         }
-        Ok(Cursor { timestamp, ids })
+        let mut recent = Recent::default();
+        match obj.get("recent") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(a)) => {
+                for i in a {
+                    let key = i
+                        .as_str()
+                        .ok_or_else(|| format!("cursors.{app}.recent holds a non-string"))?;
+                    recent.insert(key);
+                }
+            }
+            Some(_) => return Err(format!("cursors.{app}.recent is not an array")),
+        }
+        Ok(Cursor {
+            timestamp,
+            ids,
+            recent,
+        })
     }
 }
 
@@ -121,10 +218,11 @@ impl CursorFile {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(CursorFile::default()),
+            // Unreadable is not corrupt: -r would re-export 180 days.
             Err(e) => {
-                return Err(StateError::Corrupt {
+                return Err(StateError::Unreadable {
                     path: path.to_path_buf(),
-                    reason: format!("cannot be read ({e})"),
+                    source: e,
                 });
             }
         };
@@ -212,6 +310,24 @@ mod tests {
     }
 
     #[test]
+    fn recent_keys_are_bounded_oldest_first_and_saved() {
+        let mut c = Cursor::default();
+        for i in 0..RECENT_MAX + 5 {
+            c.apply(&Step::Remember(format!("k{i}")));
+        }
+        c.apply(&Step::Remember("k9".into()));
+        assert_eq!(c.recent.len(), RECENT_MAX);
+        assert!(!c.recent.contains("k4") && c.recent.contains("k5"));
+        let mut f = CursorFile::default();
+        f.cursors.insert(App::Detect, c.clone());
+        let back = CursorFile::parse(&f.to_bytes()).unwrap();
+        assert_eq!(back.cursor(App::Detect), c);
+        assert!(
+            CursorFile::parse(br#"{"version":1,"cursors":{"Detect":{"recent":[1]}}}"#).is_err()
+        );
+    }
+
+    #[test]
     fn round_trip_through_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("export_log.state");
@@ -248,6 +364,20 @@ mod tests {
             let e = CursorFile::parse(bytes).unwrap_err();
             assert!(e.contains(reason), "{e} should contain {reason}");
         }
+    }
+
+    #[test]
+    fn an_unreadable_file_advises_the_permission_not_a_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory in its place cannot be read as a file, even by root.
+        let path = dir.path().join("export_log.state");
+        std::fs::create_dir(&path).unwrap();
+        let msg = CursorFile::load(&path).unwrap_err().to_string();
+        assert!(msg.contains("export_log.state"), "{msg}");
+        assert!(
+            msg.contains("owner or permissions") && !msg.contains("-r"),
+            "{msg}"
+        );
     }
 
     #[test]

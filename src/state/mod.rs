@@ -6,6 +6,7 @@
 pub mod cursor;
 pub mod lock;
 pub mod status;
+pub mod writer;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,13 @@ or with --start_date YYYY-MM-DD to restart from a date";
 pub enum StateError {
     #[error("{path}: {reason}; nothing was sent. To recover, {RECOVERY}")]
     Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "{path}: cannot be read ({source}); fix its owner or permissions (the saved cursor is intact; nothing was sent)"
+    )]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {action}: {source}")]
     Io {
         path: PathBuf,
@@ -103,10 +111,27 @@ impl StateDir {
     }
 }
 
+/// Opens a state file (the lock) for reading and writing, creating it
+/// (mode 600) if missing: never through a symbolic link, and only a
+/// regular file.
+pub fn open_no_follow(path: &Path, append: bool) -> std::io::Result<std::fs::File> {
+    crate::fsx::open_write(path, append, 0o600, crate::fsx::Kind::Regular)
+}
+
+/// Like [`write_atomic`], with the file's permission bits set to `mode`
+/// (the metrics file is read by node_exporter's user: 644).
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
+    write_atomic_with(path, bytes, Some(mode))
+}
+
 /// Replaces `path` with `bytes` so that a crash at any moment leaves either
 /// the old or the new file, whole: a temporary file in the same directory,
 /// written and fsynced, renamed over the old one, then the directory fsynced.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    write_atomic_with(path, bytes, None)
+}
+
+fn write_atomic_with(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), StateError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -115,6 +140,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
         .prefix(".tmp-")
         .tempfile_in(dir)
         .map_err(|e| StateError::io(path, "cannot create a temporary file beside", e))?;
+    if let Some(m) = mode {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(m))
+            .map_err(|e| StateError::io(path, "cannot set the mode of", e))?;
+    }
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| StateError::io(path, "cannot write", e))?;
