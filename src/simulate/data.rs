@@ -237,7 +237,10 @@ pub fn detect(seed: u64, schedule: &Schedule, count: u64, i: u64) -> Map<String,
     let mut log = json!({
         "_id": format!("det-{i:08}"),
         "from_detect": 1,
-        "incident_start_time": ts(second),
+        // An incident is created when it is detected, after it started
+        // (up to an hour before); the API selects incidents by creation.
+        "created_timestamp": ts(second),
+        "incident_start_time": ts(second - r.below(3600) as i64),
         "inserted_timestamp": ts(second + 60),
         "updated_timestamp": ts(second + 360),
         "severity": *r.pick(DETECT_SEVERITIES),
@@ -261,7 +264,9 @@ pub fn detect(seed: u64, schedule: &Schedule, count: u64, i: u64) -> Map<String,
     std::mem::take(obj)
 }
 
-/// The Unix second of Detect log `i`: evenly spread over the schedule.
+/// The Unix second at which Detect log `i` was created (its
+/// `created_timestamp`, what the API filters on): evenly spread over the
+/// schedule. Its `incident_start_time` is earlier.
 pub fn detect_second(schedule: &Schedule, count: u64, i: u64) -> i64 {
     let span = schedule.seconds().max(1) as u128;
     schedule.base + (i as u128 * span / count.max(1) as u128) as i64
@@ -316,7 +321,7 @@ mod tests {
         assert!(hostile >= 14);
         for i in 0..20 {
             let d = detect(9, &s, 20, i);
-            assert!(d["incident_start_time"].is_string());
+            assert!(d["incident_start_time"].as_str() <= d["created_timestamp"].as_str());
             assert!(d["_id"].is_string());
         }
     }
