@@ -110,7 +110,12 @@ impl<'a> MakeWriter<'a> for RedactingFile {
 
 impl Write for RedactingFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let line = redact(&String::from_utf8_lossy(buf));
+        // One record per line: a value holding a line break or a terminal
+        // escape is written escaped, so it cannot forge a line.
+        let text = String::from_utf8_lossy(buf);
+        let body = text.strip_suffix('\n').unwrap_or(&text);
+        let mut line = crate::report::printable(&redact(body)).into_owned();
+        line.push('\n');
         let mut f = self.0.lock().unwrap_or_else(|e| e.into_inner());
         f.write_record(line.as_bytes())?;
         f.flush()?;
@@ -135,8 +140,21 @@ impl<S: Subscriber> Layer<S> for JsonLayer {
             "level": event.metadata().level().as_str(),
             "message": v.0,
         });
-        let mut w = self.0.clone();
-        let _ = w.write_all(format!("{line}\n").as_bytes());
+        // serde_json leaves C1 controls and U+2028/9 raw: escape them too
+        // (valid JSON escapes, only ever inside strings).
+        let mut text = String::new();
+        for c in line.to_string().chars() {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                text.push_str(&format!("\\u{:04x}", c as u32));
+            } else {
+                text.push(c);
+            }
+        }
+        text.push('\n');
+        let mut f = self.0.0.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = f
+            .write_record(redact(&text).as_bytes())
+            .and_then(|()| f.flush());
     }
 }
 
@@ -152,7 +170,7 @@ impl<S: Subscriber> Layer<S> for StderrLayer {
             Level::WARN => "warning",
             _ => "info",
         };
-        let line = redact(&v.0).replace(['\n', '\r'], " ");
+        let line = crate::report::printable(&redact(&v.0)).into_owned();
         let _ = writeln!(io::stderr().lock(), "siem-agent: {level}: {line}");
     }
 }

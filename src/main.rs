@@ -21,7 +21,8 @@ use tracing::{error, info, warn};
 
 fn main() -> std::process::ExitCode {
     install_panic_hook();
-    let matches = match Cli::command().try_get_matches() {
+    let args = siem_agent::cli::hoist_subcommand(std::env::args_os().collect());
+    let matches = match Cli::command().try_get_matches_from(args) {
         Ok(m) => m,
         Err(e) => {
             use clap::error::ErrorKind::*;
@@ -106,6 +107,12 @@ fn main() -> std::process::ExitCode {
 
 /// `siem-agent check`: one line per check, exit 0 only if all pass.
 async fn check(args: ExportArgs) -> ExitCode {
+    if args.demo {
+        println!(
+            "FAIL flags: --demo runs an export against a built-in simulator; it has nothing to check (run siem-agent --demo)"
+        );
+        return ExitCode::Error;
+    }
     let settings = match Settings::from_args(args) {
         Ok(s) => s,
         Err(e) => {

@@ -86,7 +86,13 @@ pub struct Route {
     confirmed: u64,
     /// Bytes given since the last confirmation.
     unconfirmed_bytes: usize,
+    /// When the last confirmation was made.
+    confirmed_at: Instant,
 }
+
+/// Frames unconfirmed for this long are confirmed even when no batch is
+/// full (a slow `--rate`), so that the cursor keeps up.
+pub const CONFIRM_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Route {
     pub fn new(sink: Sink, encoder: Encoder) -> Route {
@@ -96,6 +102,7 @@ impl Route {
             sent: 0,
             confirmed: 0,
             unconfirmed_bytes: 0,
+            confirmed_at: Instant::now(),
         }
     }
 
@@ -131,16 +138,24 @@ impl Route {
         self.sink.flush().await?;
         self.confirmed = self.sent;
         self.unconfirmed_bytes = 0;
+        self.confirmed_at = Instant::now();
         Ok(())
     }
 
     /// Whether a batch is worth confirming now.
     fn batch_ready(&self) -> bool {
-        self.sink
-            .flush_batch()
-            .is_some_and(|b| self.unconfirmed_bytes >= b)
+        self.confirmed < self.sent
+            && (self
+                .sink
+                .flush_batch()
+                .is_some_and(|b| self.unconfirmed_bytes >= b)
+                || self.confirmed_at.elapsed() >= CONFIRM_EVERY)
     }
 }
+
+/// How long a run stopped by a signal waits for its outputs to confirm
+/// what they were given.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Why a run stopped before its end: a signal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -283,6 +298,17 @@ impl Exporter {
                 end
             }
             Err(e) => {
+                if matches!(e, RunError::Interrupted(_)) {
+                    // What was handed over is confirmed if the outputs
+                    // take it promptly; else it is left for the next run.
+                    let grace = GRACE;
+                    for route in &mut self.routes {
+                        match tokio::time::timeout(grace, route.flush()).await {
+                            Ok(Ok(())) => {}
+                            _ => break,
+                        }
+                    }
+                }
                 self.settle(app, &mut track, counts);
                 self.commit(app, &mut track)?;
                 self.drain().await?;
@@ -340,9 +366,11 @@ impl Exporter {
                 }
                 let key = ev.key();
                 // Too recent: the API may still add logs of that time.
-                // Neither delivered nor passed by the cursor.
+                // Neither delivered nor passed by the cursor. (A log dated
+                // beyond now is not recent but wrong: it is delivered.)
                 if let (Some(h), Some(t)) = (self.horizon, ev.cursor_time)
                     && t > h
+                    && t <= self.ceiling
                 {
                     counts.held += 1;
                     continue;

@@ -75,9 +75,47 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// The user information (`user:password@`) of a URL-like text, found
+/// without parsing it (a URL that fails to parse may still hold a
+/// password): `(start, end)` of `user:password@` in `raw`.
+fn userinfo_span(raw: &str) -> Option<(usize, usize)> {
+    let start = raw.find("://").map_or(0, |i| i + 3);
+    let rest = &raw[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = rest[..authority_end].rfind('@')?;
+    Some((start, start + at + 1))
+}
+
+/// Registers the password of a URL-like text (before it is parsed, so that
+/// no message about a malformed URL can show it) and returns the text
+/// without its user information, fit to be printed or used as a label.
+pub fn strip_userinfo(raw: &str) -> String {
+    match userinfo_span(raw) {
+        None => raw.to_string(),
+        Some((start, end)) => {
+            let info = &raw[start..end - 1];
+            if let Some((_, pass)) = info.split_once(':') {
+                register(pass);
+            }
+            format!("{}{}", &raw[..start], &raw[end..])
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn userinfo_is_registered_and_stripped_without_parsing() {
+        assert_eq!(
+            strip_userinfo("http://bob:pw-to-hide@[::1:bad/x?q=a@b"),
+            "http://[::1:bad/x?q=a@b"
+        );
+        assert_eq!(redact("say pw-to-hide"), "say ***");
+        assert_eq!(strip_userinfo("10.0.0.1:3128"), "10.0.0.1:3128");
+        assert_eq!(strip_userinfo("u@host:1"), "host:1");
+    }
 
     #[test]
     fn debug_and_display_hide_the_value() {

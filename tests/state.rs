@@ -100,7 +100,11 @@ fn start_date_overrides_the_cursor() {
         &start,
     ]);
     let a = Agent::new(&sim.url());
-    a.file_cmd().args(["--severity", "all"]).assert().success();
+    // --settle 0: run just after midnight, the last logs are recent.
+    a.file_cmd()
+        .args(["--severity", "all", "--settle", "0"])
+        .assert()
+        .success();
     let all = a.json_lines();
     assert_eq!(all.len(), 2400);
     let today = chrono::Utc::now().date_naive().to_string();
@@ -113,7 +117,7 @@ fn start_date_overrides_the_cursor() {
 
     let b = Agent::new(&sim.url());
     b.file_cmd()
-        .args(["--severity", "all", "--start_date", &today])
+        .args(["--severity", "all", "--settle", "0", "--start_date", &today])
         .assert()
         .success();
     let got: Vec<String> = b.json_lines().iter().map(id_of).collect();

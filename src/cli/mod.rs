@@ -512,6 +512,55 @@ pub struct ExportArgs {
     pub dry_run: bool,
 }
 
+/// Moves a subcommand named after global options to the front, so that
+/// `siem-agent --config X status` reads as `siem-agent status --config X`
+/// (clap takes options of a subcommand only after its name). Option values
+/// are skipped as such; anything unclear is left as it is.
+pub fn hoist_subcommand(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let names: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
+    let find = |tok: &str| {
+        cmd.get_arguments().find(|a| {
+            if let Some(long) = tok.strip_prefix("--") {
+                a.get_long() == Some(long)
+                    || a.get_all_aliases().is_some_and(|al| al.contains(&long))
+            } else {
+                let mut c = tok.chars().skip(1);
+                matches!((c.next(), c.next()), (Some(ch), None) if a.get_short() == Some(ch))
+            }
+        })
+    };
+    let mut i = 1;
+    while i < args.len() {
+        let Some(tok) = args[i].to_str() else {
+            return args;
+        };
+        if tok == "--" {
+            return args;
+        }
+        if let Some(opt) = tok.strip_prefix('-').filter(|o| !o.is_empty()) {
+            let _ = opt;
+            let takes =
+                !tok.contains('=') && find(tok).is_some_and(|a| a.get_action().takes_values());
+            let many = find(tok)
+                .and_then(|a| a.get_num_args())
+                .is_some_and(|n| n.max_values() > 1);
+            if many {
+                return args; // its values run up to the next option: unclear
+            }
+            i += if takes { 2 } else { 1 };
+            continue;
+        }
+        if i > 1 && names.contains(&tok) {
+            let sub = args.remove(i);
+            args.insert(1, sub);
+        }
+        return args;
+    }
+    args
+}
+
 fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map_err(|_| format!("'{s}' is not a date in the form YYYY-MM-DD"))
@@ -598,6 +647,34 @@ mod tests {
         assert_eq!(a.rate, 5000);
         assert!(a.debug);
         assert_eq!(a.max_bytes, 10);
+    }
+
+    #[test]
+    fn a_subcommand_after_global_options_is_moved_first() {
+        let v = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            hoist_subcommand(v(&["siem-agent", "--config", "x.json", "status", "--json"])),
+            v(&["siem-agent", "status", "--config", "x.json", "--json"])
+        );
+        assert_eq!(
+            hoist_subcommand(v(&["siem-agent", "-d", "--state-dir=/s", "check"])),
+            v(&["siem-agent", "check", "-d", "--state-dir=/s"])
+        );
+        // A value that happens to be a subcommand's name stays a value.
+        assert_eq!(
+            hoist_subcommand(v(&["siem-agent", "--config", "status"])),
+            v(&["siem-agent", "--config", "status"])
+        );
+        let cli = Cli::try_parse_from(hoist_subcommand(v(&[
+            "siem-agent",
+            "--config",
+            "x.json",
+            "status",
+        ])))
+        .unwrap();
+        assert!(
+            matches!(cli.command, Some(Command::Status(s)) if s.config == std::path::Path::new("x.json"))
+        );
     }
 
     #[test]

@@ -734,6 +734,8 @@ fn proxy(
     username: Option<String>,
     password: Option<String>,
 ) -> Result<Proxy, SettingsError> {
+    // Registered before parsing: no message may show it.
+    let shown = crate::secret::strip_userinfo(raw);
     let with_scheme = if raw.contains("://") {
         raw.to_string()
     } else {
@@ -742,14 +744,14 @@ fn proxy(
     let mut url = reqwest::Url::parse(&with_scheme).map_err(|e| {
         SettingsError(format!(
             "--proxy: '{}' is not a URL or HOST:PORT ({e})",
-            crate::secret::redact(raw)
+            crate::secret::redact(&shown)
         ))
     })?;
     if !matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h") || url.host_str().is_none()
     {
         return err(format!(
             "--proxy: '{}' must be http://HOST:PORT, https://HOST:PORT or HOST:PORT",
-            crate::secret::redact(raw)
+            crate::secret::redact(&shown)
         ));
     }
     // Credentials in the URL are taken out of it, so that the URL can be

@@ -28,6 +28,11 @@ pub struct RotatingFile {
 fn remove_partial_line(path: &Path) -> io::Result<Option<u64>> {
     use std::io::{Read, Seek, SeekFrom};
     use std::os::unix::fs::OpenOptionsExt;
+    // Only a regular file is repaired (opening a FIFO here would make it
+    // see a writer come and go).
+    if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
     let mut f = match OpenOptions::new()
         .read(true)
         .write(true)

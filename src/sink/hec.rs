@@ -67,8 +67,12 @@ fn refused(target: &str, reason: impl Into<String>) -> SinkError {
 }
 
 /// The event and ack endpoints for a configured URL.
-pub fn endpoints(url: &str, allow_insecure_http: bool) -> Result<(Url, Url), String> {
-    let base = Url::parse(url).map_err(|e| format!("--hec-url '{url}': not a URL ({e})"))?;
+pub fn endpoints(raw: &str, allow_insecure_http: bool) -> Result<(Url, Url), String> {
+    // Messages show the URL without its user information (registered as
+    // a secret first).
+    let url = crate::secret::strip_userinfo(raw);
+    let url = url.as_str();
+    let base = Url::parse(raw).map_err(|e| format!("--hec-url '{url}': not a URL ({e})"))?;
     match base.scheme() {
         "https" => {}
         "http" => {

@@ -284,6 +284,12 @@ pub fn describe(output: &Output) -> String {
         Output::Stream(StreamKind::Stdout) => "stdout".into(),
         Output::Stream(StreamKind::Stderr) => "stderr".into(),
         Output::File { path, .. } => path.display().to_string(),
-        Output::Hec(h) => format!("HEC {}", h.url.as_deref().unwrap_or("(no URL)")),
+        Output::Hec(h) => format!(
+            "HEC {}",
+            h.url
+                .as_deref()
+                .map(crate::secret::strip_userinfo)
+                .unwrap_or_else(|| "(no URL)".into())
+        ),
     }
 }

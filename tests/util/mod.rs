@@ -22,3 +22,4 @@ pub fn wait_until(timeout: Duration, every: Duration, mut check: impl FnMut() ->
         std::thread::sleep(every);
     }
 }
+pub mod stub;
