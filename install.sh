@@ -150,6 +150,9 @@ MemoryDenyWriteExecute=yes
 SystemCallArchitectures=native
 CapabilityBoundingSet=
 UMask=0077
+# A run holds at most three pages (--max-page-mib each, 64 by default) and
+# a few MiB besides; a broken or hostile API cannot take the machine.
+MemoryMax=512M
 UNIT
     cat >"$unit_dir/siem-agent.timer" <<UNIT
 [Unit]

@@ -571,3 +571,84 @@ fn an_absurd_backup_count_is_refused() {
         "{stderr}"
     );
 }
+
+/// A run ended by an oversized answer: one line, exit 1, no cursor, status
+/// failed.
+fn assert_refused_page(a: &Agent, out: &std::process::Output, why: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(why), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(a.state().is_none(), "the cursor did not move");
+    assert_eq!(a.status().unwrap()["state"], "failed");
+}
+
+#[test]
+fn a_gzip_bomb_stops_at_the_page_limit() {
+    // 200 MiB of zeros, about 200 KiB gzipped.
+    let out = Command::new("sh")
+        .args(["-c", "head -c 209715200 /dev/zero | gzip -9"])
+        .output()
+        .unwrap();
+    let bomb = out.stdout;
+    assert!(bomb.len() < 1 << 20);
+    let api = Stub::start(move |_| {
+        ResponseTemplate::new(200)
+            .insert_header("Content-Encoding", "gzip")
+            .set_body_raw(bomb.clone(), "application/json")
+    });
+    let a = api.agent();
+    let out = investigate_cmd(&a)
+        .args(["--max-page-mib", "8"])
+        .output()
+        .unwrap();
+    assert_refused_page(&a, &out, "more than 8 MiB once decompressed");
+}
+
+#[test]
+fn an_endless_body_stops_at_the_page_limit() {
+    // A server that answers every request with a chunked body that never
+    // ends (until the client goes).
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { return };
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf);
+                let _ = c.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+                );
+                let _ = c.write_all(b"e\r\n{\"logs\":[\"xxx\"\r\n");
+                let chunk = format!("{:x}\r\n{}\r\n", 65536, ",\"x\"".repeat(16384));
+                while c.write_all(chunk.as_bytes()).is_ok() {}
+            });
+        }
+    });
+    let a = Agent::new(&format!("http://127.0.0.1:{port}/"));
+    let out = investigate_cmd(&a)
+        .args(["--max-page-mib", "4"])
+        .output()
+        .unwrap();
+    assert_refused_page(&a, &out, "more than 4 MiB once decompressed");
+}
+
+#[test]
+fn a_page_of_countless_empty_logs_is_refused() {
+    let mut body = String::from("{\"logs\":[");
+    for i in 0..20_001 {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str("{}");
+    }
+    body.push_str("]}");
+    let api = Stub::start(move |_| {
+        ResponseTemplate::new(200).set_body_raw(body.clone().into_bytes(), "application/json")
+    });
+    let a = api.agent();
+    let out = investigate_cmd(&a).output().unwrap();
+    assert_refused_page(&a, &out, "more than 10000 logs in one page");
+}

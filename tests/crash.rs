@@ -1,7 +1,8 @@
 //! Crash safety: the agent is killed with SIGKILL at many random moments
 //! (during fetches, writes and state writes) and run again until caught
 //! up. Every log must arrive at least once; duplicates are counted and
-//! must stay within what was in flight at each kill (one page).
+//! must stay within what was in flight at each kill: the RELP window, or
+//! one flush batch of a TCP stream (64 KiB) or a FILE (256 KiB).
 //!
 //! The random moments come from a seed printed by each test
 //! (`CRASH_SEED=n` replays one).
@@ -16,8 +17,10 @@ use util::rsyslog::Rsyslog;
 const EVENTS: usize = 50_000;
 const DETECT: usize = 1_000;
 const KILLS: usize = 20;
-/// Logs per API page: the most one kill can make the next run send again.
-const PAGE: usize = 1000;
+/// RELP messages that may await their answer.
+const RELP_WINDOW: usize = 128;
+/// Bytes of one flush batch (sink/mod.rs): TCP, and FILE (4 times).
+const BATCH_BYTES: usize = 64 * 1024;
 
 /// A small deterministic generator for the kill moments.
 struct Lcg(u64);
@@ -78,19 +81,20 @@ fn kill_and_rerun(a: &Agent, args: &[String]) -> usize {
     kills
 }
 
-/// Counts of each id; checks every one of `expected` is there.
-fn check(ids: &[String], kills: usize, what: &str) {
+/// Counts of each id; checks every one is there, and at most `per_kill`
+/// duplicates per kill.
+fn check(ids: &[String], kills: usize, what: &str, per_kill: usize) {
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for id in ids {
         *counts.entry(id).or_default() += 1;
     }
     let duplicates = ids.len() - counts.len();
     println!(
-        "{what}: {} logs, {} received, {} unique, {duplicates} duplicates after {kills} kills (bound {})",
+        "{what}: {} logs, {} received, {} unique, {duplicates} duplicates after {kills} kills ({:.1} per kill, bound {per_kill})",
         EVENTS + DETECT,
         ids.len(),
         counts.len(),
-        kills * PAGE
+        duplicates as f64 / kills.max(1) as f64
     );
     assert_eq!(
         counts.len(),
@@ -102,9 +106,14 @@ fn check(ids: &[String], kills: usize, what: &str) {
         "{what}: only {kills} kills hit a running agent"
     );
     assert!(
-        duplicates <= kills * PAGE,
-        "{what}: {duplicates} duplicates > {kills} kills x {PAGE}"
+        duplicates <= kills * per_kill,
+        "{what}: {duplicates} duplicates > {kills} kills x {per_kill}"
     );
+}
+
+/// How many frames of `avg` bytes one flush batch of `bytes` holds.
+fn batch_of(bytes: usize, avg: usize) -> usize {
+    bytes / avg.max(1) + 1
 }
 
 fn sim() -> Sim {
@@ -153,12 +162,16 @@ fn to_rsyslog(socket_type: &str) {
     util::wait_until(Duration::from_secs(30), Duration::from_millis(50), || {
         total() >= EVENTS + DETECT
     });
-    let ids: Vec<String> = rs
-        .received()
-        .iter()
-        .filter_map(|m| cef_id(&m.msg))
-        .collect();
-    check(&ids, kills, socket_type);
+    let received = rs.received();
+    let ids: Vec<String> = received.iter().filter_map(|m| cef_id(&m.msg)).collect();
+    let per_kill = match socket_type {
+        "RELP" => RELP_WINDOW,
+        _ => {
+            let avg = received.iter().map(|m| m.msg.len()).sum::<usize>() / received.len().max(1);
+            batch_of(BATCH_BYTES, avg)
+        }
+    };
+    check(&ids, kills, socket_type, per_kill);
 }
 
 #[test]
@@ -198,6 +211,7 @@ fn killed_at_random_moments_to_a_rotated_file_no_line_is_lost_or_cut() {
     let kills = kill_and_rerun(&a, &args);
     let mut ids = Vec::new();
     let mut files = 0;
+    let mut bytes = 0;
     for entry in std::fs::read_dir(a.dir.path()).unwrap() {
         let p = entry.unwrap().path();
         if !p
@@ -211,6 +225,7 @@ fn killed_at_random_moments_to_a_rotated_file_no_line_is_lost_or_cut() {
         }
         files += 1;
         let text = std::fs::read_to_string(&p).unwrap();
+        bytes += text.len();
         assert!(
             text.is_empty() || text.ends_with('\n'),
             "{} ends inside a line",
@@ -223,5 +238,6 @@ fn killed_at_random_moments_to_a_rotated_file_no_line_is_lost_or_cut() {
         }
     }
     assert!(files > 5, "the file was rotated ({files} files)");
-    check(&ids, kills, "FILE");
+    let avg = bytes / ids.len().max(1);
+    check(&ids, kills, "FILE", batch_of(4 * BATCH_BYTES, avg));
 }

@@ -491,6 +491,10 @@ pub struct ExportArgs {
     )]
     pub retry_delay_ms: u64,
 
+    /// The largest API answer read, in MiB once decompressed (a page of 1000 logs is rarely over 10); a larger one ends the run with an error.
+    #[arg(long = "max-page-mib", default_value_t = 64, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=4096), help_heading = "Source")]
+    pub max_page_mib: u64,
+
     /// Allow an http:// api_server that is not a loopback address.
     #[arg(long = "allow-insecure-http", help_heading = "Source")]
     pub allow_insecure_http: bool,

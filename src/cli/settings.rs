@@ -133,6 +133,8 @@ pub struct HttpOptions {
     pub retries: u32,
     pub retry_delay: Duration,
     pub allow_insecure_http: bool,
+    /// The largest page body, decoded, that is read (`--max-page-bytes`).
+    pub max_body: usize,
 }
 
 /// Everything a run needs, checked.
@@ -290,6 +292,7 @@ impl Settings {
                 retries: a.retries,
                 retry_delay: Duration::from_millis(a.retry_delay_ms),
                 allow_insecure_http: a.allow_insecure_http,
+                max_body: (a.max_page_mib as usize).saturating_mul(1024 * 1024),
             },
             demo: a.demo,
             dry_run: a.dry_run,

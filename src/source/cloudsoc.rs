@@ -17,6 +17,14 @@ use tracing::{debug, warn};
 /// Logs per page: the API's maximum.
 pub const PAGE_LIMIT: usize = 1000;
 
+/// The most logs one page may hold (the API sends at most
+/// [`PAGE_LIMIT`]): more is an attack or a broken API, and each log costs
+/// memory.
+pub const MAX_PAGE_LOGS: usize = 10 * PAGE_LIMIT;
+
+/// How much of an error answer is read (for its message).
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
 /// How far back Investigate can be queried.
 pub const MAX_LOOKBACK: chrono::Duration = chrono::Duration::days(180);
 
@@ -27,6 +35,8 @@ pub struct CloudSoc {
     /// `{api_server}{tenant}/`.
     base: Url,
     retry: RetryPolicy,
+    /// The largest decoded body read.
+    max_body: usize,
 }
 
 impl CloudSoc {
@@ -94,6 +104,7 @@ impl CloudSoc {
                 retries: http.retries,
                 base: http.retry_delay,
             },
+            max_body: http.max_body,
         })
     }
 
@@ -172,7 +183,7 @@ impl CloudSoc {
             .await
             .map_err(|e| SourceError::Transport(error_chain(&e)))?;
         let status = resp.status();
-        let body = resp.bytes().await.unwrap_or_default();
+        let body = read_capped(resp, MAX_ERROR_BODY).await.unwrap_or_default();
         if status.is_success() {
             Ok(())
         } else {
@@ -225,13 +236,28 @@ impl CloudSoc {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let body = resp.bytes().await.map_err(|e| {
-            SourceError::Transport(format!("reading the answer: {}", error_chain(&e)))
-        })?;
-        debug!("HTTP {} {} bytes", status.as_u16(), body.len());
         if !status.is_success() {
+            let body = read_capped(resp, MAX_ERROR_BODY).await.unwrap_or_default();
             return Err(status_error(status, &body, retry_after));
         }
+        // Read (and decompressed) a chunk at a time against the cap: a
+        // gzip bomb or an endless body stops at the limit.
+        let body = match read_capped(resp, self.max_body).await {
+            Ok(b) => b,
+            Err(ReadError::Transport(e)) => {
+                return Err(SourceError::Transport(format!(
+                    "reading the answer: {}",
+                    error_chain(&e)
+                )));
+            }
+            Err(ReadError::TooLarge) => {
+                return Err(SourceError::TooLarge(format!(
+                    "more than {} MiB once decompressed; --max-page-mib raises the limit",
+                    self.max_body / (1024 * 1024)
+                )));
+            }
+        };
+        debug!("HTTP {} {} bytes", status.as_u16(), body.len());
         let page = parse_page(app, &body)?;
         let next = match page.next_raw {
             None => None,
@@ -262,6 +288,26 @@ impl CloudSoc {
         }
         Ok(next)
     }
+}
+
+enum ReadError {
+    Transport(reqwest::Error),
+    TooLarge,
+}
+
+/// Reads a body, decoded, up to `cap` bytes.
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, ReadError> {
+    let mut body = Vec::with_capacity(
+        resp.content_length()
+            .map_or(64 * 1024, |l| (l as usize).min(cap).min(16 * 1024 * 1024)),
+    );
+    while let Some(chunk) = resp.chunk().await.map_err(ReadError::Transport)? {
+        if body.len() + chunk.len() > cap {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Whether `url`'s host is a loopback address or `localhost`.
@@ -340,29 +386,32 @@ pub fn parse_page(app: App, body: &[u8]) -> Result<RawPage, SourceError> {
         Ok(s) => (std::borrow::Cow::Borrowed(s), false),
         Err(_) => (String::from_utf8_lossy(body), true),
     };
-    let mut repaired = 0;
-    let value: Value = match serde_json::from_str(&text) {
-        Ok(v) => v,
-        // One value JSON cannot carry must not block the export for ever:
-        // it is replaced (and counted), the rest of the page is read.
-        Err(e) => match super::lenient::repair(text.as_bytes()) {
-            Some(r) => {
-                repaired = r.strings + r.numbers;
-                serde_json::from_slice(&r.bytes)
-                    .map_err(|_| SourceError::BadPage(format!("not valid JSON ({e})")))?
+    let (fields, repaired) = match read_fields(app, text.as_bytes()) {
+        Ok(f) => (f, 0),
+        Err(e) if e.is_syntax() || e.is_data() => {
+            // One value JSON cannot carry must not block the export for
+            // ever: it is replaced (and counted), the rest of the page is
+            // read.
+            match super::lenient::repair(text.as_bytes()) {
+                Some(r) => match read_fields(app, &r.bytes) {
+                    Ok(f) => (f, r.strings + r.numbers),
+                    Err(_) => return Err(page_error(&e)),
+                },
+                None => return Err(page_error(&e)),
             }
-            None => return Err(SourceError::BadPage(format!("not valid JSON ({e})"))),
-        },
+        }
+        Err(e) => return Err(page_error(&e)),
     };
-    let Value::Object(mut obj) = value else {
-        return Err(SourceError::BadPage("not a JSON object".into()));
-    };
-    match obj.get("status") {
+    if let Some(over) = fields.over_cap {
+        return Err(SourceError::TooLarge(over));
+    }
+    match &fields.status {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) if s.eq_ignore_ascii_case("success") => {}
         Some(other) => {
-            let msg = obj
-                .get("message")
+            let msg = fields
+                .message
+                .as_ref()
                 .map(|m| m.to_string())
                 .unwrap_or_default();
             return Err(SourceError::BadPage(format!(
@@ -371,32 +420,183 @@ pub fn parse_page(app: App, body: &[u8]) -> Result<RawPage, SourceError> {
             )));
         }
     }
-    let next_raw = match obj.remove("next_url") {
+    let next_raw = match fields.next_url {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,
         Some(Value::String(s)) => Some(s),
         Some(_) => return Err(SourceError::BadPage("next_url is not a string".into())),
     };
-    let logs = match obj.remove("logs") {
-        Some(Value::Array(a)) => a,
-        None | Some(Value::Null) => Vec::new(),
-        Some(_) => return Err(SourceError::BadPage("\"logs\" is not an array".into())),
-    };
-    let mut events = Vec::with_capacity(logs.len());
-    let mut malformed = 0;
-    for log in logs {
-        match log {
-            Value::Object(fields) => events.push(Event::from_log(app, fields)),
-            _ => malformed += 1,
-        }
+    if fields.logs_not_array {
+        return Err(SourceError::BadPage("\"logs\" is not an array".into()));
     }
     Ok(RawPage {
-        events,
+        events: fields.events,
         next_raw,
-        malformed,
+        malformed: fields.malformed,
         lossy,
         repaired,
     })
+}
+
+fn page_error(e: &serde_json::Error) -> SourceError {
+    if e.is_data() && e.to_string().starts_with("not a JSON object") {
+        return SourceError::BadPage("not a JSON object".into());
+    }
+    SourceError::BadPage(format!("not valid JSON ({e})"))
+}
+
+/// The parts of a page the agent reads. Logs are turned into events as
+/// they are read, counted against [`MAX_PAGE_LOGS`]; other keys are
+/// skipped without being kept.
+#[derive(Default)]
+struct PageFields {
+    status: Option<Value>,
+    message: Option<Value>,
+    next_url: Option<Value>,
+    events: Vec<Event>,
+    malformed: u64,
+    logs_not_array: bool,
+    /// Why the page is over a limit.
+    over_cap: Option<String>,
+}
+
+fn read_fields(app: App, bytes: &[u8]) -> Result<PageFields, serde_json::Error> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let fields = PageSeed(app).deserialize(&mut de)?;
+    de.end()?;
+    Ok(fields)
+}
+
+struct PageSeed(App);
+
+impl<'de> serde::de::DeserializeSeed<'de> for PageSeed {
+    type Value = PageFields;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<PageFields, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for PageSeed {
+    type Value = PageFields;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<PageFields, A::Error> {
+        let mut out = PageFields::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "status" => out.status = Some(map.next_value()?),
+                "message" => out.message = Some(map.next_value()?),
+                "next_url" => out.next_url = Some(map.next_value()?),
+                "logs" => map.next_value_seed(LogsSeed {
+                    app: self.0,
+                    out: &mut out,
+                })?,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<PageFields, A::Error> {
+        Err(serde::de::Error::custom("not a JSON object"))
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<PageFields, E> {
+        Err(E::custom("not a JSON object"))
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<PageFields, E> {
+        Err(E::custom("not a JSON object"))
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<PageFields, E> {
+        Err(E::custom("not a JSON object"))
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<PageFields, E> {
+        Err(E::custom("not a JSON object"))
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<PageFields, E> {
+        Err(E::custom("not a JSON object"))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<PageFields, E> {
+        Err(E::custom("not a JSON object"))
+    }
+}
+
+struct LogsSeed<'a> {
+    app: App,
+    out: &'a mut PageFields,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for LogsSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for LogsSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of logs")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let out = self.out;
+        let mut seen = 0usize;
+        while let Some(v) = seq.next_element::<Value>()? {
+            seen += 1;
+            if seen > MAX_PAGE_LOGS {
+                out.over_cap = Some(format!("more than {MAX_PAGE_LOGS} logs in one page"));
+                out.events = Vec::new();
+                // The rest is skipped, not kept.
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                return Ok(());
+            }
+            match v {
+                Value::Object(fields) => out.events.push(Event::from_log(self.app, fields)),
+                _ => out.malformed += 1,
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        self.out.logs_not_array = true;
+        Ok(())
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        self.out.logs_not_array = true;
+        Ok(())
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.out.logs_not_array = true;
+        Ok(())
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.out.logs_not_array = true;
+        Ok(())
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.out.logs_not_array = true;
+        Ok(())
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.out.logs_not_array = true;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -452,6 +652,21 @@ mod tests {
     }
 
     #[test]
+    fn a_page_of_too_many_logs_is_refused_without_keeping_them() {
+        let mut body = b"{\"logs\":[".to_vec();
+        for i in 0..MAX_PAGE_LOGS + 1 {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(b"{}");
+        }
+        body.extend_from_slice(b"]}");
+        let e = parse_page(App::Investigate, &body).err().unwrap();
+        assert!(matches!(e, SourceError::TooLarge(_)), "{e}");
+        assert!(!e.retryable());
+    }
+
+    #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
         assert_eq!(
@@ -477,6 +692,7 @@ mod tests {
                 retries: 0,
                 retry_delay: Duration::from_millis(1),
                 allow_insecure_http: insecure,
+                max_body: 1 << 20,
             },
             None,
         )

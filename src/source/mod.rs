@@ -41,6 +41,8 @@ pub enum SourceError {
     Transport(String),
     #[error("the API sent a page that cannot be read: {0}")]
     BadPage(String),
+    #[error("the API sent a page over the limits ({0}); nothing of it was delivered")]
+    TooLarge(String),
     #[error(
         "the API's next_url points to {0}, not to the configured api_server; refusing to send the credentials there"
     )]
