@@ -46,6 +46,17 @@ fn hostile() -> Event {
     )
 }
 
+/// Pipes and a backslash for the LEEF header, TAB and every line end but
+/// CR and LF (VT, FF, NEL, U+2028, U+2029) in the values.
+fn line_ends() -> Event {
+    let ends = "tab\there vt\u{b}ff\u{c}nel\u{85}ls\u{2028}ps\u{2029}end";
+    log(
+        App::Investigate,
+        json!({"_id": "e1", "created_timestamp": "2023-01-03T01:02:03",
+         "activity_type": "pipe|in|value\\", "user": ends, "message": ends, "other": ends}),
+    )
+}
+
 fn log(app: App, v: Value) -> Event {
     Event::from_log(app, v.as_object().unwrap().clone())
 }
@@ -123,9 +134,15 @@ fn encode(ev: &Event, format: Format, envelope: Envelope, max: Option<usize>) ->
     String::from_utf8(out).unwrap()
 }
 
-/// Shows tabs, and the BOM if any, visibly.
+/// Shows tabs, line ends other than LF, and the BOM if any, visibly.
 fn visible(line: &str) -> String {
-    line.replace('\t', "<TAB>").replace('\u{feff}', "<BOM>")
+    line.replace('\t', "<TAB>")
+        .replace('\u{feff}', "<BOM>")
+        .replace('\u{b}', "<VT>")
+        .replace('\u{c}', "<FF>")
+        .replace('\u{85}', "<NEL>")
+        .replace('\u{2028}', "<LS>")
+        .replace('\u{2029}', "<PS>")
 }
 
 fn table(ev: &Event) -> String {
@@ -152,6 +169,18 @@ fn detect_sample() {
 #[test]
 fn hostile_log() {
     insta::assert_snapshot!(table(&hostile()));
+}
+
+/// Each format alone, on a log with TAB, every other line end and a LEEF
+/// header field holding pipes and a backslash.
+#[test]
+fn tabs_line_ends_and_header_pipes() {
+    let mut s = String::new();
+    for (fname, format) in FORMATS {
+        let line = visible(&encode(&line_ends(), format, Envelope::None, None));
+        s.push_str(&format!("--- {fname}\n{line}\n"));
+    }
+    insta::assert_snapshot!(s);
 }
 
 #[test]

@@ -202,6 +202,143 @@ fn qradar_preset_sends_leef_that_survives_rsyslog_intact() {
     }
 }
 
+/// A relay rsyslogd with the README's recipe for the `arcsight` and
+/// `qradar` presets: its global setting and templates, the payload alone
+/// and with a header, plus `%rawmsg%` to compare with. Stopped by pid.
+struct Relay {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Relay {
+    fn start() -> Relay {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("work")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.path().display();
+        let conf = format!(
+            r#"global(workDirectory="{d}/work" parser.escapeControlCharacterTab="off")
+module(load="imuxsock" SysSock.Use="off")
+module(load="imtcp")
+input(type="imtcp" address="127.0.0.1" port="{port}")
+template(name="siem_cef_leef" type="string"
+         string="<%PRI%>%TIMESTAMP% %HOSTNAME% %syslogtag%%msg%\n")
+template(name="payload" type="string" string="%syslogtag%%msg%\n")
+template(name="raw" type="string" string="%rawmsg%\n")
+if $programname == "CEF" or $programname == "LEEF" then {{
+    action(type="omfile" file="{d}/header.txt" template="siem_cef_leef")
+    action(type="omfile" file="{d}/payload.txt" template="payload")
+    action(type="omfile" file="{d}/raw.txt" template="raw")
+    stop
+}}
+"#
+        );
+        let path = dir.path().join("relay.conf");
+        std::fs::write(&path, conf).unwrap();
+        let child = std::process::Command::new("rsyslogd")
+            .arg("-n")
+            .arg("-f")
+            .arg(&path)
+            .arg("-i")
+            .arg(dir.path().join("pid"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("rsyslogd");
+        let up = util::wait_until(WAIT, Duration::from_millis(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "the relay rsyslogd did not listen on {port}");
+        Relay { dir, child, port }
+    }
+
+    /// The complete lines of one of the relay's files.
+    fn lines(&self, name: &str) -> Vec<String> {
+        let text = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        let end = text.rfind('\n').map_or(0, |i| i + 1);
+        text[..end].lines().map(String::from).collect()
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// With the presets' RFC 3164 header without TAG, rsyslog takes `CEF:` /
+/// `LEEF:` for the TAG; the README's templates (`%syslogtag%%msg%`) give
+/// back the payload, and the header line, exactly as the agent sent them.
+#[test]
+fn relay_templates_rebuild_the_arcsight_and_qradar_payloads() {
+    let relay = Relay::start();
+    let sim = Sim::start(&["--events", "40", "--detect-events", "10"]);
+    let host = hostname();
+    let mut total = 0;
+    for (siem, start) in [
+        ("arcsight", "CEF:0|Symantec|CloudSOC|"),
+        ("qradar", "LEEF:2.0|Symantec|CloudSOC|"),
+    ] {
+        let a = Agent::new(&sim.url());
+        a.cmd()
+            .args([
+                "--siem",
+                siem,
+                "-o",
+                "REMOTE",
+                "--socket-type",
+                "TCP",
+                "--severity",
+                "all",
+                "-t",
+            ])
+            .arg(format!("127.0.0.1:{}", relay.port))
+            .assert()
+            .success();
+        let n = exported(&a);
+        assert_eq!(n, 50);
+        total += n;
+        let done = util::wait_until(WAIT, Duration::from_millis(20), || {
+            relay.lines("raw.txt").len() >= total
+                && relay.lines("payload.txt").len() >= total
+                && relay.lines("header.txt").len() >= total
+        });
+        assert!(
+            done,
+            "the relay got {} of {total}",
+            relay.lines("raw.txt").len()
+        );
+        let (raw, payload, header) = (
+            relay.lines("raw.txt"),
+            relay.lines("payload.txt"),
+            relay.lines("header.txt"),
+        );
+        for i in total - n..total {
+            let (_, sent) = raw[i]
+                .split_once(&format!(" {host} "))
+                .unwrap_or_else(|| panic!("{:?}", raw[i]));
+            assert!(sent.starts_with(start), "{sent:?}");
+            assert_eq!(payload[i], sent);
+            assert_eq!(header[i], raw[i]);
+        }
+        if siem == "qradar" {
+            assert!(
+                payload[total - 1].contains("\tsev="),
+                "{:?}",
+                payload[total - 1]
+            );
+        }
+    }
+}
+
 /// Logs that are too long arrive cut at a field boundary and flagged,
 /// one message each; without the limit the receiver splits them into
 /// garbage messages.

@@ -1,8 +1,11 @@
 //! CEF (ArcSight): `CEF:0|Symantec|CloudSOC|VERSION|SIGNATURE|NAME|SEVERITY|EXTENSION`.
 //!
-//! Header fields escape `\` and `|`; extension values escape `\`, `=`, LF
-//! (`\n`) and CR (`\r`). Any other control character (but TAB) becomes a
-//! space: CEF has no escape for it and receivers treat NUL as an end.
+//! Header fields escape `\` and `|` (the escapes the CEF specification
+//! defines for the header); extension values escape `\`, `=`, LF (`\n`)
+//! and CR (`\r`). Any other control character becomes a space: CEF has no
+//! escape for it, receivers treat NUL as an end, VT and FF as line ends,
+//! and a TAB in a value misleads the parsers that split the extension on
+//! whitespace. So do the Unicode line ends NEL, U+2028 and U+2029.
 //! Values are cut to ArcSight's lengths before they are escaped, so a cut
 //! never splits an escape. The mapped fields are those of formats.md; every
 //! other field is kept as a custom key `cloudsoc<FieldName>`.
@@ -276,7 +279,6 @@ impl Extension<'_> {
             b'=' => Some(b"\\="),
             b'\n' => Some(b"\\n"),
             b'\r' => Some(b"\\r"),
-            b'\t' => None,
             0..=0x1f | 0x7f => Some(b" "),
             _ => None,
         });
@@ -286,7 +288,7 @@ impl Extension<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::text::is_unsafe_control;
+    use crate::encode::text::{is_unicode_line_break, is_unsafe_control};
     use proptest::prelude::*;
     use serde_json::{Map, json};
     use std::collections::BTreeMap;
@@ -431,6 +433,21 @@ mod tests {
     }
 
     #[test]
+    fn tabs_and_other_line_ends_become_spaces() {
+        let v = "a\tb\u{b}c\u{c}d\u{85}e\u{2028}f\u{2029}g\r\nh";
+        let l = line(
+            App::Investigate,
+            json!({"activity_type": v, "message": v, "other": v}),
+        );
+        let (h, e) = parse(&l);
+        assert_eq!(h[4], "Investigate:a b c d e f g  h");
+        assert_eq!(h[5], "a b c d e f g  h");
+        assert_eq!(e["msg"], "a b c d e f g\r\nh");
+        assert_eq!(e["cloudsocOther"], "a b c d e f g\r\nh");
+        assert!(l.contains(" msg=a b c d e f g\\r\\nh "), "{l}");
+    }
+
+    #[test]
     fn severities_src_and_limits() {
         let l = line(
             App::Investigate,
@@ -526,7 +543,7 @@ mod tests {
     fn hostile() -> impl Strategy<Value = String> {
         prop_oneof![
             any::<String>(),
-            "[|=\\\\\"\\]^\t\r\n\u{0}\u{1}\u{7f} a-zé😀]{0,40}",
+            "[|=\\\\\"\\]^\t\r\n\u{0}\u{1}\u{b}\u{c}\u{7f}\u{85}\u{2028}\u{2029} a-zé😀]{0,40}",
             Just("x\nCEF:0|Evil|Forged|1|1|forged|10|msg=pwned".to_string()),
             ".{1000,1100}",
         ]
@@ -569,7 +586,7 @@ mod tests {
             for (k, v) in &known { fields.insert(k.to_string(), v.clone()); }
             let app = if detect { App::Detect } else { App::Investigate };
             let l = line(app, Value::Object(fields.clone()));
-            prop_assert!(!l.contains('\n') && !l.contains('\r') && !l.contains('\0'));
+            prop_assert!(!l.contains(['\n', '\r', '\0', '\t', '\u{b}', '\u{c}', '\u{85}', '\u{2028}', '\u{2029}']), "{}", l);
             let (h, e) = parse(&l);
             prop_assert_eq!(h.len(), 7);
             prop_assert!(h[6].parse::<u8>().unwrap() <= 10);
@@ -579,7 +596,8 @@ mod tests {
                 let v = fields.get(name)?;
                 if is_empty(v) { return None; }
                 let t = value_text(v);
-                Some(truncate_chars(&t, max).chars().map(|c| if is_unsafe_control(c) && c != '\n' && c != '\r' { ' ' } else { c }).collect())
+                let blank = |c: char| c == '\t' || is_unicode_line_break(c) || (is_unsafe_control(c) && c != '\n' && c != '\r');
+                Some(truncate_chars(&t, max).chars().map(|c| if blank(c) { ' ' } else { c }).collect())
             };
             prop_assert_eq!(e.get("msg").cloned(), expect("message", LONG));
             prop_assert_eq!(e.get("suser").cloned(), expect("user", LONG));

@@ -42,10 +42,10 @@ impl Header {
     }
 }
 
-/// Appends `s` as a JSON string.
+/// Appends `s` as a JSON string (NEL, U+2028 and U+2029 escaped, as in
+/// the `json` format).
 pub fn json_str(s: &str, out: &mut Vec<u8>) {
-    // Writing a str to a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    super::json::to_json(s, out);
 }
 
 #[cfg(test)]
@@ -102,6 +102,13 @@ mod tests {
         assert_eq!(v["index"], "security");
         assert_eq!(v["event"]["app"], "Detect");
         assert_eq!(v["event"]["message"], "a\nb\"c");
+    }
+
+    #[test]
+    fn header_strings_escape_unicode_line_ends() {
+        let mut out = Vec::new();
+        json_str("a\u{2028}b\u{85}", &mut out);
+        assert_eq!(out, br#""a\u2028b\u0085""#);
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! JSON: one compact object per log: `"app"` first, then every field of the
-//! log in the API's order. serde_json escapes every control character, so
-//! the output never holds a raw line break. A log field named `app` (which
+//! log in the API's order. serde_json escapes every control character
+//! (TAB as `\t`, VT as `\u000b`, ...), and the Unicode line ends that it
+//! leaves raw, NEL, U+2028 and U+2029, are written `\u0085`, `\u2028` and
+//! `\u2029` (the same string once parsed), so the output never holds a raw
+//! line break of any kind. A log field named `app` (which
 //! could otherwise pass for ours) is written as `app_original`, and so is
 //! one named `siem_agent_truncated`.
 //!
@@ -27,16 +30,48 @@ pub fn write(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
             TRUNCATED => "siem_agent_truncated_original",
             k => k,
         };
-        // Writing to a Vec cannot fail, and every Value serializes.
-        let _ = serde_json::to_writer(&mut *out, key);
+        to_json(key, out);
         out.push(b':');
-        let _ = serde_json::to_writer(&mut *out, v);
+        to_json(v, out);
         budget.fits(out, start);
     }
     if budget.cut {
         out.extend_from_slice(b",\"siem_agent_truncated\":true");
     }
     out.push(b'}');
+}
+
+/// Appends `v` as JSON, the Unicode line ends escaped.
+pub fn to_json<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
+    let start = out.len();
+    // Writing to a Vec cannot fail, and every Value serializes.
+    let _ = serde_json::to_writer(&mut *out, v);
+    escape_line_ends(out, start);
+}
+
+/// Rewrites NEL, U+2028 and U+2029 in `out[start..]` (JSON, where they can
+/// only be inside strings) as `\u` escapes.
+fn escape_line_ends(out: &mut Vec<u8>, start: usize) {
+    // 0xC2 and 0xE2 only ever lead a character, so matching on them
+    // cannot hit the middle of one.
+    let found = out[start..]
+        .windows(2)
+        .any(|w| matches!(w, [0xC2, 0x85] | [0xE2, 0x80]));
+    if !found {
+        return;
+    }
+    let tail = out.split_off(start);
+    let mut i = 0;
+    while i < tail.len() {
+        let (rep, n): (&[u8], usize) = match &tail[i..] {
+            [0xC2, 0x85, ..] => (b"\\u0085", 2),
+            [0xE2, 0x80, 0xA8, ..] => (b"\\u2028", 3),
+            [0xE2, 0x80, 0xA9, ..] => (b"\\u2029", 3),
+            _ => (&tail[i..i + 1], 1),
+        };
+        out.extend_from_slice(rep);
+        i += n;
+    }
 }
 
 #[cfg(test)]
@@ -78,13 +113,26 @@ mod tests {
         assert_eq!(back["m"], "a\nb\r\u{0}\u{1b}\t\"\\");
     }
 
+    #[test]
+    fn unicode_line_ends_are_escaped() {
+        let m = "a\u{85}b\u{2028}c\u{2029}d\u{2027}\u{b}\u{c}\t";
+        let line = encode(App::Investigate, json!({ "k\u{2028}": m }));
+        assert_eq!(
+            line,
+            "{\"app\":\"Investigate\",\"k\\u2028\":\"a\\u0085b\\u2028c\\u2029d\u{2027}\\u000b\\f\\t\"}"
+        );
+        let back: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back["k\u{2028}"], m);
+    }
+
     fn arb_value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
             any::<i64>().prop_map(Value::from),
             any::<String>().prop_map(Value::String),
-            "[|=\\\\\"\\]^\t\r\n\u{0}a-z]{0,20}".prop_map(Value::String),
+            "[|=\\\\\"\\]^\t\r\n\u{0}\u{b}\u{c}\u{85}\u{2028}\u{2029}a-z]{0,20}"
+                .prop_map(Value::String),
         ];
         leaf.prop_recursive(3, 24, 4, |inner| {
             prop_oneof![
@@ -100,7 +148,7 @@ mod tests {
         fn any_log_round_trips_as_one_line(fields in prop::collection::btree_map(".{0,12}", arb_value(), 0..8)) {
             let map: Map<String, Value> = fields.into_iter().filter(|(k, _)| k != "app").collect();
             let line = encode(App::Investigate, Value::Object(map.clone()));
-            prop_assert!(!line.contains('\n') && !line.contains('\r'));
+            prop_assert!(!line.contains(['\n', '\r', '\u{b}', '\u{c}', '\u{85}', '\u{2028}', '\u{2029}']), "{}", line);
             let mut back: Map<String, Value> = serde_json::from_str(&line).unwrap();
             prop_assert_eq!(back.remove("app"), Some(json!("Investigate")));
             prop_assert_eq!(back, map);

@@ -11,9 +11,11 @@
 //!   written `app_2`).
 //! - Values are always in double quotes. `"` and `\` are escaped as `\"`
 //!   and `\\`, LF and CR as `\n` and `\r` (Splunk's `KV_MODE =
-//!   auto_escaped` reads the quote and backslash escapes); other control
-//!   characters but tab become a space. Numbers and booleans are written as JSON
-//!   writes them, null as `""`, arrays and objects as compact JSON.
+//!   auto_escaped` reads the quote and backslash escapes); every other
+//!   control character, TAB included (`\t` is not among Splunk's
+//!   auto_escaped escapes), and the Unicode line ends NEL, U+2028 and
+//!   U+2029 become a space. Numbers and booleans are written as JSON writes
+//!   them, null as `""`, arrays and objects as compact JSON.
 
 use super::Budget;
 use super::text::{escape_into, value_text};
@@ -83,7 +85,7 @@ fn pair(
         b'\\' => Some(b"\\\\"),
         b'\n' => Some(b"\\n"),
         b'\r' => Some(b"\\r"),
-        b if (b < 0x20 && b != b'\t') || b == 0x7f => Some(b" "),
+        b if b < 0x20 || b == 0x7f => Some(b" "),
         _ => None,
     });
     out.push(b'"');
@@ -114,7 +116,7 @@ pub fn key(field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::text::is_unsafe_control;
+    use crate::encode::text::{is_unicode_line_break, is_unsafe_control};
     use crate::event::App;
     use proptest::prelude::*;
     use serde_json::{Map, Value, json};
@@ -169,7 +171,10 @@ mod tests {
                         c => panic!("unknown escape \\{c}"),
                     }),
                     c => {
-                        assert!(!is_unsafe_control(c) || c == '\t', "raw control {c:?}");
+                        assert!(
+                            !is_unsafe_control(c) && !is_unicode_line_break(c) && c != '\t',
+                            "raw control {c:?}"
+                        );
                         value.push(c)
                     }
                 }
@@ -225,14 +230,25 @@ mod tests {
     fn no_timestamp_without_a_time() {
         assert_eq!(
             line(App::Investigate, json!({"m": "a\u{0}b\tc\r\n"})),
-            r#"app="Investigate" m="a b	c\r\n""#
+            r#"app="Investigate" m="a b c\r\n""#
+        );
+    }
+
+    #[test]
+    fn tabs_and_other_line_ends_become_spaces() {
+        assert_eq!(
+            line(
+                App::Investigate,
+                json!({"m": "a\tb\u{b}c\u{c}d\u{85}e\u{2028}f\u{2029}g"})
+            ),
+            r#"app="Investigate" m="a b c d e f g""#
         );
     }
 
     fn hostile() -> impl Strategy<Value = String> {
         prop_oneof![
             any::<String>(),
-            "[|=\\\\\"\\]^\t\r\n\u{0} a-zé]{0,30}",
+            "[|=\\\\\"\\]^\t\r\n\u{0}\u{b}\u{c}\u{85}\u{2028}\u{2029} a-zé]{0,30}",
             ".{900,1200}"
         ]
     }
@@ -247,7 +263,8 @@ mod tests {
             prop_assert_eq!(&pairs[0], &("app".to_string(), "Investigate".to_string()));
             prop_assert_eq!(pairs.len(), fields.len() + 1);
             for ((_, want), (_, got)) in fields.iter().zip(&pairs[1..]) {
-                let want: String = want.chars().map(|c| if is_unsafe_control(c) && c != '\n' && c != '\r' { ' ' } else { c }).collect();
+                let blank = |c: char| c == '\t' || is_unicode_line_break(c) || (is_unsafe_control(c) && c != '\n' && c != '\r');
+                let want: String = want.chars().map(|c| if blank(c) { ' ' } else { c }).collect();
                 prop_assert_eq!(&want, got);
             }
         }

@@ -2,9 +2,13 @@
 //! - 2.0: `LEEF:2.0|Symantec|CloudSOC|VERSION|EVENTID|xHH|k=v<D>k=v...`
 //! - 1.0: `LEEF:1.0|Symantec|CloudSOC|VERSION|EVENTID|k=v<TAB>k=v...`
 //!
-//! Header fields escape `\` and `|` as `\\` and `\|`. LEEF has no escape
-//! for the delimiter inside a value, so the delimiter, CR, LF and other
-//! control characters (tab too when it is the delimiter) in values become a
+//! LEEF defines no escape at all (IBM's LEEF 1.0 and 2.0 specifications),
+//! and readers split the header on every `|` (syslog-ng's LEEF parser
+//! would read `a\|b` as `a\` and shift every field after it). So header
+//! fields (Version, EventID) are written with `|` as a space and `\` as
+//! it is. In values, the delimiter, TAB (whatever the delimiter: it is the
+//! default one, and QRadar may split on it), CR, LF, the other control
+//! characters and the Unicode line ends (NEL, U+2028, U+2029) become a
 //! space. Mapped keys (formats.md):
 //! `devTime` (with `devTimeFormat`), `sev`, `usrName`, `src`, `externalId`,
 //! `resource`, `cat`, `objectType`, `msg`, `threatScore`; every other field
@@ -13,7 +17,7 @@
 //! is one of LEEF's predefined attribute names.
 
 use super::text::{escape_into, truncate_chars, value_text};
-use super::{Budget, cef, severity_number};
+use super::{Budget, severity_number};
 use crate::event::{App, Event};
 use serde_json::Value;
 use std::net::IpAddr;
@@ -177,7 +181,14 @@ pub fn custom_key(field: &str) -> String {
     if key.is_empty() { "field".into() } else { key }
 }
 
-use cef::write_header_field as header;
+/// Appends a header field: LEEF has no escapes, so `|` and control
+/// characters become a space, `\` is written as it is.
+fn header(s: &str, out: &mut Vec<u8>) {
+    escape_into(s, out, |b| match b {
+        b'|' | 0..=0x1f | 0x7f => Some(b" "),
+        _ => None,
+    });
+}
 
 /// LEEF's predefined attribute names (QRadar reads them whatever the
 /// event); a log field of that name is written as `cloudsoc_<name>`, so
@@ -268,7 +279,7 @@ impl Attributes<'_> {
         self.out.push(b'=');
         let delim = self.delim;
         escape_into(value, self.out, |b| {
-            (b == delim || (b < 0x20 && b != b'\t') || b == 0x7f).then_some(&b" "[..])
+            (b == delim || b < 0x20 || b == 0x7f).then_some(&b" "[..])
         });
         self.keys.push(key.to_string());
     }
@@ -277,7 +288,7 @@ impl Attributes<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::text::is_unsafe_control;
+    use crate::encode::text::{is_unicode_line_break, is_unsafe_control};
     use proptest::prelude::*;
     use serde_json::{Map, json};
     use std::collections::BTreeMap;
@@ -289,9 +300,10 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-    /// An independent LEEF reader: header fields split on unescaped pipes
-    /// (6 for 1.0, 7 for 2.0 with the delimiter field), then attributes
-    /// split on the delimiter, each at its first `=`.
+    /// An independent LEEF reader, as the specification (no escapes) and
+    /// syslog-ng's parser read it: header fields split on every pipe (5
+    /// after `LEEF:1.0`, 6 after `LEEF:2.0` with the delimiter field), then
+    /// attributes split on the delimiter, each at its first `=`.
     fn parse(line: &str) -> (Vec<String>, BTreeMap<String, String>) {
         let v2 = line.starts_with("LEEF:2.0|");
         let n = if v2 { 6 } else { 5 };
@@ -300,7 +312,6 @@ mod tests {
         let mut chars = line.chars();
         while header.len() < n {
             match chars.next().expect("header") {
-                '\\' => cur.push(chars.next().expect("escaped")),
                 '|' => header.push(std::mem::take(&mut cur)),
                 c => cur.push(c),
             }
@@ -357,7 +368,39 @@ mod tests {
             json!({"message": "a^b\tc"}),
             Version::V2(b'^'),
         );
-        assert!(l.ends_with("|x5E|sev=5^msg=a b\tc"), "{l}");
+        assert!(l.ends_with("|x5E|sev=5^msg=a b c"), "{l}");
+    }
+
+    #[test]
+    fn header_fields_take_no_escapes() {
+        let l = line(
+            App::Investigate,
+            json!({"activity_type": "pipe|in|value\\", "message": "m"}),
+            Version::V2(b'\t'),
+        );
+        assert!(
+            l.starts_with("LEEF:2.0|Symantec|CloudSOC|1.0|Investigate:pipe in value\\|x09|sev=5\t"),
+            "{l}"
+        );
+        let (h, a) = parse(&l);
+        assert_eq!(h[4], "Investigate:pipe in value\\");
+        assert_eq!(a["cat"], "pipe|in|value\\");
+        assert_eq!(a["msg"], "m");
+        let l = line(
+            App::Detect,
+            json!({"ioi_code": "a\tb\u{2028}c\nd"}),
+            Version::V1,
+        );
+        assert_eq!(parse(&l).0[4], "Detect:a b c d");
+    }
+
+    #[test]
+    fn no_tab_or_line_end_in_a_value_whatever_the_delimiter() {
+        let v = "a\tb\u{b}c\u{c}d\u{85}e\u{2028}f\u{2029}g\r\nh";
+        for leef in [Version::V1, Version::V2(b'\t'), Version::V2(b'^')] {
+            let (_, a) = parse(&line(App::Investigate, json!({ "message": v }), leef));
+            assert_eq!(a["msg"], "a b c d e f g  h", "{leef:?}");
+        }
     }
 
     #[test]
@@ -392,25 +435,34 @@ mod tests {
     }
 
     fn hostile() -> impl Strategy<Value = String> {
-        prop_oneof![any::<String>(), "[|=\\\\\"\\]^\t\r\n\u{0} a-zé]{0,30}"]
+        prop_oneof![
+            any::<String>(),
+            "[|=\\\\\"\\]^\t\r\n\u{0}\u{b}\u{c}\u{85}\u{2028}\u{2029} a-zé]{0,30}"
+        ]
     }
 
     proptest! {
         #[test]
         fn any_log_is_one_line_whose_attributes_read_back(
-            message in hostile(), user in hostile(), other in prop::collection::btree_map(".{0,8}", hostile(), 0..6),
+            message in hostile(), user in hostile(), activity in hostile(),
+            other in prop::collection::btree_map(".{0,8}", hostile(), 0..6),
             caret in any::<bool>(), v1 in any::<bool>(),
         ) {
             let mut fields = Map::new();
             for (k, v) in other { fields.insert(k, Value::String(v)); }
             fields.insert("message".into(), Value::String(message.clone()));
             fields.insert("user".into(), Value::String(user.clone()));
+            fields.insert("activity_type".into(), Value::String(activity.clone()));
             let leef = if v1 { Version::V1 } else { Version::V2(if caret { b'^' } else { b'\t' }) };
             let delim = if let Version::V2(d) = leef { d as char } else { '\t' };
             let l = line(App::Investigate, Value::Object(fields), leef);
-            prop_assert!(!l.contains('\n') && !l.contains('\r') && !l.contains('\0'));
-            let (_, a) = parse(&l);
-            let clean = |s: &str| -> String { s.chars().map(|c| if c == delim || is_unsafe_control(c) { ' ' } else { c }).collect() };
+            prop_assert!(!l.contains(['\n', '\r', '\0', '\u{b}', '\u{c}', '\u{85}', '\u{2028}', '\u{2029}']), "{}", l);
+            let (h, a) = parse(&l);
+            let blank = |c: char| c == '\t' || is_unsafe_control(c) || is_unicode_line_break(c);
+            let clean = |s: &str| -> String { s.chars().map(|c| if c == delim || blank(c) { ' ' } else { c }).collect() };
+            let header_clean: String = activity.chars().map(|c| if c == '|' || blank(c) { ' ' } else { c }).collect();
+            prop_assert_eq!(&h[4], &format!("Investigate:{header_clean}"));
+            prop_assert_eq!(a.get("cat").cloned(), (!activity.is_empty()).then(|| clean(&activity)));
             prop_assert_eq!(a.get("msg").cloned(), (!message.is_empty()).then(|| clean(&message)));
             prop_assert_eq!(a.get("usrName").cloned(), (!user.is_empty()).then(|| clean(&user)));
             prop_assert_eq!(a.get("sev").map(String::as_str), Some("5"));

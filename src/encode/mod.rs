@@ -436,7 +436,7 @@ mod tests {
     fn hostile() -> impl Strategy<Value = String> {
         prop_oneof![
             any::<String>(),
-            "[|=\\\\\"\\]^\t\r\n\u{0} a-z\u{e9}]{0,30}",
+            "[|=\\\\\"\\]^\t\r\n\u{0}\u{b}\u{c}\u{85}\u{2028}\u{2029} a-z\u{e9}]{0,30}",
             ".{500,3000}"
         ]
     }
@@ -482,6 +482,8 @@ mod tests {
                         prop_assert!(msg.len() <= max, "{:?}: {} > {}", format, msg.len(), max);
                     }
                     let text = String::from_utf8(msg).unwrap();
+                    // No other line end either, header or payload.
+                    prop_assert!(!text.contains(['\u{b}', '\u{c}', '\u{85}', '\u{2028}', '\u{2029}']), "{:?}: {}", format, text);
                     if is5424 {
                         let parsed = syslog_rfc5424::parse_message(&text);
                         prop_assert!(parsed.is_ok(), "{:?}: {}", format, text);

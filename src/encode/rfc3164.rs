@@ -168,4 +168,19 @@ mod tests {
         assert!(w(&"t".repeat(40)).contains(&format!(" {}[77]", "t".repeat(32))));
         assert!(w("").contains(" siem-agent[77]: "));
     }
+
+    #[test]
+    fn no_line_end_in_hostname_or_tag() {
+        let h = Header {
+            facility: 1,
+            hostname: Some("col\u{2028}lec\u{85}tor\u{b}\u{c}1".into()),
+            tag: "t\u{2029}a\u{85}g\u{b}".into(),
+            pid: 5,
+            time: TimeSource::EventUtc,
+        };
+        assert_eq!(
+            write(&h, "2026-11-23T10:00:00", utc),
+            "<12>Jan  5 09:08:07 collector1 tag[5]: "
+        );
+    }
 }

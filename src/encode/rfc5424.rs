@@ -135,6 +135,21 @@ mod tests {
     }
 
     #[test]
+    fn no_line_end_in_header_fields() {
+        let ev = Event::from_log(App::Detect, serde_json::Map::new());
+        let h = Header {
+            hostname: "a\u{2028}b\u{85}c\u{b}d\u{c}e".into(),
+            app_name: "x\u{2029}y".into(),
+            procid: "\u{2028}".into(),
+            ..header()
+        };
+        assert_eq!(
+            write(&h, &ev),
+            b"<13>1 2026-11-23T10:00:00.500Z abcde xy - Detect - "
+        );
+    }
+
+    #[test]
     fn parses_with_an_independent_rfc5424_parser() {
         let ev = Event::from_log(
             App::Detect,

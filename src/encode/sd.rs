@@ -11,10 +11,14 @@
 //! - Values escape `"`, `\` and `]` as `\"`, `\\` and `\]` (the escapes RFC
 //!   5424 defines); LF and CR are written as `\n` and `\r`, which an RFC
 //!   5424 reader keeps as those two characters; other control characters
-//!   but tab become a space. Numbers and booleans are written as JSON
-//!   writes them, null as `""`, arrays and objects as compact JSON.
+//!   (VT and FF, which some readers take for line ends, among them) and
+//!   the Unicode line ends NEL, U+2028 and U+2029 become a space. TAB is
+//!   kept: RFC 5424 allows it in a quoted PARAM-VALUE and in MSG, and
+//!   neither is split on whitespace. Numbers and booleans are written as
+//!   JSON writes them, null as `""`, arrays and objects as compact JSON.
 //! - MSG is `message` as text with the same treatment of control
-//!   characters (nothing else is escaped in MSG), empty when there is none.
+//!   characters and line ends (nothing else is escaped in MSG), empty when
+//!   there is none.
 //! - Cut by `--max-message-size`: MSG keeps the room it needs, up to half
 //!   of the limit, and is shortened beyond that (on a character boundary,
 //!   never inside an escape); parameters are left out from the first that
@@ -155,7 +159,7 @@ pub fn param_name(field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::text::is_unsafe_control;
+    use crate::encode::text::{is_unicode_line_break, is_unsafe_control};
     use crate::event::App;
     use proptest::prelude::*;
     use serde_json::{Map, Value, json};
@@ -283,10 +287,38 @@ mod tests {
         assert_eq!(msg, "a\\r\\nb \tc");
     }
 
+    #[test]
+    fn other_line_ends_become_spaces_in_params_and_msg() {
+        let v = "a\tb\u{b}c\u{c}d\u{85}e\u{2028}f\u{2029}g";
+        let (sd, msg) = encode(json!({"message": v, "m": v}));
+        assert_eq!(sd, "[cloudsoc@32473 m=\"a\tb c d e f g\"]");
+        assert_eq!(msg, "a\tb c d e f g");
+        // Cut, MSG is written character by character: the same rule.
+        let ev = Event::from_log(
+            App::Investigate,
+            json!({"message": v, "k": "x".repeat(200)})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let mut out = Vec::new();
+        write(
+            &ev,
+            false,
+            &mut out,
+            &mut Budget {
+                limit: 100,
+                cut: false,
+            },
+        );
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.ends_with("\"] a\tb c d e f g"), "{out}");
+    }
+
     fn hostile() -> impl Strategy<Value = String> {
         prop_oneof![
             any::<String>(),
-            "[|=\\\\\"\\]^\t\r\n\u{0} a-zé]{0,30}",
+            "[|=\\\\\"\\]^\t\r\n\u{0}\u{b}\u{c}\u{85}\u{2028}\u{2029} a-zé]{0,30}",
             ".{900,1200}"
         ]
     }
@@ -297,14 +329,15 @@ mod tests {
             let mut map: Map<String, Value> = fields.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
             map.insert("message".into(), Value::String(message.clone()));
             let (sd, msg) = encode(Value::Object(map));
-            prop_assert!(!sd.contains('\n') && !sd.contains('\r') && !msg.contains('\n') && !msg.contains('\r'));
+            let breaks = ['\n', '\r', '\u{b}', '\u{c}', '\u{85}', '\u{2028}', '\u{2029}'];
+            prop_assert!(!sd.contains(breaks) && !msg.contains(breaks));
             let ((id, params), _) = parse(&sd);
             prop_assert_eq!(id, SD_ID);
             let render = |s: &str| -> String {
                 s.chars().map(|c| match c {
                     '\n' => "\\n".to_string(),
                     '\r' => "\\r".to_string(),
-                    c if is_unsafe_control(c) => " ".to_string(),
+                    c if is_unsafe_control(c) || is_unicode_line_break(c) => " ".to_string(),
                     c => c.to_string(),
                 }).collect()
             };

@@ -28,25 +28,49 @@ pub fn value_text(v: &Value) -> Cow<'_, str> {
 }
 
 /// Control characters that no line format may carry raw: C0 (but TAB),
-/// DEL. CR and LF are among them; formats that can escape them do so
-/// before asking.
+/// DEL. CR and LF are among them, and so are VT and FF, which some readers
+/// take for line ends; formats that can escape CR and LF do so before
+/// asking.
 pub fn is_unsafe_control(c: char) -> bool {
     (c < ' ' && c != '\t') || c == '\u{7f}'
 }
 
+/// The Unicode line ends beyond ASCII: NEL (U+0085), LINE SEPARATOR
+/// (U+2028) and PARAGRAPH SEPARATOR (U+2029). Some consumers (JavaScript,
+/// editors, Unicode-aware line splitters) end a line on them, so the text
+/// formats never write them raw: [`escape_into`] writes each as a space.
+pub fn is_unicode_line_break(c: char) -> bool {
+    matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
 /// Appends `s` to `out`, each byte that `escape` maps written as its
 /// replacement, runs of other bytes copied whole. Only ASCII bytes can be
-/// mapped, so multi-byte characters pass through intact.
+/// mapped, so multi-byte characters pass through intact, except the
+/// Unicode line ends ([`is_unicode_line_break`]), which always become a
+/// space.
 pub fn escape_into(s: &str, out: &mut Vec<u8>, escape: impl Fn(u8) -> Option<&'static [u8]>) {
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b < 0x80
-            && let Some(rep) = escape(b)
-        {
-            out.extend_from_slice(&bytes[start..i]);
-            out.extend_from_slice(rep);
-            start = i + 1;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        // (rep, bytes replaced): 0xC2 and 0xE2 only ever lead a character.
+        let hit = match b {
+            0..0x80 => escape(b).map(|rep| (rep, 1)),
+            0xC2 if bytes.get(i + 1) == Some(&0x85) => Some((&b" "[..], 2)),
+            0xE2 if matches!(bytes.get(i + 1..i + 3), Some([0x80, 0xA8 | 0xA9])) => {
+                Some((&b" "[..], 3))
+            }
+            _ => None,
+        };
+        match hit {
+            Some((rep, n)) => {
+                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(rep);
+                i += n;
+                start = i;
+            }
+            None => i += 1,
         }
     }
     out.extend_from_slice(&bytes[start..]);
@@ -74,6 +98,18 @@ mod tests {
             _ => None,
         });
         assert_eq!(String::from_utf8(out).unwrap(), "a\\=b é\\\\");
+    }
+
+    #[test]
+    fn escape_into_writes_unicode_line_ends_as_spaces() {
+        let mut out = Vec::new();
+        let s = "a\u{85}b\u{2028}c\u{2029}d\u{2027}\u{202a}\u{84}é";
+        escape_into(s, &mut out, |_| None);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "a b c d\u{2027}\u{202a}\u{84}é"
+        );
+        assert!(s.chars().filter(|&c| is_unicode_line_break(c)).count() == 3);
     }
 
     #[test]
