@@ -72,8 +72,22 @@ if [ "$test_deps" = 1 ]; then
 fi
 
 if [ -z "$binary" ]; then
-    command -v cargo >/dev/null 2>&1 || { echo "install.sh: cargo not found: install Rust first (https://rustup.rs)" >&2; exit 1; }
-    (cd "$here" && cargo build --release --locked)
+    if command -v cargo >/dev/null 2>&1; then
+        (cd "$here" && cargo build --release --locked)
+    elif [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ] &&
+        user_cargo=$(sudo -u "$SUDO_USER" -H sh -c 'command -v cargo || { [ -x "$HOME/.cargo/bin/cargo" ] && echo "$HOME/.cargo/bin/cargo"; }') &&
+        [ -n "$user_cargo" ]; then
+        # Rust from rustup lives in the invoking user's home, not on
+        # root's PATH: build as that user, install as root.
+        echo "building as $SUDO_USER with $user_cargo"
+        sudo -u "$SUDO_USER" -H sh -c "cd '$here' && '$user_cargo' build --release --locked"
+    else
+        echo "install.sh: cargo is not on root's PATH (Rust from rustup is installed per user)." >&2
+        echo "  Build as the user who has Rust:   cargo build --release --locked" >&2
+        echo "  then install as root:             sudo ./install.sh --bin target/release/siem-agent" >&2
+        echo "  (no Rust yet: https://rustup.rs; siem-agent needs Rust 1.89 or later and a C compiler)" >&2
+        exit 1
+    fi
     binary=$here/target/release/siem-agent
 fi
 [ -x "$binary" ] || { echo "install.sh: $binary is not an executable" >&2; exit 1; }

@@ -25,6 +25,10 @@ pub enum ConfigError {
     NotObject { path: PathBuf },
     #[error("{path}: field \"{field}\" is missing")]
     Missing { path: PathBuf, field: &'static str },
+    #[error(
+        "{path} still holds the example's placeholder values ({fields}): put in those of the API key file CloudSOC gives you"
+    )]
+    Placeholder { path: PathBuf, fields: String },
     #[error("{path}: field \"{field}\" {problem}")]
     Invalid {
         path: PathBuf,
@@ -50,7 +54,22 @@ pub struct Config {
     /// Optional: several destinations, each an object of output options
     /// (see `cli::settings::DESTINATION_OPTIONS`).
     pub destinations: Option<Vec<Map<String, Value>>>,
+    /// Top-level keys the agent does not know (a typo, such as `tenat`),
+    /// quoted: warned about, never an error.
+    pub unknown: Vec<String>,
 }
+
+/// The top-level keys of config.json.
+pub const KNOWN_KEYS: [&str; 8] = [
+    "user_id",
+    "api_server",
+    "key_id",
+    "key_secret",
+    "tenant",
+    "hec_url",
+    "hec_token",
+    "destinations",
+];
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -89,6 +108,21 @@ impl Config {
         // Register the secret before anything else can print it.
         if let Some(Value::String(s)) = obj.get("key_secret") {
             secret::register(s);
+        }
+        // config.example.json copied and not filled in.
+        let placeholders: Vec<&str> = ["user_id", "key_id", "key_secret", "tenant"]
+            .into_iter()
+            .filter(|f| {
+                obj.get(*f)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.starts_with("replace-with-"))
+            })
+            .collect();
+        if !placeholders.is_empty() {
+            return Err(ConfigError::Placeholder {
+                path: p(),
+                fields: placeholders.join(", "),
+            });
         }
         let key_secret = Secret::new(required_str(path, &obj, "key_secret")?);
         let key_id = required_str(path, &obj, "key_id")?;
@@ -157,7 +191,13 @@ impl Config {
         };
         let hec_url = optional("hec_url")?;
         let hec_token = optional("hec_token")?.map(Secret::new);
+        let unknown: Vec<String> = obj
+            .keys()
+            .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
+            .map(|k| format!("{k:?}"))
+            .collect();
         Ok(Config {
+            unknown,
             destinations,
             hec_url,
             hec_token,

@@ -56,7 +56,13 @@ pub fn init(requested: Option<&Path>, state_dir: &Path, debug: bool, json: bool)
                 .boxed()
         }
     });
-    let stderr_layer = StderrLayer.with_filter(LevelFilter::WARN).with_filter(ours);
+    // Run by hand with -d: the debug lines show on the terminal too.
+    let stderr_level = if debug && std::io::IsTerminal::is_terminal(&io::stderr()) {
+        LevelFilter::DEBUG
+    } else {
+        LevelFilter::WARN
+    };
+    let stderr_layer = StderrLayer.with_filter(stderr_level).with_filter(ours);
     let _ = tracing_subscriber::registry()
         .with(file_layer)
         .with(stderr_layer)
@@ -168,7 +174,8 @@ impl<S: Subscriber> Layer<S> for StderrLayer {
         let level = match *event.metadata().level() {
             Level::ERROR => "error",
             Level::WARN => "warning",
-            _ => "info",
+            Level::INFO => "info",
+            _ => "debug",
         };
         let line = crate::report::printable(&redact(&v.0)).into_owned();
         let _ = writeln!(io::stderr().lock(), "siem-agent: {level}: {line}");

@@ -176,6 +176,9 @@ async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
         }
         info!("{why}");
     }
+    for note in &settings.notes {
+        warn!("{note}");
+    }
     let started = std::time::Instant::now();
     let mut report = siem_agent::metrics::RunReport::default();
     let (stop_tx, stop) = tokio::sync::watch::channel(None);
@@ -192,9 +195,40 @@ async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
             warn!("{e}");
         }
     }
+    let total = |f: fn(&siem_agent::state::status::Counts) -> u64| -> u64 {
+        report.apps.values().map(f).sum()
+    };
+    // A reader of stdout that has had enough (`| head`) ends a dry run or
+    // a demo quietly; an export to STREAM fails (its cursor stays).
+    let reader_gone = result.as_ref().err().is_some_and(|e| {
+        e.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<siem_agent::sink::SinkError>(),
+                Some(siem_agent::sink::SinkError::ReaderGone { .. })
+            ) || matches!(
+                c.downcast_ref::<siem_agent::run::RunError>(),
+                Some(siem_agent::run::RunError::Sink(
+                    siem_agent::sink::SinkError::ReaderGone { .. }
+                ))
+            )
+        })
+    });
+    if (settings.dry_run || demo.is_some()) && reader_gone {
+        return ExitCode::Success;
+    }
+    if settings.dry_run && result.is_ok() {
+        eprintln!(
+            "siem-agent: dry run: {} logs printed, {} filtered out, {} newer than --settle left for a later run",
+            total(|c| c.exported),
+            total(|c| c.filtered),
+            total(|c| c.held)
+        );
+    }
     if let Some(d) = &demo {
         eprintln!(
-            "siem-agent: demo: exported from the simulator at http://{} (state and log were in a temporary directory, now removed)",
+            "siem-agent: demo: exported {} logs ({} filtered out) from the simulator at http://{} (state and log were in a temporary directory, now removed)",
+            total(|c| c.exported),
+            total(|c| c.filtered),
             d.simulator.addr
         );
     }
@@ -222,8 +256,13 @@ fn progress_bar() -> Option<indicatif::ProgressBar> {
     let pb = indicatif::ProgressBar::new_spinner();
     pb.set_style(
         indicatif::ProgressStyle::with_template(
-            "{spinner} {human_pos} logs exported ({per_sec}) {msg} [{elapsed}]",
+            "{spinner} {human_pos} logs exported ({rate}) {msg} [{elapsed}]",
         )
+        .map(|st| {
+            st.with_key("rate", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", s.per_sec());
+            })
+        })
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     pb.enable_steady_tick(std::time::Duration::from_millis(200));
@@ -342,6 +381,14 @@ async fn export(
         Some(lock)
     };
     let config = Config::load(&settings.config)?;
+    if !config.unknown.is_empty() {
+        warn!(
+            "{}: unknown key {} ignored (known: {})",
+            config.path.display(),
+            siem_agent::report::printable(&config.unknown.join(", ")),
+            siem_agent::config::KNOWN_KEYS.join(", ")
+        );
+    }
     if let Some(mode) = config.loose_permissions() {
         warn!(
             "{} can be read by group or others (mode {mode:03o}); it holds the key secret: chmod 600 it",

@@ -140,6 +140,8 @@ pub struct HttpOptions {
 /// Everything a run needs, checked.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// Warnings about the options, to be logged once logging is set up.
+    pub notes: Vec<String>,
     pub config: PathBuf,
     pub state_dir: PathBuf,
     pub apps: Vec<App>,
@@ -175,6 +177,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_args(a: ExportArgs) -> Result<Settings, SettingsError> {
+        let mut notes = Vec::new();
         let apps = apps(&a.elastica_app);
         let severities = severities(&a.severity);
         let filter = Filter::new(
@@ -228,6 +231,11 @@ impl Settings {
                         path.display()
                     ));
                 }
+                if a.max_bytes > 0 && a.backup_count == 0 {
+                    notes.push(
+                        "--max_bytes without --backup_count never rolls the file over (as in the original agent): add --backup_count N".into(),
+                    );
+                }
                 vec![Output::File {
                     path,
                     max_bytes: a.max_bytes,
@@ -266,7 +274,15 @@ impl Settings {
             None => None,
             Some(p) => Some(proxy(p, a.username.clone(), a.password.clone())?),
         };
+        if let Some(day) = a.start_date
+            && day > chrono::Utc::now().date_naive()
+        {
+            return err(format!(
+                "--start-date {day} is in the future: there is nothing to export from it yet"
+            ));
+        }
         Ok(Settings {
+            notes,
             config: a.config.clone(),
             state_dir,
             apps,

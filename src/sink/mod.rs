@@ -29,6 +29,11 @@ pub enum SinkError {
         target: String,
         source: std::io::Error,
     },
+    #[error("cannot open {target}: {source}")]
+    Open {
+        target: String,
+        source: std::io::Error,
+    },
     #[error("cannot write to {target}: {source}")]
     Write {
         target: String,
@@ -179,7 +184,7 @@ impl Sink {
                 backup_count,
             } => Sink::File(
                 file::RotatingFile::open(path, *max_bytes, *backup_count)
-                    .map_err(|e| SinkError::connect(&path.display().to_string(), e))?,
+                    .map_err(|e| open_error(path, e))?,
             ),
         })
     }
@@ -255,6 +260,22 @@ impl Sink {
             Sink::Relp(s) => s.close().await,
             other => other.flush().await,
         }
+    }
+}
+
+/// Why a file output cannot be opened, in its own words.
+fn open_error(path: &std::path::Path, e: std::io::Error) -> SinkError {
+    let target = path.display().to_string();
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    match dir {
+        Some(d) if e.kind() == std::io::ErrorKind::NotFound && !d.exists() => SinkError::Open {
+            target,
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("the directory {} does not exist", d.display()),
+            ),
+        },
+        _ => SinkError::Open { target, source: e },
     }
 }
 

@@ -181,7 +181,7 @@ impl CloudSoc {
             .get(self.datasources_url())
             .send()
             .await
-            .map_err(|e| SourceError::Transport(error_chain(&e)))?;
+            .map_err(|e| transport_error(&e))?;
         let status = resp.status();
         let body = read_capped(resp, MAX_ERROR_BODY).await.unwrap_or_default();
         if status.is_success() {
@@ -229,7 +229,7 @@ impl CloudSoc {
             .get(url.clone())
             .send()
             .await
-            .map_err(|e| SourceError::Transport(error_chain(&e)))?;
+            .map_err(|e| transport_error(&e))?;
         let status = resp.status();
         let retry_after = resp
             .headers()
@@ -244,12 +244,7 @@ impl CloudSoc {
         // gzip bomb or an endless body stops at the limit.
         let body = match read_capped(resp, self.max_body).await {
             Ok(b) => b,
-            Err(ReadError::Transport(e)) => {
-                return Err(SourceError::Transport(format!(
-                    "reading the answer: {}",
-                    error_chain(&e)
-                )));
-            }
+            Err(ReadError::Transport(e)) => return Err(transport_error(&e)),
             Err(ReadError::TooLarge) => {
                 return Err(SourceError::TooLarge(format!(
                     "more than {} MiB once decompressed; --max-page-mib raises the limit",
@@ -288,6 +283,38 @@ impl CloudSoc {
         }
         Ok(next)
     }
+}
+
+/// A request that failed before an answer, in a short line: the endpoint
+/// (without its query) and the root cause. The whole chain goes to the
+/// debug log.
+fn transport_error(e: &reqwest::Error) -> SourceError {
+    debug!("{}", error_chain(e));
+    let mut root: &dyn std::error::Error = e;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    let cause = if e.is_timeout() {
+        "timed out".to_string()
+    } else {
+        root.to_string()
+    };
+    let what = if e.is_body() || e.is_decode() {
+        "reading the answer from "
+    } else {
+        ""
+    };
+    let at = e
+        .url()
+        .map(|u| {
+            let mut u = u.clone();
+            u.set_query(None);
+            let _ = u.set_password(None);
+            let _ = u.set_username("");
+            format!("{what}{u}: ")
+        })
+        .unwrap_or_default();
+    SourceError::Transport(format!("{at}{cause}"))
 }
 
 enum ReadError {
