@@ -2,7 +2,7 @@
 //!
 //! The data flows one way, one module per stage:
 //! `cli` -> `source` -> `filter` -> `encode` -> `pace` -> `sink`,
-//! with `state` committed only after the sink has accepted a page
+//! with `state` committed only over logs every sink has confirmed
 //! (`run` drives it).
 
 pub mod cli;

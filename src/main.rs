@@ -259,9 +259,12 @@ fn progress_bar() -> Option<indicatif::ProgressBar> {
             "{spinner} {human_pos} logs exported ({rate}) {msg} [{elapsed}]",
         )
         .map(|st| {
-            st.with_key("rate", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = write!(w, "{:.0}/s", s.per_sec());
-            })
+            st.with_key(
+                "rate",
+                |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0}/s", s.per_sec());
+                },
+            )
         })
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );

@@ -13,16 +13,17 @@ fn stderr(out: &std::process::Output) -> String {
 #[test]
 fn the_example_config_unchanged_is_named_as_such() {
     let a = Agent::new("https://unused.invalid/");
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/config.example.json"
-    ))
-    .unwrap();
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.json"))
+            .unwrap();
     a.write_config(&example);
     let out = a.cmd().output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let e = stderr(&out);
-    assert!(e.contains("still holds the example's placeholder values"), "{e}");
+    assert!(
+        e.contains("still holds the example's placeholder values"),
+        "{e}"
+    );
     assert_eq!(e.lines().count(), 1, "{e}");
 }
 
@@ -101,7 +102,10 @@ fn into_head(args: &str) -> (i32, String) {
 fn a_dry_run_or_demo_into_head_ends_quietly() {
     let (code, err) = into_head("--demo");
     assert_eq!(code, 0, "{err}");
-    assert!(!err.contains("Broken pipe") && !err.contains("error"), "{err}");
+    assert!(
+        !err.contains("Broken pipe") && !err.contains("error"),
+        "{err}"
+    );
     let sim = Sim::start(&["--events", "3000", "--detect-events", "0"]);
     let a = Agent::new(&sim.url());
     let (code, err) = into_head(&format!(
@@ -117,7 +121,11 @@ fn a_dry_run_or_demo_into_head_ends_quietly() {
 fn a_dry_run_says_what_it_printed_and_a_demo_what_it_exported() {
     let sim = Sim::start(&["--events", "40", "--detect-events", "0"]);
     let a = Agent::new(&sim.url());
-    let out = a.cmd().args(["--dry-run", "--settle", "0"]).output().unwrap();
+    let out = a
+        .cmd()
+        .args(["--dry-run", "--settle", "0"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let e = stderr(&out);
     let printed = String::from_utf8_lossy(&out.stdout).lines().count();
@@ -131,22 +139,36 @@ fn a_dry_run_says_what_it_printed_and_a_demo_what_it_exported() {
         .output()
         .unwrap();
     let e = stderr(&out);
-    assert!(e.contains("demo: exported ") && e.contains("filtered out"), "{e}");
+    assert!(
+        e.contains("demo: exported ") && e.contains("filtered out"),
+        "{e}"
+    );
 }
 
 #[test]
 fn option_mistakes_are_named() {
     let a = Agent::new("http://127.0.0.1:9/");
-    let out = a.cmd().args(["--start_date", "2999-01-01"]).output().unwrap();
+    let out = a
+        .cmd()
+        .args(["--start_date", "2999-01-01"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("is in the future"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is in the future"),
+        "{}",
+        stderr(&out)
+    );
     let out = a
         .cmd()
         .args(["-o", "FILE", "-f", "/no/such/dir/out.log"])
         .output()
         .unwrap();
     let e = stderr(&out);
-    assert!(e.contains("the directory /no/such/dir does not exist"), "{e}");
+    assert!(
+        e.contains("the directory /no/such/dir does not exist"),
+        "{e}"
+    );
     assert!(!e.contains("connect"), "{e}");
 }
 
@@ -160,7 +182,11 @@ fn max_bytes_without_backup_count_is_warned_about() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(stderr(&out).contains("never rolls the file over"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("never rolls the file over"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Run by hand (stderr a terminal, made by util-linux `script`): debug
@@ -190,7 +216,10 @@ fn debug_lines_show_on_a_terminal() {
         .filter_map(|r| r.split("/s)").next())
         .collect();
     assert!(!rates.is_empty(), "{tty:?}");
-    assert!(rates.iter().all(|r| r.chars().all(|c| c.is_ascii_digit())), "{rates:?}");
+    assert!(
+        rates.iter().all(|r| r.chars().all(|c| c.is_ascii_digit())),
+        "{rates:?}"
+    );
 }
 
 #[test]

@@ -145,7 +145,7 @@ impl HecSink {
         let mut builder = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(60))
+            .timeout(retry.timeout.max(Duration::from_secs(1)))
             .connect_timeout(super::CONNECT_TIMEOUT)
             .min_tls_version(reqwest::tls::Version::TLS_1_2);
         if let Some(ca) = &opts.tls.ca {
