@@ -517,7 +517,9 @@ async fn run_apps(
         state,
         cursors,
         writer,
-        ceiling: chrono::Utc::now() + siem_agent::run::FUTURE_ALLOWANCE,
+        ceiling: chrono::Utc::now().min(now)
+            - chrono::Duration::from_std(settings.settle).unwrap_or_default(),
+        future_limit: chrono::Utc::now() + siem_agent::run::FUTURE_ALLOWANCE,
         stop,
         exported: 0,
         max_events: settings.max_events,
@@ -533,7 +535,7 @@ async fn run_apps(
         }
         let start = start_cursor(settings, &exporter.cursors, app, now);
         if let Some(t) = start.timestamp
-            && t > exporter.ceiling
+            && t > exporter.future_limit
         {
             warn!(
                 "{app}: the saved cursor ({}) is in the future; exporting from now instead (a clock was wrong when it was saved)",
@@ -541,7 +543,7 @@ async fn run_apps(
             );
         }
         let start = match start.timestamp {
-            Some(t) if t > exporter.ceiling => {
+            Some(t) if t > exporter.future_limit => {
                 siem_agent::state::Cursor::starting_at(now.min(chrono::Utc::now()))
                     .with_recent(&start)
             }

@@ -182,9 +182,14 @@ pub struct Exporter {
     pub dry_run: bool,
     /// Logs newer than this are left for the next run (`--settle`).
     pub horizon: Option<DateTime<Utc>>,
-    /// The cursor never moves past this time (local now plus a small
-    /// allowance); later logs are delivered and remembered by key.
+    /// The cursor never moves past this time: the earlier of the local
+    /// clock and the server's, less the settle window. Later logs are delivered and remembered by key, so that a
+    /// wrong clock on either side (a server `Date` far ahead) cannot make
+    /// the cursor pass logs still to be indexed.
     pub ceiling: DateTime<Utc>,
+    /// Logs dated after this (local now plus [`FUTURE_ALLOWANCE`]) are
+    /// wrong, not recent: never held, warned about.
+    pub future_limit: DateTime<Utc>,
     /// A progress line on stderr (only when stderr is a terminal).
     pub progress: Option<indicatif::ProgressBar>,
     /// Set when a signal asks the run to stop.
@@ -370,13 +375,13 @@ impl Exporter {
                 // beyond now is not recent but wrong: it is delivered.)
                 if let (Some(h), Some(t)) = (self.horizon, ev.cursor_time)
                     && t > h
-                    && t <= self.ceiling
+                    && t <= self.future_limit
                 {
                     counts.held += 1;
                     continue;
                 }
                 let time = match ev.cursor_time {
-                    Some(t) if t > self.ceiling => {
+                    Some(t) if t > self.future_limit => {
                         future += 1;
                         if future == 1 {
                             warn!(
@@ -387,6 +392,9 @@ impl Exporter {
                         }
                         None
                     }
+                    // Past what the clocks allow (one of them is wrong):
+                    // delivered and remembered, the cursor stays.
+                    Some(t) if t > self.ceiling => None,
                     t => t,
                 };
                 let step = match time {

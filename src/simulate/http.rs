@@ -376,7 +376,7 @@ fn head_bytes(resp: &Response, close: bool) -> Vec<u8> {
         "HTTP/1.1 {} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nDate: {}\r\n",
         resp.status,
         resp.body.len(),
-        super::sim_now().format("%a, %d %b %Y %H:%M:%S GMT")
+        super::sim_date().format("%a, %d %b %Y %H:%M:%S GMT")
     );
     for (k, v) in &resp.headers {
         h.push_str(&format!("{k}: {v}\r\n"));

@@ -46,6 +46,15 @@ pub struct SimArgs {
         allow_hyphen_values = true
     )]
     pub clock_offset: i64,
+    /// A Date header SECONDS off from the simulator's own time (a server
+    /// whose clock is wrong; nothing else changes).
+    #[arg(
+        long = "date-offset",
+        default_value_t = 0,
+        value_name = "SECONDS",
+        allow_hyphen_values = true
+    )]
+    pub date_offset: i64,
     /// Faults for the first log requests, one per request, in order:
     /// 429[:SECONDS], 500, 502, 503, 403, slow, truncate, reset, malformed, ok.
     #[arg(long, default_value = "", value_delimiter = ',')]
@@ -75,6 +84,13 @@ pub struct SimArgs {
 pub(crate) static CLOCK_OFFSET: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 
 /// The simulator's now.
+static DATE_OFFSET: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// What the simulator's Date header says.
+pub(crate) fn sim_date() -> chrono::DateTime<chrono::Utc> {
+    sim_now() + chrono::Duration::seconds(DATE_OFFSET.load(std::sync::atomic::Ordering::Relaxed))
+}
+
 pub(crate) fn sim_now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
         + chrono::Duration::seconds(CLOCK_OFFSET.load(std::sync::atomic::Ordering::Relaxed))
@@ -151,6 +167,7 @@ fn world(args: SimArgs) -> std::io::Result<World> {
         ),
     };
     CLOCK_OFFSET.store(args.clock_offset, std::sync::atomic::Ordering::Relaxed);
+    DATE_OFFSET.store(args.date_offset, std::sync::atomic::Ordering::Relaxed);
     let end = chrono::Utc::now().timestamp() - 600;
     let schedule = Schedule::new(args.seed, args.events, args.per_second, start, end);
     let detect_count = args.detect_events.unwrap_or(args.events / 10);
