@@ -652,3 +652,44 @@ fn a_page_of_countless_empty_logs_is_refused() {
     let out = investigate_cmd(&a).output().unwrap();
     assert_refused_page(&a, &out, "more than 10000 logs in one page");
 }
+
+#[test]
+fn terminal_escapes_from_a_server_never_reach_the_terminal() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer};
+    let sim = Sim::start(&["--events", "5", "--detect-events", "0"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let hec = rt.block_on(async {
+        let s = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/services/collector/event"))
+            .respond_with(ResponseTemplate::new(503).set_body_json(
+                json!({"text": "bad\u{1b}]0;pwned\u{7}\u{1b}[2J\nFORGED line", "code": 6}),
+            ))
+            .mount(&s)
+            .await;
+        s
+    });
+    let a = Agent::new(&sim.url());
+    let out = a
+        .cmd()
+        .args(["--severity", "all", "--send-retries", "1", "-o", "HEC"])
+        .args(["--hec-token", "tok-123", "--hec-url"])
+        .arg(hec.uri())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "{stderr:?}"
+    );
+    assert!(stderr.contains("\\x1b]0;pwned\\x07"), "{stderr}");
+    assert!(!stderr.lines().any(|l| l.starts_with("FORGED")), "{stderr}");
+    // The retry warning carries the server's words too.
+    assert!(
+        stderr.contains("warning: ") && stderr.contains("retrying"),
+        "{stderr}"
+    );
+    assert!(!a.log().contains('\u{1b}'));
+}

@@ -153,13 +153,17 @@ fn demo_runs_a_real_export_to_stdout() {
         .timeout(std::time::Duration::from_secs(60))
         .assert()
         .success()
-        .stderr(predicate::str::contains(
-            "demo: exported from the simulator",
-        ))
+        .stderr(predicate::str::contains("from the simulator"))
         .get_output()
         .clone();
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
+    // It says how many it exported: the lines it printed.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("demo: exported {} logs (", lines.len())),
+        "{err}"
+    );
     assert!(lines.len() > 50, "{} lines", lines.len());
     assert!(
         lines

@@ -21,8 +21,19 @@ pub struct Check {
 impl std::fmt::Display for Check {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.result {
-            Ok(detail) => write!(f, "PASS {}: {detail}", self.what),
-            Err(why) => write!(f, "FAIL {}: {why}", self.what),
+            // A server's words may hold anything: printed escaped.
+            Ok(detail) => write!(
+                f,
+                "PASS {}: {}",
+                crate::report::printable(&self.what),
+                crate::report::printable(detail)
+            ),
+            Err(why) => write!(
+                f,
+                "FAIL {}: {}",
+                crate::report::printable(&self.what),
+                crate::report::printable(why)
+            ),
         }
     }
 }
