@@ -202,10 +202,7 @@ fn debug_lines_show_on_a_terminal() {
         a.path("agent.log").display(),
         a.path("out.log").display()
     );
-    let out = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .output()
-        .unwrap();
+    let out = util::on_terminal(&cmd);
     assert!(out.status.success());
     let tty = String::from_utf8_lossy(&out.stdout);
     assert!(tty.contains("siem-agent: debug: "), "{tty:?}");

@@ -397,10 +397,7 @@ fn progress_only_on_a_terminal() {
         a.path("agent.log").display(),
         a.path("out.log").display()
     );
-    let out = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .output()
-        .unwrap();
+    let out = util::on_terminal(&cmd);
     assert!(
         out.status.success(),
         "{}",

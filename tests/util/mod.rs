@@ -23,3 +23,13 @@ pub fn wait_until(timeout: Duration, every: Duration, mut check: impl FnMut() ->
     }
 }
 pub mod stub;
+
+/// Runs a shell command line with its stdin, stdout and stderr on a
+/// pseudo-terminal (util-linux `script`), as a user at a terminal would;
+/// returns what the terminal showed (stdout of `script`).
+pub fn on_terminal(cmd: &str) -> std::process::Output {
+    std::process::Command::new("script")
+        .args(["-qec", cmd, "/dev/null"])
+        .output()
+        .expect("script (util-linux)")
+}
