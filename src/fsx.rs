@@ -16,7 +16,7 @@ pub enum Kind {
     /// A regular file only (state files).
     Regular,
     /// A regular file, or a device or FIFO, also through a link
-    /// (`/dev/stdout`, `/dev/null`, a named pipe).
+    /// (`/dev/stdout`, `/dev/null`, a named pipe); any link under `/dev`.
     RegularOrStream,
 }
 
@@ -41,7 +41,10 @@ pub fn open_write(path: &Path, append: bool, mode: u32, kind: Kind) -> io::Resul
                 .as_ref()
                 .map(|m| m.file_type())
                 .is_some_and(|t| t.is_char_device() || t.is_fifo() || t.is_block_device());
-            if kind == Kind::Regular || !stream {
+            // Links under /dev (root's: /dev/stdout -> /proc/self/fd/1)
+            // lead where the system says, whatever they point at.
+            let system = path.starts_with("/dev/");
+            if kind == Kind::Regular || !(stream || system && target.is_some()) {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     "is a symbolic link; refusing to follow it (replace it with the file itself)",

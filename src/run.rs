@@ -144,7 +144,10 @@ impl Route {
 
     /// Whether a batch is worth confirming now.
     fn batch_ready(&self) -> bool {
+        // A transport that confirms by itself (RELP's answers, HEC's
+        // acknowledgements) is not made to wait for them.
         self.confirmed < self.sent
+            && self.sink.confirmed_by_itself().is_none()
             && (self
                 .sink
                 .flush_batch()

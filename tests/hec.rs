@@ -379,3 +379,38 @@ fn https_collectors_are_verified() {
     assert!(stderr.contains("not signed by a trusted CA"), "{stderr}");
     assert!(b.state().is_none());
 }
+
+/// With acknowledgement the cursor follows the acknowledged batches inside
+/// a page: the state file is written long before the page of 1000 logs
+/// has been sent (at 200 a second, five seconds).
+#[test]
+fn with_acks_the_cursor_moves_inside_a_page() {
+    let hec = Hec::start(0);
+    let sim = Sim::start(&["--events", "1000", "--detect-events", "0"]);
+    let a = Agent::new(&sim.url());
+    let mut child = a
+        .process()
+        .args(["-o", "HEC", "--severity", "all", "--hec-url"])
+        .arg(hec.server.uri())
+        .args(["--hec-token", TOKEN, "--hec-ack", "--hec-batch", "20"])
+        .args(["--rate", "200", "--retry-delay-ms", "20"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let committed = util::wait_until(
+        std::time::Duration::from_secs(20),
+        std::time::Duration::from_millis(20),
+        || a.state().is_some(),
+    );
+    let sent = hec.state().events.len();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(committed, "no cursor was written");
+    assert!(sent < 1000, "the cursor moved only after {sent} events");
+    let ids = a.state().unwrap()["cursors"]["Investigate"]["ids"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(ids > 0);
+}

@@ -20,6 +20,9 @@ use tracing::debug;
 /// How long a flush waits for acknowledgements.
 const ACK_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// How often, at most, acknowledgements are asked for while sending.
+const ACK_POLL_EVERY: Duration = Duration::from_secs(1);
+
 /// HEC options from the command line and config.json.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HecOptions {
@@ -43,8 +46,14 @@ pub struct HecSink {
     body: Vec<u8>,
     events: usize,
     batch: usize,
-    /// ackIds of batches not yet acknowledged.
-    pending: Vec<u64>,
+    /// Batches posted and not yet known indexed, in order: (ackId, events,
+    /// acknowledged).
+    pending: std::collections::VecDeque<(u64, u64, bool)>,
+    /// Events of the batches acknowledged so far, in order (a batch
+    /// acknowledged before an earlier one waits for it).
+    pub acked: u64,
+    /// When acknowledgements were last asked for.
+    polled: Instant,
     retry: SendRetry,
     target: String,
     /// Events HEC has accepted since the sink was opened.
@@ -176,7 +185,9 @@ impl HecSink {
             body: Vec::with_capacity(256 * 1024),
             events: 0,
             batch: opts.batch.max(1),
-            pending: Vec::new(),
+            pending: std::collections::VecDeque::new(),
+            acked: 0,
+            polled: Instant::now(),
             retry,
             target,
             posted: 0,
@@ -235,10 +246,14 @@ impl HecSink {
         }
     }
 
-    /// Events confirmed without a flush: those HEC accepted, when it does
-    /// not acknowledge indexing (with `--hec-ack`, a flush confirms).
+    /// Events confirmed without a flush: those HEC accepted, or, with
+    /// `--hec-ack`, those of the batches it has acknowledged as indexed.
     pub fn confirmed(&self) -> Option<u64> {
-        self.channel.is_none().then_some(self.posted)
+        Some(if self.channel.is_some() {
+            self.acked
+        } else {
+            self.posted
+        })
     }
 
     pub async fn send(&mut self, frame: &[u8]) -> Result<(), SinkError> {
@@ -246,6 +261,11 @@ impl HecSink {
         self.events += 1;
         if self.events >= self.batch {
             self.post().await?;
+            // With acknowledgement: ask, at most once a second, which
+            // batches are indexed, so the cursor follows inside a page.
+            if self.channel.is_some() && self.polled.elapsed() >= ACK_POLL_EVERY {
+                self.poll_acks().await?;
+            }
         }
         Ok(())
     }
@@ -342,7 +362,7 @@ impl HecSink {
             let id = answer["ackId"]
                 .as_u64()
                 .ok_or_else(|| refused(&self.target, "HEC gave no ackId: is indexer acknowledgement on for this token? (or drop --hec-ack)"))?;
-            self.pending.push(id);
+            self.pending.push_back((id, self.events as u64, false));
         }
         debug!("HEC: posted {} events", self.events);
         self.posted += self.events as u64;
@@ -351,21 +371,39 @@ impl HecSink {
         Ok(())
     }
 
+    /// Asks HEC once which pending batches are indexed.
+    async fn poll_acks(&mut self) -> Result<(), SinkError> {
+        self.polled = Instant::now();
+        let ids: Vec<u64> = self.pending.iter().filter(|p| !p.2).map(|p| p.0).collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let body = serde_json::json!({ "acks": ids }).to_string();
+        let mut url = self.ack_url.clone();
+        if let Some(c) = &self.channel {
+            url.query_pairs_mut().append_pair("channel", c);
+        }
+        let answer = self.call(&url, body.as_bytes()).await?;
+        let acks = &answer["acks"];
+        for p in self.pending.iter_mut() {
+            if acks[p.0.to_string()] == Value::Bool(true) {
+                p.2 = true;
+            }
+        }
+        while let Some(&(_, events, true)) = self.pending.front() {
+            self.acked += events;
+            self.pending.pop_front();
+        }
+        Ok(())
+    }
+
     async fn await_acks(&mut self) -> Result<(), SinkError> {
         let started = Instant::now();
         let mut attempt = 0u32;
-        while !self.pending.is_empty() {
-            let body = serde_json::json!({ "acks": self.pending }).to_string();
-            let mut url = self.ack_url.clone();
-            if let Some(c) = &self.channel {
-                url.query_pairs_mut().append_pair("channel", c);
-            }
-            let answer = self.call(&url, body.as_bytes()).await?;
-            let acks = &answer["acks"];
-            self.pending
-                .retain(|id| acks[id.to_string()] != Value::Bool(true));
+        loop {
+            self.poll_acks().await?;
             if self.pending.is_empty() {
-                break;
+                return Ok(());
             }
             if started.elapsed() > ACK_TIMEOUT {
                 return Err(refused(
@@ -380,7 +418,6 @@ impl HecSink {
             tokio::time::sleep(self.retry.delay(attempt.min(3))).await;
             attempt += 1;
         }
-        Ok(())
     }
 }
 
