@@ -244,9 +244,11 @@ struct Track {
     progress: Cursor,
     /// What every destination has confirmed.
     confirmed: Cursor,
-    /// What was last handed to the state writer.
-    committed: Cursor,
+    /// `confirmed` moved since it was last handed to the state writer.
+    dirty: bool,
     pending: VecDeque<Pending>,
+    /// How many of `pending` were sent (not filtered out).
+    pending_delivered: u64,
     disorder: bool,
 }
 
@@ -289,7 +291,8 @@ impl Exporter {
         let mut track = Track {
             progress: start.clone(),
             confirmed: start.clone(),
-            committed: start.clone(),
+            dirty: false,
+            pending_delivered: 0,
             pending: VecDeque::new(),
             disorder: false,
         };
@@ -302,6 +305,7 @@ impl Exporter {
                 if track.disorder && end == AppEnd::CaughtUp {
                     // The whole answer was read: nothing older is to come.
                     track.confirmed = track.progress.clone();
+                    track.dirty = true;
                 }
                 end
             }
@@ -458,6 +462,7 @@ impl Exporter {
                     counts.filtered += 1;
                 }
                 track.progress.apply(&step);
+                track.pending_delivered += u64::from(delivered);
                 track.pending.push_back(Pending {
                     at: self.routes.first().map_or(0, |r| r.sent),
                     step,
@@ -515,12 +520,23 @@ impl Exporter {
     /// destinations have confirmed, and counts those delivered.
     fn settle(&self, _app: App, track: &mut Track, counts: &mut Counts) {
         let confirmed = self.routes.iter().map(|r| r.confirmed).min().unwrap_or(0);
+        // Everything handled is confirmed (each flush of a stream or file):
+        // the confirmed cursor is where the run is.
+        if !track.disorder && track.pending.back().is_some_and(|p| p.at <= confirmed) {
+            counts.exported += track.pending_delivered;
+            track.pending_delivered = 0;
+            track.pending.clear();
+            track.confirmed.clone_from(&track.progress);
+            track.dirty = true;
+            return;
+        }
         while track.pending.front().is_some_and(|p| p.at <= confirmed) {
             let Some(p) = track.pending.pop_front() else {
                 break;
             };
             if p.delivered {
                 counts.exported += 1;
+                track.pending_delivered -= 1;
             }
             match p.step {
                 // Out of order: moving past it could pass older logs still
@@ -528,16 +544,17 @@ impl Exporter {
                 Step::Advance(..) if p.after_disorder => {}
                 ref step => track.confirmed.apply(step),
             }
+            track.dirty = true;
         }
     }
 
     /// Hands the confirmed cursor to the state writer, if it moved.
     fn commit(&mut self, app: App, track: &mut Track) -> Result<(), StateError> {
-        if track.confirmed == track.committed {
+        if !track.dirty {
             return Ok(());
         }
+        track.dirty = false;
         self.cursors.cursors.insert(app, track.confirmed.clone());
-        track.committed = track.confirmed.clone();
         let Some(writer) = &mut self.writer else {
             return Ok(());
         };

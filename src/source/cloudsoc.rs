@@ -413,14 +413,14 @@ pub fn parse_page(app: App, body: &[u8]) -> Result<RawPage, SourceError> {
         Ok(s) => (std::borrow::Cow::Borrowed(s), false),
         Err(_) => (String::from_utf8_lossy(body), true),
     };
-    let (fields, repaired) = match read_fields(app, text.as_bytes()) {
+    let (fields, repaired) = match read_fields(app, &text) {
         Ok(f) => (f, 0),
         Err(e) if e.is_syntax() || e.is_data() => {
             // One value JSON cannot carry must not block the export for
             // ever: it is replaced (and counted), the rest of the page is
             // read.
             match super::lenient::repair(text.as_bytes()) {
-                Some(r) => match read_fields(app, &r.bytes) {
+                Some(r) => match read_fields(app, &String::from_utf8_lossy(&r.bytes)) {
                     Ok(f) => (f, r.strings + r.numbers),
                     Err(_) => return Err(page_error(&e)),
                 },
@@ -487,9 +487,11 @@ struct PageFields {
     over_cap: Option<String>,
 }
 
-fn read_fields(app: App, bytes: &[u8]) -> Result<PageFields, serde_json::Error> {
+/// Reads from text already known to be UTF-8 (so strings are not checked
+/// again).
+fn read_fields(app: App, text: &str) -> Result<PageFields, serde_json::Error> {
     use serde::de::DeserializeSeed;
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut de = serde_json::Deserializer::from_str(text);
     let fields = PageSeed(app).deserialize(&mut de)?;
     de.end()?;
     Ok(fields)
