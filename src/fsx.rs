@@ -77,9 +77,57 @@ pub fn open_write(path: &Path, append: bool, mode: u32, kind: Kind) -> io::Resul
             "is not a regular file",
         ));
     }
-    // Writes block as usual from here on.
-    set_blocking(&file)?;
+    // A regular file blocks as usual from here on; a FIFO or device stays
+    // non-blocking, for [`DeadlineWriter`].
+    if t.is_file() {
+        set_blocking(&file)?;
+    }
     Ok(file)
+}
+
+/// Writes to a file; when it is a FIFO or device opened non-blocking, a
+/// write that can make no progress for `deadline` (a reader that stopped
+/// reading) fails with `TimedOut` instead of hanging the run.
+#[derive(Debug)]
+pub struct DeadlineWriter {
+    pub file: File,
+    pub deadline: std::time::Duration,
+}
+
+impl io::Write for DeadlineWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let started = std::time::Instant::now();
+        loop {
+            match self.file.write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let left = self.deadline.saturating_sub(started.elapsed());
+                    if left.is_zero() {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!(
+                                "the reader took nothing for {} s (--send-timeout)",
+                                self.deadline.as_secs()
+                            ),
+                        ));
+                    }
+                    let mut p = libc::pollfd {
+                        fd: self.file.as_raw_fd(),
+                        events: libc::POLLOUT,
+                        revents: 0,
+                    };
+                    let ms = left.as_millis().min(i32::MAX as u128) as i32;
+                    // SAFETY: one pollfd of a descriptor this writer owns.
+                    unsafe { libc::poll(&mut p, 1, ms.max(1)) };
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
 }
 
 fn fifo_error(e: io::Error) -> io::Error {

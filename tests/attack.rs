@@ -693,3 +693,36 @@ fn terminal_escapes_from_a_server_never_reach_the_terminal() {
     );
     assert!(!a.log().contains('\u{1b}'));
 }
+
+#[test]
+fn a_fifo_whose_reader_stops_reading_ends_the_run_with_an_error() {
+    let sim = Sim::start(&["--events", "3000", "--detect-events", "0"]);
+    let a = Agent::new(&sim.url());
+    let fifo = a.path("pipe");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    // This test holds the FIFO open (so it has a reader) and reads nothing.
+    let _held = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .unwrap();
+    let out = a
+        .cmd()
+        .args([
+            "--severity",
+            "all",
+            "--send-timeout",
+            "1",
+            "-o",
+            "FILE",
+            "-f",
+        ])
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--send-timeout"), "{stderr}");
+    assert!(a.state().is_none(), "nothing confirmed");
+}

@@ -8,6 +8,7 @@
 //!
 //! The same writer serves the agent's own log file.
 
+use crate::fsx::DeadlineWriter;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -17,7 +18,9 @@ pub struct RotatingFile {
     path: PathBuf,
     max_bytes: u64,
     backup_count: u32,
-    out: BufWriter<File>,
+    out: BufWriter<DeadlineWriter>,
+    /// How long a write to a FIFO or device may make no progress.
+    deadline: std::time::Duration,
     size: u64,
     /// Only regular files are rolled over (not /dev/stdout, a FIFO, ...).
     regular: bool,
@@ -86,14 +89,23 @@ impl RotatingFile {
         }
         let file = open_append(path)?;
         let meta = file.metadata()?;
+        let deadline = crate::sink::SEND_TIMEOUT;
         Ok(RotatingFile {
             path: path.to_path_buf(),
             max_bytes,
             backup_count,
             size: meta.len(),
             regular: meta.is_file(),
-            out: BufWriter::with_capacity(64 * 1024, file),
+            out: BufWriter::with_capacity(64 * 1024, DeadlineWriter { file, deadline }),
+            deadline,
         })
+    }
+
+    /// Sets how long a write to a FIFO or device may make no progress.
+    pub fn with_deadline(mut self, deadline: std::time::Duration) -> RotatingFile {
+        self.deadline = deadline;
+        self.out.get_mut().deadline = deadline;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -120,7 +132,7 @@ impl RotatingFile {
     pub fn sync(&mut self) -> io::Result<()> {
         self.out.flush()?;
         if self.regular {
-            self.out.get_ref().sync_data()?;
+            self.out.get_ref().file.sync_data()?;
         }
         Ok(())
     }
@@ -143,7 +155,13 @@ impl RotatingFile {
         }
         std::fs::rename(&self.path, self.backup(1))?;
         let file = open_append(&self.path)?;
-        self.out = BufWriter::with_capacity(64 * 1024, file);
+        self.out = BufWriter::with_capacity(
+            64 * 1024,
+            DeadlineWriter {
+                file,
+                deadline: self.deadline,
+            },
+        );
         self.size = 0;
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             File::open(dir)?.sync_all()?;

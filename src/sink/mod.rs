@@ -184,7 +184,8 @@ impl Sink {
                 backup_count,
             } => Sink::File(
                 file::RotatingFile::open(path, *max_bytes, *backup_count)
-                    .map_err(|e| open_error(path, e))?,
+                    .map_err(|e| open_error(path, e))?
+                    .with_deadline(retry.timeout),
             ),
         })
     }
