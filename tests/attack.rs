@@ -726,3 +726,37 @@ fn a_fifo_whose_reader_stops_reading_ends_the_run_with_an_error() {
     assert!(stderr.contains("--send-timeout"), "{stderr}");
     assert!(a.state().is_none(), "nothing confirmed");
 }
+
+#[test]
+fn a_relp_receiver_that_stops_answering_ends_the_run_with_an_error() {
+    // Opens the session, then reads what comes and answers nothing.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { return };
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let mut buf = [0u8; 65536];
+                let Ok(n) = c.read(&mut buf) else { return };
+                assert!(String::from_utf8_lossy(&buf[..n]).starts_with("1 open "));
+                let data = "200 OK\nrelp_version=0\nrelp_software=stuck\ncommands=syslog";
+                let _ = c.write_all(format!("1 rsp {} {data}\n", data.len()).as_bytes());
+                while matches!(c.read(&mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    let sim = Sim::start(&["--events", "50", "--detect-events", "0"]);
+    let a = Agent::new(&sim.url());
+    let out = a
+        .cmd()
+        .args(["--severity", "all", "-o", "REMOTE", "--socket-type", "RELP"])
+        .args(["--send-timeout", "1", "--send-retries", "1", "-t"])
+        .arg(format!("127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no RELP answer in 1 s"), "{stderr}");
+    assert!(a.state().is_none(), "nothing confirmed");
+}

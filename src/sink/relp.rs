@@ -22,8 +22,6 @@ use tracing::{debug, warn};
 
 /// Messages that may await their answer (librelp's default window).
 pub const WINDOW: usize = 128;
-/// How long an answer may take before the connection counts as lost.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes of frames gathered before a write.
 const WRITE_BUFFER: usize = 64 * 1024;
 /// The largest TXNR; the next one is 1 again.
@@ -363,12 +361,18 @@ impl RelpSink {
             }
             let c = self.conn.as_mut().expect("connected");
             let mut chunk = [0u8; 4096];
-            let n = tokio::time::timeout(ANSWER_TIMEOUT, c.read(&mut chunk))
+            // An answer that does not come within --send-timeout: the
+            // connection counts as lost.
+            let wait = self.retry.timeout;
+            let n = tokio::time::timeout(wait, c.read(&mut chunk))
                 .await
                 .map_err(|_| {
                     SinkError::write(
                         &self.target,
-                        std::io::Error::new(std::io::ErrorKind::TimedOut, "no RELP answer in 30 s"),
+                        std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("no RELP answer in {} s (--send-timeout)", wait.as_secs()),
+                        ),
                     )
                 })?
                 .map_err(|e| SinkError::write(&self.target, e))?;
