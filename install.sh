@@ -50,7 +50,7 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$test_deps" = 1 ]; then
-    packages="rsyslog rsyslog-relp rsyslog-gnutls openssl faketime"
+    packages="rsyslog rsyslog-relp rsyslog-gnutls openssl faketime time"
     missing=
     for p in $packages; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

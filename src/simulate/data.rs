@@ -182,8 +182,18 @@ fn ts(second: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Investigate log `i`.
+/// Investigate log `i` (every seventh with hostile values).
 pub fn investigate(seed: u64, schedule: &Schedule, i: u64) -> Map<String, Value> {
+    investigate_with(seed, schedule, i, true)
+}
+
+/// Investigate log `i`; with `hostile`, every seventh holds hostile values.
+pub fn investigate_with(
+    seed: u64,
+    schedule: &Schedule,
+    i: u64,
+    hostile: bool,
+) -> Map<String, Value> {
     let mut r = Rng::new(seed, 1, i);
     let second = schedule.second_of(i);
     let (city, country, lat, lon) = *r.pick(CITIES);
@@ -223,7 +233,7 @@ pub fn investigate(seed: u64, schedule: &Schedule, i: u64) -> Map<String, Value>
         "policy_type": "DLP",
     });
     let obj = log.as_object_mut().expect("object");
-    if i % 7 == 3 {
+    if hostile && i % 7 == 3 {
         add_hostile(obj, &mut r, i / 7);
     }
     std::mem::take(obj)
@@ -231,6 +241,17 @@ pub fn investigate(seed: u64, schedule: &Schedule, i: u64) -> Map<String, Value>
 
 /// Detect log `i` of `count`, spread over the Investigate span.
 pub fn detect(seed: u64, schedule: &Schedule, count: u64, i: u64) -> Map<String, Value> {
+    detect_with(seed, schedule, count, i, true)
+}
+
+/// Detect log `i`; with `hostile`, every seventh holds hostile values.
+pub fn detect_with(
+    seed: u64,
+    schedule: &Schedule,
+    count: u64,
+    i: u64,
+    hostile: bool,
+) -> Map<String, Value> {
     let mut r = Rng::new(seed, 2, i);
     let second = detect_second(schedule, count, i);
     let (city, country, _, _) = *r.pick(CITIES);
@@ -258,7 +279,7 @@ pub fn detect(seed: u64, schedule: &Schedule, count: u64, i: u64) -> Map<String,
         "devices": ["Windows 10"],
     });
     let obj = log.as_object_mut().expect("object");
-    if i % 7 == 3 {
+    if hostile && i % 7 == 3 {
         add_hostile(obj, &mut r, i / 7 + 5);
     }
     std::mem::take(obj)
@@ -319,6 +340,7 @@ mod tests {
             .filter(|&i| investigate(9, &s, i).contains_key("comment"))
             .count();
         assert!(hostile >= 14);
+        assert!((0..100).all(|i| !investigate_with(9, &s, i, false).contains_key("comment")));
         for i in 0..20 {
             let d = detect(9, &s, 20, i);
             assert!(d["incident_start_time"].as_str() <= d["created_timestamp"].as_str());

@@ -235,7 +235,7 @@ fn handle(req: &Request, world: &World) -> Outcome {
         }
         _ => {}
     }
-    let page = match logs_page(req, world) {
+    let page = match cached_logs_page(req, world) {
         Ok(p) => p,
         Err(msg) => {
             return Outcome::Answer(json_response(
@@ -249,6 +249,31 @@ fn handle(req: &Request, world: &World) -> Outcome {
         Fault::Truncate => Outcome::Truncate(page),
         _ => Outcome::Answer(page),
     }
+}
+
+/// [`logs_page`], from the cache with `--cache`.
+fn cached_logs_page(req: &Request, world: &World) -> Result<Response, String> {
+    if !world.args.cache {
+        return logs_page(req, world);
+    }
+    let mut key = req.path.clone();
+    for (k, v) in &req.query {
+        key.push_str(&format!("&{k}={v}"));
+    }
+    if let Some(body) = world.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(Response {
+            status: 200,
+            body,
+            headers: Vec::new(),
+        });
+    }
+    let page = logs_page(req, world)?;
+    if page.status == 200
+        && let Ok(mut c) = world.cache.lock()
+    {
+        c.insert(key, page.body.clone());
+    }
+    Ok(page)
 }
 
 fn logs_page(req: &Request, world: &World) -> Result<Response, String> {
@@ -298,9 +323,9 @@ fn logs_page(req: &Request, world: &World) -> Result<Response, String> {
     };
     let make = |i: u64| {
         if detect {
-            data::detect(a.seed, sched, world.detect_count, i)
+            data::detect_with(a.seed, sched, world.detect_count, i, !a.plain)
         } else {
-            data::investigate(a.seed, sched, i)
+            data::investigate_with(a.seed, sched, i, !a.plain)
         }
     };
     let now = super::sim_now().timestamp();

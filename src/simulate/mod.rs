@@ -65,6 +65,13 @@ pub struct SimArgs {
     /// How long a `slow` answer waits, in milliseconds.
     #[arg(long = "slow-ms", default_value_t = 5000)]
     pub slow_ms: u64,
+    /// Realistic values only: no hostile value in every seventh log (for benchmarks).
+    #[arg(long)]
+    pub plain: bool,
+    /// Keep each page once made and serve it again from memory, so that the
+    /// simulator costs little when a benchmark asks for the same pages again.
+    #[arg(long)]
+    pub cache: bool,
     /// Ignore the filter parameters (severity, service, object_type, activity_type).
     #[arg(long = "ignore-filters")]
     pub ignore_filters: bool,
@@ -142,6 +149,8 @@ pub(crate) struct World {
     pub faults: Vec<Fault>,
     pub stats: Arc<Stats>,
     pub auth: String,
+    /// Pages already made (`--cache`), by request.
+    pub cache: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
 }
 
 /// A simulator serving in the background of the current tokio runtime.
@@ -182,6 +191,7 @@ fn world(args: SimArgs) -> std::io::Result<World> {
         faults,
         stats: Arc::new(Stats::default()),
         auth,
+        cache: Default::default(),
     })
 }
 

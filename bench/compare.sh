@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# The agent against the Python anchor (shared/bench/py_agent.py: the seeds'
+# approach in plain Python), side by side in one run, on the same simulated
+# API (plain logs, pages served from memory) and the same TCP sink
+# (shared/bench/sink.py). CEF in RFC 5424 over TCP, LF-framed.
+#
+# Prints, for each run (alternating agent, Python, agent, ...): logs
+# delivered, CPU microseconds per log (user + system of the process), wall
+# seconds, logs per second, peak RSS; then the medians and the ratio of CPU
+# per log. Then each format's CPU per log, the peak RSS of a large backfill,
+# and --rate accuracy. Nothing is asserted: these are measurements.
+#
+#   bench/compare.sh                       # 100 000 logs, 3 runs each
+#   LOGS=20000 RUNS=1 BIG=0 RATES=1000 bench/compare.sh   # the short version CI runs
+#   LOGS=... RUNS=... FORMATS="cef kv" BIG=1000000 RATES="1000 10000 100000"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LOGS=${LOGS:-100000}
+RUNS=${RUNS:-3}
+FORMATS=${FORMATS:-cef leef leef1 kv json rfc5424}
+BIG=${BIG:-1000000}
+RATES=${RATES:-1000 10000 100000}
+shared=${SHARED:-../shared/bench}
+[ -r "$shared/py_agent.py" ] && [ -r "$shared/sink.py" ] ||
+    { echo "compare.sh: $shared/py_agent.py and sink.py are needed (SHARED=DIR)" >&2; exit 1; }
+command -v /usr/bin/time >/dev/null || { echo "compare.sh: /usr/bin/time is needed (apt-get install time)" >&2; exit 1; }
+
+cargo build --release --locked --quiet
+bin=$PWD/target/release/siem-agent
+work=$(mktemp -d)
+sim_pid= sink_pid=
+cleanup() {
+    [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null
+    [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+start_sim() { # logs
+    [ -n "$sim_pid" ] && { kill "$sim_pid" 2>/dev/null; wait "$sim_pid" 2>/dev/null || true; }
+    coproc SIM { exec "$bin" simulate --port 0 --plain --cache --events "$1" --detect-events 0 --per-second 200; }
+    sim_pid=$SIM_PID
+    read -r line <&"${SIM[0]}"
+    cat >"$work/config.json" <<JSON
+{"api_server":"http://127.0.0.1:${line##*:}/","key_id":"demo-key","key_secret":"demo-secret","tenant":"demo"}
+JSON
+    chmod 600 "$work/config.json"
+}
+
+python3 "$shared/sink.py" "$work/sink" &
+sink_pid=$!
+for _ in $(seq 100); do [ -s "$work/sink" ] && break; sleep 0.1; done # readiness: the port file
+[ -s "$work/sink" ] || { echo "compare.sh: the sink did not start" >&2; exit 1; }
+sink=127.0.0.1:$(cat "$work/sink")
+
+received() { cat "$work/sink.count" 2>/dev/null || echo 0; }
+
+# Runs a command under /usr/bin/time; prints "logs cpu_us_per_log wall logs_per_s peak_kib".
+measure() { # expected_logs command...
+    local expected=$1
+    shift
+    local before after
+    before=$(received)
+    /usr/bin/time -f "%U %S %e %M" -o "$work/time" "$@" >/dev/null 2>"$work/err" ||
+        { echo "compare.sh: $* failed:" >&2; cat "$work/err" >&2; exit 1; }
+    # The sink counts a connection's messages when it closes.
+    for _ in $(seq 100); do
+        after=$(received)
+        [ $((after - before)) -ge "$expected" ] && break
+        sleep 0.05
+    done
+    read -r user sys wall kib <"$work/time"
+    awk -v n=$((after - before)) -v u="$user" -v s="$sys" -v w="$wall" -v k="$kib" \
+        'BEGIN { printf "%d %.2f %.2f %.0f %d\n", n, (n ? (u + s) * 1e6 / n : 0), w, (w > 0 ? n / w : 0), k }'
+}
+
+# The agent's command line, with a fresh state directory each time (so
+# each run is a whole backfill). `agent ARGS` runs it; `measure_agent N
+# ARGS` measures it.
+agent_cmd() { # state_dir args...
+    local state=$1
+    shift
+    printf '%s\0' "$bin" --config "$work/config.json" --state-dir "$state" \
+        --log-file "$work/agent.log" --severity all --settle 0 -o REMOTE --socket-type TCP -t "$sink" "$@"
+}
+agent() {
+    local cmd
+    mapfile -d '' cmd < <(agent_cmd "$(mktemp -d "$work/state.XXXXXX")" "$@")
+    "${cmd[@]}"
+}
+measure_agent() { # expected_logs args...
+    local n=$1 cmd
+    shift
+    mapfile -d '' cmd < <(agent_cmd "$(mktemp -d "$work/state.XXXXXX")" "$@")
+    measure "$n" "${cmd[@]}"
+}
+
+line() { # label "logs cpu wall rate kib"
+    read -r n cpu wall rate kib <<<"$2"
+    printf '%-18s %9s %14s %9s %11s %10s\n' "$1" "$n" "$cpu" "$wall" "$rate" "$((kib / 1024)) MiB"
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+echo "== agent vs Python: $LOGS plain logs, CEF in RFC 5424 over TCP, $RUNS runs each, alternating"
+echo "   machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -r)"
+start_sim "$LOGS"
+agent --syslog-format rfc5424 >/dev/null 2>&1 || true # warm the simulator's page cache
+printf '%-18s %9s %14s %9s %11s %10s\n' run logs "CPU µs/log" "wall s" "logs/s" "peak RSS"
+: >"$work/a.cpu"
+: >"$work/p.cpu"
+for i in $(seq "$RUNS"); do
+    r=$(measure_agent "$LOGS" --format cef --syslog-format rfc5424)
+    line "agent $i" "$r"
+    echo "$r" | awk '{ print $2 }' >>"$work/a.cpu"
+    r=$(measure "$LOGS" python3 "$shared/py_agent.py" "$work/config.json" "$sink")
+    line "python $i" "$r"
+    echo "$r" | awk '{ print $2 }' >>"$work/p.cpu"
+done
+a=$(median <"$work/a.cpu")
+p=$(median <"$work/p.cpu")
+awk -v a="$a" -v p="$p" 'BEGIN { printf "median CPU per log: agent %.2f µs, Python %.2f µs; the agent uses %.1fx less CPU per log\n", a, p, (a > 0 ? p / a : 0) }'
+
+echo "== each format, CPU per log ($LOGS logs over TCP; rfc5424 with its own header)"
+printf '%-18s %9s %14s %9s %11s %10s\n' format logs "CPU µs/log" "wall s" "logs/s" "peak RSS"
+for f in $FORMATS; do
+    line "$f" "$(measure_agent "$LOGS" --format "$f")"
+done
+
+if [ "$BIG" != 0 ]; then
+    echo "== a backfill of $BIG logs (peak RSS must stay flat)"
+    start_sim "$BIG"
+    agent >/dev/null 2>&1 || true # warm the page cache
+    line "backfill" "$(measure_agent "$BIG" --format cef --syslog-format rfc5424)"
+fi
+
+echo "== --rate accuracy (3 seconds' worth each, wall time of the whole run)"
+for r in $RATES; do
+    n=$((r * 3))
+    start_sim "$n"
+    agent >/dev/null 2>&1 || true
+    read -r got cpu wall _ _ <<<"$(measure_agent "$n" --rate "$r")"
+    awk -v r="$r" -v n="$got" -v w="$wall" \
+        'BEGIN { printf "rate=%-7s logs=%-7s seconds=%-6s achieved=%-8.0f error=%+.1f%%\n", r, n, w, n / w, (n / w - r) * 100 / r }'
+done
