@@ -323,12 +323,14 @@ impl Exporter {
                 }
                 self.settle(app, &mut track, counts);
                 self.commit(app, &mut track)?;
+                self.cursors.cursors.insert(app, track.confirmed);
                 self.drain().await?;
                 return Err(e);
             }
         };
         self.settle(app, &mut track, counts);
         self.commit(app, &mut track)?;
+        self.cursors.cursors.insert(app, track.confirmed);
         self.drain().await?;
         Ok(end)
     }
@@ -554,11 +556,11 @@ impl Exporter {
             return Ok(());
         }
         track.dirty = false;
-        self.cursors.cursors.insert(app, track.confirmed.clone());
         let Some(writer) = &mut self.writer else {
+            self.cursors.cursors.insert(app, track.confirmed.clone());
             return Ok(());
         };
-        writer.submit(self.cursors.to_bytes())?;
+        writer.submit(self.cursors.to_bytes_with(Some((app, &track.confirmed))))?;
         debug!(
             "{app}: cursor at {} ({} ids)",
             track

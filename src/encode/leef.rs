@@ -106,9 +106,14 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
     let mut used: Vec<&str> = Vec::with_capacity(16);
     if let Some(t) = ev.time {
         let start = attrs.start();
+        let mut dev_time = Vec::with_capacity(28);
+        super::clock::push_iso_seconds(t, &mut dev_time);
+        dev_time.push(b'.');
+        super::clock::push_padded(t.timestamp_subsec_millis() % 1000, 3, &mut dev_time);
+        dev_time.extend_from_slice(b"+0000");
         attrs.pair(
             "devTime",
-            &t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string(),
+            std::str::from_utf8(&dev_time).unwrap_or_default(),
         );
         attrs.pair("devTimeFormat", DEV_TIME_FORMAT);
         attrs.settle(start);

@@ -11,6 +11,7 @@
 //!   counting, or nothing for datagrams).
 
 pub mod cef;
+pub mod clock;
 pub mod framing;
 pub mod hec;
 pub mod json;

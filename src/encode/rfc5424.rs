@@ -26,7 +26,7 @@ impl Header {
     pub fn write_prefix(&self, ev: &Event, stamp: &Stamp, out: &mut Vec<u8>) {
         let pri = u16::from(self.facility) * 8 + u16::from(syslog_severity(ev));
         out.push(b'<');
-        out.extend_from_slice(pri.to_string().as_bytes());
+        super::clock::push_padded(u32::from(pri), 1, out);
         out.extend_from_slice(b">1 ");
         write_timestamp(ev.time.unwrap_or(stamp.now), out);
         out.push(b' ');
@@ -45,12 +45,14 @@ impl Header {
 /// them), microseconds when the time has them.
 fn write_timestamp(t: DateTime<Utc>, out: &mut Vec<u8>) {
     let micros = t.nanosecond() / 1000 % 1_000_000;
-    let s = if micros.is_multiple_of(1000) {
-        format!("{}.{:03}Z", t.format("%Y-%m-%dT%H:%M:%S"), micros / 1000)
+    super::clock::push_iso_seconds(t, out);
+    out.push(b'.');
+    if micros.is_multiple_of(1000) {
+        super::clock::push_padded(micros / 1000, 3, out);
     } else {
-        format!("{}.{micros:06}Z", t.format("%Y-%m-%dT%H:%M:%S"))
-    };
-    out.extend_from_slice(s.as_bytes());
+        super::clock::push_padded(micros, 6, out);
+    }
+    out.push(b'Z');
 }
 
 /// A header field: printable ASCII (33..126) only, at most `max`, `-` if

@@ -14,7 +14,7 @@
 use super::{StateError, write_atomic};
 use crate::event::{App, Event, api_timestamp, parse_timestamp};
 use chrono::{DateTime, SubsecRound, Utc};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::path::Path;
 
@@ -144,17 +144,6 @@ impl Cursor {
         }
     }
 
-    fn to_json(&self) -> Value {
-        let mut v = json!({
-            "timestamp": self.timestamp.map(api_timestamp),
-            "ids": self.ids.iter().collect::<Vec<_>>(),
-        });
-        if !self.recent.is_empty() {
-            v["recent"] = Value::Array(self.recent.iter().cloned().map(Value::String).collect());
-        }
-        v
-    }
-
     fn from_json(app: &str, v: &Value) -> Result<Cursor, String> {
         let obj = v
             .as_object()
@@ -262,13 +251,45 @@ impl CursorFile {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let cursors: Map<String, Value> = self
+        self.to_bytes_with(None)
+    }
+
+    /// The file's bytes, with `replace`'s cursor in place of the saved
+    /// one of its app. Written without building a JSON tree: a run does
+    /// this each time its outputs confirm a batch.
+    pub fn to_bytes_with(&self, replace: Option<(App, &Cursor)>) -> Vec<u8> {
+        #[derive(serde::Serialize)]
+        struct FileView<'a> {
+            version: u64,
+            cursors: BTreeMap<&'static str, CursorView<'a>>,
+        }
+        #[derive(serde::Serialize)]
+        struct CursorView<'a> {
+            timestamp: Option<String>,
+            ids: &'a BTreeSet<String>,
+            #[serde(skip_serializing_if = "VecDeque::is_empty")]
+            recent: &'a VecDeque<String>,
+        }
+        fn view(c: &Cursor) -> CursorView<'_> {
+            CursorView {
+                timestamp: c.timestamp.map(api_timestamp),
+                ids: &c.ids,
+                recent: &c.recent.order,
+            }
+        }
+        let mut cursors: BTreeMap<&'static str, CursorView> = self
             .cursors
             .iter()
-            .map(|(app, c)| (app.as_str().to_string(), c.to_json()))
+            .map(|(app, c)| (app.as_str(), view(c)))
             .collect();
-        let mut out = serde_json::to_vec(&json!({"version": VERSION, "cursors": cursors}))
-            .unwrap_or_default();
+        if let Some((app, c)) = replace {
+            cursors.insert(app.as_str(), view(c));
+        }
+        let mut out = serde_json::to_vec(&FileView {
+            version: VERSION,
+            cursors,
+        })
+        .unwrap_or_default();
         out.push(b'\n');
         out
     }
