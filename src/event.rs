@@ -85,7 +85,12 @@ impl Event {
             .get(app.time_field())
             .and_then(Value::as_str)
             .and_then(parse_timestamp);
-        let cursor_time = cursor_time_of(&fields);
+        // Investigate's own time is its created_timestamp: parsed once.
+        let cursor_time = if app.time_field() == CURSOR_FIELDS[0] && time.is_some() {
+            time
+        } else {
+            cursor_time_of(&fields)
+        };
         Event {
             app,
             id,
