@@ -312,10 +312,11 @@ impl Exporter {
             Err(e) => {
                 if matches!(e, RunError::Interrupted(_)) {
                     // What was handed over is confirmed if the outputs
-                    // take it promptly; else it is left for the next run.
-                    let grace = GRACE;
+                    // take it promptly; else it is left for the next run
+                    // (the process ends right after: a flush cut short
+                    // here is never followed by another write).
                     for route in &mut self.routes {
-                        match tokio::time::timeout(grace, route.flush()).await {
+                        match tokio::time::timeout(GRACE, route.flush()).await {
                             Ok(Ok(())) => {}
                             _ => break,
                         }
@@ -453,10 +454,10 @@ impl Exporter {
                             frame.clear();
                             route.encoder.encode(ev, &stamp, &mut frame);
                         }
-                        tokio::select! {
-                            r = route.send(&frame) => r?,
-                            sig = stop_signal(&mut self.stop) => return Err(RunError::Interrupted(sig)),
-                        }
+                        // Not cancelled by a signal: a frame cut in the
+                        // middle would reach the receiver garbled. Each
+                        // write is bounded by --send-timeout.
+                        route.send(&frame).await?;
                         encoded = Some(&route.encoder);
                     }
                     self.exported += 1;
@@ -507,13 +508,11 @@ impl Exporter {
         Ok(end)
     }
 
-    /// Confirms what every destination was given.
+    /// Confirms what every destination was given (never cut short by a
+    /// signal, for the same reason as a send).
     async fn flush_routes(&mut self) -> Result<(), RunError> {
         for route in &mut self.routes {
-            tokio::select! {
-                r = route.flush() => r?,
-                sig = stop_signal(&mut self.stop) => return Err(RunError::Interrupted(sig)),
-            }
+            route.flush().await?;
         }
         Ok(())
     }
