@@ -85,6 +85,18 @@ pub fn open_write(path: &Path, append: bool, mode: u32, kind: Kind) -> io::Resul
     Ok(file)
 }
 
+/// The error of a write that made no progress for `deadline`
+/// (`--send-timeout`): a receiver or reader that stopped taking data.
+pub fn no_progress(deadline: std::time::Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "the receiver took nothing for {} s (--send-timeout)",
+            deadline.as_secs()
+        ),
+    )
+}
+
 /// Writes to a file; when it is a FIFO or device opened non-blocking, a
 /// write that can make no progress for `deadline` (a reader that stopped
 /// reading) fails with `TimedOut` instead of hanging the run.
@@ -103,13 +115,7 @@ impl io::Write for DeadlineWriter {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     let left = self.deadline.saturating_sub(started.elapsed());
                     if left.is_zero() {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            format!(
-                                "the reader took nothing for {} s (--send-timeout)",
-                                self.deadline.as_secs()
-                            ),
-                        ));
+                        return Err(no_progress(self.deadline));
                     }
                     let mut p = libc::pollfd {
                         fd: self.file.as_raw_fd(),

@@ -210,20 +210,7 @@ async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
     };
     // A reader of stdout that has had enough (`| head`) ends a dry run or
     // a demo quietly; an export to STREAM fails (its cursor stays).
-    let reader_gone = result.as_ref().err().is_some_and(|e| {
-        e.chain().any(|c| {
-            matches!(
-                c.downcast_ref::<siem_agent::sink::SinkError>(),
-                Some(siem_agent::sink::SinkError::ReaderGone { .. })
-            ) || matches!(
-                c.downcast_ref::<siem_agent::run::RunError>(),
-                Some(siem_agent::run::RunError::Sink(
-                    siem_agent::sink::SinkError::ReaderGone { .. }
-                ))
-            )
-        })
-    });
-    if (settings.dry_run || demo.is_some()) && reader_gone {
+    if (settings.dry_run || demo.is_some()) && result.as_ref().err().is_some_and(reader_gone) {
         return ExitCode::Success;
     }
     if settings.dry_run && result.is_ok() {
@@ -280,6 +267,20 @@ fn progress_bar() -> Option<indicatif::ProgressBar> {
     );
     pb.enable_steady_tick(std::time::Duration::from_millis(200));
     Some(pb)
+}
+
+/// Whether the run ended because the reader of its STREAM output went away.
+fn reader_gone(e: &anyhow::Error) -> bool {
+    use siem_agent::run::RunError;
+    use siem_agent::sink::SinkError;
+    // RunError::Sink is transparent: it is not in the chain as a SinkError.
+    e.chain().any(|c| {
+        matches!(c.downcast_ref(), Some(SinkError::ReaderGone { .. }))
+            || matches!(
+                c.downcast_ref(),
+                Some(RunError::Sink(SinkError::ReaderGone { .. }))
+            )
+    })
 }
 
 /// The kind of error that ended a run, for the metrics.
@@ -544,16 +545,12 @@ async fn run_apps(
             continue;
         }
         let start = start_cursor(settings, &exporter.cursors, app, now);
-        if let Some(t) = start.timestamp
-            && t > exporter.future_limit
-        {
-            warn!(
-                "{app}: the saved cursor ({}) is in the future; exporting from now instead (a clock was wrong when it was saved)",
-                siem_agent::event::api_timestamp(t)
-            );
-        }
         let start = match start.timestamp {
             Some(t) if t > exporter.future_limit => {
+                warn!(
+                    "{app}: the saved cursor ({}) is in the future; exporting from now instead (a clock was wrong when it was saved)",
+                    siem_agent::event::api_timestamp(t)
+                );
                 siem_agent::state::Cursor::starting_at(now.min(chrono::Utc::now()))
                     .with_recent(&start)
             }

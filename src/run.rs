@@ -186,9 +186,10 @@ pub struct Exporter {
     /// Logs newer than this are left for the next run (`--settle`).
     pub horizon: Option<DateTime<Utc>>,
     /// The cursor never moves past this time: the earlier of the local
-    /// clock and the server's, less the settle window. Later logs are delivered and remembered by key, so that a
-    /// wrong clock on either side (a server `Date` far ahead) cannot make
-    /// the cursor pass logs still to be indexed.
+    /// clock and the server's, less the settle window. Later logs are
+    /// delivered and remembered by key, so that a wrong clock on either
+    /// side (a server `Date` far ahead) cannot make the cursor pass logs
+    /// still to be indexed.
     pub ceiling: DateTime<Utc>,
     /// Logs dated after this (local now plus [`FUTURE_ALLOWANCE`]) are
     /// wrong, not recent: never held, warned about.
@@ -216,8 +217,9 @@ pub enum AppEnd {
     Capped,
 }
 
-/// How far ahead of the local clock a log's time may be and still move the
-/// cursor.
+/// How far ahead of the local clock a log's time may be and still count as
+/// recent (held by the settle window) rather than wrong (delivered at once,
+/// warned about).
 pub const FUTURE_ALLOWANCE: chrono::Duration = chrono::Duration::minutes(5);
 
 /// When logs without a time were delivered before, a run asks the API from
@@ -298,42 +300,33 @@ impl Exporter {
         };
         let result = self.pages(app, &start, rx, &mut track, counts).await;
         fetcher.abort();
-        // Whatever ended the export, what the destinations confirmed is
-        // kept; nothing else.
-        let end = match result {
-            Ok(end) => {
-                if track.disorder && end == AppEnd::CaughtUp {
-                    // The whole answer was read: nothing older is to come.
-                    track.confirmed = track.progress.clone();
-                    track.dirty = true;
-                }
-                end
+        match &result {
+            Ok(AppEnd::CaughtUp) if track.disorder => {
+                // The whole answer was read: nothing older is to come.
+                track.confirmed = track.progress.clone();
+                track.dirty = true;
             }
-            Err(e) => {
-                if matches!(e, RunError::Interrupted(_)) {
-                    // What was handed over is confirmed if the outputs
-                    // take it promptly; else it is left for the next run
-                    // (the process ends right after: a flush cut short
-                    // here is never followed by another write).
-                    for route in &mut self.routes {
-                        match tokio::time::timeout(GRACE, route.flush()).await {
-                            Ok(Ok(())) => {}
-                            _ => break,
-                        }
+            Err(RunError::Interrupted(_)) => {
+                // What was handed over is confirmed if the outputs take it
+                // promptly; else it is left for the next run (the process
+                // ends right after: a flush cut short here is never
+                // followed by another write).
+                for route in &mut self.routes {
+                    match tokio::time::timeout(GRACE, route.flush()).await {
+                        Ok(Ok(())) => {}
+                        _ => break,
                     }
                 }
-                self.settle(app, &mut track, counts);
-                self.commit(app, &mut track)?;
-                self.cursors.cursors.insert(app, track.confirmed);
-                self.drain().await?;
-                return Err(e);
             }
-        };
-        self.settle(app, &mut track, counts);
+            _ => {}
+        }
+        // Whatever ended the export, what the destinations confirmed is
+        // kept; nothing else.
+        self.settle(&mut track, counts);
         self.commit(app, &mut track)?;
         self.cursors.cursors.insert(app, track.confirmed);
         self.drain().await?;
-        Ok(end)
+        result
     }
 
     async fn pages(
@@ -477,7 +470,7 @@ impl Exporter {
                 if self.routes.iter().any(Route::batch_ready) {
                     self.flush_routes().await?;
                 }
-                self.settle(app, track, counts);
+                self.settle(track, counts);
                 if self.writer.as_ref().is_some_and(StateWriter::idle) {
                     self.commit(app, track)?;
                 }
@@ -489,7 +482,7 @@ impl Exporter {
                 future = 0;
             }
             self.flush_routes().await?;
-            self.settle(app, track, counts);
+            self.settle(track, counts);
             self.commit(app, track)?;
             if let Some(pb) = &self.progress {
                 pb.set_position(self.exported);
@@ -519,7 +512,7 @@ impl Exporter {
 
     /// Moves the confirmed cursor over every handled log that all
     /// destinations have confirmed, and counts those delivered.
-    fn settle(&self, _app: App, track: &mut Track, counts: &mut Counts) {
+    fn settle(&self, track: &mut Track, counts: &mut Counts) {
         let confirmed = self.routes.iter().map(|r| r.confirmed).min().unwrap_or(0);
         // Everything handled is confirmed (each flush of a stream or file):
         // the confirmed cursor is where the run is.
@@ -555,8 +548,8 @@ impl Exporter {
             return Ok(());
         }
         track.dirty = false;
+        // A dry run keeps its cursor in memory (`export_app` stores it).
         let Some(writer) = &mut self.writer else {
-            self.cursors.cursors.insert(app, track.confirmed.clone());
             return Ok(());
         };
         writer.submit(self.cursors.to_bytes_with(Some((app, &track.confirmed))))?;

@@ -4,7 +4,7 @@
 mod util;
 
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -12,6 +12,19 @@ use std::time::{Duration, Instant};
 use util::agent::{Agent, Sim, id_of};
 use util::stub::{Stub, page};
 use wiremock::ResponseTemplate;
+
+/// A TCP server on 127.0.0.1 that runs `serve` on each connection, in a
+/// thread of its own; returns its port. It ends with the test process.
+fn serve_each(serve: fn(std::net::TcpStream)) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            std::thread::spawn(move || serve(c));
+        }
+    });
+    port
+}
 
 fn ids(lines: &[Value]) -> Vec<String> {
     lines.iter().map(id_of).collect()
@@ -609,23 +622,15 @@ fn a_gzip_bomb_stops_at_the_page_limit() {
 fn an_endless_body_stops_at_the_page_limit() {
     // A server that answers every request with a chunked body that never
     // ends (until the client goes).
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut c) = conn else { return };
-            std::thread::spawn(move || {
-                use std::io::Write;
-                let mut buf = [0u8; 4096];
-                let _ = c.read(&mut buf);
-                let _ = c.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
-                );
-                let _ = c.write_all(b"e\r\n{\"logs\":[\"xxx\"\r\n");
-                let chunk = format!("{:x}\r\n{}\r\n", 65536, ",\"x\"".repeat(16384));
-                while c.write_all(chunk.as_bytes()).is_ok() {}
-            });
-        }
+    let port = serve_each(|mut c| {
+        let mut buf = [0u8; 4096];
+        let _ = c.read(&mut buf);
+        let _ = c.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        let _ = c.write_all(b"e\r\n{\"logs\":[\"xxx\"\r\n");
+        let chunk = format!("{:x}\r\n{}\r\n", 65536, ",\"x\"".repeat(16384));
+        while c.write_all(chunk.as_bytes()).is_ok() {}
     });
     let a = Agent::new(&format!("http://127.0.0.1:{port}/"));
     let out = investigate_cmd(&a)
@@ -730,21 +735,13 @@ fn a_fifo_whose_reader_stops_reading_ends_the_run_with_an_error() {
 #[test]
 fn a_relp_receiver_that_stops_answering_ends_the_run_with_an_error() {
     // Opens the session, then reads what comes and answers nothing.
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut c) = conn else { return };
-            std::thread::spawn(move || {
-                use std::io::Write;
-                let mut buf = [0u8; 65536];
-                let Ok(n) = c.read(&mut buf) else { return };
-                assert!(String::from_utf8_lossy(&buf[..n]).starts_with("1 open "));
-                let data = "200 OK\nrelp_version=0\nrelp_software=stuck\ncommands=syslog";
-                let _ = c.write_all(format!("1 rsp {} {data}\n", data.len()).as_bytes());
-                while matches!(c.read(&mut buf), Ok(n) if n > 0) {}
-            });
-        }
+    let port = serve_each(|mut c| {
+        let mut buf = [0u8; 65536];
+        let Ok(n) = c.read(&mut buf) else { return };
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("1 open "));
+        let data = "200 OK\nrelp_version=0\nrelp_software=stuck\ncommands=syslog";
+        let _ = c.write_all(format!("1 rsp {} {data}\n", data.len()).as_bytes());
+        while matches!(c.read(&mut buf), Ok(n) if n > 0) {}
     });
     let sim = Sim::start(&["--events", "50", "--detect-events", "0"]);
     let a = Agent::new(&sim.url());

@@ -133,7 +133,7 @@ pub struct HttpOptions {
     pub retries: u32,
     pub retry_delay: Duration,
     pub allow_insecure_http: bool,
-    /// The largest page body, decoded, that is read (`--max-page-bytes`).
+    /// The largest page body, decoded, that is read (`--max-page-mib`).
     pub max_body: usize,
 }
 

@@ -19,8 +19,6 @@ pub struct RotatingFile {
     max_bytes: u64,
     backup_count: u32,
     out: BufWriter<DeadlineWriter>,
-    /// How long a write to a FIFO or device may make no progress.
-    deadline: std::time::Duration,
     size: u64,
     /// Only regular files are rolled over (not /dev/stdout, a FIFO, ...).
     regular: bool,
@@ -97,13 +95,11 @@ impl RotatingFile {
             size: meta.len(),
             regular: meta.is_file(),
             out: BufWriter::with_capacity(64 * 1024, DeadlineWriter { file, deadline }),
-            deadline,
         })
     }
 
     /// Sets how long a write to a FIFO or device may make no progress.
     pub fn with_deadline(mut self, deadline: std::time::Duration) -> RotatingFile {
-        self.deadline = deadline;
         self.out.get_mut().deadline = deadline;
         self
     }
@@ -155,13 +151,8 @@ impl RotatingFile {
         }
         std::fs::rename(&self.path, self.backup(1))?;
         let file = open_append(&self.path)?;
-        self.out = BufWriter::with_capacity(
-            64 * 1024,
-            DeadlineWriter {
-                file,
-                deadline: self.deadline,
-            },
-        );
+        let deadline = self.out.get_ref().deadline;
+        self.out = BufWriter::with_capacity(64 * 1024, DeadlineWriter { file, deadline });
         self.size = 0;
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             File::open(dir)?.sync_all()?;

@@ -154,7 +154,7 @@ impl HecSink {
         let mut builder = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(retry.timeout.max(Duration::from_secs(1)))
+            .timeout(retry.timeout)
             .connect_timeout(super::CONNECT_TIMEOUT)
             .min_tls_version(reqwest::tls::Version::TLS_1_2);
         if let Some(ca) = &opts.tls.ca {
@@ -248,12 +248,12 @@ impl HecSink {
 
     /// Events confirmed without a flush: those HEC accepted, or, with
     /// `--hec-ack`, those of the batches it has acknowledged as indexed.
-    pub fn confirmed(&self) -> Option<u64> {
-        Some(if self.channel.is_some() {
+    pub fn confirmed(&self) -> u64 {
+        if self.channel.is_some() {
             self.acked
         } else {
             self.posted
-        })
+        }
     }
 
     pub async fn send(&mut self, frame: &[u8]) -> Result<(), SinkError> {

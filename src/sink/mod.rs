@@ -74,13 +74,7 @@ pub async fn with_deadline<T>(
 ) -> std::io::Result<T> {
     match tokio::time::timeout(deadline, f).await {
         Ok(r) => r,
-        Err(_) => Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!(
-                "the receiver took nothing for {} s (--send-timeout)",
-                deadline.as_secs()
-            ),
-        )),
+        Err(_) => Err(crate::fsx::no_progress(deadline)),
     }
 }
 
@@ -213,7 +207,7 @@ impl Sink {
         match self {
             Sink::Udp(_) | Sink::UnixDatagram(_) => Some(u64::MAX),
             Sink::Relp(s) => Some(s.answered),
-            Sink::Hec(s) => s.confirmed(),
+            Sink::Hec(s) => Some(s.confirmed()),
             Sink::Tcp(_) | Sink::Stream(_) | Sink::File(_) => None,
         }
     }

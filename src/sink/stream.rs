@@ -69,13 +69,7 @@ impl StreamSink {
             Err(_) => {
                 return Err(SinkError::write(
                     self.name(),
-                    std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!(
-                            "the reader took nothing for {} s (--send-timeout)",
-                            deadline.as_secs()
-                        ),
-                    ),
+                    crate::fsx::no_progress(deadline),
                 ));
             }
         };
@@ -136,13 +130,7 @@ async fn pipe_drained(fd: i32, deadline: Duration) -> std::io::Result<()> {
             return Err(std::io::ErrorKind::BrokenPipe.into());
         }
         if started.elapsed() > deadline {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!(
-                    "the reader took nothing for {} s (--send-timeout)",
-                    deadline.as_secs()
-                ),
-            ));
+            return Err(crate::fsx::no_progress(deadline));
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_millis(20));
