@@ -183,7 +183,7 @@ impl CloudSoc {
             .await
             .map_err(|e| transport_error(&e))?;
         let status = resp.status();
-        let body = read_capped(resp, MAX_ERROR_BODY).await.unwrap_or_default();
+        let body = read_start(resp, MAX_ERROR_BODY).await;
         if status.is_success() {
             Ok(())
         } else {
@@ -237,7 +237,7 @@ impl CloudSoc {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
         if !status.is_success() {
-            let body = read_capped(resp, MAX_ERROR_BODY).await.unwrap_or_default();
+            let body = read_start(resp, MAX_ERROR_BODY).await;
             return Err(status_error(status, &body, retry_after));
         }
         // Read (and decompressed) a chunk at a time against the cap: a
@@ -322,14 +322,31 @@ enum ReadError {
     TooLarge,
 }
 
-/// Reads a body, decoded, up to `cap` bytes.
-async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, ReadError> {
+/// Reads a body, decoded, up to `cap` bytes: beyond that, `TooLarge`.
+async fn read_capped(resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, ReadError> {
+    read_body(resp, cap, false).await
+}
+
+/// The start of an error answer (for its message), at most `cap` bytes.
+async fn read_start(resp: reqwest::Response, cap: usize) -> Vec<u8> {
+    read_body(resp, cap, true).await.unwrap_or_default()
+}
+
+async fn read_body(
+    mut resp: reqwest::Response,
+    cap: usize,
+    keep_start: bool,
+) -> Result<Vec<u8>, ReadError> {
     let mut body = Vec::with_capacity(
         resp.content_length()
             .map_or(64 * 1024, |l| (l as usize).min(cap).min(16 * 1024 * 1024)),
     );
     while let Some(chunk) = resp.chunk().await.map_err(ReadError::Transport)? {
         if body.len() + chunk.len() > cap {
+            if keep_start {
+                body.extend_from_slice(&chunk[..cap - body.len()]);
+                return Ok(body);
+            }
             return Err(ReadError::TooLarge);
         }
         body.extend_from_slice(&chunk);
@@ -466,7 +483,7 @@ pub fn parse_page(app: App, body: &[u8]) -> Result<RawPage, SourceError> {
 }
 
 fn page_error(e: &serde_json::Error) -> SourceError {
-    if e.is_data() && e.to_string().starts_with("not a JSON object") {
+    if e.is_data() && e.to_string().contains("expected a JSON object") {
         return SourceError::BadPage("not a JSON object".into());
     }
     SourceError::BadPage(format!("not valid JSON ({e})"))
@@ -502,7 +519,8 @@ struct PageSeed(App);
 impl<'de> serde::de::DeserializeSeed<'de> for PageSeed {
     type Value = PageFields;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<PageFields, D::Error> {
-        d.deserialize_any(self)
+        // Anything but an object is an "invalid type" error.
+        d.deserialize_map(self)
     }
 }
 
@@ -531,28 +549,16 @@ impl<'de> serde::de::Visitor<'de> for PageSeed {
         }
         Ok(out)
     }
+}
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<PageFields, A::Error> {
-        Err(serde::de::Error::custom("not a JSON object"))
-    }
-    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<PageFields, E> {
-        Err(E::custom("not a JSON object"))
-    }
-    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<PageFields, E> {
-        Err(E::custom("not a JSON object"))
-    }
-    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<PageFields, E> {
-        Err(E::custom("not a JSON object"))
-    }
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<PageFields, E> {
-        Err(E::custom("not a JSON object"))
-    }
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<PageFields, E> {
-        Err(E::custom("not a JSON object"))
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<PageFields, E> {
-        Err(E::custom("not a JSON object"))
-    }
+/// Visitor methods for values that are not an array of logs.
+macro_rules! not_an_array {
+    ($($method:ident: $t:ty),*) => {
+        $(fn $method<E: serde::de::Error>(self, _: $t) -> Result<(), E> {
+            self.out.logs_not_array = true;
+            Ok(())
+        })*
+    };
 }
 
 struct LogsSeed<'a> {
@@ -606,26 +612,8 @@ impl<'de> serde::de::Visitor<'de> for LogsSeed<'_> {
         self.out.logs_not_array = true;
         Ok(())
     }
-    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
-        self.out.logs_not_array = true;
-        Ok(())
-    }
-    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
-        self.out.logs_not_array = true;
-        Ok(())
-    }
-    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
-        self.out.logs_not_array = true;
-        Ok(())
-    }
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
-        self.out.logs_not_array = true;
-        Ok(())
-    }
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
-        self.out.logs_not_array = true;
-        Ok(())
-    }
+    // Any other value is not an array: noted, and reported after `status`.
+    not_an_array!(visit_str: &str, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_bool: bool);
 }
 
 #[cfg(test)]
