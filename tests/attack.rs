@@ -292,6 +292,28 @@ fn file_output_to_dev_null_and_to_a_fifo() {
         .args(["--severity", "all", "-o", "FILE", "-f", "/dev/null"])
         .assert()
         .success();
+    // /dev/stdout is a link (to /proc/self/fd/1, here a pipe): followed.
+    let c = Agent::new(&sim.url());
+    let out = c
+        .cmd()
+        .args([
+            "--severity",
+            "all",
+            "--format",
+            "json",
+            "-o",
+            "FILE",
+            "-f",
+            "/dev/stdout",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 300);
     // A FIFO with a reader gets every line.
     let b = Agent::new(&sim.url());
     let fifo = b.path("pipe");
@@ -756,4 +778,16 @@ fn a_relp_receiver_that_stops_answering_ends_the_run_with_an_error() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("no RELP answer in 1 s"), "{stderr}");
     assert!(a.state().is_none(), "nothing confirmed");
+}
+
+#[test]
+fn an_unreadable_state_file_asks_for_the_permission_not_a_reset() {
+    let a = Agent::new("http://127.0.0.1:9/");
+    // As root, a directory in its place is what cannot be read.
+    std::fs::create_dir(a.path("export_log.state")).unwrap();
+    let out = a.file_cmd().output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("fix its owner or permissions"), "{stderr}");
+    assert!(!stderr.contains(" -r "), "{stderr}");
 }
