@@ -2,8 +2,7 @@
 //! safe, and always applied again here, so that the result is right whether
 //! or not the server honours them.
 
-use crate::event::{App, Event};
-use serde_json::Value;
+use crate::event::{App, Event, Known, Val};
 use std::collections::BTreeSet;
 
 /// `None` in a field means "no filter on it".
@@ -37,13 +36,13 @@ impl Filter {
     pub fn accepts(&self, ev: &Event) -> bool {
         if let Some(levels) = &self.severities {
             match ev.severity() {
-                Some(s) if levels.contains(&s) => {}
+                Some(s) if levels.contains(s.as_ref()) => {}
                 _ => return false,
             }
         }
-        matches_field(ev, "service", &self.services)
-            && matches_field(ev, "object_type", &self.object_types)
-            && matches_field(ev, "activity_type", &self.activity_types)
+        matches_field(ev, Known::Service, &self.services)
+            && matches_field(ev, Known::ObjectType, &self.object_types)
+            && matches_field(ev, Known::ActivityType, &self.activity_types)
     }
 
     /// The severity levels of `app` that pass, or `None` if all do.
@@ -90,10 +89,10 @@ impl Filter {
     }
 }
 
-fn matches_field(ev: &Event, name: &str, set: &Option<BTreeSet<String>>) -> bool {
+fn matches_field(ev: &Event, field: Known, set: &Option<BTreeSet<String>>) -> bool {
     let Some(set) = set else { return true };
-    match ev.fields.get(name) {
-        Some(Value::String(s)) => set.contains(s),
+    match ev.known(field) {
+        Some(Val::Str(s)) => set.contains(s),
         _ => false,
     }
 }
@@ -101,7 +100,7 @@ fn matches_field(ev: &Event, name: &str, set: &Option<BTreeSet<String>>) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn ev(app: App, v: Value) -> Event {
         Event::from_log(app, v.as_object().unwrap().clone())

@@ -524,7 +524,15 @@ async fn run_apps(
         source,
         routes,
         filter: settings.filter.clone(),
-        pacer: Pacer::new(settings.rate),
+        pacer: Pacer::new(settings.rate.unwrap_or_else(|| {
+            // UDP has no flow control: at full speed a receiver drops what
+            // its socket buffer cannot hold.
+            if destinations.iter().any(|d| d.output.is_udp()) {
+                siem_agent::pace::UDP_RATE
+            } else {
+                0
+            }
+        })),
         state,
         cursors,
         writer,

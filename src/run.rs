@@ -94,6 +94,17 @@ pub struct Route {
 /// full (a slow `--rate`), so that the cursor keeps up.
 pub const CONFIRM_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The confirmed cursor is written to the state file once this many logs
+/// were confirmed since the last write, or [`COMMIT_EVERY`] after it, and
+/// at the end of each app's export. (Each write is a file, an fsync and a
+/// rename: writing after every confirmed batch cost more CPU than the
+/// export itself.) So a run killed in the middle sends again at most about
+/// this many logs, plus what was in flight.
+pub const COMMIT_LOGS: u64 = 1000;
+
+/// See [`COMMIT_LOGS`].
+pub const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Route {
     pub fn new(sink: Sink, encoder: Encoder) -> Route {
         Route {
@@ -248,6 +259,10 @@ struct Track {
     confirmed: Cursor,
     /// `confirmed` moved since it was last handed to the state writer.
     dirty: bool,
+    /// Logs confirmed since then.
+    uncommitted: u64,
+    /// When it was last handed to the state writer.
+    committed_at: Instant,
     pending: VecDeque<Pending>,
     /// How many of `pending` were sent (not filtered out).
     pending_delivered: u64,
@@ -294,6 +309,8 @@ impl Exporter {
             progress: start.clone(),
             confirmed: start.clone(),
             dirty: false,
+            uncommitted: 0,
+            committed_at: Instant::now(),
             pending_delivered: 0,
             pending: VecDeque::new(),
             disorder: false,
@@ -323,7 +340,7 @@ impl Exporter {
         // Whatever ended the export, what the destinations confirmed is
         // kept; nothing else.
         self.settle(&mut track, counts);
-        self.commit(app, &mut track)?;
+        self.commit(app, &mut track, true)?;
         self.cursors.cursors.insert(app, track.confirmed);
         self.drain().await?;
         result
@@ -404,7 +421,7 @@ impl Exporter {
                     Some(t) => {
                         let p = &track.progress;
                         let at_progress =
-                            p.timestamp == Some(t.trunc_subsecs(0)) && p.ids.contains(&key);
+                            p.timestamp == Some(t.trunc_subsecs(0)) && p.ids.contains(key.as_ref());
                         if start.has_passed(t, &key) || at_progress || p.recent.contains(&key) {
                             counts.skipped += 1;
                             continue;
@@ -416,7 +433,7 @@ impl Exporter {
                                 "{app}: the API sent logs out of time order; the cursor moves past them only when the run has caught up"
                             );
                         }
-                        Step::Advance(t, key)
+                        Step::Advance(t, key.into_owned())
                     }
                     None => {
                         if track.progress.recent.contains(&key) {
@@ -429,7 +446,7 @@ impl Exporter {
                                 crate::report::printable(&key)
                             );
                         }
-                        Step::Remember(key)
+                        Step::Remember(key.into_owned())
                     }
                 };
                 let delivered = self.filter.accepts(ev);
@@ -472,7 +489,7 @@ impl Exporter {
                 }
                 self.settle(track, counts);
                 if self.writer.as_ref().is_some_and(StateWriter::idle) {
-                    self.commit(app, track)?;
+                    self.commit(app, track, false)?;
                 }
             }
             if future > 1 {
@@ -483,7 +500,9 @@ impl Exporter {
             }
             self.flush_routes().await?;
             self.settle(track, counts);
-            self.commit(app, track)?;
+            if self.writer.as_ref().is_some_and(StateWriter::idle) {
+                self.commit(app, track, false)?;
+            }
             if let Some(pb) = &self.progress {
                 pb.set_position(self.exported);
                 if let Some(t) = track.progress.timestamp {
@@ -518,6 +537,7 @@ impl Exporter {
         // the confirmed cursor is where the run is.
         if !track.disorder && track.pending.back().is_some_and(|p| p.at <= confirmed) {
             counts.exported += track.pending_delivered;
+            track.uncommitted += track.pending.len() as u64;
             track.pending_delivered = 0;
             track.pending.clear();
             track.confirmed.clone_from(&track.progress);
@@ -538,16 +558,25 @@ impl Exporter {
                 Step::Advance(..) if p.after_disorder => {}
                 ref step => track.confirmed.apply(step),
             }
+            track.uncommitted += 1;
             track.dirty = true;
         }
     }
 
-    /// Hands the confirmed cursor to the state writer, if it moved.
-    fn commit(&mut self, app: App, track: &mut Track) -> Result<(), StateError> {
-        if !track.dirty {
+    /// Hands the confirmed cursor to the state writer, if it moved: at
+    /// once when `now`, else when [`COMMIT_LOGS`] or [`COMMIT_EVERY`] say
+    /// it is time.
+    fn commit(&mut self, app: App, track: &mut Track, now: bool) -> Result<(), StateError> {
+        if !track.dirty
+            || !(now
+                || track.uncommitted >= COMMIT_LOGS
+                || track.committed_at.elapsed() >= COMMIT_EVERY)
+        {
             return Ok(());
         }
         track.dirty = false;
+        track.uncommitted = 0;
+        track.committed_at = Instant::now();
         // A dry run keeps its cursor in memory (`export_app` stores it).
         let Some(writer) = &mut self.writer else {
             return Ok(());

@@ -240,9 +240,10 @@ pub struct ExportArgs {
     #[arg(short = 'v', long = "version", action = ArgAction::Version)]
     pub version: Option<bool>,
 
-    /// Events written per second (0 = as fast as the output takes).
-    #[arg(long, default_value_t = 0, value_name = "N", help_heading = "Output")]
-    pub rate: u32,
+    /// Events written per second (0 = as fast as the output takes; the
+    /// default, but 10000 over UDP, which has no flow control).
+    #[arg(long, value_name = "N", help_heading = "Output")]
+    pub rate: Option<u32>,
 
     /// Where to write the logs.
     #[arg(
@@ -648,7 +649,7 @@ mod tests {
         assert_eq!(a.elastica_app, vec![ElasticaApp::Investigate]);
         assert_eq!(a.output, OutputKind::Remote);
         assert_eq!(a.socket_type, SocketType::Tcp);
-        assert_eq!(a.rate, 5000);
+        assert_eq!(a.rate, Some(5000));
         assert!(a.debug);
         assert_eq!(a.max_bytes, 10);
     }

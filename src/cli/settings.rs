@@ -110,6 +110,21 @@ pub enum Output {
     Hec(HecOptions),
 }
 
+impl Output {
+    /// UDP over the network (not a local datagram socket, which makes the
+    /// sender wait).
+    pub fn is_udp(&self) -> bool {
+        matches!(
+            self,
+            Output::Remote {
+                socket_type: SocketType::Udp,
+                target: Target::Inet { .. },
+                ..
+            }
+        )
+    }
+}
+
 /// One output and how logs are encoded for it.
 #[derive(Clone, Debug)]
 pub struct Destination {
@@ -156,7 +171,8 @@ pub struct Settings {
     /// Whether `-t` was given (it cannot be combined with a `destinations`
     /// list in config.json).
     pub targets_given: bool,
-    pub rate: u32,
+    /// `--rate`; `None` when not given (see [`crate::pace::UDP_RATE`]).
+    pub rate: Option<u32>,
     pub max_events: u64,
     pub start_date: Option<NaiveDate>,
     pub clear_status: bool,

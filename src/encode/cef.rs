@@ -15,10 +15,9 @@
 //! extension keeps its fields in order up to the first that does not fit,
 //! and ends with `siemAgentTruncated=true`.
 
-use super::text::{escape_into, truncate_chars, value_text};
+use super::text::{KeySet, escape_into, push_int, truncate_chars};
 use super::{Budget, severity_number};
-use crate::event::{App, Event};
-use serde_json::Value;
+use crate::event::{App, Event, Known, Val};
 use std::net::IpAddr;
 
 /// The key that flags a line cut by `--max-message-size` (custom keys
@@ -32,16 +31,17 @@ const LONG: usize = 1023;
 /// Custom keys: kept whole up to this many characters.
 const CUSTOM_MAX: usize = 4000;
 
-/// A mapped extension key: the log field it takes, its CEF key, its limit,
-/// and, for custom string/number slots, the label key and label.
+/// A mapped extension key: the log fields it takes (the first present),
+/// its CEF key, its limit, and, for custom string/number slots, the label
+/// key and label.
 struct Mapping {
-    fields: &'static [&'static str],
+    fields: &'static [Known],
     key: &'static str,
     max: usize,
     label: Option<(&'static str, &'static str)>,
 }
 
-const fn m(fields: &'static [&'static str], key: &'static str, max: usize) -> Mapping {
+const fn m(fields: &'static [Known], key: &'static str, max: usize) -> Mapping {
     Mapping {
         fields,
         key,
@@ -51,7 +51,7 @@ const fn m(fields: &'static [&'static str], key: &'static str, max: usize) -> Ma
 }
 
 const fn labelled(
-    field: &'static [&'static str],
+    field: &'static [Known],
     key: &'static str,
     label_key: &'static str,
     label: &'static str,
@@ -66,41 +66,40 @@ const fn labelled(
 
 /// In the order they are written (after `rt`); `src` is handled apart.
 const MAPPINGS: &[Mapping] = &[
-    m(&["_id"], "externalId", 40),
-    m(&["user"], "suser", LONG),
-    m(&["service"], "destinationServiceName", LONG),
-    m(&["activity_type"], "act", 63),
-    labelled(&["object_type"], "cs1", "cs1Label", "objectType"),
-    m(&["message"], "msg", LONG),
-    labelled(&["threat_score"], "cn1", "cn1Label", "threatScore"),
-    m(&["user-agent"], "requestClientApplication", LONG),
-    m(&["name"], "fname", LONG),
-    m(&["object_name"], "filePath", LONG),
-    m(&["object_url"], "request", LONG),
-    labelled(&["policy_type"], "cs2", "cs2Label", "policyType"),
-    labelled(&["location", "locations"], "cs3", "cs3Label", "location"),
-    labelled(&["user_name"], "cs4", "cs4Label", "userName"),
-    labelled(&["ioi_code"], "cs5", "cs5Label", "ioiCode"),
+    m(&[Known::Id], "externalId", 40),
+    m(&[Known::User], "suser", LONG),
+    m(&[Known::Service], "destinationServiceName", LONG),
+    m(&[Known::ActivityType], "act", 63),
+    labelled(&[Known::ObjectType], "cs1", "cs1Label", "objectType"),
+    m(&[Known::Message], "msg", LONG),
+    labelled(&[Known::ThreatScore], "cn1", "cn1Label", "threatScore"),
+    m(&[Known::UserAgent], "requestClientApplication", LONG),
+    m(&[Known::Name], "fname", LONG),
+    m(&[Known::ObjectName], "filePath", LONG),
+    m(&[Known::ObjectUrl], "request", LONG),
+    labelled(&[Known::PolicyType], "cs2", "cs2Label", "policyType"),
+    labelled(
+        &[Known::Location, Known::Locations],
+        "cs3",
+        "cs3Label",
+        "location",
+    ),
+    labelled(&[Known::UserName], "cs4", "cs4Label", "userName"),
+    labelled(&[Known::IoiCode], "cs5", "cs5Label", "ioiCode"),
 ];
 
 /// Appends the CEF line for `ev` (no syslog header, no line end). Fields
 /// are written whole while they fit `budget`; when one does not, the rest
 /// are left out and the line ends with `siemAgentTruncated=true`.
 pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) {
-    let text = |name: &str| ev.fields.get(name).map(value_text).unwrap_or_default();
-    let signature = match ev.app {
-        App::Investigate => format!("Investigate:{}", text("activity_type")),
-        App::Detect => format!("Detect:{}", text("ioi_code")),
+    let text = |k: Known| ev.known(k).map(Val::text).unwrap_or_default();
+    // SignatureID: the app and its event kind.
+    let (prefix, kind) = match ev.app {
+        App::Investigate => ("Investigate:", text(Known::ActivityType)),
+        App::Detect => ("Detect:", text(Known::IoiCode)),
     };
-    let message = text("message");
-    let activity = text("activity_type");
-    let name = if !message.is_empty() {
-        message.as_ref()
-    } else if !activity.is_empty() {
-        activity.as_ref()
-    } else {
-        signature.as_str()
-    };
+    let message = text(Known::Message);
+    let activity = text(Known::ActivityType);
 
     out.extend_from_slice(b"CEF:0|Symantec|CloudSOC|");
     write_header_field(version, out);
@@ -108,11 +107,27 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
     // Under a size limit, the header's free text gets at most an eighth of
     // it each, so that the header stays whole and fields still fit.
     let share = budget.limit / 8;
-    write_header_field(truncate_chars(&signature, LONG.min(share)), out);
+    let sig_max = LONG.min(share);
+    if prefix.len() + kind.len() <= sig_max {
+        // Fits whole (no more characters than bytes): no copy needed.
+        write_header_field(prefix, out);
+        write_header_field(kind, out);
+    } else {
+        write_header_field(truncate_chars(&format!("{prefix}{kind}"), sig_max), out);
+    }
     out.push(b'|');
-    write_header_field(truncate_chars(name, NAME_MAX.min(share)), out);
+    let name_max = NAME_MAX.min(share);
+    if !message.is_empty() {
+        write_header_field(truncate_chars(message, name_max), out);
+    } else if !activity.is_empty() {
+        write_header_field(truncate_chars(activity, name_max), out);
+    } else {
+        // The SignatureID again.
+        let signature = format!("{prefix}{kind}");
+        write_header_field(truncate_chars(&signature, name_max), out);
+    }
     out.push(b'|');
-    out.extend_from_slice(severity_number(ev).to_string().as_bytes());
+    push_int(u64::from(severity_number(ev)), out);
     out.push(b'|');
 
     let mut ext = Extension {
@@ -120,53 +135,62 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
         first: true,
         budget,
     };
-    // Fields already written; a short list is cheaper than a hash set here.
-    let mut used: Vec<&str> = Vec::with_capacity(24);
+    // Known fields already written, as bits.
+    let mut used = 0u32;
     if let Some(t) = ev.time {
         let start = ext.start();
-        ext.pair("rt", &t.timestamp_millis().to_string(), usize::MAX);
+        ext.separator();
+        ext.out.extend_from_slice(b"rt=");
+        let ms = t.timestamp_millis();
+        if ms < 0 {
+            ext.out.push(b'-');
+        }
+        push_int(ms.unsigned_abs(), ext.out);
         ext.settle(start);
-        used.push(ev.app.time_field());
+        used |= 1 << (match ev.app {
+            App::Investigate => Known::CreatedTimestamp,
+            App::Detect => Known::IncidentStartTime,
+        } as u32);
     }
     for mp in MAPPINGS {
         let Some((field, value)) = mp
             .fields
             .iter()
-            .find_map(|f| ev.fields.get(*f).filter(|v| !is_empty(v)).map(|v| (*f, v)))
+            .find_map(|&f| ev.known(f).filter(|v| !v.is_empty()).map(|v| (f, v)))
         else {
             continue;
         };
-        used.push(field);
+        used |= 1 << field as u32;
         let start = ext.start();
         if let Some((label_key, label)) = mp.label {
             ext.pair(label_key, label, usize::MAX);
         }
-        ext.pair(mp.key, &value_text(value), mp.max);
+        ext.pair(mp.key, value.text(), mp.max);
         ext.settle(start);
     }
-    for field in ["host", "hosts"] {
-        if let Some(v) = ev.fields.get(field).filter(|v| !is_empty(v)) {
-            let t = value_text(v);
-            let key = if t.trim().parse::<IpAddr>().is_ok() {
+    for field in [Known::Host, Known::Hosts] {
+        if let Some(v) = ev.known(field).filter(|v| !v.is_empty()) {
+            let t = v.text().trim();
+            let key = if t.parse::<IpAddr>().is_ok() {
                 "src"
             } else {
                 "shost"
             };
             let start = ext.start();
-            ext.pair(key, t.trim(), LONG);
+            ext.pair(key, t, LONG);
             ext.settle(start);
-            used.push(field);
+            used |= 1 << field as u32;
             break;
         }
     }
-    // Custom keys are written straight into the output; the ranges of the
-    // ones written so far serve to spot a collision (`a_b` and `a-b`).
-    let mut written: Vec<(usize, usize)> = Vec::with_capacity(ev.fields.len());
-    for (i, (field, value)) in ev.fields.iter().enumerate() {
+    // Custom keys are written straight into the output; the ones written
+    // so far serve to spot a collision (`a_b` and `a-b`).
+    let mut written = KeySet::new();
+    for (i, (field, value, known)) in ev.fields().iter_known().enumerate() {
         if ext.budget.cut {
             break; // nothing more is kept (and `written` may be stale)
         }
-        if used.contains(&field.as_str()) || is_empty(value) {
+        if known.is_some_and(|k| used & (1 << k as u32) != 0) || value.is_empty() {
             continue;
         }
         let before = ext.start();
@@ -175,29 +199,18 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
         push_custom_key(field, i, ext.out);
         let base_end = ext.out.len();
         let mut n = 2;
-        while written
-            .iter()
-            .any(|&(s, e)| ext.out[s..e] == ext.out[start..])
-        {
+        while written.contains(ext.out, &ext.out[start..]) {
             ext.out.truncate(base_end);
-            ext.out.extend_from_slice(n.to_string().as_bytes());
+            push_int(n, ext.out);
             n += 1;
         }
-        written.push((start, ext.out.len()));
-        ext.value(&value_text(value), CUSTOM_MAX);
+        written.insert(ext.out, start, ext.out.len());
+        ext.value(value.text(), CUSTOM_MAX);
         ext.settle(before);
     }
     if ext.budget.cut {
         ext.separator();
         ext.out.extend_from_slice(TRUNCATED);
-    }
-}
-
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::String(s) => s.is_empty(),
-        _ => false,
     }
 }
 
@@ -223,7 +236,8 @@ fn push_custom_key(field: &str, index: usize, out: &mut Vec<u8>) {
         }
     }
     if out.len() == start {
-        out.extend_from_slice(format!("Field{index}").as_bytes());
+        out.extend_from_slice(b"Field");
+        push_int(index as u64, out);
     }
 }
 
@@ -290,8 +304,20 @@ mod tests {
     use super::*;
     use crate::encode::text::{is_unicode_line_break, is_unsafe_control};
     use proptest::prelude::*;
-    use serde_json::{Map, json};
+    use serde_json::{Map, Value, json};
     use std::collections::BTreeMap;
+
+    fn is_empty(v: &Value) -> bool {
+        matches!(v, Value::Null) || matches!(v, Value::String(s) if s.is_empty())
+    }
+
+    fn value_text(v: &Value) -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        }
+    }
 
     fn line(app: App, v: Value) -> String {
         let ev = Event::from_log(app, v.as_object().unwrap().clone());

@@ -22,23 +22,32 @@ pub fn write(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
     out.extend_from_slice(b"{\"app\":\"");
     out.extend_from_slice(ev.app.as_str().as_bytes());
     out.push(b'"');
-    for (k, v) in &ev.fields {
+    for (k, v) in ev.fields().iter() {
         let start = out.len();
         out.push(b',');
-        let key = match k.as_str() {
+        let key = match k {
             "app" => "app_original",
             TRUNCATED => "siem_agent_truncated_original",
             k => k,
         };
-        to_json(key, out);
+        write_str(key, out);
         out.push(b':');
-        to_json(v, out);
+        crate::event::json::write_val(v, out);
+        escape_line_ends(out, start);
         budget.fits(out, start);
     }
     if budget.cut {
         out.extend_from_slice(b",\"siem_agent_truncated\":true");
     }
     out.push(b'}');
+}
+
+/// Appends `s` as a JSON string (serde_json's escapes), the Unicode line
+/// ends escaped.
+pub fn write_str(s: &str, out: &mut Vec<u8>) {
+    let start = out.len();
+    crate::event::json::write_str(s, out);
+    escape_line_ends(out, start);
 }
 
 /// Appends `v` as JSON, the Unicode line ends escaped.

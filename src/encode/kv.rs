@@ -18,7 +18,7 @@
 //!   them, null as `""`, arrays and objects as compact JSON.
 
 use super::Budget;
-use super::text::{escape_into, value_text};
+use super::text::escape_into;
 use crate::event::Event;
 use chrono::SecondsFormat;
 
@@ -31,7 +31,7 @@ pub const TRUNCATED: &str = "siem_agent_truncated";
 /// ends with `siem_agent_truncated="true"`.
 pub fn write(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
     let line = out.len();
-    let mut keys: Vec<String> = Vec::with_capacity(ev.fields.len() + 3);
+    let mut keys: Vec<String> = Vec::with_capacity(ev.fields().len() + 3);
     keys.push(TRUNCATED.into());
     if let Some(t) = ev.time {
         pair(
@@ -44,8 +44,8 @@ pub fn write(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
         );
     }
     pair(&mut keys, "app".into(), ev.app.as_str(), line, out, budget);
-    for (field, value) in &ev.fields {
-        pair(&mut keys, key(field), &value_text(value), line, out, budget);
+    for (field, value) in ev.fields().iter() {
+        pair(&mut keys, key(field), value.text(), line, out, budget);
     }
     if budget.cut {
         if out.len() > line {

@@ -16,10 +16,9 @@
 //! `.` become `_`), renamed `cloudsoc_<name>` if it would repeat a key or
 //! is one of LEEF's predefined attribute names.
 
-use super::text::{escape_into, truncate_chars, value_text};
+use super::text::{KeySet, escape_into, push_int, truncate_chars};
 use super::{Budget, severity_number};
-use crate::event::{App, Event};
-use serde_json::Value;
+use crate::event::{App, Event, Known, Val};
 use std::net::IpAddr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,10 +77,10 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
         Version::V1 => b'\t',
         Version::V2(d) => d,
     };
-    let text = |name: &str| ev.fields.get(name).map(value_text).unwrap_or_default();
-    let event_id = match ev.app {
-        App::Investigate => format!("Investigate:{}", text("activity_type")),
-        App::Detect => format!("Detect:{}", text("ioi_code")),
+    let text = |k: Known| ev.known(k).map(Val::text).unwrap_or_default();
+    let (prefix, kind) = match ev.app {
+        App::Investigate => ("Investigate:", text(Known::ActivityType)),
+        App::Detect => ("Detect:", text(Known::IoiCode)),
     };
     out.extend_from_slice(match leef {
         Version::V1 => b"LEEF:1.0|Symantec|CloudSOC|",
@@ -90,20 +89,27 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
     header(version, out);
     out.push(b'|');
     // Under a size limit, EventID gets at most an eighth of it.
-    header(truncate_chars(&event_id, budget.limit / 8), out);
+    if prefix.len() + kind.len() <= budget.limit / 8 {
+        header(prefix, out);
+        header(kind, out);
+    } else {
+        header(truncate_chars(&format!("{prefix}{kind}"), budget.limit / 8), out);
+    }
     out.push(b'|');
     if let Version::V2(d) = leef {
-        out.extend_from_slice(format!("x{d:02X}|").as_bytes());
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        out.extend_from_slice(&[b'x', HEX[usize::from(d >> 4)], HEX[usize::from(d & 15)], b'|']);
     }
 
     let mut attrs = Attributes {
         out,
         delim,
         first: true,
-        keys: Vec::with_capacity(ev.fields.len() + 8),
+        keys: KeySet::new(),
         budget,
     };
-    let mut used: Vec<&str> = Vec::with_capacity(16);
+    // Known fields already written, as bits.
+    let mut used = 0u32;
     if let Some(t) = ev.time {
         let start = attrs.start();
         let mut dev_time = Vec::with_capacity(28);
@@ -117,49 +123,56 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
         );
         attrs.pair("devTimeFormat", DEV_TIME_FORMAT);
         attrs.settle(start);
-        used.push(ev.app.time_field());
+        used |= 1 << (match ev.app {
+            App::Investigate => Known::CreatedTimestamp,
+            App::Detect => Known::IncidentStartTime,
+        } as u32);
     }
     let start = attrs.start();
-    attrs.pair("sev", &severity_number(ev).to_string());
+    let mut sev = Vec::with_capacity(2);
+    push_int(u64::from(severity_number(ev)), &mut sev);
+    attrs.pair("sev", std::str::from_utf8(&sev).unwrap_or_default());
     attrs.settle(start);
     for (field, key) in [
-        ("_id", "externalId"),
-        ("user", "usrName"),
-        ("service", "resource"),
-        ("activity_type", "cat"),
-        ("object_type", "objectType"),
-        ("message", "msg"),
-        ("threat_score", "threatScore"),
+        (Known::Id, "externalId"),
+        (Known::User, "usrName"),
+        (Known::Service, "resource"),
+        (Known::ActivityType, "cat"),
+        (Known::ObjectType, "objectType"),
+        (Known::Message, "msg"),
+        (Known::ThreatScore, "threatScore"),
     ] {
-        if let Some(v) = ev.fields.get(field).filter(|v| !is_empty(v)) {
+        if let Some(v) = ev.known(field).filter(|v| !v.is_empty()) {
             let start = attrs.start();
-            attrs.pair(key, &value_text(v));
+            attrs.pair(key, v.text());
             attrs.settle(start);
-            used.push(field);
+            used |= 1 << field as u32;
         }
     }
-    for field in ["host", "hosts"] {
-        if let Some(v) = ev.fields.get(field).filter(|v| !is_empty(v)) {
-            let t = value_text(v);
-            if t.trim().parse::<IpAddr>().is_ok() {
+    for field in [Known::Host, Known::Hosts] {
+        if let Some(v) = ev.known(field).filter(|v| !v.is_empty()) {
+            let t = v.text().trim();
+            if t.parse::<IpAddr>().is_ok() {
                 let start = attrs.start();
-                attrs.pair("src", t.trim());
+                attrs.pair("src", t);
                 attrs.settle(start);
-                used.push(field);
+                used |= 1 << field as u32;
             }
             break;
         }
     }
-    for (field, value) in &ev.fields {
-        if used.contains(&field.as_str()) || is_empty(value) {
+    let mut key = String::with_capacity(64);
+    for (field, value, known) in ev.fields().iter_known() {
+        if known.is_some_and(|k| used & (1 << k as u32) != 0) || value.is_empty() {
             continue;
         }
-        let mut key = custom_key(field);
-        while attrs.keys.contains(&key) || PREDEFINED.contains(&key.as_str()) {
-            key = format!("cloudsoc_{key}");
+        key.clear();
+        push_custom_key(field, &mut key);
+        while attrs.keys.contains(attrs.out, key.as_bytes()) || is_predefined(&key) {
+            key.insert_str(0, "cloudsoc_");
         }
         let start = attrs.start();
-        attrs.pair(&key, &value_text(value));
+        attrs.pair(&key, value.text());
         attrs.settle(start);
     }
     if attrs.budget.cut {
@@ -167,23 +180,39 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
     }
 }
 
-fn is_empty(v: &Value) -> bool {
-    matches!(v, Value::Null) || matches!(v, Value::String(s) if s.is_empty())
-}
-
 /// A field name as a LEEF key: letters, digits, `_`, `-`, `.`; others `_`.
 pub fn custom_key(field: &str) -> String {
-    let key: String = field
-        .chars()
-        .map(|c| {
+    let mut key = String::new();
+    push_custom_key(field, &mut key);
+    key
+}
+
+fn push_custom_key(field: &str, key: &mut String) {
+    for c in field.chars() {
+        key.push(
             if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
                 c
             } else {
                 '_'
-            }
+            },
+        );
+    }
+    if field.is_empty() {
+        key.push_str("field");
+    }
+}
+
+/// Whether `key` is one of LEEF's [`PREDEFINED`] names.
+fn is_predefined(key: &str) -> bool {
+    static SORTED: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    SORTED
+        .get_or_init(|| {
+            let mut v = PREDEFINED.to_vec();
+            v.sort_unstable();
+            v
         })
-        .collect();
-    if key.is_empty() { "field".into() } else { key }
+        .binary_search(&key)
+        .is_ok()
 }
 
 /// Appends a header field: LEEF has no escapes, so `|` and control
@@ -256,7 +285,7 @@ struct Attributes<'a> {
     out: &'a mut Vec<u8>,
     delim: u8,
     first: bool,
-    keys: Vec<String>,
+    keys: KeySet,
     budget: &'a mut Budget,
 }
 
@@ -280,13 +309,14 @@ impl Attributes<'_> {
             self.out.push(self.delim);
         }
         self.first = false;
+        let start = self.out.len();
         self.out.extend_from_slice(key.as_bytes());
+        self.keys.insert(self.out, start, self.out.len());
         self.out.push(b'=');
         let delim = self.delim;
         escape_into(value, self.out, |b| {
             (b == delim || b < 0x20 || b == 0x7f).then_some(&b" "[..])
         });
-        self.keys.push(key.to_string());
     }
 }
 
@@ -295,7 +325,7 @@ mod tests {
     use super::*;
     use crate::encode::text::{is_unicode_line_break, is_unsafe_control};
     use proptest::prelude::*;
-    use serde_json::{Map, json};
+    use serde_json::{Map, Value, json};
     use std::collections::BTreeMap;
 
     fn line(app: App, v: Value, leef: Version) -> String {

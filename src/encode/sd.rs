@@ -29,8 +29,8 @@
 //!   documentation: this SD-ID names our own layout, not a vendor's.
 
 use super::Budget;
-use super::text::{escape_into, value_text};
-use crate::event::Event;
+use super::text::escape_into;
+use crate::event::{Event, Known, Val};
 
 /// The SD-ID the fields are written under.
 pub const SD_ID: &str = "cloudsoc@32473";
@@ -68,7 +68,7 @@ pub fn write(ev: &Event, bom: bool, out: &mut Vec<u8>, budget: &mut Budget) {
     out.extend_from_slice(b" siem_agent_truncated=\"true\"] ");
     out.extend_from_slice(bom);
     // As much of MSG as fits, escaping character by character.
-    let text = ev.fields.get("message").map(value_text).unwrap_or_default();
+    let text = ev.known(Known::Message).map(Val::text).unwrap_or_default();
     let mut buf = [0u8; 4];
     for c in text.chars() {
         let start = out.len();
@@ -85,9 +85,9 @@ pub fn write(ev: &Event, bom: bool, out: &mut Vec<u8>, budget: &mut Budget) {
 fn write_sd(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
     out.push(b'[');
     out.extend_from_slice(SD_ID.as_bytes());
-    let mut names: Vec<String> = Vec::with_capacity(ev.fields.len() + 1);
+    let mut names: Vec<String> = Vec::with_capacity(ev.fields().len() + 1);
     names.push(TRUNCATED.into());
-    for (field, value) in &ev.fields {
+    for (field, value) in ev.fields().iter() {
         if field == "message" {
             continue;
         }
@@ -110,7 +110,7 @@ fn write_sd(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
         out.push(b' ');
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b"=\"");
-        escape_into(&value_text(value), out, |b| match b {
+        escape_into(value.text(), out, |b| match b {
             b'"' => Some(b"\\\""),
             b'\\' => Some(b"\\\\"),
             b']' => Some(b"\\]"),
@@ -125,8 +125,8 @@ fn write_sd(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
 
 /// Appends MSG: the log's `message`, control characters made safe.
 fn write_msg(ev: &Event, out: &mut Vec<u8>) {
-    if let Some(m) = ev.fields.get("message") {
-        escape_into(&value_text(m), out, control);
+    if let Some(m) = ev.known(Known::Message) {
+        escape_into(m.text(), out, control);
     }
 }
 

@@ -1,7 +1,5 @@
 //! Text helpers shared by the encoders.
 
-use serde_json::Value;
-use std::borrow::Cow;
 
 /// The longest prefix of `s` with at most `max` characters (a cut never
 /// splits a character).
@@ -15,15 +13,85 @@ pub fn truncate_chars(s: &str, max: usize) -> &str {
     }
 }
 
-/// A field value as text for the line formats: strings as they are,
-/// numbers and booleans as JSON writes them, null as empty, arrays and
-/// objects as compact JSON.
-pub fn value_text(v: &Value) -> Cow<'_, str> {
-    match v {
-        Value::String(s) => Cow::Borrowed(s),
-        Value::Null => Cow::Borrowed(""),
-        Value::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
-        other => Cow::Owned(other.to_string()),
+/// Appends `n` in decimal.
+pub fn push_int(mut n: u64, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// The keys a format has written into its output, to make each key of a
+/// line unique: ranges of the output, and a filter of their hashes so
+/// that a new key (the usual case) is known new without a search.
+pub struct KeySet {
+    bloom: [u64; 4],
+    ranges: Vec<(u32, u32)>,
+}
+
+impl KeySet {
+    pub fn new() -> KeySet {
+        KeySet {
+            bloom: [0; 4],
+            ranges: Vec::new(),
+        }
+    }
+
+    fn bit(key: &[u8]) -> (usize, u64) {
+        // Keys of one line differ early or late: the first and the last
+        // eight bytes and the length are enough.
+        let n = key.len().min(8);
+        let mut head = [0u8; 8];
+        head[..n].copy_from_slice(&key[..n]);
+        let mut tail = [0u8; 8];
+        tail[8 - n..].copy_from_slice(&key[key.len() - n..]);
+        let h = (u64::from_le_bytes(head) ^ u64::from_le_bytes(tail).rotate_left(31) ^ key.len() as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        ((h >> 62) as usize, 1 << ((h >> 56) & 63))
+    }
+
+    /// Whether `key` was inserted already (`out` is where the keys are).
+    pub fn contains(&self, out: &[u8], key: &[u8]) -> bool {
+        let (w, bit) = KeySet::bit(key);
+        self.bloom[w] & bit != 0
+            && self
+                .ranges
+                .iter()
+                .any(|&(s, e)| out.get(s as usize..e as usize) == Some(key))
+    }
+
+    /// Remembers the key `out[start..end]`.
+    pub fn insert(&mut self, out: &[u8], start: usize, end: usize) {
+        let (w, bit) = KeySet::bit(&out[start..end]);
+        self.bloom[w] |= bit;
+        self.ranges.push((start as u32, end as u32));
+    }
+
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// Forgets the keys inserted after the first `n`.
+    pub fn truncate(&mut self, n: usize) {
+        // The filter keeps their bits: a search then finds nothing.
+        self.ranges.truncate(n);
+    }
+}
+
+impl Default for KeySet {
+    fn default() -> KeySet {
+        KeySet::new()
     }
 }
 
@@ -43,6 +111,22 @@ pub fn is_unicode_line_break(c: char) -> bool {
     matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}')
 }
 
+/// Bytes that no format escapes: ASCII letters, digits, space, `_`, `.`,
+/// `-` (none of them can be a LEEF delimiter), and the bytes of non-ASCII
+/// characters, except those that may start a Unicode line end.
+static PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(b, b' ' | b'_' | b'.' | b'-')
+            || (b >= 0x80 && b != 0xC2 && b != 0xE2);
+        i += 1;
+    }
+    t
+};
+
 /// Appends `s` to `out`, each byte that `escape` maps written as its
 /// replacement, runs of other bytes copied whole. Only ASCII bytes can be
 /// mapped, so multi-byte characters pass through intact, except the
@@ -54,6 +138,10 @@ pub fn escape_into(s: &str, out: &mut Vec<u8>, escape: impl Fn(u8) -> Option<&'s
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
+        if PLAIN[usize::from(b)] {
+            i += 1;
+            continue;
+        }
         // (rep, bytes replaced): 0xC2 and 0xE2 only ever lead a character.
         let hit = match b {
             0..0x80 => escape(b).map(|rep| (rep, 1)),
@@ -114,15 +202,37 @@ mod tests {
 
     #[test]
     fn values_render() {
-        assert_eq!(value_text(&json!("a")), "a");
-        assert_eq!(value_text(&json!(null)), "");
-        assert_eq!(value_text(&json!(87)), "87");
-        assert_eq!(value_text(&json!(1.5)), "1.5");
-        assert_eq!(value_text(&json!(true)), "true");
-        assert_eq!(value_text(&json!(["Chrome", 1])), r#"["Chrome",1]"#);
-        assert_eq!(
-            value_text(&json!({"a": {"b": null}})),
-            r#"{"a":{"b":null}}"#
+        use crate::event::{App, Event};
+        let ev = Event::from_log(
+            App::Investigate,
+            json!({"s": "a", "z": null, "n": 87, "f": 1.5, "t": true,
+                   "a": ["Chrome", 1], "o": {"a": {"b": null}}})
+            .as_object()
+            .unwrap()
+            .clone(),
         );
+        let texts: Vec<&str> = ev.fields().iter().map(|(_, v)| v.text()).collect();
+        assert_eq!(
+            texts,
+            ["a", "", "87", "1.5", "true", r#"["Chrome",1]"#, r#"{"a":{"b":null}}"#]
+        );
+    }
+
+    #[test]
+    fn ints_and_key_sets() {
+        let mut out = Vec::new();
+        for n in [0, 7, 10, 1234567890, u64::MAX] {
+            out.clear();
+            push_int(n, &mut out);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+        let out = b"cloudsocAcloudsocBcloudsocA".to_vec();
+        let mut keys = KeySet::new();
+        assert!(!keys.contains(&out, &out[0..9]));
+        keys.insert(&out, 0, 9);
+        assert!(keys.contains(&out, &out[18..27]));
+        assert!(!keys.contains(&out, &out[9..18]));
+        keys.truncate(0);
+        assert!(!keys.contains(&out, &out[18..27]));
     }
 }

@@ -10,6 +10,7 @@ use crate::secret::redact;
 use chrono::{DateTime, Utc};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
+use crate::event::json::{Bail, Reader};
 use serde_json::Value;
 use std::time::Duration;
 use tracing::{debug, warn};
@@ -253,7 +254,7 @@ impl CloudSoc {
             }
         };
         debug!("HTTP {} {} bytes", status.as_u16(), body.len());
-        let page = parse_page(app, &body)?;
+        let page = parse_page(app, body)?;
         let next = match page.next_raw {
             None => None,
             Some(raw) => Some(self.check_next(url, &raw)?),
@@ -425,10 +426,18 @@ pub struct RawPage {
 
 /// Parses a page body. `app` is the one the request asked for. (Public
 /// for the scale benchmark, `benches/scale.rs`.)
-pub fn parse_page(app: App, body: &[u8]) -> Result<RawPage, SourceError> {
-    let (text, lossy) = match std::str::from_utf8(body) {
-        Ok(s) => (std::borrow::Cow::Borrowed(s), false),
-        Err(_) => (String::from_utf8_lossy(body), true),
+///
+/// The page is read by the lean reader ([`crate::event::json`]); whatever
+/// it leaves (a syntax error, a value JSON cannot carry, a page over the
+/// cap) is read again by serde_json, for its error or the repair.
+pub fn parse_page(app: App, body: impl Into<Vec<u8>>) -> Result<RawPage, SourceError> {
+    let (text, lossy) = match String::from_utf8(body.into()) {
+        Ok(s) => (s, false),
+        Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), true),
+    };
+    let text = match fast_page(app, text) {
+        Ok(fields) => return finish_page(fields, lossy, 0),
+        Err(text) => text,
     };
     let (fields, repaired) = match read_fields(app, &text) {
         Ok(f) => (f, 0),
@@ -446,6 +455,11 @@ pub fn parse_page(app: App, body: &[u8]) -> Result<RawPage, SourceError> {
         }
         Err(e) => return Err(page_error(&e)),
     };
+    finish_page(fields, lossy, repaired)
+}
+
+/// The page's members checked: its status, its next URL, its logs.
+fn finish_page(fields: PageFields, lossy: bool, repaired: u64) -> Result<RawPage, SourceError> {
     if let Some(over) = fields.over_cap {
         return Err(SourceError::TooLarge(over));
     }
@@ -480,6 +494,78 @@ pub fn parse_page(app: App, body: &[u8]) -> Result<RawPage, SourceError> {
         lossy,
         repaired,
     })
+}
+
+/// The page read by the lean reader, or its text back for serde_json.
+fn fast_page(app: App, text: String) -> Result<PageFields, String> {
+    let mut r = Reader::new(text)?;
+    let mut out = PageFields::default();
+    match read_top(app, &mut r, &mut out) {
+        Ok(()) => {
+            out.events = r.finish();
+            Ok(out)
+        }
+        Err(Bail) => Err(r.into_text()),
+    }
+}
+
+fn read_top(app: App, r: &mut Reader, out: &mut PageFields) -> Result<(), Bail> {
+    r.eat(b'{')?;
+    let mut seen = 0u8;
+    let mut first = true;
+    while let Some(key) = r.next_key(first)? {
+        first = false;
+        let slot = match key {
+            "status" => 0,
+            "message" => 1,
+            "next_url" => 2,
+            "logs" => 3,
+            _ => {
+                r.raw_value()?;
+                continue;
+            }
+        };
+        // A repeated member is serde_json's to read.
+        if seen & (1 << slot) != 0 {
+            return Err(Bail);
+        }
+        seen |= 1 << slot;
+        if slot < 3 {
+            let v: Value = serde_json::from_str(r.raw_value()?).map_err(|_| Bail)?;
+            *[&mut out.status, &mut out.message, &mut out.next_url][slot] = Some(v);
+            continue;
+        }
+        match r.peek() {
+            Some(b'[') => {
+                r.eat(b'[')?;
+                let mut elements = 0usize;
+                let mut first = true;
+                while r.next_element(first)? {
+                    first = false;
+                    elements += 1;
+                    if elements > MAX_PAGE_LOGS {
+                        return Err(Bail); // serde_json's path says why
+                    }
+                    if r.peek() == Some(b'{') {
+                        r.log(app)?;
+                    } else {
+                        r.raw_value()?;
+                        out.malformed += 1;
+                    }
+                }
+            }
+            Some(b'n') => {
+                if r.raw_value()? != "null" {
+                    return Err(Bail);
+                }
+            }
+            _ => {
+                r.raw_value()?;
+                out.logs_not_array = true;
+            }
+        }
+    }
+    if r.at_end() { Ok(()) } else { Err(Bail) }
 }
 
 fn page_error(e: &serde_json::Error) -> SourceError {
@@ -664,8 +750,9 @@ mod tests {
         .unwrap();
         assert_eq!(p.events.len(), 3);
         assert_eq!(p.repaired, 2);
-        assert_eq!(p.events[0].fields["m"], "\u{fffd}");
-        assert_eq!(p.events[1].fields["n"], "1e400");
+        use crate::event::Val;
+        assert_eq!(p.events[0].get("m"), Some(Val::Str("\u{fffd}")));
+        assert_eq!(p.events[1].get("n"), Some(Val::Str("1e400")));
     }
 
     #[test]
@@ -678,7 +765,7 @@ mod tests {
             body.extend_from_slice(b"{}");
         }
         body.extend_from_slice(b"]}");
-        let e = parse_page(App::Investigate, &body).err().unwrap();
+        let e = parse_page(App::Investigate, body).err().unwrap();
         assert!(matches!(e, SourceError::TooLarge(_)), "{e}");
         assert!(!e.retryable());
     }
@@ -802,10 +889,10 @@ mod tests {
                 let at = (mix(p * 31 + k) % bad.len() as u64) as usize;
                 bad[at] = (mix(p * 77 + k) & 0xff) as u8;
             }
-            let _ = parse_page(App::Investigate, &bad);
+            let _ = parse_page(App::Investigate, bad);
             let _ = parse_page(App::Investigate, &body[..body.len() / 2]);
 
-            let page = parse_page(App::Investigate, &body).unwrap();
+            let page = parse_page(App::Investigate, body.clone()).unwrap();
             assert_eq!(page.events.len(), 1000);
             for ev in &page.events {
                 for enc in &encoders {

@@ -1,0 +1,761 @@
+//! Reading logs out of JSON text into [`Logs`], without a tree of owned
+//! values: each field is a (key, value) pair of slices of the text, a
+//! string unescaped (into the page's side buffer) only when it holds an
+//! escape.
+//!
+//! The reader takes exactly the JSON that serde_json takes, and reads it
+//! the same way: numbers are kept in the form serde_json writes them,
+//! nested arrays and objects as serde_json's compact text, and a key
+//! repeated in one log keeps its first place and its last value. Whatever
+//! it does not take by itself (a lone surrogate escape, a number out of
+//! range, a syntax error, nesting past serde_json's limit) it refuses with
+//! [`Bail`], and the caller reads the text with serde_json instead, for
+//! serde_json's error or repair. So the fast reader decides nothing that
+//! the slow one would decide otherwise.
+
+use super::{
+    ABSENT, App, CURSOR_FIELDS, Event, Field, KNOWN_COUNT, Kind, Known, Logs, NOT_KNOWN, Span, Val,
+    parse_timestamp,
+};
+use std::sync::Arc;
+
+/// The reader does not take this text by itself: read it with serde_json.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bail;
+
+/// Nesting deeper than this (counted from the page's top) is left to
+/// serde_json, which knows its own limit (128).
+const MAX_DEPTH: u32 = 100;
+
+/// Bytes that end a run of plain string content: `"`, `\` and control
+/// characters (which JSON does not allow raw).
+static STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// What an event knows of its log before the page is complete.
+struct Info {
+    app: App,
+    time: Option<chrono::DateTime<chrono::Utc>>,
+    cursor_time: Option<chrono::DateTime<chrono::Utc>>,
+    first: u32,
+    end: u32,
+    id: Option<Span>,
+    known: [u32; KNOWN_COUNT],
+}
+
+/// Reads JSON text into the logs of one page.
+pub struct Reader {
+    text: String,
+    i: usize,
+    extra: String,
+    fields: Vec<Field>,
+    infos: Vec<Info>,
+}
+
+impl Reader {
+    /// A reader at the start of `text`. Texts of 2 GiB and more are not
+    /// taken (spans are 31-bit): the text comes back.
+    pub fn new(text: String) -> Result<Reader, String> {
+        if text.len() >= super::EXTRA as usize {
+            return Err(text);
+        }
+        let fields = Vec::with_capacity(text.len() / 16);
+        Ok(Reader {
+            text,
+            i: 0,
+            extra: String::new(),
+            fields,
+            infos: Vec::new(),
+        })
+    }
+
+    /// The logs read so far, and an event for each.
+    pub fn finish(self) -> Vec<Event> {
+        let page = Arc::new(Logs {
+            text: self.text,
+            extra: self.extra,
+            fields: self.fields,
+        });
+        self.infos
+            .into_iter()
+            .map(|i| Event {
+                app: i.app,
+                time: i.time,
+                cursor_time: i.cursor_time,
+                page: page.clone(),
+                first: i.first,
+                end: i.end,
+                id: i.id,
+                known: i.known,
+            })
+            .collect()
+    }
+
+    /// The text, given back (when the reader bails).
+    pub fn into_text(self) -> String {
+        self.text
+    }
+
+    /// How many logs were read.
+    pub fn logs(&self) -> usize {
+        self.infos.len()
+    }
+
+    /// Skips whitespace; the next byte, if any.
+    pub fn peek(&mut self) -> Option<u8> {
+        let b = self.text.as_bytes();
+        while let Some(&c) = b.get(self.i) {
+            if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+                return Some(c);
+            }
+            self.i += 1;
+        }
+        None
+    }
+
+    /// Skips whitespace and `c`, or fails.
+    pub fn eat(&mut self, c: u8) -> Result<(), Bail> {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(Bail)
+        }
+    }
+
+    /// Whether only whitespace is left.
+    pub fn at_end(&mut self) -> bool {
+        self.peek().is_none()
+    }
+
+    /// After `{` or a member: `Some(key)` for the next member (its `:`
+    /// read), `None` at `}` (read). `first` is true right after `{`.
+    pub fn next_key(&mut self, first: bool) -> Result<Option<&str>, Bail> {
+        match self.peek() {
+            Some(b'}') => {
+                self.i += 1;
+                return Ok(None);
+            }
+            Some(b',') if !first => self.i += 1,
+            Some(b'"') if first => {}
+            _ => return Err(Bail),
+        }
+        if self.peek() != Some(b'"') {
+            return Err(Bail);
+        }
+        let key = self.string()?;
+        self.eat(b':')?;
+        Ok(Some(self.span_text(key)))
+    }
+
+    /// After `[` or an element: whether another element follows (its `,`
+    /// read); at `]`, false (read). `first` is true right after `[`.
+    pub fn next_element(&mut self, first: bool) -> Result<bool, Bail> {
+        match self.peek() {
+            Some(b']') => {
+                self.i += 1;
+                Ok(false)
+            }
+            Some(b',') if !first => {
+                self.i += 1;
+                Ok(true)
+            }
+            Some(_) if first => Ok(true),
+            _ => Err(Bail),
+        }
+    }
+
+    /// The text of the next value, skipped (checked, not kept).
+    pub fn raw_value(&mut self) -> Result<&str, Bail> {
+        self.peek();
+        let start = self.i;
+        let mark = self.extra.len();
+        self.skip(1)?;
+        self.extra.truncate(mark);
+        Ok(&self.text[start..self.i])
+    }
+
+    /// Reads one log object (at `{`) with the fields `app` needs found.
+    pub fn log(&mut self, app: App) -> Result<(), Bail> {
+        self.eat(b'{')?;
+        let first = self.fields.len();
+        let mut known = [ABSENT; KNOWN_COUNT];
+        // A 128-bit filter of the keys seen: a repeated key is rare, and
+        // only a key whose bits are all set already is searched for.
+        let mut seen = [0u64; 2];
+        let mut at_first = true;
+        loop {
+            match self.peek() {
+                Some(b'}') => {
+                    self.i += 1;
+                    break;
+                }
+                Some(b',') if !at_first => self.i += 1,
+                Some(b'"') if at_first => {}
+                _ => return Err(Bail),
+            }
+            at_first = false;
+            if self.peek() != Some(b'"') {
+                return Err(Bail);
+            }
+            let key = self.string()?;
+            self.eat(b':')?;
+            let (kind, val) = self.value()?;
+            let name = self.span_text(key).as_bytes();
+            let h = key_hash(name);
+            let (w, bit) = ((h >> 6) as usize & 1, 1u64 << (h & 63));
+            let (w2, bit2) = ((h >> 13) as usize & 1, 1u64 << ((h >> 7) & 63));
+            if seen[w] & bit != 0 && seen[w2] & bit2 != 0 {
+                // Perhaps a repeat: it keeps the first place and takes the
+                // last value (as serde_json's ordered map does).
+                let logs = &self.fields[first..];
+                if let Some(j) = logs.iter().position(|f| self.span_text(f.key).as_bytes() == name)
+                {
+                    let f = &mut self.fields[first + j];
+                    f.kind = kind;
+                    f.val = val;
+                    continue;
+                }
+            }
+            seen[w] |= bit;
+            seen[w2] |= bit2;
+            let k = Known::of(name);
+            if let Some(k) = k {
+                known[k as usize] = (self.fields.len() - first) as u32;
+            }
+            self.fields.push(Field {
+                key,
+                val,
+                kind,
+                known: k.map_or(NOT_KNOWN, |k| k as u8),
+            });
+        }
+        let end = self.fields.len();
+        let field = |k: Known| match known[k as usize] {
+            ABSENT => None,
+            i => Some(self.fields[first + i as usize]),
+        };
+        let id = field(Known::Id).and_then(|f| match f.kind {
+            Kind::Str if f.val.len > 0 => Some(f.val),
+            Kind::Num => Some(f.val),
+            _ => None,
+        });
+        let time_of = |k: Known| {
+            field(k)
+                .filter(|f| f.kind == Kind::Str)
+                .and_then(|f| parse_timestamp(self.span_text(f.val)))
+        };
+        let own = match app {
+            App::Investigate => Known::CreatedTimestamp,
+            App::Detect => Known::IncidentStartTime,
+        };
+        debug_assert_eq!(own.name(), app.time_field());
+        debug_assert_eq!(CURSOR_FIELDS[0], Known::CreatedTimestamp.name());
+        let time = time_of(own);
+        // Investigate's own time is its created_timestamp: parsed once.
+        let cursor_time = if own == Known::CreatedTimestamp && time.is_some() {
+            time
+        } else {
+            time_of(Known::CreatedTimestamp).or_else(|| time_of(Known::InsertedTimestamp))
+        };
+        self.infos.push(Info {
+            app,
+            time,
+            cursor_time,
+            first: first as u32,
+            end: end as u32,
+            id,
+            known,
+        });
+        Ok(())
+    }
+
+    fn span_text(&self, s: Span) -> &str {
+        if s.start & super::EXTRA == 0 {
+            &self.text[s.start as usize..(s.start + s.len) as usize]
+        } else {
+            let start = (s.start & !super::EXTRA) as usize;
+            &self.extra[start..start + s.len as usize]
+        }
+    }
+
+    /// A field's value.
+    fn value(&mut self) -> Result<(Kind, Span), Bail> {
+        let empty = Span { start: 0, len: 0 };
+        match self.peek() {
+            Some(b'"') => Ok((Kind::Str, self.string()?)),
+            Some(b'-' | b'0'..=b'9') => Ok((Kind::Num, self.number()?)),
+            Some(b't') => self.literal(b"true").map(|_| (Kind::True, empty)),
+            Some(b'f') => self.literal(b"false").map(|_| (Kind::False, empty)),
+            Some(b'n') => self.literal(b"null").map(|_| (Kind::Null, empty)),
+            Some(b'[' | b'{') => {
+                let start = self.i;
+                let mark = self.extra.len();
+                // A log's values are at depth 3 of a page.
+                self.skip(3)?;
+                self.extra.truncate(mark);
+                // Rare: serde_json makes the canonical compact text (key
+                // order kept, repeats resolved, numbers in its form).
+                let v: serde_json::Value =
+                    serde_json::from_str(&self.text[start..self.i]).map_err(|_| Bail)?;
+                let text = serde_json::to_string(&v).map_err(|_| Bail)?;
+                Ok((Kind::Nested, self.push_extra(&text)?))
+            }
+            _ => Err(Bail),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), Bail> {
+        if self.text.as_bytes()[self.i..].starts_with(word) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            Err(Bail)
+        }
+    }
+
+    fn push_extra(&mut self, s: &str) -> Result<Span, Bail> {
+        let start = self.extra.len();
+        self.extra.push_str(s);
+        extra_span(start, self.extra.len())
+    }
+
+    /// A string (at `"`), unescaped.
+    fn string(&mut self) -> Result<Span, Bail> {
+        let b = self.text.as_bytes();
+        let start = self.i + 1;
+        let mut i = start;
+        while i < b.len() && !STOP[b[i] as usize] {
+            i += 1;
+        }
+        match b.get(i) {
+            Some(b'"') => {
+                self.i = i + 1;
+                Ok(Span {
+                    start: start as u32,
+                    len: (i - start) as u32,
+                })
+            }
+            Some(b'\\') => self.unescape(start, i),
+            _ => Err(Bail), // a control character, or the end
+        }
+    }
+
+    /// The rest of a string that holds an escape at `i`: written unescaped
+    /// to the side buffer.
+    fn unescape(&mut self, start: usize, mut i: usize) -> Result<Span, Bail> {
+        let b = self.text.as_bytes();
+        let out_start = self.extra.len();
+        let mut run = start;
+        loop {
+            while i < b.len() && !STOP[b[i] as usize] {
+                i += 1;
+            }
+            self.extra.push_str(&self.text[run..i]);
+            match b.get(i) {
+                Some(b'"') => {
+                    self.i = i + 1;
+                    return extra_span(out_start, self.extra.len());
+                }
+                Some(b'\\') => {}
+                _ => return Err(Bail),
+            }
+            let c = match b.get(i + 1) {
+                Some(b'"') => '"',
+                Some(b'\\') => '\\',
+                Some(b'/') => '/',
+                Some(b'b') => '\u{8}',
+                Some(b'f') => '\u{c}',
+                Some(b'n') => '\n',
+                Some(b'r') => '\r',
+                Some(b't') => '\t',
+                Some(b'u') => {
+                    let hi = hex4(b, i + 2)?;
+                    let code = match hi {
+                        0xD800..=0xDBFF => {
+                            // A pair, or serde_json's business (an error, or
+                            // the lenient repair).
+                            if b.get(i + 6) != Some(&b'\\') || b.get(i + 7) != Some(&b'u') {
+                                return Err(Bail);
+                            }
+                            let lo = hex4(b, i + 8)?;
+                            if !(0xDC00..=0xDFFF).contains(&lo) {
+                                return Err(Bail);
+                            }
+                            i += 6;
+                            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                        }
+                        0xDC00..=0xDFFF => return Err(Bail),
+                        c => c,
+                    };
+                    i += 4;
+                    char::from_u32(code).ok_or(Bail)?
+                }
+                _ => return Err(Bail),
+            };
+            self.extra.push(c);
+            i += 2;
+            run = i;
+        }
+    }
+
+    /// A number, in serde_json's form: an integer within 64 bits as
+    /// written; anything else as serde_json reads and writes it (or, out of
+    /// range, left to serde_json).
+    fn number(&mut self) -> Result<Span, Bail> {
+        let b = self.text.as_bytes();
+        let start = self.i;
+        let mut i = start;
+        let neg = b[i] == b'-';
+        if neg {
+            i += 1;
+        }
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                while b.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
+                }
+            }
+            _ => return Err(Bail),
+        }
+        let digits = i - start - usize::from(neg);
+        let mut plain = true;
+        if b.get(i) == Some(&b'.') {
+            plain = false;
+            i += 1;
+            if !b.get(i).is_some_and(u8::is_ascii_digit) {
+                return Err(Bail);
+            }
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            plain = false;
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            if !b.get(i).is_some_and(u8::is_ascii_digit) {
+                return Err(Bail);
+            }
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+        }
+        self.i = i;
+        // Up to 19 digits always fit a u64, up to 18 an i64; "-0" is read
+        // as 0.
+        if plain && (if neg { digits <= 18 && b[start + 1] != b'0' } else { digits <= 19 }) {
+            return Ok(Span {
+                start: start as u32,
+                len: (i - start) as u32,
+            });
+        }
+        let n: serde_json::Number = serde_json::from_str(&self.text[start..i]).map_err(|_| Bail)?;
+        self.push_extra(&n.to_string())
+    }
+
+    /// Skips one value, checking it.
+    fn skip(&mut self, depth: u32) -> Result<(), Bail> {
+        if depth > MAX_DEPTH {
+            return Err(Bail);
+        }
+        match self.peek() {
+            Some(b'"') => self.string().map(drop),
+            Some(b'-' | b'0'..=b'9') => self.number().map(drop),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'[') => {
+                self.i += 1;
+                let mut first = true;
+                while self.next_element(first)? {
+                    first = false;
+                    self.skip(depth + 1)?;
+                }
+                Ok(())
+            }
+            Some(b'{') => {
+                self.i += 1;
+                let mut first = true;
+                while self.next_key(first)?.is_some() {
+                    first = false;
+                    self.skip(depth + 1)?;
+                }
+                Ok(())
+            }
+            _ => Err(Bail),
+        }
+    }
+}
+
+fn extra_span(start: usize, end: usize) -> Result<Span, Bail> {
+    if end >= super::EXTRA as usize {
+        return Err(Bail);
+    }
+    Ok(Span {
+        start: start as u32 | super::EXTRA,
+        len: (end - start) as u32,
+    })
+}
+
+fn hex4(b: &[u8], at: usize) -> Result<u32, Bail> {
+    let digits = b.get(at..at + 4).ok_or(Bail)?;
+    let mut v = 0;
+    for &d in digits {
+        v = v * 16 + (d as char).to_digit(16).ok_or(Bail)?;
+    }
+    Ok(v)
+}
+
+/// A cheap hash of a key, for the repeated-key filter.
+fn key_hash(k: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    let n = k.len().min(8);
+    w[..n].copy_from_slice(&k[..n]);
+    let mut t = [0u8; 8];
+    let m = k.len().min(8);
+    t[8 - m..].copy_from_slice(&k[k.len() - m..]);
+    let x = u64::from_le_bytes(w) ^ u64::from_le_bytes(t).rotate_left(29) ^ (k.len() as u64);
+    x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40
+}
+
+/// Reads one log object from `text` (nothing else in it).
+pub fn one_log(app: App, text: String) -> Result<Event, Bail> {
+    let mut r = Reader::new(text).map_err(|_| Bail)?;
+    r.log(app)?;
+    if !r.at_end() {
+        return Err(Bail);
+    }
+    r.finish().pop().ok_or(Bail)
+}
+
+/// Reads an array of log objects (`text` is nothing else).
+pub fn log_array(app: App, text: String) -> Result<Vec<Event>, Bail> {
+    let mut r = Reader::new(text).map_err(|_| Bail)?;
+    r.eat(b'[')?;
+    let mut first = true;
+    while r.next_element(first)? {
+        first = false;
+        r.log(app)?;
+    }
+    if !r.at_end() {
+        return Err(Bail);
+    }
+    Ok(r.finish())
+}
+
+/// Appends the log as serde_json writes an object: compact, keys in order
+/// (the stable text that an id-less log's key is a hash of).
+pub fn write_compact(fields: super::Fields<'_>, out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (n, (k, v)) in fields.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        write_str(k, out);
+        out.push(b':');
+        write_val(v, out);
+    }
+    out.push(b'}');
+}
+
+/// Appends a value as serde_json writes it.
+pub fn write_val(v: Val<'_>, out: &mut Vec<u8>) {
+    match v {
+        Val::Null => out.extend_from_slice(b"null"),
+        Val::Bool(true) => out.extend_from_slice(b"true"),
+        Val::Bool(false) => out.extend_from_slice(b"false"),
+        Val::Num(n) | Val::Nested(n) => out.extend_from_slice(n.as_bytes()),
+        Val::Str(s) => write_str(s, out),
+    }
+}
+
+/// Appends a JSON string as serde_json writes it: `"` and `\` escaped,
+/// control characters as `\b \t \n \f \r` or `\u00xx`, the rest raw.
+pub fn write_str(s: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let b = s.as_bytes();
+    let mut run = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if !STOP[c as usize] {
+            continue;
+        }
+        out.extend_from_slice(&b[run..i]);
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            c => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(c >> 4)],
+                HEX[usize::from(c & 15)],
+            ]),
+        }
+        run = i + 1;
+    }
+    out.extend_from_slice(&b[run..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+
+    /// The log as serde_json reads it: each key, and its value as
+    /// serde_json writes it.
+    fn by_serde(text: &str) -> Option<Vec<(String, String)>> {
+        let v: Map<String, Value> = serde_json::from_str(text).ok()?;
+        Some(
+            v.into_iter()
+                .map(|(k, v)| (k, serde_json::to_string(&v).unwrap()))
+                .collect(),
+        )
+    }
+
+    fn by_reader(text: &str) -> Option<Vec<(String, String)>> {
+        let ev = one_log(App::Investigate, text.to_string()).ok()?;
+        Some(
+            ev.fields()
+                .iter()
+                .map(|(k, v)| {
+                    let mut out = Vec::new();
+                    write_val(v, &mut out);
+                    (k.to_string(), String::from_utf8(out).unwrap())
+                })
+                .collect(),
+        )
+    }
+
+    /// The reader agrees with serde_json wherever it does not bail.
+    fn agrees(text: &str) {
+        let slow = by_serde(text);
+        // None: left to serde_json.
+        if let Some(fast) = by_reader(text) {
+            assert_eq!(Some(fast), slow, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn reads_what_serde_json_reads() {
+        for t in [
+            r#"{"a":"b","n":1,"f":1.50,"e":1E3,"neg":-0,"big":12345678901234567890123,"t":true,"x":null}"#,
+            r#"{ "a" : "q\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00" , "b":[1,{"c":2,"c":3}] }"#,
+            r#"{"a":1,"a":2,"b":3}"#,
+            r#"{"i64":-9223372036854775808,"u64":18446744073709551615,"over":18446744073709551616}"#,
+            r#"{"n":-12,"z":0,"d":0.0,"m":-1.5e-7}"#,
+            r#"{}"#,
+        ] {
+            agrees(t);
+            assert!(by_reader(t).is_some(), "{t}");
+        }
+    }
+
+    #[test]
+    fn bails_where_serde_json_fails_or_repairs() {
+        for t in [
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":"\udc00x"}"#,
+            r#"{"a":1e400}"#,
+            r#"{"a":01}"#,
+            "{\"a\":\"x\u{1}\"}",
+            r#"{"a":"x"#,
+            r#"{"a":1,}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":-}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":"\x"}"#,
+        ] {
+            assert_eq!(by_reader(t), None, "{t}");
+        }
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        assert_eq!(by_reader(&deep), None);
+    }
+
+    #[test]
+    fn repeated_key_keeps_first_place_and_last_value() {
+        let ev = one_log(App::Investigate, r#"{"_id":"a","b":1,"_id":"c"}"#.into()).unwrap();
+        let keys: Vec<&str> = ev.fields().iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["_id", "b"]);
+        assert_eq!(ev.id(), Some("c"));
+        assert_eq!(ev.get("_id"), Some(Val::Str("c")));
+    }
+
+    #[test]
+    fn compact_text_is_serde_jsons() {
+        let v = json!({"a": "x\u{1}\u{7f}\"é\u{2028}", "b": [1, {"c": null}], "n": 1.5, "t": false});
+        let text = serde_json::to_string(&v).unwrap();
+        let ev = one_log(App::Investigate, text.clone()).unwrap();
+        let mut out = Vec::new();
+        write_compact(ev.fields(), &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), text);
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<u64>().prop_map(|n| json!(n)),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| json!(f)),
+            any::<String>().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((".{0,4}", inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_object_reads_as_serde_json_reads_it(
+            kv in prop::collection::vec((".{0,6}", arb_json()), 0..8),
+            pretty in any::<bool>(),
+        ) {
+            let v = Value::Object(kv.into_iter().collect());
+            let text = if pretty { serde_json::to_string_pretty(&v).unwrap() } else { serde_json::to_string(&v).unwrap() };
+            let fast = by_reader(&text);
+            prop_assert!(fast.is_some(), "{}", text);
+            prop_assert_eq!(fast, by_serde(&text));
+            let ev = one_log(App::Investigate, text.clone()).unwrap();
+            let mut out = Vec::new();
+            write_compact(ev.fields(), &mut out);
+            // As serde_json reads and writes the text (its float reading
+            // is not always exact, so not necessarily `v`).
+            let reread: Value = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&reread).unwrap());
+        }
+
+        #[test]
+        fn any_text_is_read_as_serde_json_reads_it_or_left_to_it(s in r#"[{}\[\]":,0-9a-z\\. -]{0,40}"#) {
+            agrees(&s);
+        }
+    }
+}

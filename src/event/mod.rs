@@ -1,0 +1,628 @@
+//! One security log as it travels through the pipeline.
+//!
+//! The source turns each object of an API page into an [`Event`]; the filter,
+//! the encoders and the state read it; nothing changes it. The log's fields
+//! are kept exactly as the API sent them (in order), so that formats that
+//! carry every field (JSON, key=value) lose nothing.
+
+pub mod json;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+/// The CloudSOC app a log comes from. Each has its own cursor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum App {
+    Investigate,
+    Detect,
+}
+
+impl App {
+    pub const ALL: [App; 2] = [App::Investigate, App::Detect];
+
+    /// The name the API and the state file use (`app=Investigate`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            App::Investigate => "Investigate",
+            App::Detect => "Detect",
+        }
+    }
+
+    /// The field that holds the log's own time. Detect is queried with
+    /// `created_timestamp` but stamps its incidents with
+    /// `incident_start_time`.
+    pub fn time_field(self) -> &'static str {
+        match self {
+            App::Investigate => "created_timestamp",
+            App::Detect => "incident_start_time",
+        }
+    }
+
+    /// The severity levels this app uses, lowest first.
+    pub fn severities(self) -> &'static [&'static str] {
+        match self {
+            App::Investigate => &["informational", "warning", "error", "critical"],
+            App::Detect => &["low", "medium", "high"],
+        }
+    }
+
+    /// Parses `investigate` / `Detect` (any case).
+    pub fn parse(s: &str) -> Option<App> {
+        App::ALL
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+impl fmt::Display for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One log, as received, with the facts the pipeline needs pulled out.
+///
+/// The log's fields live in its page ([`Logs`]): keys and values are
+/// slices of the page's text (a string is unescaped into the page's side
+/// buffer only when it holds an escape), so reading a page allocates per
+/// page, not per field. An event is a cheap handle on one log of it.
+#[derive(Clone)]
+pub struct Event {
+    pub app: App,
+    /// The log's own time in UTC (see [`App::time_field`]); `None` when the
+    /// field is missing or not a timestamp. Formats write it.
+    pub time: Option<DateTime<Utc>>,
+    /// The time on the axis the API's query filters on (see
+    /// [`CURSOR_FIELDS`]): what the cursor compares. `None` when the log
+    /// has neither field.
+    pub cursor_time: Option<DateTime<Utc>>,
+    page: Arc<Logs>,
+    /// The log's fields: `page.fields[first..end]`.
+    first: u32,
+    end: u32,
+    /// `_id` as text (a number in its canonical form), when usable.
+    id: Option<Span>,
+    /// Where each [`Known`] field is among the log's fields.
+    known: [u32; KNOWN_COUNT],
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("app", &self.app)
+            .field("id", &self.id())
+            .field("time", &self.time)
+            .field("fields", &self.fields().len())
+            .finish()
+    }
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Event) -> bool {
+        self.app == other.app && self.fields().iter().eq(other.fields().iter())
+    }
+}
+
+impl Event {
+    /// Builds an event from one log object (tests, and logs built in
+    /// memory).
+    pub fn from_log(app: App, fields: Map<String, Value>) -> Event {
+        let text = serde_json::to_string(&fields).unwrap_or_else(|_| "{}".into());
+        json::one_log(app, text).expect("serde_json writes JSON the reader takes")
+    }
+
+    /// `_id` as text (a number is written in decimal); `None` when the log
+    /// has no usable id.
+    pub fn id(&self) -> Option<&str> {
+        self.id.map(|s| self.page.text(s))
+    }
+
+    /// The log's fields, in the order the API sent them.
+    pub fn fields(&self) -> Fields<'_> {
+        Fields {
+            page: &self.page,
+            fields: &self.page.fields[self.first as usize..self.end as usize],
+        }
+    }
+
+    /// A field the pipeline knows by name, found without a search.
+    pub fn known(&self, k: Known) -> Option<Val<'_>> {
+        match self.known[k as usize] {
+            ABSENT => None,
+            i => Some(self.page.val(&self.page.fields[(self.first + i) as usize])),
+        }
+    }
+
+    /// A field by name (a known one without a search).
+    pub fn get(&self, name: &str) -> Option<Val<'_>> {
+        match Known::of(name.as_bytes()) {
+            Some(k) => self.known(k),
+            None => self.fields().get(name),
+        }
+    }
+
+    /// Whether field `i` of this log (its position in [`Event::fields`])
+    /// is the known field `k`.
+    pub fn is_known(&self, i: usize, k: Known) -> bool {
+        self.known[k as usize] as usize == i
+    }
+
+    /// The key that identifies this log in the cursor: its `_id`, or, for a
+    /// log without one, a stable hash of its content (`h:` and 16 hex
+    /// digits), so that it is still delivered once.
+    pub fn key(&self) -> Cow<'_, str> {
+        match self.id() {
+            Some(id) => Cow::Borrowed(id),
+            None => {
+                let mut text = Vec::with_capacity(512);
+                json::write_compact(self.fields(), &mut text);
+                Cow::Owned(format!("h:{:016x}", fnv1a64(&text)))
+            }
+        }
+    }
+
+    /// A field as text, when it is a string or a number or a boolean.
+    pub fn str_field(&self, name: &str) -> Option<String> {
+        match self.get(name)? {
+            Val::Str(s) | Val::Num(s) => Some(s.to_string()),
+            Val::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The log's severity, lower-cased and trimmed, when it has one.
+    pub fn severity(&self) -> Option<Cow<'_, str>> {
+        let s = self.known(Known::Severity)?.as_str()?;
+        let t = s.trim();
+        if t.bytes().any(|b| b.is_ascii_uppercase()) {
+            Some(Cow::Owned(t.to_ascii_lowercase()))
+        } else {
+            Some(Cow::Borrowed(t))
+        }
+    }
+}
+
+/// A field's value, borrowed from its page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Val<'a> {
+    Null,
+    Bool(bool),
+    /// A number, as serde_json writes it (`87`, `1.5`, `1e+30` as
+    /// `1e30`).
+    Num(&'a str),
+    /// A string, unescaped.
+    Str(&'a str),
+    /// An array or an object, as compact JSON (serde_json's form, keys in
+    /// the API's order).
+    Nested(&'a str),
+}
+
+impl<'a> Val<'a> {
+    /// The string, when the value is one.
+    pub fn as_str(self) -> Option<&'a str> {
+        match self {
+            Val::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value as text for the line formats: strings as they are,
+    /// numbers and booleans as JSON writes them, null as empty, arrays
+    /// and objects as compact JSON.
+    pub fn text(self) -> &'a str {
+        match self {
+            Val::Str(s) | Val::Num(s) | Val::Nested(s) => s,
+            Val::Null => "",
+            Val::Bool(true) => "true",
+            Val::Bool(false) => "false",
+        }
+    }
+
+    /// Null or the empty string: formats leave such fields out.
+    pub fn is_empty(self) -> bool {
+        matches!(self, Val::Null | Val::Str(""))
+    }
+}
+
+/// A log's fields, in the API's order.
+#[derive(Clone, Copy)]
+pub struct Fields<'a> {
+    page: &'a Logs,
+    fields: &'a [Field],
+}
+
+impl<'a> Fields<'a> {
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// A field by name (a search: prefer [`Event::get`]).
+    pub fn get(&self, name: &str) -> Option<Val<'a>> {
+        self.fields
+            .iter()
+            .find(|f| self.page.text(f.key) == name)
+            .map(|f| self.page.val(f))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, Val<'a>)> + 'a {
+        let page = self.page;
+        self.fields
+            .iter()
+            .map(move |f| (page.text(f.key), page.val(f)))
+    }
+
+    /// The fields, each with the [`Known`] field it is, if any.
+    pub fn iter_known(&self) -> impl Iterator<Item = (&'a str, Val<'a>, Option<Known>)> + 'a {
+        let page = self.page;
+        self.fields.iter().map(move |f| {
+            let known = Known::ALL.get(usize::from(f.known)).copied();
+            (page.text(f.key), page.val(f), known)
+        })
+    }
+}
+
+/// The fields the pipeline reads by name. Each log records where they are
+/// while it is read, so that formats and filters find them without a
+/// search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Known {
+    Id,
+    CreatedTimestamp,
+    InsertedTimestamp,
+    IncidentStartTime,
+    Severity,
+    Message,
+    ActivityType,
+    IoiCode,
+    User,
+    Service,
+    ObjectType,
+    ThreatScore,
+    UserAgent,
+    Name,
+    ObjectName,
+    ObjectUrl,
+    PolicyType,
+    Location,
+    Locations,
+    UserName,
+    Host,
+    Hosts,
+}
+
+/// How many [`Known`] fields there are.
+pub const KNOWN_COUNT: usize = 22;
+
+/// A known field absent from a log.
+const ABSENT: u32 = u32::MAX;
+
+impl Known {
+    /// Every known field, in `repr` order.
+    pub const ALL: [Known; KNOWN_COUNT] = [
+        Known::Id,
+        Known::CreatedTimestamp,
+        Known::InsertedTimestamp,
+        Known::IncidentStartTime,
+        Known::Severity,
+        Known::Message,
+        Known::ActivityType,
+        Known::IoiCode,
+        Known::User,
+        Known::Service,
+        Known::ObjectType,
+        Known::ThreatScore,
+        Known::UserAgent,
+        Known::Name,
+        Known::ObjectName,
+        Known::ObjectUrl,
+        Known::PolicyType,
+        Known::Location,
+        Known::Locations,
+        Known::UserName,
+        Known::Host,
+        Known::Hosts,
+    ];
+
+    /// The field's name in the log.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Known::Id => "_id",
+            Known::CreatedTimestamp => "created_timestamp",
+            Known::InsertedTimestamp => "inserted_timestamp",
+            Known::IncidentStartTime => "incident_start_time",
+            Known::Severity => "severity",
+            Known::Message => "message",
+            Known::ActivityType => "activity_type",
+            Known::IoiCode => "ioi_code",
+            Known::User => "user",
+            Known::Service => "service",
+            Known::ObjectType => "object_type",
+            Known::ThreatScore => "threat_score",
+            Known::UserAgent => "user-agent",
+            Known::Name => "name",
+            Known::ObjectName => "object_name",
+            Known::ObjectUrl => "object_url",
+            Known::PolicyType => "policy_type",
+            Known::Location => "location",
+            Known::Locations => "locations",
+            Known::UserName => "user_name",
+            Known::Host => "host",
+            Known::Hosts => "hosts",
+        }
+    }
+
+    /// The known field of that name, if it is one.
+    pub fn of(name: &[u8]) -> Option<Known> {
+        // Length and first byte rule out all but one or two names.
+        let k = match (name.len(), name.first()?) {
+            (3, b'_') => Known::Id,
+            (17, b'c') => Known::CreatedTimestamp,
+            (18, b'i') => Known::InsertedTimestamp,
+            (19, b'i') => Known::IncidentStartTime,
+            (8, b's') => Known::Severity,
+            (7, b'm') => Known::Message,
+            (13, b'a') => Known::ActivityType,
+            (8, b'i') => Known::IoiCode,
+            (4, b'u') => Known::User,
+            (7, b's') => Known::Service,
+            (11, b'o') if name[7] == b'n' => Known::ObjectName,
+            (11, b'o') => Known::ObjectType,
+            (12, b't') => Known::ThreatScore,
+            (10, b'u') => Known::UserAgent,
+            (4, b'n') => Known::Name,
+            (10, b'o') => Known::ObjectUrl,
+            (11, b'p') => Known::PolicyType,
+            (8, b'l') => Known::Location,
+            (9, b'l') => Known::Locations,
+            (9, b'u') => Known::UserName,
+            (4, b'h') => Known::Host,
+            (5, b'h') => Known::Hosts,
+            _ => return None,
+        };
+        (k.name().as_bytes() == name).then_some(k)
+    }
+}
+
+/// A slice of a page: of its text, or (high bit set) of its side buffer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Span {
+    start: u32,
+    len: u32,
+}
+
+/// In [`Span::start`]: the span is in [`Logs::extra`].
+const EXTRA: u32 = 1 << 31;
+
+/// The kind of a field's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Null,
+    True,
+    False,
+    Num,
+    Str,
+    Nested,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Field {
+    key: Span,
+    val: Span,
+    kind: Kind,
+    /// The [`Known`] field this is, or [`NOT_KNOWN`].
+    known: u8,
+}
+
+/// In [`Field::known`]: not a known field.
+const NOT_KNOWN: u8 = u8::MAX;
+
+/// The logs of one page: the page's text, the unescaped strings, and every
+/// log's fields one after the other.
+pub struct Logs {
+    text: String,
+    extra: String,
+    fields: Vec<Field>,
+}
+
+impl Logs {
+    fn text(&self, s: Span) -> &str {
+        if s.start & EXTRA == 0 {
+            &self.text[s.start as usize..(s.start + s.len) as usize]
+        } else {
+            let start = (s.start & !EXTRA) as usize;
+            &self.extra[start..start + s.len as usize]
+        }
+    }
+
+    fn val(&self, f: &Field) -> Val<'_> {
+        match f.kind {
+            Kind::Null => Val::Null,
+            Kind::True => Val::Bool(true),
+            Kind::False => Val::Bool(false),
+            Kind::Num => Val::Num(self.text(f.val)),
+            Kind::Str => Val::Str(self.text(f.val)),
+            Kind::Nested => Val::Nested(self.text(f.val)),
+        }
+    }
+}
+
+/// The fields a log's cursor time is read from, in order of preference.
+/// The API selects logs by `created_timestamp` (its only time filter), so
+/// the cursor must follow that axis, never another clock of the log such as
+/// Detect's `incident_start_time` (an incident is created after it
+/// starts). A log without it falls back to `inserted_timestamp`, which is
+/// never earlier.
+pub const CURSOR_FIELDS: [&str; 2] = ["created_timestamp", "inserted_timestamp"];
+
+
+/// FNV-1a, 64 bits: small, and stable across versions and machines.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Parses the API's timestamps: `YYYY-MM-DDTHH:MM:SS` (UTC, no offset) as
+/// documented, and, leniently, a space instead of `T`, fractional seconds,
+/// and a `Z` or numeric offset.
+pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    // The documented form, read directly (chrono's parsers are general and
+    // slow, and every log has a timestamp or two).
+    if let Some(t) = parse_plain(s.as_bytes()) {
+        return Some(t);
+    }
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.fZ",
+        "%Y-%m-%d %H:%M:%S%.fZ",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    }
+    None
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` exactly, or `None` (also for what a general
+/// parser should decide: leap seconds, other forms).
+fn parse_plain(b: &[u8]) -> Option<DateTime<Utc>> {
+    let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b'T', h0, h1, b':', i0, i1, b':', s0, s1] = *b
+    else {
+        return None;
+    };
+    let n = |hi: u8, lo: u8| -> Option<u32> {
+        (hi.is_ascii_digit() && lo.is_ascii_digit())
+            .then(|| u32::from(hi - b'0') * 10 + u32::from(lo - b'0'))
+    };
+    let year = n(y0, y1)? * 100 + n(y2, y3)?;
+    let date = NaiveDate::from_ymd_opt(year as i32, n(m0, m1)?, n(d0, d1)?)?;
+    let time = NaiveTime::from_hms_opt(n(h0, h1)?, n(i0, i1)?, n(s0, s1)?)?;
+    Some(date.and_time(time).and_utc())
+}
+
+/// Formats a time the way the API's `created_timestamp` parameter takes it.
+pub fn api_timestamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn investigate_log_yields_id_and_time() {
+        let ev = Event::from_log(
+            App::Investigate,
+            obj(json!({"_id": "AX1", "created_timestamp": "2023-01-01T23:23:59"})),
+        );
+        assert_eq!(ev.id(), Some("AX1"));
+        assert_eq!(api_timestamp(ev.time.unwrap()), "2023-01-01T23:23:59");
+    }
+
+    #[test]
+    fn detect_uses_incident_start_time() {
+        let ev = Event::from_log(
+            App::Detect,
+            obj(
+                json!({"_id": 42, "created_timestamp": "2020-01-01T00:00:00",
+                       "incident_start_time": "2023-01-02T23:23:59"}),
+            ),
+        );
+        assert_eq!(ev.id(), Some("42"));
+        assert_eq!(api_timestamp(ev.time.unwrap()), "2023-01-02T23:23:59");
+        // The cursor follows the axis the API filters on.
+        assert_eq!(
+            api_timestamp(ev.cursor_time.unwrap()),
+            "2020-01-01T00:00:00"
+        );
+        let ev = Event::from_log(
+            App::Detect,
+            obj(
+                json!({"_id": 1, "incident_start_time": "2023-01-02T23:23:59",
+                       "inserted_timestamp": "2023-01-02T23:25:00"}),
+            ),
+        );
+        assert_eq!(
+            api_timestamp(ev.cursor_time.unwrap()),
+            "2023-01-02T23:25:00"
+        );
+        let ev = Event::from_log(
+            App::Detect,
+            obj(json!({"_id": 1, "incident_start_time": "2023-01-02T23:23:59"})),
+        );
+        assert_eq!(ev.cursor_time, None);
+    }
+
+    #[test]
+    fn bad_or_missing_fields_give_none() {
+        let ev = Event::from_log(
+            App::Investigate,
+            obj(json!({"_id": ["x"], "created_timestamp": 12})),
+        );
+        assert_eq!(ev.id(), None);
+        assert_eq!(ev.time, None);
+        let ev = Event::from_log(App::Investigate, obj(json!({"_id": ""})));
+        assert_eq!(ev.id(), None);
+    }
+
+    #[test]
+    fn timestamps_parse_leniently() {
+        for s in [
+            "2023-01-01T23:23:59",
+            "2023-01-01 23:23:59",
+            "2023-01-01T23:23:59.250",
+            "2023-01-01T23:23:59Z",
+            "2023-01-01T23:23:59+00:00",
+            "2023-01-02T00:23:59+01:00",
+        ] {
+            let t = parse_timestamp(s).unwrap_or_else(|| panic!("{s}"));
+            assert_eq!(api_timestamp(t), "2023-01-01T23:23:59", "{s}");
+        }
+        assert!(parse_timestamp("yesterday").is_none());
+        assert!(parse_timestamp("2023-13-01T00:00:00").is_none());
+    }
+
+    #[test]
+    fn key_is_the_id_or_a_stable_content_hash() {
+        let a = Event::from_log(App::Investigate, obj(json!({"_id": "X"})));
+        assert_eq!(a.key(), "X");
+        let b = Event::from_log(App::Investigate, obj(json!({"message": "m"})));
+        let c = Event::from_log(App::Investigate, obj(json!({"message": "m"})));
+        let d = Event::from_log(App::Investigate, obj(json!({"message": "n"})));
+        assert!(b.key().starts_with("h:"));
+        assert_eq!(b.key(), c.key());
+        assert_ne!(b.key(), d.key());
+        assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
+    }
+
+    #[test]
+    fn app_parse_any_case() {
+        assert_eq!(App::parse("investigate"), Some(App::Investigate));
+        assert_eq!(App::parse("DETECT"), Some(App::Detect));
+        assert_eq!(App::parse("other"), None);
+    }
+}
