@@ -66,13 +66,13 @@ fn main() {
                 let at = (mix(p * 1000 + k * 31 + j) % bad.len() as u64) as usize;
                 bad[at] = (mix(p * 77 + k * 13 + j) & 0xff) as u8;
             }
-            match parse_page(App::Investigate, &bad) {
+            match parse_page(App::Investigate, bad.as_slice()) {
                 Ok(_) => corrupt_ok += 1,
                 Err(_) => corrupt_err += 1,
             }
         }
         let t = Instant::now();
-        let page = parse_page(App::Investigate, &body).expect("a generated page parses");
+        let page = parse_page(App::Investigate, body.as_slice()).expect("a generated page parses");
         parse += t.elapsed();
         assert_eq!(page.events.len(), 1000);
         logs_seen += page.events.len() as u64;

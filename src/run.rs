@@ -163,7 +163,8 @@ impl Route {
                 .sink
                 .flush_batch()
                 .is_some_and(|b| self.unconfirmed_bytes >= b)
-                || self.confirmed_at.elapsed() >= CONFIRM_EVERY)
+                // The clock is read every 64 frames, not for each.
+                || (self.sent.is_multiple_of(64) && self.confirmed_at.elapsed() >= CONFIRM_EVERY))
     }
 }
 
@@ -433,7 +434,7 @@ impl Exporter {
                                 "{app}: the API sent logs out of time order; the cursor moves past them only when the run has caught up"
                             );
                         }
-                        Step::Advance(t, key.into_owned())
+                        Step::Advance(t, std::sync::Arc::from(key.as_ref()))
                     }
                     None => {
                         if track.progress.recent.contains(&key) {

@@ -11,8 +11,8 @@
 
 mod util;
 
-use std::collections::HashMap;
 use siem_agent::run::COMMIT_LOGS;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use util::agent::{Agent, Sim, cef_id};
 use util::rsyslog::Rsyslog;

@@ -147,10 +147,11 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
         }
         push_int(ms.unsigned_abs(), ext.out);
         ext.settle(start);
-        used |= 1 << (match ev.app {
-            App::Investigate => Known::CreatedTimestamp,
-            App::Detect => Known::IncidentStartTime,
-        } as u32);
+        used |= 1
+            << (match ev.app {
+                App::Investigate => Known::CreatedTimestamp,
+                App::Detect => Known::IncidentStartTime,
+            } as u32);
     }
     for mp in MAPPINGS {
         let Some((field, value)) = mp
@@ -226,14 +227,14 @@ pub fn custom_key(field: &str, index: usize) -> String {
 fn push_custom_key(field: &str, index: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(b"cloudsoc");
     let start = out.len();
-    let mut upper = true;
-    for b in field.bytes() {
-        if b.is_ascii_alphanumeric() {
-            out.push(if upper { b.to_ascii_uppercase() } else { b });
-            upper = false;
-        } else {
-            upper = true;
-        }
+    // Each run of letters and digits, its first letter upper-cased.
+    for run in field
+        .as_bytes()
+        .split(|b| !b.is_ascii_alphanumeric())
+        .filter(|r| !r.is_empty())
+    {
+        out.push(run[0].to_ascii_uppercase());
+        out.extend_from_slice(&run[1..]);
     }
     if out.len() == start {
         out.extend_from_slice(b"Field");

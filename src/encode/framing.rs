@@ -19,7 +19,11 @@ impl Framing {
             Framing::Datagram => out.extend_from_slice(msg),
             Framing::Lf => {
                 debug_assert!(!msg.contains(&b'\n'), "an encoder wrote a raw LF");
-                out.extend(msg.iter().map(|&b| if b == b'\n' { b' ' } else { b }));
+                if msg.contains(&b'\n') {
+                    out.extend(msg.iter().map(|&b| if b == b'\n' { b' ' } else { b }));
+                } else {
+                    out.extend_from_slice(msg);
+                }
                 out.push(b'\n');
             }
             Framing::OctetCounted => {

@@ -93,12 +93,20 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
         header(prefix, out);
         header(kind, out);
     } else {
-        header(truncate_chars(&format!("{prefix}{kind}"), budget.limit / 8), out);
+        header(
+            truncate_chars(&format!("{prefix}{kind}"), budget.limit / 8),
+            out,
+        );
     }
     out.push(b'|');
     if let Version::V2(d) = leef {
         const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        out.extend_from_slice(&[b'x', HEX[usize::from(d >> 4)], HEX[usize::from(d & 15)], b'|']);
+        out.extend_from_slice(&[
+            b'x',
+            HEX[usize::from(d >> 4)],
+            HEX[usize::from(d & 15)],
+            b'|',
+        ]);
     }
 
     let mut attrs = Attributes {
@@ -123,10 +131,11 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
         );
         attrs.pair("devTimeFormat", DEV_TIME_FORMAT);
         attrs.settle(start);
-        used |= 1 << (match ev.app {
-            App::Investigate => Known::CreatedTimestamp,
-            App::Detect => Known::IncidentStartTime,
-        } as u32);
+        used |= 1
+            << (match ev.app {
+                App::Investigate => Known::CreatedTimestamp,
+                App::Detect => Known::IncidentStartTime,
+            } as u32);
     }
     let start = attrs.start();
     let mut sev = Vec::with_capacity(2);

@@ -236,12 +236,28 @@ pub struct Encoder {
 impl Encoder {
     /// Appends one complete frame for `ev` to `out`.
     pub fn encode(&self, ev: &Event, stamp: &Stamp, out: &mut Vec<u8>) {
-        let mut msg = Vec::with_capacity(1024);
+        thread_local! {
+            /// The message before framing, kept from one log to the next.
+            static MSG: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        MSG.with(|m| match m.try_borrow_mut() {
+            Ok(mut msg) => {
+                msg.clear();
+                self.encode_with(ev, stamp, &mut msg, out);
+                if msg.capacity() > 1 << 20 {
+                    *msg = Vec::new(); // not kept after a huge log
+                }
+            }
+            Err(_) => self.encode_with(ev, stamp, &mut Vec::new(), out),
+        })
+    }
+
+    fn encode_with(&self, ev: &Event, stamp: &Stamp, msg: &mut Vec<u8>, out: &mut Vec<u8>) {
         if let Envelope::Hec(h) = &self.envelope {
-            h.write_prefix(ev, stamp, &mut msg);
+            h.write_prefix(ev, stamp, msg);
             if self.format == Format::Json {
                 self.format
-                    .write(ev, &self.version, false, &mut msg, &mut Budget::unlimited());
+                    .write(ev, &self.version, false, msg, &mut Budget::unlimited());
             } else {
                 let mut payload = Vec::with_capacity(1024);
                 self.format.write(
@@ -251,21 +267,21 @@ impl Encoder {
                     &mut payload,
                     &mut Budget::unlimited(),
                 );
-                hec::json_str(&String::from_utf8_lossy(&payload), &mut msg);
+                hec::json_str(&String::from_utf8_lossy(&payload), msg);
             }
             msg.push(b'}');
-            self.framing.frame(&msg, out);
+            self.framing.frame(msg, out);
             return;
         }
         let bom = match &self.envelope {
             Envelope::Hec(_) => unreachable!("handled above"),
             Envelope::None => false,
             Envelope::Rfc3164(h) => {
-                h.write(ev, stamp, &mut msg);
+                h.write(ev, stamp, msg);
                 false
             }
             Envelope::Rfc5424(h) => {
-                h.write_prefix(ev, stamp, &mut msg);
+                h.write_prefix(ev, stamp, msg);
                 if self.format != Format::Rfc5424 {
                     // No structured data: `-`, then MSG (the payload).
                     msg.extend_from_slice(b"- ");
@@ -278,7 +294,7 @@ impl Encoder {
         };
         let payload = msg.len();
         self.format
-            .write(ev, &self.version, bom, &mut msg, &mut Budget::unlimited());
+            .write(ev, &self.version, bom, msg, &mut Budget::unlimited());
         if let Some(max) = self.max_message_size
             && msg.len() > max
         {
@@ -287,14 +303,13 @@ impl Encoder {
                 limit: max.saturating_sub(FLAG_ROOM),
                 cut: false,
             };
-            self.format
-                .write(ev, &self.version, bom, &mut msg, &mut budget);
+            self.format.write(ev, &self.version, bom, msg, &mut budget);
             if msg.len() > max {
                 // Not even the header fits: a hard cut.
-                hard_cut(&mut msg, max);
+                hard_cut(msg, max);
             }
         }
-        self.framing.frame(&msg, out);
+        self.framing.frame(msg, out);
     }
 }
 

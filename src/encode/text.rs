@@ -1,6 +1,5 @@
 //! Text helpers shared by the encoders.
 
-
 /// The longest prefix of `s` with at most `max` characters (a cut never
 /// splits a character).
 pub fn truncate_chars(s: &str, max: usize) -> &str {
@@ -45,16 +44,8 @@ impl KeySet {
     }
 
     fn bit(key: &[u8]) -> (usize, u64) {
-        // Keys of one line differ early or late: the first and the last
-        // eight bytes and the length are enough.
-        let n = key.len().min(8);
-        let mut head = [0u8; 8];
-        head[..n].copy_from_slice(&key[..n]);
-        let mut tail = [0u8; 8];
-        tail[8 - n..].copy_from_slice(&key[key.len() - n..]);
-        let h = (u64::from_le_bytes(head) ^ u64::from_le_bytes(tail).rotate_left(31) ^ key.len() as u64)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        ((h >> 62) as usize, 1 << ((h >> 56) & 63))
+        let h = crate::event::json::key_hash(key);
+        ((h >> 22) as usize & 3, 1 << (h & 63))
     }
 
     /// Whether `key` was inserted already (`out` is where the keys are).
@@ -214,7 +205,15 @@ mod tests {
         let texts: Vec<&str> = ev.fields().iter().map(|(_, v)| v.text()).collect();
         assert_eq!(
             texts,
-            ["a", "", "87", "1.5", "true", r#"["Chrome",1]"#, r#"{"a":{"b":null}}"#]
+            [
+                "a",
+                "",
+                "87",
+                "1.5",
+                "true",
+                r#"["Chrome",1]"#,
+                r#"{"a":{"b":null}}"#
+            ]
         );
     }
 

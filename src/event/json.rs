@@ -218,7 +218,9 @@ impl Reader {
                 // Perhaps a repeat: it keeps the first place and takes the
                 // last value (as serde_json's ordered map does).
                 let logs = &self.fields[first..];
-                if let Some(j) = logs.iter().position(|f| self.span_text(f.key).as_bytes() == name)
+                if let Some(j) = logs
+                    .iter()
+                    .position(|f| self.span_text(f.key).as_bytes() == name)
                 {
                     let f = &mut self.fields[first + j];
                     f.kind = kind;
@@ -333,10 +335,7 @@ impl Reader {
     fn string(&mut self) -> Result<Span, Bail> {
         let b = self.text.as_bytes();
         let start = self.i + 1;
-        let mut i = start;
-        while i < b.len() && !STOP[b[i] as usize] {
-            i += 1;
-        }
+        let i = scan_plain(b, start);
         match b.get(i) {
             Some(b'"') => {
                 self.i = i + 1;
@@ -357,9 +356,7 @@ impl Reader {
         let out_start = self.extra.len();
         let mut run = start;
         loop {
-            while i < b.len() && !STOP[b[i] as usize] {
-                i += 1;
-            }
+            i = scan_plain(b, i);
             self.extra.push_str(&self.text[run..i]);
             match b.get(i) {
                 Some(b'"') => {
@@ -456,7 +453,13 @@ impl Reader {
         self.i = i;
         // Up to 19 digits always fit a u64, up to 18 an i64; "-0" is read
         // as 0.
-        if plain && (if neg { digits <= 18 && b[start + 1] != b'0' } else { digits <= 19 }) {
+        if plain
+            && (if neg {
+                digits <= 18 && b[start + 1] != b'0'
+            } else {
+                digits <= 19
+            })
+        {
             return Ok(Span {
                 start: start as u32,
                 len: (i - start) as u32,
@@ -519,16 +522,55 @@ fn hex4(b: &[u8], at: usize) -> Result<u32, Bail> {
     Ok(v)
 }
 
-/// A cheap hash of a key, for the repeated-key filter.
-fn key_hash(k: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    let n = k.len().min(8);
-    w[..n].copy_from_slice(&k[..n]);
-    let mut t = [0u8; 8];
-    let m = k.len().min(8);
-    t[8 - m..].copy_from_slice(&k[k.len() - m..]);
-    let x = u64::from_le_bytes(w) ^ u64::from_le_bytes(t).rotate_left(29) ^ (k.len() as u64);
-    x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40
+/// A cheap hash of a short key (its length and its first and last eight
+/// bytes), for filters of keys already seen.
+pub fn key_hash(k: &[u8]) -> u64 {
+    let n = k.len();
+    let (head, tail) = if n >= 8 {
+        (
+            u64::from_le_bytes(k[..8].try_into().unwrap_or_default()),
+            u64::from_le_bytes(k[n - 8..].try_into().unwrap_or_default()),
+        )
+    } else if n >= 4 {
+        (
+            u64::from(u32::from_le_bytes(k[..4].try_into().unwrap_or_default())),
+            u64::from(u32::from_le_bytes(
+                k[n - 4..].try_into().unwrap_or_default(),
+            )),
+        )
+    } else if n > 0 {
+        (
+            u64::from(k[0]) | u64::from(k[n / 2]) << 8 | u64::from(k[n - 1]) << 16,
+            0,
+        )
+    } else {
+        (0, 0)
+    };
+    (head ^ tail.rotate_left(29) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40
+}
+
+/// Where the first `"`, `\` or control character is in `b[i..]` (or
+/// `b.len()`): eight bytes at a time, then one by one.
+fn scan_plain(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(w) = b.get(i..i + 8) {
+        let v = u64::from_le_bytes(w.try_into().unwrap_or_default());
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+        // Below 0x20, or equal to `"` or `\` (the lowest flagged byte is
+        // always a true one).
+        let hit = (v.wrapping_sub(ONES * 0x20) & !v & HIGH)
+            | zero(v ^ (ONES * u64::from(b'"')))
+            | zero(v ^ (ONES * u64::from(b'\\')));
+        if hit != 0 {
+            return i + (hit.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && !STOP[b[i] as usize] {
+        i += 1;
+    }
+    i
 }
 
 /// Reads one log object from `text` (nothing else in it).
@@ -705,7 +747,8 @@ mod tests {
 
     #[test]
     fn compact_text_is_serde_jsons() {
-        let v = json!({"a": "x\u{1}\u{7f}\"é\u{2028}", "b": [1, {"c": null}], "n": 1.5, "t": false});
+        let v =
+            json!({"a": "x\u{1}\u{7f}\"é\u{2028}", "b": [1, {"c": null}], "n": 1.5, "t": false});
         let text = serde_json::to_string(&v).unwrap();
         let ev = one_log(App::Investigate, text.clone()).unwrap();
         let mut out = Vec::new();

@@ -462,7 +462,6 @@ impl Logs {
 /// never earlier.
 pub const CURSOR_FIELDS: [&str; 2] = ["created_timestamp", "inserted_timestamp"];
 
-
 /// FNV-1a, 64 bits: small, and stable across versions and machines.
 fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -505,7 +504,27 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
 /// `YYYY-MM-DDTHH:MM:SS` exactly, or `None` (also for what a general
 /// parser should decide: leap seconds, other forms).
 fn parse_plain(b: &[u8]) -> Option<DateTime<Utc>> {
-    let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b'T', h0, h1, b':', i0, i1, b':', s0, s1] = *b
+    let [
+        y0,
+        y1,
+        y2,
+        y3,
+        b'-',
+        m0,
+        m1,
+        b'-',
+        d0,
+        d1,
+        b'T',
+        h0,
+        h1,
+        b':',
+        i0,
+        i1,
+        b':',
+        s0,
+        s1,
+    ] = *b
     else {
         return None;
     };

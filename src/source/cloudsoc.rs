@@ -5,12 +5,12 @@
 use super::{Page, RetryPolicy, SourceError, error_chain, jitter};
 use crate::cli::settings::{HttpOptions, Proxy};
 use crate::config::{Config, basic_credentials};
+use crate::event::json::{Bail, Reader};
 use crate::event::{App, Event, api_timestamp};
 use crate::secret::redact;
 use chrono::{DateTime, Utc};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
-use crate::event::json::{Bail, Reader};
 use serde_json::Value;
 use std::time::Duration;
 use tracing::{debug, warn};

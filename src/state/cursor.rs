@@ -17,6 +17,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::path::Path;
+use std::sync::Arc;
 
 /// The newest version of the file this agent writes and reads.
 pub const VERSION: u64 = 1;
@@ -70,7 +71,9 @@ pub struct Cursor {
     /// The newest second delivered; `None` before the first log.
     pub timestamp: Option<DateTime<Utc>>,
     /// Keys of the logs delivered at `timestamp`.
-    pub ids: BTreeSet<String>,
+    /// Shared with the steps that put them there (a log's key is
+    /// allocated once, however many cursors hold it).
+    pub ids: BTreeSet<Arc<str>>,
     /// Keys of delivered logs that could not move the cursor.
     pub recent: Recent,
 }
@@ -79,7 +82,7 @@ pub struct Cursor {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     /// Move over the log at this time.
-    Advance(DateTime<Utc>, String),
+    Advance(DateTime<Utc>, Arc<str>),
     /// Remember its key (it has no usable time).
     Remember(String),
 }
@@ -104,7 +107,7 @@ impl Cursor {
     /// Applies one [`Step`].
     pub fn apply(&mut self, step: &Step) {
         match step {
-            Step::Advance(t, key) => self.advance(*t, key),
+            Step::Advance(t, key) => self.advance_shared(*t, key),
             Step::Remember(key) => self.recent.insert(key),
         }
     }
@@ -121,16 +124,23 @@ impl Cursor {
 
     /// Records that the log with this time and key was handled.
     pub fn advance(&mut self, time: DateTime<Utc>, key: &str) {
+        self.advance_shared(time, &Arc::from(key));
+    }
+
+    /// [`Cursor::advance`] with a key already shared.
+    pub fn advance_shared(&mut self, time: DateTime<Utc>, key: &Arc<str>) {
         let t = time.trunc_subsecs(0);
         match self.timestamp {
             Some(ts) if t < ts => {}
             Some(ts) if t == ts => {
-                self.ids.insert(key.to_string());
+                if !self.ids.contains(&**key) {
+                    self.ids.insert(key.clone());
+                }
             }
             _ => {
                 self.timestamp = Some(t);
                 self.ids.clear();
-                self.ids.insert(key.to_string());
+                self.ids.insert(key.clone());
             }
         }
     }
@@ -163,7 +173,7 @@ impl Cursor {
                 .iter()
                 .map(|i| {
                     i.as_str()
-                        .map(str::to_string)
+                        .map(Arc::from)
                         .ok_or_else(|| format!("cursors.{app}.ids holds a non-string"))
                 })
                 .collect::<Result<_, _>>()?,
@@ -266,9 +276,13 @@ impl CursorFile {
         #[derive(serde::Serialize)]
         struct CursorView<'a> {
             timestamp: Option<String>,
-            ids: &'a BTreeSet<String>,
+            #[serde(serialize_with = "strs")]
+            ids: &'a BTreeSet<Arc<str>>,
             #[serde(skip_serializing_if = "VecDeque::is_empty")]
             recent: &'a VecDeque<String>,
+        }
+        fn strs<S: serde::Serializer>(ids: &&BTreeSet<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(ids.iter().map(|i| &**i))
         }
         fn view(c: &Cursor) -> CursorView<'_> {
             CursorView {

@@ -131,11 +131,35 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     write_atomic_with(path, bytes, None)
 }
 
-fn write_atomic_with(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), StateError> {
-    let dir = match path.parent() {
+/// Like [`write_atomic`] without the directory's fsync: the file is whole
+/// and on disk, but after a power loss the old one may be back (the caller
+/// syncs the directory with [`sync_parent`] when it matters).
+pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    write_and_rename(path, bytes, None).map(drop)
+}
+
+/// Fsyncs the directory of `path` (making a rename into it durable).
+pub fn sync_parent(path: &Path) -> Result<(), StateError> {
+    sync_dir(parent_of(path))
+}
+
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
-    };
+    }
+}
+
+fn write_atomic_with(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), StateError> {
+    sync_dir(write_and_rename(path, bytes, mode)?)
+}
+
+fn write_and_rename<'p>(
+    path: &'p Path,
+    bytes: &[u8],
+    mode: Option<u32>,
+) -> Result<&'p Path, StateError> {
+    let dir = parent_of(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(dir)
@@ -151,7 +175,7 @@ fn write_atomic_with(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(),
         .map_err(|e| StateError::io(path, "cannot write", e))?;
     tmp.persist(path)
         .map_err(|e| StateError::io(path, "cannot replace", e.error))?;
-    sync_dir(dir)
+    Ok(dir)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StateError> {
