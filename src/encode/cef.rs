@@ -184,6 +184,104 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
             break;
         }
     }
+    // Custom keys: worked out once per page (for all the page's keys);
+    // when no two of the page's keys make the same custom key, no line of
+    // the page can repeat one.
+    let done = PAGE_KEYS.with(|cache| {
+        let Ok(mut cache) = cache.try_borrow_mut() else {
+            return false;
+        };
+        let keys = ev.page_keys();
+        if cache.serial != keys.serial() {
+            cache.fill(keys);
+        }
+        if cache.clash {
+            return false;
+        }
+        for e in ev.fields().entries() {
+            if ext.budget.cut {
+                break;
+            }
+            if e.known.is_some_and(|k| used & (1 << k as u32) != 0) || e.val.is_empty() {
+                continue;
+            }
+            let before = ext.start();
+            ext.separator();
+            ext.out.extend_from_slice(cache.key(e.key_id));
+            ext.value(e.val.text(), CUSTOM_MAX);
+            ext.settle(before);
+        }
+        true
+    });
+    if !done {
+        custom_keys_one_by_one(ev, used, &mut ext);
+    }
+    if ext.budget.cut {
+        ext.separator();
+        ext.out.extend_from_slice(TRUNCATED);
+    }
+}
+
+/// See [`CustomKeys::fill`].
+const MAX_PAGE_KEYS: usize = 4096;
+
+thread_local! {
+    /// The custom keys of the page being written.
+    static PAGE_KEYS: std::cell::RefCell<CustomKeys> = std::cell::RefCell::new(CustomKeys::default());
+}
+
+/// The custom key of each key of one page (by key number), and whether
+/// two keys make the same one (or one makes none of its own, so that its
+/// place in the log names it).
+#[derive(Default)]
+struct CustomKeys {
+    serial: u64,
+    text: Vec<u8>,
+    ends: Vec<u32>,
+    clash: bool,
+}
+
+impl CustomKeys {
+    fn fill(&mut self, keys: crate::event::PageKeys<'_>) {
+        self.serial = keys.serial();
+        self.text.clear();
+        self.ends.clear();
+        // A page of a great many distinct keys (no API sends that) is
+        // written key by key.
+        self.clash = keys.len() > MAX_PAGE_KEYS;
+        if self.clash {
+            return;
+        }
+        for id in 0..keys.len() as u32 {
+            let name = keys.get(id);
+            push_custom_key(name, 0, &mut self.text);
+            if !name.bytes().any(|b| b.is_ascii_alphanumeric()) {
+                self.clash = true;
+            }
+            self.ends.push(self.text.len() as u32);
+        }
+        // Compare the keys themselves.
+        let mut all: Vec<&[u8]> = (0..self.ends.len()).map(|i| self.key(i as u32)).collect();
+        all.sort_unstable();
+        if all.windows(2).any(|w| w[0] == w[1]) {
+            self.clash = true;
+        }
+    }
+
+    fn key(&self, id: u32) -> &[u8] {
+        let end = self.ends[id as usize] as usize;
+        let start = match id {
+            0 => 0,
+            _ => self.ends[id as usize - 1] as usize,
+        };
+        &self.text[start..end]
+    }
+}
+
+/// The custom keys of `ev`, each made unique within the line as it is
+/// written (`a_b` and `a-b` both make `cloudsocAB`: the second is written
+/// `cloudsocAB2`).
+fn custom_keys_one_by_one(ev: &Event, used: u32, ext: &mut Extension<'_>) {
     // Custom keys are written straight into the output; the ones written
     // so far serve to spot a collision (`a_b` and `a-b`).
     let mut written = KeySet::new();
@@ -208,10 +306,6 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
         written.insert(ext.out, start, ext.out.len());
         ext.value(value.text(), CUSTOM_MAX);
         ext.settle(before);
-    }
-    if ext.budget.cut {
-        ext.separator();
-        ext.out.extend_from_slice(TRUNCATED);
     }
 }
 
@@ -530,6 +624,39 @@ mod tests {
         assert_eq!(e["cs1"], "[\"a\",\"b\"]");
         assert_eq!(e["cloudsocField3"], "x");
         assert_eq!(e["cloudsocField4"], "y");
+    }
+
+    #[test]
+    fn a_page_writes_the_custom_keys_a_log_alone_would() {
+        // A page whose logs share keys (custom keys worked out once); one
+        // with a key that has no letter or digit, and one with two keys
+        // that make the same custom key (both written key by key).
+        let one = r#"[{"_domain":"a","x-y":1,"z":null},{"x-y":2,"_domain":"b","w":"u"}]"#;
+        let odd = r#"[{"_domain":"a","__":1},{"x":2}]"#;
+        let two = r#"[{"q":1},{"a_b":"1","a-b":"2"}]"#;
+        for page in [one, odd, two] {
+            let events = crate::event::json::log_array(App::Investigate, page.into()).unwrap();
+            for ev in &events {
+                let mut fields = Map::new();
+                for (k, v) in ev.fields().iter() {
+                    let mut t = Vec::new();
+                    crate::event::json::write_val(v, &mut t);
+                    fields.insert(k.to_string(), serde_json::from_slice(&t).unwrap());
+                }
+                let alone = line(App::Investigate, Value::Object(fields));
+                let mut out = Vec::new();
+                write(ev, "1.0", &mut out, &mut Budget::unlimited());
+                assert_eq!(String::from_utf8(out).unwrap(), alone);
+            }
+        }
+        let events = crate::event::json::log_array(App::Investigate, two.into()).unwrap();
+        let mut out = Vec::new();
+        write(&events[1], "1.0", &mut out, &mut Budget::unlimited());
+        let (_, e) = parse(&String::from_utf8(out).unwrap());
+        assert_eq!(
+            (e["cloudsocAB"].as_str(), e["cloudsocAB2"].as_str()),
+            ("1", "2")
+        );
     }
 
     #[test]

@@ -59,7 +59,25 @@ pub struct Reader {
     extra: String,
     fields: Vec<Field>,
     infos: Vec<Info>,
+    /// The distinct keys of the page, and a hash table of them (key number
+    /// + 1; 0 is empty).
+    keys: Vec<KeyInfo>,
+    table: Vec<u32>,
 }
+
+/// One distinct key of a page.
+struct KeyInfo {
+    span: Span,
+    hash: u64,
+    /// The [`Known`] field it is, or [`NOT_KNOWN`].
+    known: u8,
+    /// The last log that had it (to spot a key repeated in one log).
+    last_log: u32,
+}
+
+/// Numbers the pages, so that a format can keep what it worked out for a
+/// page's keys while it writes the page's logs.
+static PAGES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Reader {
     /// A reader at the start of `text`. Texts of 2 GiB and more are not
@@ -75,12 +93,16 @@ impl Reader {
             extra: String::new(),
             fields,
             infos: Vec::new(),
+            keys: Vec::new(),
+            table: vec![0; 64],
         })
     }
 
     /// The logs read so far, and an event for each.
     pub fn finish(self) -> Vec<Event> {
         let page = Arc::new(Logs {
+            serial: PAGES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            keys: self.keys.iter().map(|k| k.span).collect(),
             text: self.text,
             extra: self.extra,
             fields: self.fields,
@@ -189,9 +211,6 @@ impl Reader {
         self.eat(b'{')?;
         let first = self.fields.len();
         let mut known = [ABSENT; KNOWN_COUNT];
-        // A 128-bit filter of the keys seen: a repeated key is rare, and
-        // only a key whose bits are all set already is searched for.
-        let mut seen = [0u64; 2];
         let mut at_first = true;
         loop {
             match self.peek() {
@@ -210,35 +229,31 @@ impl Reader {
             let key = self.string()?;
             self.eat(b':')?;
             let (kind, val) = self.value()?;
-            let name = self.span_text(key).as_bytes();
-            let h = key_hash(name);
-            let (w, bit) = ((h >> 6) as usize & 1, 1u64 << (h & 63));
-            let (w2, bit2) = ((h >> 13) as usize & 1, 1u64 << ((h >> 7) & 63));
-            if seen[w] & bit != 0 && seen[w2] & bit2 != 0 {
-                // Perhaps a repeat: it keeps the first place and takes the
-                // last value (as serde_json's ordered map does).
+            let id = self.key_id(key);
+            let log = self.infos.len() as u32;
+            let info = &mut self.keys[id as usize];
+            if info.last_log == log {
+                // A repeat: it keeps the first place and takes the last
+                // value (as serde_json's ordered map does).
                 let logs = &self.fields[first..];
-                if let Some(j) = logs
-                    .iter()
-                    .position(|f| self.span_text(f.key).as_bytes() == name)
-                {
+                if let Some(j) = logs.iter().position(|f| f.key_id == id) {
                     let f = &mut self.fields[first + j];
                     f.kind = kind;
                     f.val = val;
                     continue;
                 }
             }
-            seen[w] |= bit;
-            seen[w2] |= bit2;
-            let k = Known::of(name);
-            if let Some(k) = k {
-                known[k as usize] = (self.fields.len() - first) as u32;
+            info.last_log = log;
+            let k = info.known;
+            if let Some(slot) = known.get_mut(usize::from(k)) {
+                *slot = (self.fields.len() - first) as u32;
             }
             self.fields.push(Field {
                 key,
                 val,
                 kind,
-                known: k.map_or(NOT_KNOWN, |k| k as u8),
+                known: k,
+                key_id: id,
             });
         }
         let end = self.fields.len();
@@ -279,6 +294,48 @@ impl Reader {
             known,
         });
         Ok(())
+    }
+
+    /// The page-wide number of the key at `key` (the same for every log
+    /// that has that key).
+    fn key_id(&mut self, key: Span) -> u32 {
+        let name = self.span_text(key).as_bytes();
+        let h = key_hash(name);
+        let mask = self.table.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            match self.table[i] {
+                0 => break,
+                e => {
+                    let k = &self.keys[e as usize - 1];
+                    if k.hash == h && self.span_text(k.span).as_bytes() == name {
+                        return e - 1;
+                    }
+                }
+            }
+            i = (i + 1) & mask;
+        }
+        let id = self.keys.len() as u32;
+        self.keys.push(KeyInfo {
+            span: key,
+            hash: h,
+            known: Known::of(name).map_or(NOT_KNOWN, |k| k as u8),
+            last_log: u32::MAX,
+        });
+        self.table[i] = id + 1;
+        if self.keys.len() * 2 > self.table.len() {
+            // Grown: every key placed again.
+            let size = self.table.len() * 4;
+            self.table = vec![0; size];
+            for (n, k) in self.keys.iter().enumerate() {
+                let mut j = k.hash as usize & (size - 1);
+                while self.table[j] != 0 {
+                    j = (j + 1) & (size - 1);
+                }
+                self.table[j] = n as u32 + 1;
+            }
+        }
+        id
     }
 
     fn span_text(&self, s: Span) -> &str {
@@ -743,6 +800,38 @@ mod tests {
         assert_eq!(keys, ["_id", "b"]);
         assert_eq!(ev.id(), Some("c"));
         assert_eq!(ev.get("_id"), Some(Val::Str("c")));
+    }
+
+    #[test]
+    fn keys_are_numbered_page_wide() {
+        let mut text = String::from("[{");
+        for i in 0..300 {
+            text.push_str(&format!("\"k{i}\":{i},"));
+        }
+        text.push_str(r#""k7":"last"},{"k299":1,"k0":2}]"#);
+        let events = log_array(App::Investigate, text).unwrap();
+        let (a, b) = (&events[0], &events[1]);
+        assert_eq!(a.fields().len(), 300);
+        assert_eq!(a.page_keys().len(), 300);
+        assert_eq!(a.get("k7"), Some(Val::Str("last")));
+        assert_eq!(a.get("k150"), Some(Val::Num("150")));
+        let ids = |ev: &Event| -> Vec<(String, u32)> {
+            ev.fields()
+                .entries()
+                .map(|e| (e.key.to_string(), e.key_id))
+                .collect()
+        };
+        let (ia, ib) = (ids(a), ids(b));
+        assert_eq!(ib[0].1, ia[299].1);
+        assert_eq!(ib[1].1, ia[0].1);
+        assert_eq!(a.page_keys().get(ib[0].1), "k299");
+        assert_ne!(
+            a.page_keys().serial(),
+            one_log(App::Investigate, "{}".into())
+                .unwrap()
+                .page_keys()
+                .serial()
+        );
     }
 
     #[test]

@@ -128,6 +128,11 @@ impl Event {
         }
     }
 
+    /// The distinct keys of this log's page.
+    pub fn page_keys(&self) -> PageKeys<'_> {
+        PageKeys { page: &self.page }
+    }
+
     /// A field the pipeline knows by name, found without a search.
     pub fn known(&self, k: Known) -> Option<Val<'_>> {
         match self.known[k as usize] {
@@ -265,6 +270,55 @@ impl<'a> Fields<'a> {
             let known = Known::ALL.get(usize::from(f.known)).copied();
             (page.text(f.key), page.val(f), known)
         })
+    }
+
+    /// The fields as [`Entry`]s.
+    pub fn entries(&self) -> impl Iterator<Item = Entry<'a>> + 'a {
+        let page = self.page;
+        self.fields.iter().map(move |f| Entry {
+            key: page.text(f.key),
+            val: page.val(f),
+            known: Known::ALL.get(usize::from(f.known)).copied(),
+            key_id: f.key_id,
+        })
+    }
+}
+
+/// A field of a log, with what its page knows of its key.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry<'a> {
+    pub key: &'a str,
+    pub val: Val<'a>,
+    /// The [`Known`] field it is, if any.
+    pub known: Option<Known>,
+    /// The page-wide number of its key: see [`Event::page_keys`].
+    pub key_id: u32,
+}
+
+/// The distinct keys of a page, numbered: the same number in every log of
+/// the page that has the key.
+#[derive(Clone, Copy)]
+pub struct PageKeys<'a> {
+    page: &'a Logs,
+}
+
+impl<'a> PageKeys<'a> {
+    /// A number that no other page read by this process has.
+    pub fn serial(&self) -> u64 {
+        self.page.serial
+    }
+
+    pub fn len(&self) -> usize {
+        self.page.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.page.keys.is_empty()
+    }
+
+    /// The key numbered `id`.
+    pub fn get(&self, id: u32) -> &'a str {
+        self.page.text(self.page.keys[id as usize])
     }
 }
 
@@ -419,6 +473,8 @@ pub(crate) struct Field {
     kind: Kind,
     /// The [`Known`] field this is, or [`NOT_KNOWN`].
     known: u8,
+    /// The page-wide number of its key ([`Logs::keys`]).
+    key_id: u32,
 }
 
 /// In [`Field::known`]: not a known field.
@@ -427,6 +483,10 @@ const NOT_KNOWN: u8 = u8::MAX;
 /// The logs of one page: the page's text, the unescaped strings, and every
 /// log's fields one after the other.
 pub struct Logs {
+    /// This page's number among the pages read by this process.
+    serial: u64,
+    /// The page's distinct keys: a field's `key_id` is its place here.
+    keys: Vec<Span>,
     text: String,
     extra: String,
     fields: Vec<Field>,
