@@ -15,7 +15,7 @@
 //! extension keeps its fields in order up to the first that does not fit,
 //! and ends with `siemAgentTruncated=true`.
 
-use super::text::{KeySet, escape_into, push_int, truncate_chars};
+use super::text::{KeySet, escape_into_fast, push_int, truncate_chars};
 use super::{Budget, severity_number};
 use crate::event::{App, Event, Known, Val};
 use std::net::IpAddr;
@@ -339,7 +339,7 @@ fn push_custom_key(field: &str, index: usize, out: &mut Vec<u8>) {
 /// Escapes a header field: `\\` and `|` escaped, control characters as
 /// spaces (CEF's rules; LEEF's header follows them too).
 pub fn write_header_field(s: &str, out: &mut Vec<u8>) {
-    escape_into(s, out, |b| match b {
+    escape_into_fast(s, out, b"\\|", |b| match b {
         b'\\' => Some(b"\\\\"),
         b'|' => Some(b"\\|"),
         0..=0x1f | 0x7f => Some(b" "),
@@ -383,7 +383,7 @@ impl Extension<'_> {
     /// `=` and the escaped value, cut to `max` characters.
     fn value(&mut self, value: &str, max: usize) {
         self.out.push(b'=');
-        escape_into(truncate_chars(value, max), self.out, |b| match b {
+        escape_into_fast(truncate_chars(value, max), self.out, b"\\=", |b| match b {
             b'\\' => Some(b"\\\\"),
             b'=' => Some(b"\\="),
             b'\n' => Some(b"\\n"),

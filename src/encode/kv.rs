@@ -18,7 +18,7 @@
 //!   them, null as `""`, arrays and objects as compact JSON.
 
 use super::Budget;
-use super::text::escape_into;
+use super::text::escape_into_fast;
 use crate::event::Event;
 use chrono::SecondsFormat;
 
@@ -80,7 +80,7 @@ fn pair(
     }
     out.extend_from_slice(key.as_bytes());
     out.extend_from_slice(b"=\"");
-    escape_into(value, out, |b| match b {
+    escape_into_fast(value, out, b"\"\\", |b| match b {
         b'"' => Some(b"\\\""),
         b'\\' => Some(b"\\\\"),
         b'\n' => Some(b"\\n"),

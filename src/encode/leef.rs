@@ -16,7 +16,7 @@
 //! `.` become `_`), renamed `cloudsoc_<name>` if it would repeat a key or
 //! is one of LEEF's predefined attribute names.
 
-use super::text::{KeySet, escape_into, push_int, truncate_chars};
+use super::text::{KeySet, escape_into_fast, push_int, truncate_chars};
 use super::{Budget, severity_number};
 use crate::event::{App, Event, Known, Val};
 use std::net::IpAddr;
@@ -227,7 +227,7 @@ fn is_predefined(key: &str) -> bool {
 /// Appends a header field: LEEF has no escapes, so `|` and control
 /// characters become a space, `\` is written as it is.
 fn header(s: &str, out: &mut Vec<u8>) {
-    escape_into(s, out, |b| match b {
+    escape_into_fast(s, out, b"|", |b| match b {
         b'|' | 0..=0x1f | 0x7f => Some(b" "),
         _ => None,
     });
@@ -323,7 +323,7 @@ impl Attributes<'_> {
         self.keys.insert(self.out, start, self.out.len());
         self.out.push(b'=');
         let delim = self.delim;
-        escape_into(value, self.out, |b| {
+        escape_into_fast(value, self.out, &[delim], |b| {
             (b == delim || b < 0x20 || b == 0x7f).then_some(&b" "[..])
         });
     }

@@ -29,7 +29,7 @@
 //!   documentation: this SD-ID names our own layout, not a vendor's.
 
 use super::Budget;
-use super::text::escape_into;
+use super::text::{escape_into, escape_into_fast};
 use crate::event::{Event, Known, Val};
 
 /// The SD-ID the fields are written under.
@@ -110,7 +110,7 @@ fn write_sd(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
         out.push(b' ');
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b"=\"");
-        escape_into(value.text(), out, |b| match b {
+        escape_into_fast(value.text(), out, b"\"\\]", |b| match b {
             b'"' => Some(b"\\\""),
             b'\\' => Some(b"\\\\"),
             b']' => Some(b"\\]"),
@@ -126,7 +126,7 @@ fn write_sd(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
 /// Appends MSG: the log's `message`, control characters made safe.
 fn write_msg(ev: &Event, out: &mut Vec<u8>) {
     if let Some(m) = ev.known(Known::Message) {
-        escape_into(m.text(), out, control);
+        escape_into_fast(m.text(), out, b"", control);
     }
 }
 

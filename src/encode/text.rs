@@ -124,35 +124,90 @@ static PLAIN: [bool; 256] = {
 /// Unicode line ends ([`is_unicode_line_break`]), which always become a
 /// space.
 pub fn escape_into(s: &str, out: &mut Vec<u8>, escape: impl Fn(u8) -> Option<&'static [u8]>) {
+    escape_into_with(s, out, None, escape);
+}
+
+/// [`escape_into`] for an `escape` that maps no printable ASCII byte but
+/// those in `specials` (control characters and DEL it may map): runs of
+/// other printable ASCII are passed over eight bytes at a time.
+pub fn escape_into_fast(
+    s: &str,
+    out: &mut Vec<u8>,
+    specials: &[u8],
+    escape: impl Fn(u8) -> Option<&'static [u8]>,
+) {
+    escape_into_with(s, out, Some(specials), escape);
+}
+
+fn escape_into_with(
+    s: &str,
+    out: &mut Vec<u8>,
+    specials: Option<&[u8]>,
+    escape: impl Fn(u8) -> Option<&'static [u8]>,
+) {
     let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        if PLAIN[usize::from(b)] {
-            i += 1;
-            continue;
-        }
-        // (rep, bytes replaced): 0xC2 and 0xE2 only ever lead a character.
-        let hit = match b {
-            0..0x80 => escape(b).map(|rep| (rep, 1)),
-            0xC2 if bytes.get(i + 1) == Some(&0x85) => Some((&b" "[..], 2)),
-            0xE2 if matches!(bytes.get(i + 1..i + 3), Some([0x80, 0xA8 | 0xA9])) => {
-                Some((&b" "[..], 3))
+        // Eight bytes at a time while they are plain, then at least eight
+        // one by one (so that text of other scripts costs little more).
+        let stop = match specials {
+            Some(sp) => {
+                i = skip_plain_ascii(bytes, i, sp);
+                (i + 8).min(bytes.len())
             }
-            _ => None,
+            None => bytes.len(),
         };
-        match hit {
-            Some((rep, n)) => {
-                out.extend_from_slice(&bytes[start..i]);
-                out.extend_from_slice(rep);
-                i += n;
-                start = i;
+        while i < stop {
+            let b = bytes[i];
+            if PLAIN[usize::from(b)] {
+                i += 1;
+                continue;
             }
-            None => i += 1,
+            // (rep, bytes replaced): 0xC2 and 0xE2 only ever lead a
+            // character.
+            let hit = match b {
+                0..0x80 => escape(b).map(|rep| (rep, 1)),
+                0xC2 if bytes.get(i + 1) == Some(&0x85) => Some((&b" "[..], 2)),
+                0xE2 if matches!(bytes.get(i + 1..i + 3), Some([0x80, 0xA8 | 0xA9])) => {
+                    Some((&b" "[..], 3))
+                }
+                _ => None,
+            };
+            match hit {
+                Some((rep, n)) => {
+                    out.extend_from_slice(&bytes[start..i]);
+                    out.extend_from_slice(rep);
+                    i += n;
+                    start = i;
+                }
+                None => i += 1,
+            }
         }
     }
     out.extend_from_slice(&bytes[start..]);
+}
+
+/// From `i`, the first byte of the first eight-byte word of `b` that holds
+/// a control character, DEL, a byte of a non-ASCII character, or one of
+/// `specials` (or where fewer than eight bytes are left).
+fn skip_plain_ascii(b: &[u8], mut i: usize, specials: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    while let Some(w) = b.get(i..i + 8) {
+        let v = u64::from_le_bytes(w.try_into().unwrap_or_default());
+        let mut hit =
+            (v.wrapping_sub(ONES * 0x20) & !v & HIGH) | (v & HIGH) | zero(v ^ (ONES * 0x7f));
+        for &c in specials {
+            hit |= zero(v ^ (ONES * u64::from(c)));
+        }
+        if hit != 0 {
+            return i;
+        }
+        i += 8;
+    }
+    i
 }
 
 #[cfg(test)]
@@ -177,6 +232,47 @@ mod tests {
             _ => None,
         });
         assert_eq!(String::from_utf8(out).unwrap(), "a\\=b é\\\\");
+    }
+
+    #[test]
+    fn the_fast_escape_writes_what_the_plain_one_does() {
+        let escape = |b: u8| match b {
+            b'=' => Some(&b"\\="[..]),
+            b'\\' => Some(&b"\\\\"[..]),
+            b'\n' => Some(&b"\\n"[..]),
+            0..=0x1f | 0x7f => Some(&b" "[..]),
+            _ => None,
+        };
+        let texts = [
+            String::new(),
+            "plain text, long enough for words: abcdefghijklmnop".to_string(),
+            "a=b\\c\nd\u{7f}e\u{1}fé😀\u{2028}g\u{85}h=".repeat(3),
+            "x".repeat(15) + "=" + &"y".repeat(16) + "\\",
+            "Tōkyō (日本) = 東京\u{2029}".repeat(5),
+        ];
+        for t in &texts {
+            let (mut slow, mut fast) = (Vec::new(), Vec::new());
+            escape_into(t, &mut slow, escape);
+            escape_into_fast(t, &mut fast, b"=\\", escape);
+            assert_eq!(fast, slow, "{t:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_escape_agrees_on_any_text(t in "[a-z =\\\\\"|\\]\t\r\n\u{0}\u{7f}\u{85}\u{2028}é日😀]{0,40}") {
+            let escape = |b: u8| match b {
+                b'"' => Some(&b"\\\""[..]),
+                b'\\' => Some(&b"\\\\"[..]),
+                b']' => Some(&b"\\]"[..]),
+                0..=0x1f | 0x7f => Some(&b" "[..]),
+                _ => None,
+            };
+            let (mut slow, mut fast) = (Vec::new(), Vec::new());
+            escape_into(&t, &mut slow, escape);
+            escape_into_fast(&t, &mut fast, b"\"\\]", escape);
+            proptest::prop_assert_eq!(fast, slow);
+        }
     }
 
     #[test]
