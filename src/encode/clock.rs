@@ -5,19 +5,7 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 
 /// Appends `n` in decimal, at least `width` digits (zero-padded).
 pub fn push_padded(n: u32, width: usize, out: &mut Vec<u8>) {
-    let mut buf = [b'0'; 10];
-    let mut i = buf.len();
-    let mut v = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    let start = i.min(buf.len() - width.min(buf.len()));
-    out.extend_from_slice(&buf[start..]);
+    super::text::push_padded(u64::from(n), width, out);
 }
 
 /// Appends `YYYY-MM-DDTHH:MM:SS` (years 0 to 9999; others as chrono

@@ -13,18 +13,25 @@ pub fn truncate_chars(s: &str, max: usize) -> &str {
 }
 
 /// Appends `n` in decimal.
-pub fn push_int(mut n: u64, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 20];
+pub fn push_int(n: u64, out: &mut Vec<u8>) {
+    push_padded(n, 1, out);
+}
+
+/// Appends `n` in decimal, at least `width` digits (zero-padded, up to 20).
+pub fn push_padded(n: u64, width: usize, out: &mut Vec<u8>) {
+    let mut buf = [b'0'; 20];
     let mut i = buf.len();
+    let mut v = n;
     loop {
         i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
             break;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    let start = i.min(buf.len() - width.min(buf.len()));
+    out.extend_from_slice(&buf[start..]);
 }
 
 /// The keys a format has written into its output, to make each key of a
@@ -234,15 +241,25 @@ mod tests {
         assert_eq!(String::from_utf8(out).unwrap(), "a\\=b é\\\\");
     }
 
+    /// An escape like the formats': some printable bytes escaped, control
+    /// characters and DEL made spaces.
+    fn escape(b: u8) -> Option<&'static [u8]> {
+        match b {
+            b'=' => Some(b"\\="),
+            b'"' => Some(b"\\\""),
+            b']' => Some(b"\\]"),
+            b'\\' => Some(b"\\\\"),
+            b'\n' => Some(b"\\n"),
+            0..=0x1f | 0x7f => Some(b" "),
+            _ => None,
+        }
+    }
+
+    /// The bytes [`escape`] maps among printable ASCII.
+    const SPECIALS: &[u8] = b"=\"]\\";
+
     #[test]
     fn the_fast_escape_writes_what_the_plain_one_does() {
-        let escape = |b: u8| match b {
-            b'=' => Some(&b"\\="[..]),
-            b'\\' => Some(&b"\\\\"[..]),
-            b'\n' => Some(&b"\\n"[..]),
-            0..=0x1f | 0x7f => Some(&b" "[..]),
-            _ => None,
-        };
         let texts = [
             String::new(),
             "plain text, long enough for words: abcdefghijklmnop".to_string(),
@@ -253,7 +270,7 @@ mod tests {
         for t in &texts {
             let (mut slow, mut fast) = (Vec::new(), Vec::new());
             escape_into(t, &mut slow, escape);
-            escape_into_fast(t, &mut fast, b"=\\", escape);
+            escape_into_fast(t, &mut fast, SPECIALS, escape);
             assert_eq!(fast, slow, "{t:?}");
         }
     }
@@ -261,16 +278,9 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn the_fast_escape_agrees_on_any_text(t in "[a-z =\\\\\"|\\]\t\r\n\u{0}\u{7f}\u{85}\u{2028}é日😀]{0,40}") {
-            let escape = |b: u8| match b {
-                b'"' => Some(&b"\\\""[..]),
-                b'\\' => Some(&b"\\\\"[..]),
-                b']' => Some(&b"\\]"[..]),
-                0..=0x1f | 0x7f => Some(&b" "[..]),
-                _ => None,
-            };
             let (mut slow, mut fast) = (Vec::new(), Vec::new());
             escape_into(&t, &mut slow, escape);
-            escape_into_fast(&t, &mut fast, b"\"\\]", escape);
+            escape_into_fast(&t, &mut fast, SPECIALS, escape);
             proptest::prop_assert_eq!(fast, slow);
         }
     }
