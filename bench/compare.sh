@@ -26,7 +26,9 @@ shared=${SHARED:-../shared/bench}
 command -v /usr/bin/time >/dev/null || { echo "compare.sh: /usr/bin/time is needed (apt-get install time)" >&2; exit 1; }
 
 cargo build --release --locked --quiet
-bin=$PWD/target/release/siem-agent
+target=${CARGO_TARGET_DIR:-target}
+case $target in /*) ;; *) target=$PWD/$target ;; esac
+bin=$target/release/siem-agent
 work=$(mktemp -d)
 sim_pid= sink_pid=
 cleanup() {

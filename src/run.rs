@@ -489,7 +489,12 @@ impl Exporter {
                     self.flush_routes().await?;
                 }
                 self.settle(track, counts);
-                if self.writer.as_ref().is_some_and(StateWriter::idle) {
+                // The writer's lock and the clock only when a write may be
+                // due (the clock every 64 logs).
+                if track.dirty
+                    && (track.uncommitted >= COMMIT_LOGS || self.exported.is_multiple_of(64))
+                    && self.writer.as_ref().is_some_and(StateWriter::idle)
+                {
                     self.commit(app, track, false)?;
                 }
             }
