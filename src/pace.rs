@@ -40,6 +40,11 @@ impl Pacer {
         }
     }
 
+    /// Whether events are paced at all (else the clock need not be read).
+    pub fn is_pacing(&self) -> bool {
+        self.rate > 0
+    }
+
     /// Called before writing one event at time `now`: how long to wait
     /// first, if at all. Counts the event.
     pub fn before_event(&mut self, now: Instant) -> Option<Duration> {

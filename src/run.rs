@@ -452,7 +452,9 @@ impl Exporter {
                 };
                 let delivered = self.filter.accepts(ev);
                 if delivered {
-                    if let Some(wait) = self.pacer.before_event(Instant::now()) {
+                    if self.pacer.is_pacing()
+                        && let Some(wait) = self.pacer.before_event(Instant::now())
+                    {
                         tokio::select! {
                             () = tokio::time::sleep(wait) => {}
                             sig = stop_signal(&mut self.stop) => return Err(RunError::Interrupted(sig)),
