@@ -15,7 +15,7 @@ use super::{StateError, write_atomic};
 use crate::event::{App, Event, api_timestamp, parse_timestamp};
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -73,8 +73,7 @@ pub struct Cursor {
     /// Keys of the logs delivered at `timestamp`.
     /// Shared with the steps that put them there (a log's key is
     /// allocated once, however many cursors hold it).
-    /// A hash set (looked up for every log); written sorted.
-    pub ids: HashSet<Arc<str>>,
+    pub ids: BTreeSet<Arc<str>>,
     /// Keys of delivered logs that could not move the cursor.
     pub recent: Recent,
 }
@@ -93,7 +92,7 @@ impl Cursor {
     pub fn starting_at(t: DateTime<Utc>) -> Cursor {
         Cursor {
             timestamp: Some(t.trunc_subsecs(0)),
-            ids: HashSet::new(),
+            ids: BTreeSet::new(),
             recent: Recent::default(),
         }
     }
@@ -134,7 +133,9 @@ impl Cursor {
         match self.timestamp {
             Some(ts) if t < ts => {}
             Some(ts) if t == ts => {
-                self.ids.insert(key.clone());
+                if !self.ids.contains(&**key) {
+                    self.ids.insert(key.clone());
+                }
             }
             _ => {
                 self.timestamp = Some(t);
@@ -167,7 +168,7 @@ impl Cursor {
             Some(_) => return Err(format!("cursors.{app}.timestamp is not a string")),
         };
         let ids = match obj.get("ids") {
-            None | Some(Value::Null) => HashSet::new(),
+            None | Some(Value::Null) => BTreeSet::new(),
             Some(Value::Array(a)) => a
                 .iter()
                 .map(|i| {
@@ -276,15 +277,12 @@ impl CursorFile {
         struct CursorView<'a> {
             timestamp: Option<String>,
             #[serde(serialize_with = "strs")]
-            ids: &'a HashSet<Arc<str>>,
+            ids: &'a BTreeSet<Arc<str>>,
             #[serde(skip_serializing_if = "VecDeque::is_empty")]
             recent: &'a VecDeque<String>,
         }
-        fn strs<S: serde::Serializer>(ids: &&HashSet<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
-            // Sorted: the same cursor always makes the same file.
-            let mut sorted: Vec<&str> = ids.iter().map(|i| &**i).collect();
-            sorted.sort_unstable();
-            s.collect_seq(sorted)
+        fn strs<S: serde::Serializer>(ids: &&BTreeSet<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(ids.iter().map(|i| &**i))
         }
         fn view(c: &Cursor) -> CursorView<'_> {
             CursorView {
