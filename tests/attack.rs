@@ -357,6 +357,29 @@ fn file_output_to_dev_null_and_to_a_fifo() {
 
 /// A TCP receiver that never reads, with a small receive buffer (so that
 /// the agent's writes stop being taken soon).
+/// Runs the agent against a receiver on `port` that takes nothing, with a
+/// 1 s `--send-timeout` and one retry; checks it exits 1 and returns its
+/// stderr.
+fn run_to_stuck_receiver(a: &Agent, socket_type: &str, port: u16) -> String {
+    let out = a
+        .cmd()
+        .args([
+            "--severity",
+            "all",
+            "-o",
+            "REMOTE",
+            "--socket-type",
+            socket_type,
+        ])
+        .args(["--send-timeout", "1", "--send-retries", "1", "-t"])
+        .arg(format!("127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
 fn stalled_receiver() -> (std::net::TcpListener, u16) {
     use std::os::fd::FromRawFd;
     unsafe {
@@ -397,15 +420,7 @@ fn a_receiver_that_stops_reading_ends_the_run_with_an_error() {
     // receiver that is stuck).
     let held = std::thread::spawn(move || listener.accept().map(|(c, _)| c));
     let started = Instant::now();
-    let out = a
-        .cmd()
-        .args(["--severity", "all", "-o", "REMOTE", "--socket-type", "TCP"])
-        .args(["--send-timeout", "1", "--send-retries", "1", "-t"])
-        .arg(format!("127.0.0.1:{port}"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = run_to_stuck_receiver(&a, "TCP", port);
     assert!(stderr.contains("--send-timeout"), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(60));
     assert_eq!(a.status().unwrap()["state"], "failed");
@@ -767,15 +782,7 @@ fn a_relp_receiver_that_stops_answering_ends_the_run_with_an_error() {
     });
     let sim = Sim::start(&["--events", "50", "--detect-events", "0"]);
     let a = Agent::new(&sim.url());
-    let out = a
-        .cmd()
-        .args(["--severity", "all", "-o", "REMOTE", "--socket-type", "RELP"])
-        .args(["--send-timeout", "1", "--send-retries", "1", "-t"])
-        .arg(format!("127.0.0.1:{port}"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = run_to_stuck_receiver(&a, "RELP", port);
     assert!(stderr.contains("no RELP answer in 1 s"), "{stderr}");
     assert!(a.state().is_none(), "nothing confirmed");
 }
