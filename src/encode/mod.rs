@@ -469,7 +469,13 @@ mod tests {
             fields.insert("_id".into(), json!("id-1"));
             fields.insert("created_timestamp".into(), json!("2023-01-01T23:23:59"));
             fields.insert("message".into(), serde_json::Value::String(message));
-            for (k, v) in other { fields.insert(k, serde_json::Value::String(v)); }
+            // Other fields never replace the three above (a generated
+            // `_id` did, once).
+            for (k, v) in other {
+                if !matches!(k.as_str(), "_id" | "created_timestamp" | "message") {
+                    fields.insert(k, serde_json::Value::String(v));
+                }
+            }
             let ev = Event::from_log(App::Investigate, fields);
             let stamp = Stamp { now: ev.time.unwrap(), local_offset: utc };
             for format in FORMATS {
