@@ -285,17 +285,17 @@ fn custom_keys_one_by_one(ev: &Event, used: u32, ext: &mut Extension<'_>) {
     // Custom keys are written straight into the output; the ones written
     // so far serve to spot a collision (`a_b` and `a-b`).
     let mut written = KeySet::new();
-    for (i, (field, value, known)) in ev.fields().iter_known().enumerate() {
+    for (i, e) in ev.fields().entries().enumerate() {
         if ext.budget.cut {
             break; // nothing more is kept (and `written` may be stale)
         }
-        if known.is_some_and(|k| used & (1 << k as u32) != 0) || value.is_empty() {
+        if e.known.is_some_and(|k| used & (1 << k as u32) != 0) || e.val.is_empty() {
             continue;
         }
         let before = ext.start();
         ext.separator();
         let start = ext.out.len();
-        push_custom_key(field, i, ext.out);
+        push_custom_key(e.key, i, ext.out);
         let base_end = ext.out.len();
         let mut n = 2;
         while written.contains(ext.out, &ext.out[start..]) {
@@ -304,7 +304,7 @@ fn custom_keys_one_by_one(ev: &Event, used: u32, ext: &mut Extension<'_>) {
             n += 1;
         }
         written.insert(ext.out, start, ext.out.len());
-        ext.value(value.text(), CUSTOM_MAX);
+        ext.value(e.val.text(), CUSTOM_MAX);
         ext.settle(before);
     }
 }

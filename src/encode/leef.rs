@@ -171,17 +171,17 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
         }
     }
     let mut key = String::with_capacity(64);
-    for (field, value, known) in ev.fields().iter_known() {
-        if known.is_some_and(|k| used & (1 << k as u32) != 0) || value.is_empty() {
+    for e in ev.fields().entries() {
+        if e.known.is_some_and(|k| used & (1 << k as u32) != 0) || e.val.is_empty() {
             continue;
         }
         key.clear();
-        push_custom_key(field, &mut key);
+        push_custom_key(e.key, &mut key);
         while attrs.keys.contains(attrs.out, key.as_bytes()) || is_predefined(&key) {
             key.insert_str(0, "cloudsoc_");
         }
         let start = attrs.start();
-        attrs.pair(&key, value.text());
+        attrs.pair(&key, e.val.text());
         attrs.settle(start);
     }
     if attrs.budget.cut {

@@ -127,11 +127,6 @@ impl Reader {
         self.text
     }
 
-    /// How many logs were read.
-    pub fn logs(&self) -> usize {
-        self.infos.len()
-    }
-
     /// Skips whitespace; the next byte, if any.
     pub fn peek(&mut self) -> Option<u8> {
         let b = self.text.as_bytes();

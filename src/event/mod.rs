@@ -149,12 +149,6 @@ impl Event {
         }
     }
 
-    /// Whether field `i` of this log (its position in [`Event::fields`])
-    /// is the known field `k`.
-    pub fn is_known(&self, i: usize, k: Known) -> bool {
-        self.known[k as usize] as usize == i
-    }
-
     /// The key that identifies this log in the cursor: its `_id`, or, for a
     /// log without one, a stable hash of its content (`h:` and 16 hex
     /// digits), so that it is still delivered once.
@@ -166,15 +160,6 @@ impl Event {
                 json::write_compact(self.fields(), &mut text);
                 Cow::Owned(format!("h:{:016x}", fnv1a64(&text)))
             }
-        }
-    }
-
-    /// A field as text, when it is a string or a number or a boolean.
-    pub fn str_field(&self, name: &str) -> Option<String> {
-        match self.get(name)? {
-            Val::Str(s) | Val::Num(s) => Some(s.to_string()),
-            Val::Bool(b) => Some(b.to_string()),
-            _ => None,
         }
     }
 
@@ -261,15 +246,6 @@ impl<'a> Fields<'a> {
         self.fields
             .iter()
             .map(move |f| (page.text(f.key), page.val(f)))
-    }
-
-    /// The fields, each with the [`Known`] field it is, if any.
-    pub fn iter_known(&self) -> impl Iterator<Item = (&'a str, Val<'a>, Option<Known>)> + 'a {
-        let page = self.page;
-        self.fields.iter().map(move |f| {
-            let known = Known::ALL.get(usize::from(f.known)).copied();
-            (page.text(f.key), page.val(f), known)
-        })
     }
 
     /// The fields as [`Entry`]s.
