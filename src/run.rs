@@ -77,17 +77,18 @@ fn start_position(settings: &Settings, c: &Cursor, app: App, now: DateTime<Utc>)
     }
 }
 
-/// One destination of a run, with what it has been given and what it has
+/// One destination of a run, with what it has been given, flushed and
 /// confirmed (frames, counted from the start of the run).
 pub struct Route {
     pub sink: Sink,
     pub encoder: Encoder,
     sent: u64,
+    flushed: u64,
     confirmed: u64,
-    /// Bytes given since the last confirmation.
-    unconfirmed_bytes: usize,
-    /// When the last confirmation was made.
-    confirmed_at: Instant,
+    /// Bytes given since the last flush.
+    unflushed_bytes: usize,
+    /// When the last flush was made.
+    flushed_at: Instant,
 }
 
 /// Frames unconfirmed for this long are confirmed even when no batch is
@@ -98,9 +99,10 @@ pub const CONFIRM_EVERY: std::time::Duration = std::time::Duration::from_secs(1)
 /// were confirmed since the last write, or [`COMMIT_EVERY`] after it, and
 /// at the end of each app's export. (Each write is a file, an fsync and a
 /// rename: writing after every confirmed batch cost more CPU than the
-/// export itself.) So a run killed in the middle sends again at most about
-/// this many logs, plus what was in flight.
-pub const COMMIT_LOGS: u64 = 1000;
+/// export itself, and every 1000 logs still 9% of it.) So a run killed in
+/// the middle sends again at most about this many logs (or a second's
+/// worth), plus what was in flight.
+pub const COMMIT_LOGS: u64 = 10_000;
 
 /// See [`COMMIT_LOGS`].
 pub const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -111,9 +113,10 @@ impl Route {
             sink,
             encoder,
             sent: 0,
+            flushed: 0,
             confirmed: 0,
-            unconfirmed_bytes: 0,
-            confirmed_at: Instant::now(),
+            unflushed_bytes: 0,
+            flushed_at: Instant::now(),
         }
     }
 
@@ -135,36 +138,47 @@ impl Route {
     async fn send(&mut self, frame: &[u8]) -> Result<(), SinkError> {
         self.sink.send(frame).await?;
         self.sent += 1;
-        self.unconfirmed_bytes += frame.len();
+        self.unflushed_bytes += frame.len();
         if let Some(n) = self.sink.confirmed_by_itself() {
             self.confirmed = n.min(self.sent);
-            if self.confirmed == self.sent {
-                self.unconfirmed_bytes = 0;
-            }
         }
         Ok(())
     }
 
+    /// Flushes: confirms what was sent but what the sink still holds.
     async fn flush(&mut self) -> Result<(), SinkError> {
         self.sink.flush().await?;
-        self.confirmed = self.sent;
-        self.unconfirmed_bytes = 0;
-        self.confirmed_at = Instant::now();
+        self.flushed = self.sent;
+        self.confirmed = self.sent - self.sink.held().min(self.sent);
+        self.unflushed_bytes = 0;
+        self.flushed_at = Instant::now();
         Ok(())
     }
 
-    /// Whether a batch is worth confirming now.
-    fn batch_ready(&self) -> bool {
+    /// Flushes and waits until everything sent is confirmed.
+    async fn confirm_all(&mut self) -> Result<(), SinkError> {
+        self.sink.confirm_all().await?;
+        self.flushed = self.sent;
+        self.confirmed = self.sent;
+        self.unflushed_bytes = 0;
+        self.flushed_at = Instant::now();
+        Ok(())
+    }
+
+    /// Whether a batch is worth flushing now. `timed`: the run reads the
+    /// clock for each frame anyway (`--rate`), so a slow flow is flushed
+    /// [`CONFIRM_EVERY`]; otherwise the clock is read every 64 frames.
+    fn batch_ready(&self, timed: bool) -> bool {
         // A transport that confirms by itself (RELP's answers, HEC's
         // acknowledgements) is not made to wait for them.
-        self.confirmed < self.sent
+        self.flushed < self.sent
             && self.sink.confirmed_by_itself().is_none()
             && (self
                 .sink
                 .flush_batch()
-                .is_some_and(|b| self.unconfirmed_bytes >= b)
-                // The clock is read every 64 frames, not for each.
-                || (self.sent.is_multiple_of(64) && self.confirmed_at.elapsed() >= CONFIRM_EVERY))
+                .is_some_and(|b| self.unflushed_bytes >= b)
+                || ((timed || self.sent.is_multiple_of(64))
+                    && self.flushed_at.elapsed() >= CONFIRM_EVERY))
     }
 }
 
@@ -316,8 +330,13 @@ impl Exporter {
             pending: VecDeque::new(),
             disorder: false,
         };
-        let result = self.pages(app, &start, rx, &mut track, counts).await;
+        let mut result = self.pages(app, &start, rx, &mut track, counts).await;
         fetcher.abort();
+        if result.is_ok()
+            && let Err(e) = self.confirm_routes().await
+        {
+            result = Err(e);
+        }
         match &result {
             Ok(AppEnd::CaughtUp) if track.disorder => {
                 // The whole answer was read: nothing older is to come.
@@ -330,7 +349,7 @@ impl Exporter {
                 // ends right after: a flush cut short here is never
                 // followed by another write).
                 for route in &mut self.routes {
-                    match tokio::time::timeout(GRACE, route.flush()).await {
+                    match tokio::time::timeout(GRACE, route.confirm_all()).await {
                         Ok(Ok(())) => {}
                         _ => break,
                     }
@@ -487,7 +506,8 @@ impl Exporter {
                 });
                 // A batch is ready: confirm it, so that the cursor can
                 // move inside the page.
-                if self.routes.iter().any(Route::batch_ready) {
+                let timed = self.pacer.is_pacing();
+                if self.routes.iter().any(|r| r.batch_ready(timed)) {
                     self.flush_routes().await?;
                 }
                 self.settle(track, counts);
@@ -533,6 +553,14 @@ impl Exporter {
     async fn flush_routes(&mut self) -> Result<(), RunError> {
         for route in &mut self.routes {
             route.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until every destination has confirmed all it was given.
+    async fn confirm_routes(&mut self) -> Result<(), RunError> {
+        for route in &mut self.routes {
+            route.confirm_all().await?;
         }
         Ok(())
     }

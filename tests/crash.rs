@@ -3,8 +3,9 @@
 //! up. Every log must arrive at least once; duplicates are counted and
 //! must stay within what a kill can repeat: the logs confirmed since the
 //! last cursor write (at most `COMMIT_LOGS`, see `run.rs`) plus what was in
-//! flight (the RELP window, or one flush batch of a TCP stream, 64 KiB, or
-//! a FILE, 256 KiB).
+//! flight (the RELP window; for a TCP stream, one flush batch of 64 KiB
+//! plus what the sink holds before it confirms, see `sink::tcp::HOLD`; for
+//! a FILE, one batch of 256 KiB).
 //!
 //! The random moments come from a seed printed by each test
 //! (`CRASH_SEED=n` replays one).
@@ -12,6 +13,7 @@
 mod util;
 
 use siem_agent::run::COMMIT_LOGS;
+use siem_agent::sink::tcp::{HOLD, HOLD_BYTES};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use util::agent::{Agent, Sim, cef_id};
@@ -20,6 +22,8 @@ use util::rsyslog::Rsyslog;
 const EVENTS: usize = 50_000;
 const DETECT: usize = 1_000;
 const KILLS: usize = 20;
+/// The `--rate` of the runs.
+const RATE: usize = 20_000;
 /// RELP messages that may await their answer.
 const RELP_WINDOW: usize = 128;
 /// Bytes of one flush batch (sink/mod.rs): TCP, and FILE (4 times).
@@ -145,13 +149,11 @@ fn to_rsyslog(socket_type: &str) {
         socket_type,
         "--severity",
         "all",
-        "--rate",
-        "20000",
         "-t",
     ]
     .iter()
     .map(|s| s.to_string())
-    .chain([target.to_string()])
+    .chain([target.to_string(), "--rate".into(), RATE.to_string()])
     .collect();
     let kills = kill_and_rerun(&a, &args);
     // The last run has ended; with TCP the receiver may still be reading.
@@ -171,7 +173,10 @@ fn to_rsyslog(socket_type: &str) {
         "RELP" => RELP_WINDOW,
         _ => {
             let avg = received.iter().map(|m| m.msg.len()).sum::<usize>() / received.len().max(1);
-            batch_of(BATCH_BYTES, avg)
+            // A batch is held for HOLD after its flush (or until HOLD_BYTES
+            // follow it), and what is flushed meanwhile waits for the next.
+            let held = (RATE * 2 * HOLD.as_millis() as usize / 1000).min(2 * HOLD_BYTES / avg + 2);
+            batch_of(BATCH_BYTES, avg) + held
         }
     };
     let per_kill = COMMIT_LOGS as usize + in_flight;
@@ -201,7 +206,7 @@ fn killed_at_random_moments_to_a_rotated_file_no_line_is_lost_or_cut() {
         "--severity",
         "all",
         "--rate",
-        "20000",
+        &RATE.to_string(),
         "--max_bytes",
         "2000000",
         "--backup_count",

@@ -99,14 +99,15 @@ fn a_full_disk_under_the_file_output_keeps_the_cursor_of_what_was_written() {
 
 #[test]
 fn a_full_disk_during_the_state_write_leaves_the_previous_cursor() {
-    // Many logs per second: the cursor holds all ids of the last second.
+    // All logs in one second: the cursor holds all their ids, and the
+    // write at the end of the export does not fit.
     let sim = Sim::start(&[
         "--events",
         "2000",
         "--detect-events",
         "0",
         "--per-second",
-        "500",
+        "2000",
     ]);
     let a = Agent::new(&sim.url());
     a.cmd()
@@ -123,7 +124,7 @@ fn a_full_disk_during_the_state_write_leaves_the_previous_cursor() {
         .assert()
         .success();
     let before = std::fs::read(a.path("export_log.state")).unwrap();
-    // 4 KiB: the next cursor (500 ids of one second) does not fit.
+    // 4 KiB: the next cursor (up to 2000 ids of one second) does not fit.
     let out = limited(
         &a,
         4,

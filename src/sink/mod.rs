@@ -1,8 +1,9 @@
 //! Sink: where encoded frames go. One file per transport, one enum arm
 //! each. A sink takes frames with [`Sink::send`] and confirms them with
-//! [`Sink::flush`]: when `flush` returns `Ok`, every frame sent so far has
-//! been accepted as far as the transport can tell (see each transport), and
-//! the cursor may move past them.
+//! [`Sink::flush`]: when `flush` returns `Ok`, every frame sent so far
+//! except the last [`Sink::held`] has been accepted as far as the transport
+//! can tell (see each transport), and the cursor may move past them.
+//! [`Sink::confirm_all`] waits until none is held.
 
 pub mod conn;
 pub mod file;
@@ -225,7 +226,25 @@ impl Sink {
         }
     }
 
-    /// Confirms every frame sent so far (see the module's doc).
+    /// How many of the frames sent a successful [`Sink::flush`] left
+    /// unconfirmed: the last ones, held by TCP and TLS (see `tcp`).
+    pub fn held(&self) -> u64 {
+        match self {
+            Sink::Tcp(s) => s.unconfirmed(),
+            _ => 0,
+        }
+    }
+
+    /// Flushes and waits until every frame sent so far is confirmed.
+    pub async fn confirm_all(&mut self) -> Result<(), SinkError> {
+        match self {
+            Sink::Tcp(s) => s.confirm_all().await,
+            other => other.flush().await,
+        }
+    }
+
+    /// Confirms the frames sent so far but the [`Sink::held`] ones (see
+    /// the module's doc).
     pub async fn flush(&mut self) -> Result<(), SinkError> {
         match self {
             Sink::Udp(_) | Sink::UnixDatagram(_) => Ok(()),
@@ -253,7 +272,7 @@ impl Sink {
     pub async fn close(&mut self) -> Result<(), SinkError> {
         match self {
             Sink::Relp(s) => s.close().await,
-            other => other.flush().await,
+            other => other.confirm_all().await,
         }
     }
 }

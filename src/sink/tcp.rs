@@ -1,19 +1,43 @@
 //! REMOTE over a byte stream: TCP, TLS (RFC 5425) or a unix stream socket.
 //!
-//! Frames are buffered and written in large writes. A flush confirms them:
-//! written, flushed, and the connection still open afterwards (a peer that
-//! has closed shows as end-of-file on a non-blocking read). Frames stay
-//! held until confirmed; when the connection is lost (checked before each
-//! write too), the sink reconnects with backoff and writes them all again,
-//! so a receiver may see the unconfirmed ones twice but never miss one.
+//! Frames are buffered and written in large writes. A flush writes them
+//! and checks that the connection is still open (a peer that has closed
+//! shows as end-of-file or a reset on a non-blocking read). A flushed batch
+//! is confirmed only once the same connection is still open [`HOLD`] after
+//! it was flushed, or after [`HOLD_BYTES`] more were written on it: a
+//! receiver stopped with the batch unread in its socket resets the
+//! connection, and the sink learns it before the batch counts as delivered.
+//! Frames stay held until confirmed; when the connection is lost (checked
+//! before each write too), the sink reconnects with backoff and writes them
+//! all again, so a receiver may see the unconfirmed ones twice but never
+//! miss one it took in.
 
 use super::conn::{self, Conn, Endpoint};
 use super::tls::Tls;
 use super::{SendRetry, SinkError};
+use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
 /// Bytes buffered before a write is made without waiting for flush.
 const BUFFER: usize = 64 * 1024;
+
+/// How long a flushed batch waits, on an open connection, before it counts
+/// as confirmed: time for a receiver to read it, or for the reset of one
+/// that stopped without reading it to arrive.
+pub const HOLD: Duration = Duration::from_millis(100);
+
+/// Bytes written after a flushed batch, on the same open connection, that
+/// confirm it sooner than [`HOLD`] (they bound the memory held at speed).
+pub const HOLD_BYTES: usize = 4 << 20;
+
+/// A flushed batch not yet confirmed: the first `end` bytes of `pending`
+/// (`frames` frames), flushed `at`.
+#[derive(Clone, Copy)]
+struct Held {
+    end: usize,
+    frames: u64,
+    at: Instant,
+}
 
 pub struct TcpSink {
     endpoint: Endpoint,
@@ -22,8 +46,12 @@ pub struct TcpSink {
     conn: Option<Conn>,
     /// Frames not yet confirmed.
     pending: Vec<u8>,
+    /// How many frames `pending` holds.
+    frames: u64,
     /// How much of `pending` the current connection has been given.
     written: usize,
+    /// The oldest flushed batch that is waiting for its confirmation.
+    held: Option<Held>,
     retry: SendRetry,
 }
 
@@ -48,7 +76,9 @@ impl TcpSink {
             tls,
             conn: None,
             pending: Vec::with_capacity(BUFFER),
+            frames: 0,
             written: 0,
+            held: None,
             retry,
         };
         sink.deliver(false).await?;
@@ -57,17 +87,56 @@ impl TcpSink {
 
     pub async fn send(&mut self, frame: &[u8]) -> Result<(), SinkError> {
         self.pending.extend_from_slice(frame);
+        self.frames += 1;
         if self.pending.len() - self.written >= BUFFER {
             self.deliver(false).await?;
         }
         Ok(())
     }
 
+    /// How many of the frames sent are not confirmed yet (after a flush:
+    /// those held, see the module's doc).
+    pub fn unconfirmed(&self) -> u64 {
+        self.frames
+    }
+
+    /// Writes and flushes every frame, and confirms the batch held long
+    /// enough; the frames flushed now are held (see the module's doc).
     pub async fn flush(&mut self) -> Result<(), SinkError> {
         self.deliver(true).await?;
-        self.pending.clear();
-        self.written = 0;
+        // The connection is open now: a batch held long enough is received.
+        if let Some(h) = self.held
+            && (h.at.elapsed() >= HOLD || self.pending.len() - h.end >= HOLD_BYTES)
+        {
+            if h.end == self.pending.len() {
+                self.pending.clear();
+            } else {
+                self.pending.drain(..h.end);
+            }
+            self.written -= h.end;
+            self.frames -= h.frames;
+            self.held = None;
+        }
+        if self.held.is_none() && self.frames > 0 {
+            self.held = Some(Held {
+                end: self.pending.len(),
+                frames: self.frames,
+                at: Instant::now(),
+            });
+        }
         Ok(())
+    }
+
+    /// Flushes and waits until every frame is confirmed (at most about two
+    /// [`HOLD`]s).
+    pub async fn confirm_all(&mut self) -> Result<(), SinkError> {
+        loop {
+            self.flush().await?;
+            match self.held {
+                None => return Ok(()),
+                Some(h) => tokio::time::sleep_until((h.at + HOLD).into()).await,
+            }
+        }
     }
 
     /// Writes what the connection has not been given yet (and, with
@@ -80,9 +149,11 @@ impl TcpSink {
             let Err(e) = result else {
                 return Ok(());
             };
-            // The connection may have lost anything it was given.
+            // The connection may have lost anything it was given; what it
+            // held is held again on the next one.
             self.conn = None;
             self.written = 0;
+            self.held = None;
             if matches!(e, SinkError::Tls { .. }) {
                 return Err(e);
             }
@@ -130,5 +201,105 @@ fn check_open(c: &mut Conn, target: &str) -> Result<(), SinkError> {
             Ok(None) => return Ok(()),
             Err(e) => return Err(SinkError::write(target, e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    async fn sink_and_listener() -> (TcpSink, TcpListener) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let endpoint = Endpoint::Inet {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let retry = SendRetry {
+            retries: 3,
+            base: Duration::from_millis(10),
+            timeout: Duration::from_secs(10),
+        };
+        let sink = TcpSink::connect(endpoint, None, retry).await.unwrap();
+        (sink, listener)
+    }
+
+    /// Reads from `c` until `want` bytes came.
+    async fn read_n(c: &mut tokio::net::TcpStream, want: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while got.len() < want {
+            let n = c.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed after {} bytes", got.len());
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    }
+
+    #[tokio::test]
+    async fn a_batch_the_receiver_drops_unread_is_sent_again() {
+        let (mut sink, listener) = sink_and_listener().await;
+        let (first, _) = listener.accept().await.unwrap();
+        sink.send(b"one\n").await.unwrap();
+        sink.send(b"two\n").await.unwrap();
+        sink.flush().await.unwrap();
+        // Flushed on an open connection, but not yet confirmed.
+        assert_eq!(sink.unconfirmed(), 2);
+        // The receiver stops with the batch unread: its close resets.
+        let mut peek = [0u8; 8];
+        first.peek(&mut peek).await.unwrap();
+        drop(first);
+        let again = tokio::spawn(async move {
+            let (mut second, _) = listener.accept().await.unwrap();
+            // Kept open (in the task's result) while the sink holds.
+            (read_n(&mut second, 8).await, second)
+        });
+        sink.confirm_all().await.unwrap();
+        assert_eq!(sink.unconfirmed(), 0);
+        assert_eq!(again.await.unwrap().0, b"one\ntwo\n");
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_confirmed_after_the_hold_on_an_open_connection() {
+        let (mut sink, listener) = sink_and_listener().await;
+        let (mut peer, _) = listener.accept().await.unwrap();
+        sink.send(b"one\n").await.unwrap();
+        sink.flush().await.unwrap();
+        sink.send(b"two\n").await.unwrap();
+        sink.flush().await.unwrap();
+        assert_eq!(sink.unconfirmed(), 2, "held");
+        assert_eq!(read_n(&mut peer, 8).await, b"one\ntwo\n");
+        let started = Instant::now();
+        sink.confirm_all().await.unwrap();
+        assert_eq!(sink.unconfirmed(), 0);
+        assert!(started.elapsed() < 3 * HOLD + Duration::from_secs(5));
+        // Nothing was written twice.
+        sink.send(b"three\n").await.unwrap();
+        sink.confirm_all().await.unwrap();
+        assert_eq!(read_n(&mut peer, 6).await, b"three\n");
+    }
+
+    #[tokio::test]
+    async fn enough_bytes_after_a_batch_confirm_it_before_the_hold() {
+        let (mut sink, listener) = sink_and_listener().await;
+        let (mut peer, _) = listener.accept().await.unwrap();
+        let frame = [b'x'; 1023]
+            .iter()
+            .chain(b"\n")
+            .copied()
+            .collect::<Vec<u8>>();
+        let total = HOLD_BYTES / frame.len() + 2;
+        let reader = tokio::spawn(async move { read_n(&mut peer, total * 1024).await.len() });
+        sink.send(&frame).await.unwrap();
+        sink.flush().await.unwrap();
+        for _ in 1..total {
+            sink.send(&frame).await.unwrap();
+        }
+        sink.flush().await.unwrap();
+        // The first frame is confirmed at once; the rest is held.
+        assert_eq!(sink.unconfirmed(), total as u64 - 1);
+        assert_eq!(reader.await.unwrap(), total * 1024);
     }
 }
