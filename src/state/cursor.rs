@@ -15,7 +15,7 @@ use super::{StateError, write_atomic};
 use crate::event::{App, Event, api_timestamp, parse_timestamp};
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -73,7 +73,8 @@ pub struct Cursor {
     /// Keys of the logs delivered at `timestamp`.
     /// Shared with the steps that put them there (a log's key is
     /// allocated once, however many cursors hold it).
-    pub ids: BTreeSet<Arc<str>>,
+    /// A hash set (looked up for every log); written sorted.
+    pub ids: HashSet<Arc<str>>,
     /// Keys of delivered logs that could not move the cursor.
     pub recent: Recent,
 }
@@ -92,7 +93,7 @@ impl Cursor {
     pub fn starting_at(t: DateTime<Utc>) -> Cursor {
         Cursor {
             timestamp: Some(t.trunc_subsecs(0)),
-            ids: BTreeSet::new(),
+            ids: HashSet::new(),
             recent: Recent::default(),
         }
     }
@@ -133,9 +134,7 @@ impl Cursor {
         match self.timestamp {
             Some(ts) if t < ts => {}
             Some(ts) if t == ts => {
-                if !self.ids.contains(&**key) {
-                    self.ids.insert(key.clone());
-                }
+                self.ids.insert(key.clone());
             }
             _ => {
                 self.timestamp = Some(t);
@@ -168,7 +167,7 @@ impl Cursor {
             Some(_) => return Err(format!("cursors.{app}.timestamp is not a string")),
         };
         let ids = match obj.get("ids") {
-            None | Some(Value::Null) => BTreeSet::new(),
+            None | Some(Value::Null) => HashSet::new(),
             Some(Value::Array(a)) => a
                 .iter()
                 .map(|i| {
@@ -277,12 +276,15 @@ impl CursorFile {
         struct CursorView<'a> {
             timestamp: Option<String>,
             #[serde(serialize_with = "strs")]
-            ids: &'a BTreeSet<Arc<str>>,
+            ids: &'a HashSet<Arc<str>>,
             #[serde(skip_serializing_if = "VecDeque::is_empty")]
             recent: &'a VecDeque<String>,
         }
-        fn strs<S: serde::Serializer>(ids: &&BTreeSet<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
-            s.collect_seq(ids.iter().map(|i| &**i))
+        fn strs<S: serde::Serializer>(ids: &&HashSet<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+            // Sorted: the same cursor always makes the same file.
+            let mut sorted: Vec<&str> = ids.iter().map(|i| &**i).collect();
+            sorted.sort_unstable();
+            s.collect_seq(sorted)
         }
         fn view(c: &Cursor) -> CursorView<'_> {
             CursorView {
