@@ -15,6 +15,7 @@
 use super::conn::{self, Conn, Endpoint};
 use super::tls::Tls;
 use super::{SendRetry, SinkError};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
@@ -28,15 +29,15 @@ pub const HOLD: Duration = Duration::from_millis(100);
 
 /// Bytes written after a flushed batch, on the same open connection, that
 /// confirm it sooner than [`HOLD`] (they bound the memory held at speed).
-pub const HOLD_BYTES: usize = 4 << 20;
+pub const HOLD_BYTES: usize = 2 << 20;
 
-/// A flushed batch not yet confirmed: the first `end` bytes of `pending`
-/// (`frames` frames), flushed `at`.
-#[derive(Clone, Copy)]
-struct Held {
-    end: usize,
+/// Frames given to the connection in one write (or fewer, at a flush),
+/// kept until they are confirmed.
+struct Chunk {
+    bytes: Vec<u8>,
     frames: u64,
-    at: Instant,
+    /// When a flush after its last frame found the connection open.
+    flushed: Option<Instant>,
 }
 
 pub struct TcpSink {
@@ -44,14 +45,17 @@ pub struct TcpSink {
     tls: Option<Tls>,
     target: String,
     conn: Option<Conn>,
-    /// Frames not yet confirmed.
-    pending: Vec<u8>,
-    /// How many frames `pending` holds.
-    frames: u64,
-    /// How much of `pending` the current connection has been given.
+    /// Frames not yet confirmed, oldest first.
+    chunks: VecDeque<Chunk>,
+    /// How many of `chunks` the current connection was given (whole; the
+    /// rest not at all). Frames are added to the last chunk only when it
+    /// was not given yet.
     written: usize,
-    /// The oldest flushed batch that is waiting for its confirmation.
-    held: Option<Held>,
+    /// Bytes and frames in `chunks`.
+    bytes: usize,
+    frames: u64,
+    /// Buffers of confirmed chunks, for the next ones.
+    spare: Vec<Vec<u8>>,
     retry: SendRetry,
 }
 
@@ -75,10 +79,11 @@ impl TcpSink {
             endpoint,
             tls,
             conn: None,
-            pending: Vec::with_capacity(BUFFER),
-            frames: 0,
+            chunks: VecDeque::new(),
             written: 0,
-            held: None,
+            bytes: 0,
+            frames: 0,
+            spare: Vec::new(),
             retry,
         };
         sink.deliver(false).await?;
@@ -86,9 +91,23 @@ impl TcpSink {
     }
 
     pub async fn send(&mut self, frame: &[u8]) -> Result<(), SinkError> {
-        self.pending.extend_from_slice(frame);
+        if self.written >= self.chunks.len() {
+            let bytes = self
+                .spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(BUFFER + 4096));
+            self.chunks.push_back(Chunk {
+                bytes,
+                frames: 0,
+                flushed: None,
+            });
+        }
+        let chunk = self.chunks.back_mut().expect("one is being filled");
+        chunk.bytes.extend_from_slice(frame);
+        chunk.frames += 1;
         self.frames += 1;
-        if self.pending.len() - self.written >= BUFFER {
+        self.bytes += frame.len();
+        if chunk.bytes.len() >= BUFFER {
             self.deliver(false).await?;
         }
         Ok(())
@@ -100,41 +119,46 @@ impl TcpSink {
         self.frames
     }
 
-    /// Writes and flushes every frame, and confirms the batch held long
-    /// enough; the frames flushed now are held (see the module's doc).
+    /// Writes and flushes every frame, and confirms those held long
+    /// enough; the others stay held (see the module's doc).
     pub async fn flush(&mut self) -> Result<(), SinkError> {
         self.deliver(true).await?;
-        // The connection is open now: a batch held long enough is received.
-        if let Some(h) = self.held
-            && (h.at.elapsed() >= HOLD || self.pending.len() - h.end >= HOLD_BYTES)
-        {
-            if h.end == self.pending.len() {
-                self.pending.clear();
-            } else {
-                self.pending.drain(..h.end);
+        // The connection is open now.
+        let now = Instant::now();
+        for c in self.chunks.iter_mut().rev() {
+            if c.flushed.is_some() {
+                break;
             }
-            self.written -= h.end;
-            self.frames -= h.frames;
-            self.held = None;
+            c.flushed = Some(now);
         }
-        if self.held.is_none() && self.frames > 0 {
-            self.held = Some(Held {
-                end: self.pending.len(),
-                frames: self.frames,
-                at: Instant::now(),
-            });
+        while let Some(c) = self.chunks.front() {
+            let held_enough = c.flushed.is_some_and(|t| now - t >= HOLD);
+            if !held_enough && self.bytes - c.bytes.len() < HOLD_BYTES {
+                break;
+            }
+            let Some(mut c) = self.chunks.pop_front() else {
+                break;
+            };
+            self.bytes -= c.bytes.len();
+            self.frames -= c.frames;
+            self.written -= 1;
+            // Kept for reuse (at most what HOLD_BYTES holds): the memory
+            // of a new buffer costs more than its contents.
+            if self.spare.len() <= HOLD_BYTES / BUFFER && c.bytes.capacity() <= 2 * BUFFER {
+                c.bytes.clear();
+                self.spare.push(c.bytes);
+            }
         }
         Ok(())
     }
 
-    /// Flushes and waits until every frame is confirmed (at most about two
-    /// [`HOLD`]s).
+    /// Flushes and waits until every frame is confirmed (about [`HOLD`]).
     pub async fn confirm_all(&mut self) -> Result<(), SinkError> {
         loop {
             self.flush().await?;
-            match self.held {
+            match self.chunks.front().and_then(|c| c.flushed) {
                 None => return Ok(()),
-                Some(h) => tokio::time::sleep_until((h.at + HOLD).into()).await,
+                Some(t) => tokio::time::sleep_until((t + HOLD).into()).await,
             }
         }
     }
@@ -153,7 +177,9 @@ impl TcpSink {
             // held is held again on the next one.
             self.conn = None;
             self.written = 0;
-            self.held = None;
+            for c in &mut self.chunks {
+                c.flushed = None;
+            }
             if matches!(e, SinkError::Tls { .. }) {
                 return Err(e);
             }
@@ -170,11 +196,11 @@ impl TcpSink {
         }
         let c = self.conn.as_mut().expect("connected above");
         let deadline = self.retry.timeout;
-        if self.written < self.pending.len() {
-            super::with_deadline(deadline, c.write_all(&self.pending[self.written..]))
+        while let Some(chunk) = self.chunks.get(self.written) {
+            super::with_deadline(deadline, c.write_all(&chunk.bytes))
                 .await
                 .map_err(|e| SinkError::write(&self.target, e))?;
-            self.written = self.pending.len();
+            self.written += 1;
         }
         if confirm {
             super::with_deadline(deadline, c.flush())
