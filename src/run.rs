@@ -278,10 +278,38 @@ struct Track {
     uncommitted: u64,
     /// When it was last handed to the state writer.
     committed_at: Instant,
+    /// Logs handed on, oldest first; the first `settled` are confirmed
+    /// and not yet applied to `confirmed`.
     pending: VecDeque<Pending>,
-    /// How many of `pending` were sent (not filtered out).
+    settled: usize,
+    /// How many of `pending` after the first `settled` were sent (not
+    /// filtered out).
     pending_delivered: u64,
     disorder: bool,
+}
+
+/// Confirmed logs are applied to the confirmed cursor at least this many at
+/// a time (and at each commit): a batch hashes only the keys of its newest
+/// second, where one by one every key was hashed.
+const SETTLED_BATCH: usize = 4096;
+
+impl Track {
+    /// Moves the confirmed cursor over the settled logs.
+    fn apply_settled(&mut self) {
+        if self.settled == 0 {
+            return;
+        }
+        // Out of order: moving past such a log could pass older logs still
+        // to come (it is remembered in its second only by the run).
+        let steps = self
+            .pending
+            .range(..self.settled)
+            .filter(|p| !(p.after_disorder && matches!(p.step, Step::Advance(..))))
+            .map(|p| &p.step);
+        self.confirmed.apply_all(steps);
+        self.pending.drain(..self.settled);
+        self.settled = 0;
+    }
 }
 
 impl Exporter {
@@ -328,6 +356,7 @@ impl Exporter {
             committed_at: Instant::now(),
             pending_delivered: 0,
             pending: VecDeque::new(),
+            settled: 0,
             disorder: false,
         };
         let mut result = self.pages(app, &start, rx, &mut track, counts).await;
@@ -361,6 +390,7 @@ impl Exporter {
         // kept; nothing else.
         self.settle(&mut track, counts);
         self.commit(app, &mut track, true)?;
+        track.apply_settled();
         self.cursors.cursors.insert(app, track.confirmed);
         self.drain().await?;
         result
@@ -440,20 +470,26 @@ impl Exporter {
                 let step = match time {
                     Some(t) => {
                         let p = &track.progress;
-                        let at_progress =
-                            p.timestamp == Some(t.trunc_subsecs(0)) && p.ids.contains(key.as_ref());
-                        if start.has_passed(t, &key) || at_progress || p.recent.contains(&key) {
+                        if start.has_passed(t, &key) || p.recent.contains(&key) {
                             counts.skipped += 1;
                             continue;
                         }
-                        if p.timestamp.is_some_and(|pt| t.trunc_subsecs(0) < pt) && !track.disorder
-                        {
+                        let older = p.timestamp.is_some_and(|pt| t.trunc_subsecs(0) < pt);
+                        let key: std::sync::Arc<str> = std::sync::Arc::from(key.as_ref());
+                        // The run's cursor moves over it now (one hash for
+                        // the check and the move); a log already handled is
+                        // skipped.
+                        if !track.progress.advance_new(t, &key) {
+                            counts.skipped += 1;
+                            continue;
+                        }
+                        if older && !track.disorder {
                             track.disorder = true;
                             warn!(
                                 "{app}: the API sent logs out of time order; the cursor moves past them only when the run has caught up"
                             );
                         }
-                        Step::Advance(t, std::sync::Arc::from(key.as_ref()))
+                        Step::Advance(t, key)
                     }
                     None => {
                         if track.progress.recent.contains(&key) {
@@ -496,7 +532,9 @@ impl Exporter {
                 } else {
                     counts.filtered += 1;
                 }
-                track.progress.apply(&step);
+                if let Step::Remember(_) = step {
+                    track.progress.apply(&step);
+                }
                 track.pending_delivered += u64::from(delivered);
                 track.pending.push_back(Pending {
                     at: self.routes.first().map_or(0, |r| r.sent),
@@ -565,37 +603,33 @@ impl Exporter {
         Ok(())
     }
 
-    /// Moves the confirmed cursor over every handled log that all
-    /// destinations have confirmed, and counts those delivered.
+    /// Counts as confirmed every handled log that all destinations have
+    /// confirmed, and those delivered; the confirmed cursor moves over them
+    /// in batches ([`Track::apply_settled`]).
     fn settle(&self, track: &mut Track, counts: &mut Counts) {
         let confirmed = self.routes.iter().map(|r| r.confirmed).min().unwrap_or(0);
-        // Everything handled is confirmed (each flush of a stream or file):
-        // the confirmed cursor is where the run is.
-        if !track.disorder && track.pending.back().is_some_and(|p| p.at <= confirmed) {
+        if track.pending.back().is_some_and(|p| p.at <= confirmed) {
+            // Everything handled is confirmed.
             counts.exported += track.pending_delivered;
-            track.uncommitted += track.pending.len() as u64;
             track.pending_delivered = 0;
-            track.pending.clear();
-            track.confirmed.clone_from(&track.progress);
-            track.dirty = true;
-            return;
+            track.uncommitted += (track.pending.len() - track.settled) as u64;
+            track.dirty |= track.settled < track.pending.len();
+            track.settled = track.pending.len();
+        } else {
+            while let Some(p) = track.pending.get(track.settled)
+                && p.at <= confirmed
+            {
+                if p.delivered {
+                    counts.exported += 1;
+                    track.pending_delivered -= 1;
+                }
+                track.settled += 1;
+                track.uncommitted += 1;
+                track.dirty = true;
+            }
         }
-        while track.pending.front().is_some_and(|p| p.at <= confirmed) {
-            let Some(p) = track.pending.pop_front() else {
-                break;
-            };
-            if p.delivered {
-                counts.exported += 1;
-                track.pending_delivered -= 1;
-            }
-            match p.step {
-                // Out of order: moving past it could pass older logs still
-                // to come.
-                Step::Advance(..) if p.after_disorder => {}
-                ref step => track.confirmed.apply(step),
-            }
-            track.uncommitted += 1;
-            track.dirty = true;
+        if track.settled >= SETTLED_BATCH {
+            track.apply_settled();
         }
     }
 
@@ -610,6 +644,7 @@ impl Exporter {
         {
             return Ok(());
         }
+        track.apply_settled();
         track.dirty = false;
         track.uncommitted = 0;
         track.committed_at = Instant::now();

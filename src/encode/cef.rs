@@ -15,7 +15,7 @@
 //! extension keeps its fields in order up to the first that does not fit,
 //! and ends with `siemAgentTruncated=true`.
 
-use super::text::{KeySet, escape_into_fast, push_int, truncate_chars};
+use super::text::{KeySet, escape_into_fast, push_int, put, truncate_chars};
 use super::{Budget, severity_number};
 use crate::event::{App, Event, Known, Val};
 use std::net::IpAddr;
@@ -207,7 +207,7 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
             }
             let before = ext.start();
             ext.separator();
-            ext.out.extend_from_slice(cache.key(e.key_id));
+            put(ext.out, cache.key(e.key_id));
             ext.value(e.val.text(), CUSTOM_MAX);
             ext.settle(before);
         }
@@ -368,7 +368,7 @@ impl Extension<'_> {
 
     fn pair(&mut self, key: &str, value: &str, max: usize) {
         self.separator();
-        self.out.extend_from_slice(key.as_bytes());
+        put(self.out, key.as_bytes());
         self.value(value, max);
     }
 

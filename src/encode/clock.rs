@@ -16,17 +16,21 @@ pub fn push_iso_seconds(t: DateTime<Utc>, out: &mut Vec<u8>) {
         out.extend_from_slice(t.format("%Y-%m-%dT%H:%M:%S").to_string().as_bytes());
         return;
     }
-    push_padded(year as u32, 4, out);
-    out.push(b'-');
-    push_padded(t.month(), 2, out);
-    out.push(b'-');
-    push_padded(t.day(), 2, out);
-    out.push(b'T');
-    push_padded(t.hour(), 2, out);
-    out.push(b':');
-    push_padded(t.minute(), 2, out);
-    out.push(b':');
-    push_padded(t.second(), 2, out);
+    let mut b = *b"0000-00-00T00:00:00";
+    let digits = |b: &mut [u8], n: u32| {
+        let mut v = n;
+        for d in b.iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    digits(&mut b[0..4], year as u32);
+    digits(&mut b[5..7], t.month());
+    digits(&mut b[8..10], t.day());
+    digits(&mut b[11..13], t.hour());
+    digits(&mut b[14..16], t.minute());
+    digits(&mut b[17..19], t.second());
+    out.extend_from_slice(&b);
 }
 
 #[cfg(test)]

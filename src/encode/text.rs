@@ -12,6 +12,50 @@ pub fn truncate_chars(s: &str, max: usize) -> &str {
     }
 }
 
+/// Appends `s`. Short slices (most keys and values) are copied as two
+/// overlapping words of fixed size, which the compiler writes inline: a
+/// call to `memcpy` costs more than such a copy.
+#[inline(always)]
+pub fn put(out: &mut Vec<u8>, s: &[u8]) {
+    let n = s.len();
+    if n > 32 {
+        out.extend_from_slice(s);
+        return;
+    }
+    out.reserve(32);
+    let len = out.len();
+    let p = out.as_mut_ptr();
+    // SAFETY: 32 bytes are reserved past `len`; each write below stays
+    // within `len + n <= len + 32`, and reads stay within `s`.
+    unsafe {
+        let d = p.add(len);
+        let src = s.as_ptr();
+        if n >= 16 {
+            std::ptr::write_unaligned(d.cast::<[u8; 16]>(), word::<16>(s, 0));
+            std::ptr::write_unaligned(d.add(n - 16).cast::<[u8; 16]>(), word::<16>(s, n - 16));
+        } else if n >= 8 {
+            std::ptr::write_unaligned(d.cast::<[u8; 8]>(), word::<8>(s, 0));
+            std::ptr::write_unaligned(d.add(n - 8).cast::<[u8; 8]>(), word::<8>(s, n - 8));
+        } else if n >= 4 {
+            std::ptr::write_unaligned(d.cast::<[u8; 4]>(), word::<4>(s, 0));
+            std::ptr::write_unaligned(d.add(n - 4).cast::<[u8; 4]>(), word::<4>(s, n - 4));
+        } else {
+            for k in 0..n {
+                *d.add(k) = *src.add(k);
+            }
+        }
+        out.set_len(len + n);
+    }
+}
+
+/// The `N` bytes of `s` from `at` (`s` holds them).
+#[inline(always)]
+fn word<const N: usize>(s: &[u8], at: usize) -> [u8; N] {
+    let mut w = [0u8; N];
+    w.copy_from_slice(&s[at..at + N]);
+    w
+}
+
 /// Appends `n` in decimal.
 pub fn push_int(n: u64, out: &mut Vec<u8>) {
     push_padded(n, 1, out);
@@ -31,7 +75,7 @@ pub fn push_padded(n: u64, width: usize, out: &mut Vec<u8>) {
         }
     }
     let start = i.min(buf.len() - width.min(buf.len()));
-    out.extend_from_slice(&buf[start..]);
+    put(out, &buf[start..]);
 }
 
 /// The keys a format has written into its output, to make each key of a
@@ -153,6 +197,13 @@ fn escape_into_with(
     escape: impl Fn(u8) -> Option<&'static [u8]>,
 ) {
     let bytes = s.as_bytes();
+    // Most values need no escape: checked a word at a time, copied whole.
+    if let Some(sp) = specials
+        && all_plain(bytes, sp)
+    {
+        put(out, bytes);
+        return;
+    }
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -183,8 +234,8 @@ fn escape_into_with(
             };
             match hit {
                 Some((rep, n)) => {
-                    out.extend_from_slice(&bytes[start..i]);
-                    out.extend_from_slice(rep);
+                    put(out, &bytes[start..i]);
+                    put(out, rep);
                     i += n;
                     start = i;
                 }
@@ -192,29 +243,62 @@ fn escape_into_with(
             }
         }
     }
-    out.extend_from_slice(&bytes[start..]);
+    put(out, &bytes[start..]);
 }
 
 /// From `i`, the first byte of the first eight-byte word of `b` that holds
 /// a control character, DEL, a byte of a non-ASCII character, or one of
 /// `specials` (or where fewer than eight bytes are left).
 fn skip_plain_ascii(b: &[u8], mut i: usize, specials: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
     while let Some(w) = b.get(i..i + 8) {
-        let v = u64::from_le_bytes(w.try_into().unwrap_or_default());
-        let mut hit =
-            (v.wrapping_sub(ONES * 0x20) & !v & HIGH) | (v & HIGH) | zero(v ^ (ONES * 0x7f));
-        for &c in specials {
-            hit |= zero(v ^ (ONES * u64::from(c)));
-        }
-        if hit != 0 {
+        if needs_look(
+            u64::from_le_bytes(w.try_into().unwrap_or_default()),
+            specials,
+        ) {
             return i;
         }
         i += 8;
     }
     i
+}
+
+/// Whether one of the eight bytes of `v` may need a look: a control
+/// character, DEL, a byte of a non-ASCII character, or one of `specials`
+/// (it may also say so of a plain byte after one that does).
+#[inline(always)]
+fn needs_look(v: u64, specials: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut hit = (v.wrapping_sub(ONES * 0x20) & !v & HIGH) | (v & HIGH) | zero(v ^ (ONES * 0x7f));
+    for &c in specials {
+        hit |= zero(v ^ (ONES * u64::from(c)));
+    }
+    hit != 0
+}
+
+/// Whether no byte of `b` needs a look (see [`needs_look`]); strings of
+/// four bytes or more are checked a word at a time, the last word
+/// overlapping the one before.
+#[inline(always)]
+fn all_plain(b: &[u8], specials: &[u8]) -> bool {
+    let n = b.len();
+    if n >= 8 {
+        let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
+        let mut i = 0;
+        while i + 8 <= n {
+            if needs_look(word(i), specials) {
+                return false;
+            }
+            i += 8;
+        }
+        i == n || !needs_look(word(n - 8), specials)
+    } else if n >= 4 {
+        let half = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap_or_default());
+        !needs_look(u64::from(half(0)) | u64::from(half(n - 4)) << 32, specials)
+    } else {
+        b.iter().all(|&c| PLAIN[usize::from(c)])
+    }
 }
 
 #[cfg(test)]

@@ -207,6 +207,13 @@ impl Reader {
         let first = self.fields.len();
         let mut known = [ABSENT; KNOWN_COUNT];
         let mut at_first = true;
+        // The logs of a page mostly have the same keys in the same order:
+        // the previous log's key at the same place is tried first.
+        let (prev_first, prev_end) = self
+            .infos
+            .last()
+            .map_or((0, 0), |i| (i.first as usize, i.end as usize));
+        let mut nth = prev_first;
         loop {
             match self.peek() {
                 Some(b'}') => {
@@ -221,10 +228,20 @@ impl Reader {
             if self.peek() != Some(b'"') {
                 return Err(Bail);
             }
-            let key = self.string()?;
+            let guess = match self.fields.get(nth).map(|f| f.key_id) {
+                Some(id) if nth < prev_end => self.same_key(id).map(|span| (span, id)),
+                _ => None,
+            };
+            nth += 1;
+            let (key, id) = match guess {
+                Some(hit) => hit,
+                None => {
+                    let key = self.string()?;
+                    (key, self.key_id(key))
+                }
+            };
             self.eat(b':')?;
             let (kind, val) = self.value()?;
-            let id = self.key_id(key);
             let log = self.infos.len() as u32;
             let info = &mut self.keys[id as usize];
             if info.last_log == log {
@@ -289,6 +306,27 @@ impl Reader {
             known,
         });
         Ok(())
+    }
+
+    /// Reads the key at `self.i` (at `"`) when it is the key numbered
+    /// `id` written the same way, without an escape: its span, without a
+    /// hash or a search. Else reads nothing.
+    fn same_key(&mut self, id: u32) -> Option<Span> {
+        let k = self.keys[id as usize].span;
+        if k.start & super::EXTRA != 0 {
+            return None;
+        }
+        let b = self.text.as_bytes();
+        let (known, n) = (k.start as usize, k.len as usize);
+        let at = self.i + 1;
+        if b.get(at + n) == Some(&b'"') && b.get(at..at + n) == b.get(known..known + n) {
+            self.i = at + n + 1;
+            return Some(Span {
+                start: at as u32,
+                len: n as u32,
+            });
+        }
+        None
     }
 
     /// The page-wide number of the key at `key` (the same for every log

@@ -202,7 +202,11 @@ impl<'a> Val<'a> {
     /// The value as text for the line formats: strings as they are,
     /// numbers and booleans as JSON writes them, null as empty, arrays
     /// and objects as compact JSON.
+    #[inline]
     pub fn text(self) -> &'a str {
+        if let Val::Str(s) = self {
+            return s;
+        }
         match self {
             Val::Str(s) | Val::Num(s) | Val::Nested(s) => s,
             Val::Null => "",
@@ -478,7 +482,13 @@ impl Logs {
         }
     }
 
+    #[inline]
     fn val(&self, f: &Field) -> Val<'_> {
+        // Strings first, with a branch the processor predicts: most
+        // values are strings, and a jump table per field cost more.
+        if f.kind == Kind::Str {
+            return Val::Str(self.text(f.val));
+        }
         match f.kind {
             Kind::Null => Val::Null,
             Kind::True => Val::Bool(true),

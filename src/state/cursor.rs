@@ -113,6 +113,38 @@ impl Cursor {
         }
     }
 
+    /// Applies `steps` in order: the same as [`Cursor::apply`] on each,
+    /// but only the keys of the newest second are hashed.
+    pub fn apply_all<'s>(&mut self, steps: impl Iterator<Item = &'s Step> + Clone) {
+        let newest = steps
+            .clone()
+            .filter_map(|s| match s {
+                Step::Advance(t, _) => Some(t.trunc_subsecs(0)),
+                Step::Remember(_) => None,
+            })
+            .max();
+        if let Some(t) = newest {
+            if self.timestamp.is_none_or(|ts| t > ts) {
+                self.timestamp = Some(t);
+                self.ids.clear();
+            }
+            if self.timestamp == Some(t) {
+                for s in steps.clone() {
+                    if let Step::Advance(at, key) = s
+                        && at.trunc_subsecs(0) == t
+                    {
+                        self.ids.insert(key.clone());
+                    }
+                }
+            }
+        }
+        for s in steps {
+            if let Step::Remember(key) = s {
+                self.recent.insert(key);
+            }
+        }
+    }
+
     /// True when a log with this time and key is at or behind the cursor:
     /// older than its second, or in its second and already delivered.
     pub fn has_passed(&self, time: DateTime<Utc>, key: &str) -> bool {
@@ -140,6 +172,22 @@ impl Cursor {
                 self.timestamp = Some(t);
                 self.ids.clear();
                 self.ids.insert(key.clone());
+            }
+        }
+    }
+
+    /// [`Cursor::advance_shared`], unless the log is the cursor's already
+    /// (in its second, with its key): then nothing changes, and false.
+    pub fn advance_new(&mut self, time: DateTime<Utc>, key: &Arc<str>) -> bool {
+        let t = time.trunc_subsecs(0);
+        match self.timestamp {
+            Some(ts) if t < ts => true,
+            Some(ts) if t == ts => self.ids.insert(key.clone()),
+            _ => {
+                self.timestamp = Some(t);
+                self.ids.clear();
+                self.ids.insert(key.clone());
+                true
             }
         }
     }
@@ -326,6 +374,38 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         parse_timestamp(s).unwrap()
+    }
+
+    proptest::proptest! {
+        /// A batch moves the cursor exactly as its steps one by one do.
+        #[test]
+        fn a_batch_of_steps_is_the_same_as_each_in_turn(
+            start in proptest::option::of(0i64..6),
+            steps in proptest::collection::vec((0i64..6, 0u32..999, 0u8..8, 0u8..5), 0..40),
+        ) {
+            let base = t("2023-01-01T00:00:00");
+            let mut one = match start {
+                Some(s) => Cursor::starting_at(base + chrono::Duration::seconds(s)),
+                None => Cursor::default(),
+            };
+            one.advance(base + chrono::Duration::seconds(3), "k1");
+            let mut all = one.clone();
+            let steps: Vec<Step> = steps
+                .iter()
+                .map(|&(sec, ms, key, kind)| match kind {
+                    0 => Step::Remember(format!("r{key}")),
+                    _ => Step::Advance(
+                        base + chrono::Duration::seconds(sec) + chrono::Duration::milliseconds(i64::from(ms)),
+                        Arc::from(format!("k{key}")),
+                    ),
+                })
+                .collect();
+            for s in &steps {
+                one.apply(s);
+            }
+            all.apply_all(steps.iter());
+            proptest::prop_assert_eq!(one, all);
+        }
     }
 
     #[test]
