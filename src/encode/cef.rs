@@ -32,60 +32,47 @@ const LONG: usize = 1023;
 const CUSTOM_MAX: usize = 4000;
 
 /// A mapped extension key: the log fields it takes (the first present),
-/// its CEF key, its limit, and, for custom string/number slots, the label
-/// key and label.
+/// what is written before its value (the key and `=`, after the label pair
+/// for the custom string and number slots), and its limit.
 struct Mapping {
     fields: &'static [Known],
-    key: &'static str,
+    prefix: &'static str,
     max: usize,
-    label: Option<(&'static str, &'static str)>,
 }
 
-const fn m(fields: &'static [Known], key: &'static str, max: usize) -> Mapping {
+const fn m(fields: &'static [Known], prefix: &'static str, max: usize) -> Mapping {
     Mapping {
         fields,
-        key,
+        prefix,
         max,
-        label: None,
     }
 }
 
-const fn labelled(
-    field: &'static [Known],
-    key: &'static str,
-    label_key: &'static str,
-    label: &'static str,
-) -> Mapping {
-    Mapping {
-        fields: field,
-        key,
-        max: LONG,
-        label: Some((label_key, label)),
-    }
+/// A custom slot: `cs1Label=objectType cs1=`.
+const fn labelled(fields: &'static [Known], prefix: &'static str) -> Mapping {
+    m(fields, prefix, LONG)
 }
 
 /// In the order they are written (after `rt`); `src` is handled apart.
 const MAPPINGS: &[Mapping] = &[
-    m(&[Known::Id], "externalId", 40),
-    m(&[Known::User], "suser", LONG),
-    m(&[Known::Service], "destinationServiceName", LONG),
-    m(&[Known::ActivityType], "act", 63),
-    labelled(&[Known::ObjectType], "cs1", "cs1Label", "objectType"),
-    m(&[Known::Message], "msg", LONG),
-    labelled(&[Known::ThreatScore], "cn1", "cn1Label", "threatScore"),
-    m(&[Known::UserAgent], "requestClientApplication", LONG),
-    m(&[Known::Name], "fname", LONG),
-    m(&[Known::ObjectName], "filePath", LONG),
-    m(&[Known::ObjectUrl], "request", LONG),
-    labelled(&[Known::PolicyType], "cs2", "cs2Label", "policyType"),
+    m(&[Known::Id], "externalId=", 40),
+    m(&[Known::User], "suser=", LONG),
+    m(&[Known::Service], "destinationServiceName=", LONG),
+    m(&[Known::ActivityType], "act=", 63),
+    labelled(&[Known::ObjectType], "cs1Label=objectType cs1="),
+    m(&[Known::Message], "msg=", LONG),
+    labelled(&[Known::ThreatScore], "cn1Label=threatScore cn1="),
+    m(&[Known::UserAgent], "requestClientApplication=", LONG),
+    m(&[Known::Name], "fname=", LONG),
+    m(&[Known::ObjectName], "filePath=", LONG),
+    m(&[Known::ObjectUrl], "request=", LONG),
+    labelled(&[Known::PolicyType], "cs2Label=policyType cs2="),
     labelled(
         &[Known::Location, Known::Locations],
-        "cs3",
-        "cs3Label",
-        "location",
+        "cs3Label=location cs3=",
     ),
-    labelled(&[Known::UserName], "cs4", "cs4Label", "userName"),
-    labelled(&[Known::IoiCode], "cs5", "cs5Label", "ioiCode"),
+    labelled(&[Known::UserName], "cs4Label=userName cs4="),
+    labelled(&[Known::IoiCode], "cs5Label=ioiCode cs5="),
 ];
 
 /// Appends the CEF line for `ev` (no syslog header, no line end). Fields
@@ -163,10 +150,9 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
         };
         used |= 1 << field as u32;
         let start = ext.start();
-        if let Some((label_key, label)) = mp.label {
-            ext.pair(label_key, label, usize::MAX);
-        }
-        ext.pair(mp.key, value.text(), mp.max);
+        ext.separator();
+        put(ext.out, mp.prefix.as_bytes());
+        ext.escaped(value.text(), mp.max);
         ext.settle(start);
     }
     for field in [Known::Host, Known::Hosts] {
@@ -198,17 +184,18 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
         if cache.clash {
             return false;
         }
-        for e in ev.fields().entries() {
+        for e in ev.fields().slots() {
             if ext.budget.cut {
                 break;
             }
-            if e.known.is_some_and(|k| used & (1 << k as u32) != 0) || e.val.is_empty() {
+            if used & e.known_bit != 0 || e.val.is_empty() {
                 continue;
             }
             let before = ext.start();
             ext.separator();
+            // The key and its `=`.
             put(ext.out, cache.key(e.key_id));
-            ext.value(e.val.text(), CUSTOM_MAX);
+            ext.escaped(e.val.text(), CUSTOM_MAX);
             ext.settle(before);
         }
         true
@@ -255,12 +242,13 @@ impl CustomKeys {
         for id in 0..keys.len() as u32 {
             let name = keys.get(id);
             push_custom_key(name, 0, &mut self.text);
+            self.text.push(b'=');
             if !name.bytes().any(|b| b.is_ascii_alphanumeric()) {
                 self.clash = true;
             }
             self.ends.push(self.text.len() as u32);
         }
-        // Compare the keys themselves.
+        // Compare the keys themselves (each with its `=`).
         let mut all: Vec<&[u8]> = (0..self.ends.len()).map(|i| self.key(i as u32)).collect();
         all.sort_unstable();
         if all.windows(2).any(|w| w[0] == w[1]) {
@@ -268,6 +256,7 @@ impl CustomKeys {
         }
     }
 
+    /// The custom key numbered `id`, and `=`.
     fn key(&self, id: u32) -> &[u8] {
         let end = self.ends[id as usize] as usize;
         let start = match id {
@@ -383,6 +372,11 @@ impl Extension<'_> {
     /// `=` and the escaped value, cut to `max` characters.
     fn value(&mut self, value: &str, max: usize) {
         self.out.push(b'=');
+        self.escaped(value, max);
+    }
+
+    /// The escaped value, cut to `max` characters.
+    fn escaped(&mut self, value: &str, max: usize) {
         escape_into_fast(truncate_chars(value, max), self.out, b"\\=", |b| match b {
             b'\\' => Some(b"\\\\"),
             b'=' => Some(b"\\="),

@@ -361,7 +361,31 @@ mod tests {
 
     proptest::proptest! {
         #[test]
+        fn put_appends_exactly_the_bytes(
+            before in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+            s in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+        ) {
+            let mut out = before.clone();
+            put(&mut out, &s);
+            let mut want = before;
+            want.extend_from_slice(&s);
+            proptest::prop_assert_eq!(out, want);
+        }
+
+        #[test]
         fn the_fast_escape_agrees_on_any_text(t in "[a-z =\\\\\"|\\]\t\r\n\u{0}\u{7f}\u{85}\u{2028}é日😀]{0,40}") {
+            let (mut slow, mut fast) = (Vec::new(), Vec::new());
+            escape_into(&t, &mut slow, escape);
+            escape_into_fast(&t, &mut fast, SPECIALS, escape);
+            proptest::prop_assert_eq!(fast, slow);
+        }
+
+        /// Mostly plain text, with at most one byte to look at, anywhere:
+        /// the word-at-a-time check must find it.
+        #[test]
+        fn the_fast_escape_finds_one_special_in_plain_text(
+            t in "[a-zA-Z0-9 ._-]{0,30}[=\\\\\"|\\]\t\r\n\u{0}\u{7f}\u{85}\u{2028}é:/]?[a-zA-Z0-9 ._-]{0,30}",
+        ) {
             let (mut slow, mut fast) = (Vec::new(), Vec::new());
             escape_into(&t, &mut slow, escape);
             escape_into_fast(&t, &mut fast, SPECIALS, escape);

@@ -252,6 +252,20 @@ impl<'a> Fields<'a> {
             .map(move |f| (page.text(f.key), page.val(f)))
     }
 
+    /// Each field's value, what it is, and its key's number, without its
+    /// key's text (see [`Slot`]).
+    pub fn slots(&self) -> impl Iterator<Item = Slot<'a>> + 'a {
+        let page = self.page;
+        self.fields.iter().map(move |f| Slot {
+            val: page.val(f),
+            known_bit: match f.known {
+                NOT_KNOWN => 0,
+                k => 1 << k,
+            },
+            key_id: f.key_id,
+        })
+    }
+
     /// The fields as [`Entry`]s.
     pub fn entries(&self) -> impl Iterator<Item = Entry<'a>> + 'a {
         let page = self.page;
@@ -271,6 +285,16 @@ pub struct Entry<'a> {
     pub val: Val<'a>,
     /// The [`Known`] field it is, if any.
     pub known: Option<Known>,
+    /// The page-wide number of its key: see [`Event::page_keys`].
+    pub key_id: u32,
+}
+
+/// A field as a format that knows its page's keys by number sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Slot<'a> {
+    pub val: Val<'a>,
+    /// `1 << k` when it is the [`Known`] field `k`, else 0.
+    pub known_bit: u32,
     /// The page-wide number of its key: see [`Event::page_keys`].
     pub key_id: u32,
 }
@@ -334,6 +358,7 @@ pub enum Known {
 
 /// How many [`Known`] fields there are.
 pub const KNOWN_COUNT: usize = 22;
+const _: () = assert!(KNOWN_COUNT <= 32, "Slot::known_bit is a u32");
 
 /// A known field absent from a log.
 const ABSENT: u32 = u32::MAX;
@@ -473,13 +498,22 @@ pub struct Logs {
 }
 
 impl Logs {
+    #[inline]
     fn text(&self, s: Span) -> &str {
-        if s.start & EXTRA == 0 {
-            &self.text[s.start as usize..(s.start + s.len) as usize]
+        let (text, start) = if s.start & EXTRA == 0 {
+            (&self.text, s.start as usize)
         } else {
-            let start = (s.start & !EXTRA) as usize;
-            &self.extra[start..start + s.len as usize]
-        }
+            (&self.extra, (s.start & !EXTRA) as usize)
+        };
+        let end = start + s.len as usize;
+        // Spans are cut by the reader at ASCII bytes (quotes and JSON's
+        // punctuation) or at the ends of what it wrote, so they are
+        // character boundaries; checked in debug builds, and the bounds
+        // always (a slice of bytes, then read as the text it is part of).
+        debug_assert!(text.is_char_boundary(start) && text.is_char_boundary(end));
+        let bytes = &text.as_bytes()[start..end];
+        // SAFETY: `bytes` lies between two character boundaries of a str.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
     #[inline]
