@@ -17,7 +17,7 @@
 
 use super::text::{KeySet, escape_into_fast, push_int, put, truncate_chars};
 use super::{Budget, severity_number};
-use crate::event::{App, Event, Known, Val};
+use crate::event::{App, Event, Known};
 use std::net::IpAddr;
 
 /// The key that flags a line cut by `--max-message-size` (custom keys
@@ -79,7 +79,7 @@ const MAPPINGS: &[Mapping] = &[
 /// are written whole while they fit `budget`; when one does not, the rest
 /// are left out and the line ends with `siemAgentTruncated=true`.
 pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) {
-    let text = |k: Known| ev.known(k).map(Val::text).unwrap_or_default();
+    let text = |k: Known| ev.known_text(k);
     // SignatureID: the app and its event kind.
     let (prefix, kind) = match ev.app {
         App::Investigate => ("Investigate:", text(Known::ActivityType)),
@@ -144,7 +144,8 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
         let Some((field, value)) = mp
             .fields
             .iter()
-            .find_map(|&f| ev.known(f).filter(|v| !v.is_empty()).map(|v| (f, v)))
+            .map(|&f| (f, ev.known_text(f)))
+            .find(|(_, v)| !v.is_empty())
         else {
             continue;
         };
@@ -152,7 +153,7 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
         let start = ext.start();
         ext.separator();
         put(ext.out, mp.prefix.as_bytes());
-        ext.escaped(value.text(), mp.max);
+        ext.escaped(value, mp.max);
         ext.settle(start);
     }
     for field in [Known::Host, Known::Hosts] {
@@ -188,14 +189,14 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
             if ext.budget.cut {
                 break;
             }
-            if used & e.known_bit != 0 || e.val.is_empty() {
+            if used & e.known_bit != 0 || e.text.is_empty() {
                 continue;
             }
             let before = ext.start();
             ext.separator();
             // The key and its `=`.
             put(ext.out, cache.key(e.key_id));
-            ext.escaped(e.val.text(), CUSTOM_MAX);
+            ext.escaped(e.text, CUSTOM_MAX);
             ext.settle(before);
         }
         true

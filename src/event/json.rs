@@ -383,11 +383,23 @@ impl Reader {
     /// A field's value.
     fn value(&mut self) -> Result<(Kind, Span), Bail> {
         let empty = Span { start: 0, len: 0 };
+        // A literal's span is its text (so that a value's text is its span
+        // whatever its kind: see `Logs::text_of`); null's is empty.
+        let at = |i: usize, n: u32| Span {
+            start: i as u32,
+            len: n,
+        };
         match self.peek() {
             Some(b'"') => Ok((Kind::Str, self.string()?)),
             Some(b'-' | b'0'..=b'9') => Ok((Kind::Num, self.number()?)),
-            Some(b't') => self.literal(b"true").map(|_| (Kind::True, empty)),
-            Some(b'f') => self.literal(b"false").map(|_| (Kind::False, empty)),
+            Some(b't') => {
+                let span = at(self.i, 4);
+                self.literal(b"true").map(|_| (Kind::True, span))
+            }
+            Some(b'f') => {
+                let span = at(self.i, 5);
+                self.literal(b"false").map(|_| (Kind::False, span))
+            }
             Some(b'n') => self.literal(b"null").map(|_| (Kind::Null, empty)),
             Some(b'[' | b'{') => {
                 let start = self.i;
@@ -916,6 +928,13 @@ mod tests {
             // is not always exact, so not necessarily `v`).
             let reread: Value = serde_json::from_str(&text).unwrap();
             prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&reread).unwrap());
+            // A value's text read without its kind is the text of its value.
+            let texts: Vec<&str> = ev.fields().slots().map(|s| s.text).collect();
+            let want: Vec<&str> = ev.fields().iter().map(|(_, v)| v.text()).collect();
+            prop_assert_eq!(texts, want);
+            for k in crate::event::Known::ALL {
+                prop_assert_eq!(ev.known_text(k), ev.known(k).map_or("", |v| v.text()));
+            }
         }
 
         #[test]

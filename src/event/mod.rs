@@ -141,6 +141,18 @@ impl Event {
         }
     }
 
+    /// A known field's value as text ([`Val::text`]), empty when the log
+    /// does not have it: read without looking at its kind.
+    #[inline]
+    pub fn known_text(&self, k: Known) -> &str {
+        match self.known[k as usize] {
+            ABSENT => "",
+            i => self
+                .page
+                .text_of(&self.page.fields[(self.first + i) as usize]),
+        }
+    }
+
     /// A field by name (a known one without a search).
     pub fn get(&self, name: &str) -> Option<Val<'_>> {
         match Known::of(name.as_bytes()) {
@@ -257,7 +269,7 @@ impl<'a> Fields<'a> {
     pub fn slots(&self) -> impl Iterator<Item = Slot<'a>> + 'a {
         let page = self.page;
         self.fields.iter().map(move |f| Slot {
-            val: page.val(f),
+            text: page.text_of(f),
             known_bit: match f.known {
                 NOT_KNOWN => 0,
                 k => 1 << k,
@@ -292,7 +304,8 @@ pub struct Entry<'a> {
 /// A field as a format that knows its page's keys by number sees it.
 #[derive(Clone, Copy, Debug)]
 pub struct Slot<'a> {
-    pub val: Val<'a>,
+    /// Its value as text ([`Val::text`]; empty for null and "").
+    pub text: &'a str,
     /// `1 << k` when it is the [`Known`] field `k`, else 0.
     pub known_bit: u32,
     /// The page-wide number of its key: see [`Event::page_keys`].
@@ -514,6 +527,14 @@ impl Logs {
         let bytes = &text.as_bytes()[start..end];
         // SAFETY: `bytes` lies between two character boundaries of a str.
         unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    /// A value's text, whatever its kind: the reader gives every value a
+    /// span of its text (a literal's own, null an empty one), so that
+    /// this is [`Val::text`] without a branch on the kind.
+    #[inline]
+    fn text_of(&self, f: &Field) -> &str {
+        self.text(f.val)
     }
 
     #[inline]
