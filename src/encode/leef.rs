@@ -16,7 +16,7 @@
 //! `.` become `_`), renamed `cloudsoc_<name>` if it would repeat a key or
 //! is one of LEEF's predefined attribute names.
 
-use super::text::{KeySet, escape_into_fast, push_int, truncate_chars};
+use super::text::{KeySet, escape_into_fast, push_int, put, truncate_chars};
 use super::{Budget, severity_number};
 use crate::event::{App, Event, Known, Val};
 use std::net::IpAddr;
@@ -109,26 +109,34 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
         ]);
     }
 
+    // Custom keys: worked out once per page (see `PageKeys`); the keys of
+    // a line are tracked only when the page's keys may clash.
+    let cache = PAGE_KEYS.with(|c| {
+        let mut c = c.try_borrow_mut().ok()?;
+        let keys = ev.page_keys();
+        if c.serial != keys.serial() {
+            c.fill(keys);
+        }
+        (!c.clash).then(|| std::mem::take(&mut *c))
+    });
     let mut attrs = Attributes {
         out,
         delim,
         first: true,
         keys: KeySet::new(),
+        track: cache.is_none(),
         budget,
     };
     // Known fields already written, as bits.
     let mut used = 0u32;
     if let Some(t) = ev.time {
         let start = attrs.start();
-        let mut dev_time = Vec::with_capacity(28);
-        super::clock::push_iso_seconds(t, &mut dev_time);
-        dev_time.push(b'.');
-        super::clock::push_padded(t.timestamp_subsec_millis() % 1000, 3, &mut dev_time);
-        dev_time.extend_from_slice(b"+0000");
-        attrs.pair(
-            "devTime",
-            std::str::from_utf8(&dev_time).unwrap_or_default(),
-        );
+        attrs.pair_with("devTime", |out| {
+            super::clock::push_iso_seconds(t, out);
+            out.push(b'.');
+            super::clock::push_padded(t.timestamp_subsec_millis() % 1000, 3, out);
+            out.extend_from_slice(b"+0000");
+        });
         attrs.pair("devTimeFormat", DEV_TIME_FORMAT);
         attrs.settle(start);
         used |= 1
@@ -138,9 +146,7 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
             } as u32);
     }
     let start = attrs.start();
-    let mut sev = Vec::with_capacity(2);
-    push_int(u64::from(severity_number(ev)), &mut sev);
-    attrs.pair("sev", std::str::from_utf8(&sev).unwrap_or_default());
+    attrs.pair_with("sev", |out| push_int(u64::from(severity_number(ev)), out));
     attrs.settle(start);
     for (field, key) in [
         (Known::Id, "externalId"),
@@ -151,9 +157,10 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
         (Known::Message, "msg"),
         (Known::ThreatScore, "threatScore"),
     ] {
-        if let Some(v) = ev.known(field).filter(|v| !v.is_empty()) {
+        let v = ev.known_text(field);
+        if !v.is_empty() {
             let start = attrs.start();
-            attrs.pair(key, v.text());
+            attrs.pair(key, v);
             attrs.settle(start);
             used |= 1 << field as u32;
         }
@@ -170,6 +177,36 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
             break;
         }
     }
+    if let Some(cache) = cache {
+        for e in ev.fields().slots() {
+            if used & e.known_bit != 0 || e.text.is_empty() {
+                continue;
+            }
+            let start = attrs.start();
+            attrs.separator();
+            // The key and its `=`.
+            put(attrs.out, cache.key(e.key_id));
+            attrs.value(e.text);
+            attrs.settle(start);
+        }
+        // Kept for the page's next line.
+        PAGE_KEYS.with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                *c = cache;
+            }
+        });
+    } else {
+        custom_keys_one_by_one(ev, used, &mut attrs);
+    }
+    if attrs.budget.cut {
+        attrs.pair(TRUNCATED, "true");
+    }
+}
+
+/// The custom keys of `ev`, each made unique within the line as it is
+/// written (`a b` and `a_b` both make `a_b`: the second is written
+/// `cloudsoc_a_b`).
+fn custom_keys_one_by_one(ev: &Event, used: u32, attrs: &mut Attributes<'_>) {
     let mut key = String::with_capacity(64);
     for e in ev.fields().entries() {
         if e.known.is_some_and(|k| used & (1 << k as u32) != 0) || e.val.is_empty() {
@@ -184,8 +221,64 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
         attrs.pair(&key, e.val.text());
         attrs.settle(start);
     }
-    if attrs.budget.cut {
-        attrs.pair(TRUNCATED, "true");
+}
+
+/// See [`PageKeys::fill`].
+const MAX_PAGE_KEYS: usize = 4096;
+
+thread_local! {
+    /// The custom keys of the page being written.
+    static PAGE_KEYS: std::cell::RefCell<PageKeys> = std::cell::RefCell::new(PageKeys::default());
+}
+
+/// The LEEF key of each key of one page (by key number, each with its
+/// `=`), and whether two of them are the same (then each line's keys are
+/// made unique as they are written).
+#[derive(Default)]
+struct PageKeys {
+    serial: u64,
+    text: Vec<u8>,
+    ends: Vec<u32>,
+    clash: bool,
+}
+
+impl PageKeys {
+    fn fill(&mut self, keys: crate::event::PageKeys<'_>) {
+        self.serial = keys.serial();
+        self.text.clear();
+        self.ends.clear();
+        self.clash = keys.len() > MAX_PAGE_KEYS;
+        if self.clash {
+            return;
+        }
+        let mut key = String::new();
+        for id in 0..keys.len() as u32 {
+            key.clear();
+            push_custom_key(keys.get(id), &mut key);
+            // What the line-by-line way makes of it when no other key of
+            // the line is the same: the mapped keys are all predefined.
+            while is_predefined(&key) {
+                key.insert_str(0, "cloudsoc_");
+            }
+            self.text.extend_from_slice(key.as_bytes());
+            self.text.push(b'=');
+            self.ends.push(self.text.len() as u32);
+        }
+        let mut all: Vec<&[u8]> = (0..self.ends.len()).map(|i| self.key(i as u32)).collect();
+        all.sort_unstable();
+        if all.windows(2).any(|w| w[0] == w[1]) {
+            self.clash = true;
+        }
+    }
+
+    /// The key numbered `id`, and `=`.
+    fn key(&self, id: u32) -> &[u8] {
+        let end = self.ends[id as usize] as usize;
+        let start = match id {
+            0 => 0,
+            _ => self.ends[id as usize - 1] as usize,
+        };
+        &self.text[start..end]
     }
 }
 
@@ -295,6 +388,8 @@ struct Attributes<'a> {
     delim: u8,
     first: bool,
     keys: KeySet,
+    /// Whether `keys` is kept (see `write`).
+    track: bool,
     budget: &'a mut Budget,
 }
 
@@ -313,15 +408,46 @@ impl Attributes<'_> {
         }
     }
 
-    fn pair(&mut self, key: &str, value: &str) {
+    /// The delimiter before an attribute (none before the first).
+    fn separator(&mut self) {
         if !self.first {
             self.out.push(self.delim);
         }
         self.first = false;
+    }
+
+    /// The delimiter, `key=` (tracked when the line's keys are).
+    fn key(&mut self, key: &str) {
+        self.separator();
         let start = self.out.len();
-        self.out.extend_from_slice(key.as_bytes());
-        self.keys.insert(self.out, start, self.out.len());
+        put(self.out, key.as_bytes());
+        if self.track {
+            self.keys.insert(self.out, start, self.out.len());
+        }
         self.out.push(b'=');
+    }
+
+    fn pair(&mut self, key: &str, value: &str) {
+        self.key(key);
+        self.value(value);
+    }
+
+    /// An attribute whose value `write` writes in ASCII; the delimiter
+    /// and control characters in it become spaces, as in any value.
+    fn pair_with(&mut self, key: &str, write: impl FnOnce(&mut Vec<u8>)) {
+        self.key(key);
+        let start = self.out.len();
+        write(self.out);
+        let delim = self.delim;
+        for b in &mut self.out[start..] {
+            if *b == delim || *b < 0x20 || *b == 0x7f {
+                *b = b' ';
+            }
+        }
+    }
+
+    /// A value, escaped.
+    fn value(&mut self, value: &str) {
         let delim = self.delim;
         escape_into_fast(value, self.out, &[delim], |b| {
             (b == delim || b < 0x20 || b == 0x7f).then_some(&b" "[..])
@@ -376,6 +502,45 @@ mod tests {
             );
         }
         (header, attrs)
+    }
+
+    #[test]
+    fn a_page_writes_the_keys_a_log_alone_would() {
+        // Logs sharing keys (keys worked out once per page); a field named
+        // like a predefined attribute, and one named like its renamed
+        // form; two keys that make the same key (written key by key).
+        let one = r#"[{"_domain":"a","x y":1,"z":null},{"x y":2,"_domain":"b","w":"u"}]"#;
+        let predefined = r#"[{"msg":"a","src":"b"},{"cloudsoc_msg":"c","msg":"d"}]"#;
+        let two = r#"[{"q":1},{"a_b":"1","a b":"2"}]"#;
+        for page in [one, predefined, two] {
+            let events = crate::event::json::log_array(App::Investigate, page.into()).unwrap();
+            for ev in &events {
+                for leef in [Version::V1, Version::V2(b'^')] {
+                    let mut fields = Map::new();
+                    for (k, v) in ev.fields().iter() {
+                        let mut t = Vec::new();
+                        crate::event::json::write_val(v, &mut t);
+                        fields.insert(k.to_string(), serde_json::from_slice(&t).unwrap());
+                    }
+                    let alone = line(App::Investigate, Value::Object(fields), leef);
+                    let mut out = Vec::new();
+                    write(ev, "1.0", leef, &mut out, &mut Budget::unlimited());
+                    assert_eq!(String::from_utf8(out).unwrap(), alone);
+                }
+            }
+        }
+        let events = crate::event::json::log_array(App::Investigate, predefined.into()).unwrap();
+        let mut out = Vec::new();
+        write(
+            &events[1],
+            "1.0",
+            Version::V1,
+            &mut out,
+            &mut Budget::unlimited(),
+        );
+        let (_, a) = parse(&String::from_utf8(out).unwrap());
+        assert_eq!(a["cloudsoc_msg"], "c");
+        assert_eq!(a["cloudsoc_cloudsoc_msg"], "d");
     }
 
     #[test]
