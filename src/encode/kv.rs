@@ -18,7 +18,7 @@
 //!   them, null as `""`, arrays and objects as compact JSON.
 
 use super::Budget;
-use super::text::escape_into_fast;
+use super::text::{escape_into_fast, put};
 use crate::event::Event;
 use chrono::SecondsFormat;
 
@@ -30,6 +30,133 @@ pub const TRUNCATED: &str = "siem_agent_truncated";
 /// fit `budget`; when one does not, the rest are left out and the line
 /// ends with `siem_agent_truncated="true"`.
 pub fn write(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
+    // Keys worked out once per page (see `PageKeys`): when none can repeat
+    // another in a line, no line needs its keys tracked.
+    let cache = PAGE_KEYS.with(|c| {
+        let mut c = c.try_borrow_mut().ok()?;
+        let keys = ev.page_keys();
+        if c.serial != keys.serial() {
+            c.fill(keys);
+        }
+        (!c.clash).then(|| std::mem::take(&mut *c))
+    });
+    match cache {
+        Some(cache) => {
+            write_with(ev, &cache, out, budget);
+            PAGE_KEYS.with(|c| {
+                if let Ok(mut c) = c.try_borrow_mut() {
+                    *c = cache;
+                }
+            });
+        }
+        None => write_one_by_one(ev, out, budget),
+    }
+}
+
+/// [`write`] with the keys of the page, none the same as another.
+fn write_with(ev: &Event, cache: &PageKeys, out: &mut Vec<u8>, budget: &mut Budget) {
+    let line = out.len();
+    let mut first = true;
+    let mut field = |key: &[u8], value: &dyn Fn(&mut Vec<u8>), out: &mut Vec<u8>| {
+        if budget.cut {
+            return;
+        }
+        let start = out.len();
+        if !first {
+            out.push(b' ');
+        }
+        put(out, key);
+        value(out);
+        out.push(b'"');
+        if budget.fits(out, start) {
+            first = false;
+        }
+    };
+    if let Some(t) = ev.time {
+        field(b"timestamp=\"", &|out| push_time(t, out), out);
+    }
+    field(b"app=\"", &|out| escape(ev.app.as_str(), out), out);
+    for e in ev.fields().slots() {
+        field(cache.key(e.key_id), &|out| escape(e.text, out), out);
+    }
+    if budget.cut {
+        if out.len() > line {
+            out.push(b' ');
+        }
+        out.extend_from_slice(TRUNCATED.as_bytes());
+        out.extend_from_slice(b"=\"true\"");
+    }
+}
+
+/// The log's time as `to_rfc3339_opts(AutoSi, true)` writes it.
+fn push_time(t: chrono::DateTime<chrono::Utc>, out: &mut Vec<u8>) {
+    if t.timestamp_subsec_nanos() == 0 && (0..=9999).contains(&chrono::Datelike::year(&t)) {
+        super::clock::push_iso_seconds(t, out);
+        out.push(b'Z');
+    } else {
+        out.extend_from_slice(t.to_rfc3339_opts(SecondsFormat::AutoSi, true).as_bytes());
+    }
+}
+
+/// See [`PageKeys::fill`].
+const MAX_PAGE_KEYS: usize = 4096;
+
+thread_local! {
+    /// The keys of the page being written.
+    static PAGE_KEYS: std::cell::RefCell<PageKeys> = std::cell::RefCell::new(PageKeys::default());
+}
+
+/// The key of each key of one page (by key number, each with its `="`),
+/// and whether two of them, or one and a key the line writes itself
+/// (`timestamp`, `app`, the truncation flag), are the same: then each
+/// line's keys are made unique as they are written.
+#[derive(Default)]
+struct PageKeys {
+    serial: u64,
+    text: Vec<u8>,
+    ends: Vec<u32>,
+    clash: bool,
+}
+
+impl PageKeys {
+    fn fill(&mut self, keys: crate::event::PageKeys<'_>) {
+        self.serial = keys.serial();
+        self.text.clear();
+        self.ends.clear();
+        self.clash = keys.len() > MAX_PAGE_KEYS;
+        if self.clash {
+            return;
+        }
+        for id in 0..keys.len() as u32 {
+            self.text.extend_from_slice(key(keys.get(id)).as_bytes());
+            self.text.extend_from_slice(b"=\"");
+            self.ends.push(self.text.len() as u32);
+        }
+        let mut all: Vec<&[u8]> = (0..self.ends.len()).map(|i| self.key(i as u32)).collect();
+        all.extend([
+            &b"timestamp=\""[..],
+            &b"app=\""[..],
+            &b"siem_agent_truncated=\""[..],
+        ]);
+        all.sort_unstable();
+        if all.windows(2).any(|w| w[0] == w[1]) {
+            self.clash = true;
+        }
+    }
+
+    /// The key numbered `id`, and `="`.
+    fn key(&self, id: u32) -> &[u8] {
+        let end = self.ends[id as usize] as usize;
+        let start = match id {
+            0 => 0,
+            _ => self.ends[id as usize - 1] as usize,
+        };
+        &self.text[start..end]
+    }
+}
+
+/// [`write`], each key made unique among those already written.
+fn write_one_by_one(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
     let line = out.len();
     let mut keys: Vec<String> = Vec::with_capacity(ev.fields().len() + 3);
     keys.push(TRUNCATED.into());
@@ -80,6 +207,15 @@ fn pair(
     }
     out.extend_from_slice(key.as_bytes());
     out.extend_from_slice(b"=\"");
+    escape(value, out);
+    out.push(b'"');
+    if budget.fits(out, start) {
+        keys.push(key);
+    }
+}
+
+/// A value between double quotes, escaped.
+fn escape(value: &str, out: &mut Vec<u8>) {
     escape_into_fast(value, out, b"\"\\", |b| match b {
         b'"' => Some(b"\\\""),
         b'\\' => Some(b"\\\\"),
@@ -88,10 +224,6 @@ fn pair(
         b if b < 0x20 || b == 0x7f => Some(b" "),
         _ => None,
     });
-    out.push(b'"');
-    if budget.fits(out, start) {
-        keys.push(key);
-    }
 }
 
 /// A field name as a Splunk key.
@@ -182,6 +314,44 @@ mod tests {
             pairs.push((key, value));
         }
         pairs
+    }
+
+    proptest! {
+        /// The page's keys worked out once write what the line-by-line way
+        /// writes, whatever the keys (some the same once made Splunk keys,
+        /// some the line's own), times and limits.
+        #[test]
+        fn a_page_writes_what_the_line_by_line_way_writes(
+            logs in prop::collection::vec(
+                prop::collection::vec((prop::sample::select(vec!["a", "_a", "a-", "app", "timestamp", "_id", "id", "created_timestamp", "siem_agent_truncated", "x y", "1"]), "[a-z\"\\\\ ]{0,6}"), 0..6),
+                1..4,
+            ),
+            limit in prop::option::of(20usize..200),
+        ) {
+            let page: Vec<Value> = logs
+                .iter()
+                .map(|kv| {
+                    let mut m = Map::new();
+                    for (k, v) in kv {
+                        let v = if *k == "created_timestamp" { json!("2023-01-01T00:00:05") } else { json!(v) };
+                        m.insert(k.to_string(), v);
+                    }
+                    Value::Object(m)
+                })
+                .collect();
+            let text = serde_json::to_string(&page).unwrap();
+            let events = crate::event::json::log_array(App::Investigate, text).unwrap();
+            for ev in &events {
+                let budget = || match limit {
+                    Some(l) => Budget { limit: l, cut: false },
+                    None => Budget::unlimited(),
+                };
+                let (mut fast, mut slow) = (Vec::new(), Vec::new());
+                write(ev, &mut fast, &mut budget());
+                write_one_by_one(ev, &mut slow, &mut budget());
+                prop_assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(slow).unwrap());
+            }
+        }
     }
 
     #[test]
