@@ -22,24 +22,83 @@ pub fn write(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
     out.extend_from_slice(b"{\"app\":\"");
     out.extend_from_slice(ev.app.as_str().as_bytes());
     out.push(b'"');
-    for (k, v) in ev.fields().iter() {
-        let start = out.len();
-        out.push(b',');
-        let key = match k {
-            "app" => "app_original",
-            TRUNCATED => "siem_agent_truncated_original",
-            k => k,
-        };
-        write_str(key, out);
-        out.push(b':');
-        crate::event::json::write_val(v, out);
-        escape_line_ends(out, start);
-        budget.fits(out, start);
-    }
+    // Each key as written, worked out once per page.
+    PAGE_KEYS.with(|c| {
+        let mut c = c.try_borrow_mut().ok();
+        if let Some(c) = &mut c {
+            let keys = ev.page_keys();
+            if c.serial != keys.serial() {
+                c.fill(keys);
+            }
+        }
+        for (e, (k, v)) in ev.fields().slots().zip(ev.fields().iter()) {
+            if budget.cut {
+                break;
+            }
+            let start = out.len();
+            match &c {
+                Some(c) => crate::encode::text::put(out, c.key(e.key_id)),
+                None => {
+                    out.push(b',');
+                    write_str(renamed(k), out);
+                    out.push(b':');
+                }
+            }
+            crate::event::json::write_val(v, out);
+            escape_line_ends(out, start);
+            budget.fits(out, start);
+        }
+    });
     if budget.cut {
         out.extend_from_slice(b",\"siem_agent_truncated\":true");
     }
     out.push(b'}');
+}
+
+/// A log field's key as written: `app` and the truncation flag renamed.
+fn renamed(key: &str) -> &str {
+    match key {
+        "app" => "app_original",
+        TRUNCATED => "siem_agent_truncated_original",
+        k => k,
+    }
+}
+
+thread_local! {
+    /// The keys of the page being written.
+    static PAGE_KEYS: std::cell::RefCell<PageKeys> = std::cell::RefCell::new(PageKeys::default());
+}
+
+/// Each key of one page (by key number) as written before its value:
+/// `,"key":`, renamed and escaped.
+#[derive(Default)]
+struct PageKeys {
+    serial: u64,
+    text: Vec<u8>,
+    ends: Vec<u32>,
+}
+
+impl PageKeys {
+    fn fill(&mut self, keys: crate::event::PageKeys<'_>) {
+        self.serial = keys.serial();
+        self.text.clear();
+        self.ends.clear();
+        for id in 0..keys.len() as u32 {
+            self.text.push(b',');
+            write_str(renamed(keys.get(id)), &mut self.text);
+            self.text.push(b':');
+            self.ends.push(self.text.len() as u32);
+        }
+    }
+
+    fn key(&self, id: u32) -> &[u8] {
+        let end = self.ends[id as usize] as usize;
+        let start = match id {
+            0 => 0,
+            _ => self.ends[id as usize - 1] as usize,
+        };
+        &self.text[start..end]
+    }
 }
 
 /// Appends `s` as a JSON string (serde_json's escapes), the Unicode line
@@ -61,6 +120,9 @@ pub fn to_json<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
 /// Rewrites NEL, U+2028 and U+2029 in `out[start..]` (JSON, where they can
 /// only be inside strings) as `\u` escapes.
 fn escape_line_ends(out: &mut Vec<u8>, start: usize) {
+    if out[start..].is_ascii() {
+        return;
+    }
     // 0xC2 and 0xE2 only ever lead a character, so matching on them
     // cannot hit the middle of one.
     let found = out[start..]
@@ -95,6 +157,27 @@ mod tests {
         let mut out = Vec::new();
         write(&ev, &mut out, &mut Budget::unlimited());
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_page_writes_what_each_log_alone_writes() {
+        let page =
+            r#"[{"app":"x","a":1},{"a":2,"siem_agent_truncated":true,"k\u2028":"v"},{"b":null}]"#;
+        let events = crate::event::json::log_array(App::Investigate, page.into()).unwrap();
+        for ev in &events {
+            let mut fields = Map::new();
+            for (k, v) in ev.fields().iter() {
+                let mut t = Vec::new();
+                crate::event::json::write_val(v, &mut t);
+                fields.insert(k.to_string(), serde_json::from_slice(&t).unwrap());
+            }
+            let mut out = Vec::new();
+            write(ev, &mut out, &mut Budget::unlimited());
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                encode(App::Investigate, Value::Object(fields))
+            );
+        }
     }
 
     #[test]
