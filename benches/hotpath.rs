@@ -74,7 +74,8 @@ fn main() {
                 }),
                 framing: Framing::Lf,
                 version: "1".into(),
-                max_message_size: None,
+                // The default for REMOTE over TCP.
+                max_message_size: Some(8096),
             };
             let mut out = Vec::with_capacity(4096);
             let mut total = 0;

@@ -29,7 +29,7 @@
 //!   documentation: this SD-ID names our own layout, not a vendor's.
 
 use super::Budget;
-use super::text::{escape_into, escape_into_fast};
+use super::text::{escape_into, escape_into_fast, put};
 use crate::event::{Event, Known, Val};
 
 /// The SD-ID the fields are written under.
@@ -43,8 +43,27 @@ pub const TRUNCATED: &str = "siem_agent_truncated";
 
 /// Appends `STRUCTURED-DATA SP [BOM] MSG` for `ev` within `budget`.
 pub fn write(ev: &Event, bom: bool, out: &mut Vec<u8>, budget: &mut Budget) {
-    let mut msg = Vec::new();
-    write_msg(ev, &mut msg);
+    // MSG is written first (its length decides the room of the
+    // parameters), into a buffer kept for the next log.
+    MSG.with(|m| match m.try_borrow_mut() {
+        Ok(mut msg) => {
+            msg.clear();
+            write_msg(ev, &mut msg);
+            write_with_msg(ev, &msg, bom, out, budget);
+        }
+        Err(_) => {
+            let mut msg = Vec::new();
+            write_msg(ev, &mut msg);
+            write_with_msg(ev, &msg, bom, out, budget);
+        }
+    });
+}
+
+thread_local! {
+    static MSG: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn write_with_msg(ev: &Event, msg: &[u8], bom: bool, out: &mut Vec<u8>, budget: &mut Budget) {
     let bom: &[u8] = if bom { super::rfc5424::BOM } else { b"" };
     // Under a limit, MSG (what a SIEM shows first) keeps the room it needs,
     // up to half of what is left; the parameters get the rest.
@@ -61,7 +80,7 @@ pub fn write(ev: &Event, bom: bool, out: &mut Vec<u8>, budget: &mut Budget) {
     if !params.cut && out.len() + 2 + bom.len() + msg.len() <= budget.limit {
         out.extend_from_slice(b"] ");
         out.extend_from_slice(bom);
-        out.extend_from_slice(&msg);
+        out.extend_from_slice(msg);
         return;
     }
     budget.cut = true;
@@ -85,9 +104,117 @@ pub fn write(ev: &Event, bom: bool, out: &mut Vec<u8>, budget: &mut Budget) {
 fn write_sd(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
     out.push(b'[');
     out.extend_from_slice(SD_ID.as_bytes());
+    // Names worked out once per page (see `PageNames`): when none can
+    // repeat another in the element, no line needs its names tracked.
+    let cache = PAGE_NAMES.with(|c| {
+        let mut c = c.try_borrow_mut().ok()?;
+        let keys = ev.page_keys();
+        if c.serial != keys.serial() {
+            c.fill(keys);
+        }
+        (!c.clash).then(|| std::mem::take(&mut *c))
+    });
+    if let Some(cache) = cache {
+        let message = 1u32 << Known::Message as u32;
+        for e in ev.fields().slots() {
+            if e.known_bit == message {
+                continue;
+            }
+            if budget.cut {
+                break;
+            }
+            let start = out.len();
+            put(out, cache.name(e.key_id));
+            value(e.text, out);
+            budget.fits(out, start);
+        }
+        PAGE_NAMES.with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                *c = cache;
+            }
+        });
+    } else {
+        params_one_by_one(ev, out, budget);
+    }
+}
+
+/// See [`PageNames::fill`].
+const MAX_PAGE_KEYS: usize = 4096;
+
+thread_local! {
+    /// The parameter names of the page being written.
+    static PAGE_NAMES: std::cell::RefCell<PageNames> = std::cell::RefCell::new(PageNames::default());
+}
+
+/// The parameter name of each key of one page (by key number), written
+/// ` name="`, and whether two of them (but `message`'s, not written), or
+/// one and the truncation flag, are the same: then each line's names are
+/// made unique as they are written.
+#[derive(Default)]
+struct PageNames {
+    serial: u64,
+    text: Vec<u8>,
+    ends: Vec<u32>,
+    clash: bool,
+}
+
+impl PageNames {
+    fn fill(&mut self, keys: crate::event::PageKeys<'_>) {
+        self.serial = keys.serial();
+        self.text.clear();
+        self.ends.clear();
+        self.clash = keys.len() > MAX_PAGE_KEYS;
+        if self.clash {
+            return;
+        }
+        let mut written: Vec<&[u8]> = Vec::new();
+        for id in 0..keys.len() as u32 {
+            self.text.push(b' ');
+            self.text
+                .extend_from_slice(param_name(keys.get(id)).as_bytes());
+            self.text.extend_from_slice(b"=\"");
+            self.ends.push(self.text.len() as u32);
+        }
+        for id in 0..keys.len() as u32 {
+            if keys.get(id) != "message" {
+                written.push(self.name(id));
+            }
+        }
+        written.push(b" siem_agent_truncated=\"");
+        written.sort_unstable();
+        if written.windows(2).any(|w| w[0] == w[1]) {
+            self.clash = true;
+        }
+    }
+
+    /// ` name="` for the key numbered `id`.
+    fn name(&self, id: u32) -> &[u8] {
+        let end = self.ends[id as usize] as usize;
+        let start = match id {
+            0 => 0,
+            _ => self.ends[id as usize - 1] as usize,
+        };
+        &self.text[start..end]
+    }
+}
+
+/// A parameter's value, escaped, and its closing quote.
+fn value(text: &str, out: &mut Vec<u8>) {
+    escape_into_fast(text, out, b"\"\\]", |b| match b {
+        b'"' => Some(b"\\\""),
+        b'\\' => Some(b"\\\\"),
+        b']' => Some(b"\\]"),
+        _ => control(b),
+    });
+    out.push(b'"');
+}
+
+/// The parameters of `ev`, each name made unique among those already
+/// written.
+fn params_one_by_one(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
     let mut names: Vec<String> = Vec::with_capacity(ev.fields().len() + 1);
     names.push(TRUNCATED.into());
-    for (field, value) in ev.fields().iter() {
+    for (field, val) in ev.fields().iter() {
         if field == "message" {
             continue;
         }
@@ -110,13 +237,7 @@ fn write_sd(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
         out.push(b' ');
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b"=\"");
-        escape_into_fast(value.text(), out, b"\"\\]", |b| match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            b']' => Some(b"\\]"),
-            _ => control(b),
-        });
-        out.push(b'"');
+        value(val.text(), out);
         if budget.fits(out, start) {
             names.push(name);
         }
@@ -176,6 +297,39 @@ mod tests {
             sd,
             rest.strip_prefix(' ').expect("SP before MSG").to_string(),
         )
+    }
+
+    proptest! {
+        /// The page's names worked out once write what the name-by-name
+        /// way writes, whatever the keys (some the same once made names:
+        /// `a=`/`a]`, two long keys that share their first 32 characters,
+        /// the truncation flag's own) and limits.
+        #[test]
+        fn a_page_writes_what_the_name_by_name_way_writes(
+            logs in prop::collection::vec(
+                prop::collection::vec((prop::sample::select(vec!["a", "a=", "a]", "message", "siem_agent_truncated", "x y", "k0123456789012345678901234567890123", "k0123456789012345678901234567890124", "é"]), "[a-z\"\\\\\\] ]{0,6}"), 0..6),
+                1..4,
+            ),
+            limit in prop::option::of(20usize..200),
+        ) {
+            let page: Vec<Value> = logs
+                .iter()
+                .map(|kv| Value::Object(kv.iter().map(|(k, v)| (k.to_string(), json!(v))).collect()))
+                .collect();
+            let text = serde_json::to_string(&page).unwrap();
+            let events = crate::event::json::log_array(App::Investigate, text).unwrap();
+            for ev in &events {
+                let budget = || match limit {
+                    Some(l) => Budget { limit: l, cut: false },
+                    None => Budget::unlimited(),
+                };
+                let (mut fast, mut slow) = (Vec::new(), b"[".to_vec());
+                write_sd(ev, &mut fast, &mut budget());
+                slow.extend_from_slice(SD_ID.as_bytes());
+                params_one_by_one(ev, &mut slow, &mut budget());
+                prop_assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(slow).unwrap());
+            }
+        }
     }
 
     /// An independent reader of one SD-ELEMENT, from RFC 5424 section 6.3:
