@@ -750,7 +750,7 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     let b = s.as_bytes();
     // Most strings need no escape: checked a word at a time.
-    if b.len() >= 8 && !b.chunks(8).any(|w| needs_escape(w)) {
+    if b.len() >= 8 && !b.chunks(8).any(needs_escape) {
         out.extend_from_slice(b);
         out.push(b'"');
         return;
