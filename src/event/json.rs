@@ -86,7 +86,7 @@ impl Reader {
         if text.len() >= super::EXTRA as usize {
             return Err(text);
         }
-        let fields = Vec::with_capacity(text.len() / 16);
+        let fields = super::pool::fields(text.len() / 16);
         Ok(Reader {
             text,
             i: 0,

@@ -6,6 +6,7 @@
 //! carry every field (JSON, key=value) lose nothing.
 
 pub mod json;
+pub mod pool;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde_json::{Map, Value};
@@ -508,6 +509,13 @@ pub struct Logs {
     text: String,
     extra: String,
     fields: Vec<Field>,
+}
+
+impl Drop for Logs {
+    fn drop(&mut self) {
+        let text = std::mem::take(&mut self.text).into_bytes();
+        pool::give(text, std::mem::take(&mut self.fields));
+    }
 }
 
 impl Logs {

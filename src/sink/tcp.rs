@@ -122,6 +122,9 @@ impl TcpSink {
     /// Writes and flushes every frame, and confirms those held long
     /// enough; the others stay held (see the module's doc).
     pub async fn flush(&mut self) -> Result<(), SinkError> {
+        if self.chunks.is_empty() && self.conn.is_none() {
+            return Ok(()); // nothing to confirm, no connection to keep
+        }
         self.deliver(true).await?;
         // The connection is open now.
         let now = Instant::now();
@@ -136,29 +139,66 @@ impl TcpSink {
             if !held_enough && self.bytes - c.bytes.len() < HOLD_BYTES {
                 break;
             }
-            let Some(mut c) = self.chunks.pop_front() else {
-                break;
-            };
-            self.bytes -= c.bytes.len();
-            self.frames -= c.frames;
-            self.written -= 1;
-            // Kept for reuse (at most what HOLD_BYTES holds): the memory
-            // of a new buffer costs more than its contents.
-            if self.spare.len() <= HOLD_BYTES / BUFFER && c.bytes.capacity() <= 2 * BUFFER {
-                c.bytes.clear();
-                self.spare.push(c.bytes);
-            }
+            self.release_first();
         }
         Ok(())
     }
 
-    /// Flushes and waits until every frame is confirmed (about [`HOLD`]).
+    /// Confirms the oldest chunk.
+    fn release_first(&mut self) {
+        let Some(mut c) = self.chunks.pop_front() else {
+            return;
+        };
+        self.bytes -= c.bytes.len();
+        self.frames -= c.frames;
+        self.written = self.written.saturating_sub(1);
+        // Kept for reuse (at most what HOLD_BYTES holds): the memory of a
+        // new buffer costs more than its contents.
+        if self.spare.len() <= HOLD_BYTES / BUFFER && c.bytes.capacity() <= 2 * BUFFER {
+            c.bytes.clear();
+            self.spare.push(c.bytes);
+        }
+    }
+
+    /// Flushes and waits until every frame is confirmed, then closes the
+    /// connection (the next frame opens another). Our side is closed
+    /// first: a receiver that reads to the end closes its own, which
+    /// confirms everything at once; one stopped with frames unread resets
+    /// the connection, and they are sent again on a new one (then held as
+    /// by [`TcpSink::flush`], in case the receiver resets whatever it
+    /// read); one that does neither within [`HOLD`] has kept the
+    /// connection open that long, as a flush asks.
     pub async fn confirm_all(&mut self) -> Result<(), SinkError> {
+        let mut close_first = true;
         loop {
             self.flush().await?;
-            match self.chunks.front().and_then(|c| c.flushed) {
-                None => return Ok(()),
-                Some(t) => tokio::time::sleep_until((t + HOLD).into()).await,
+            if self.chunks.is_empty() {
+                return Ok(());
+            }
+            if !close_first {
+                let t = self.chunks.front().and_then(|c| c.flushed);
+                tokio::time::sleep_until((t.unwrap_or_else(Instant::now) + HOLD).into()).await;
+                continue;
+            }
+            close_first = false;
+            let Some(mut conn) = self.conn.take() else {
+                continue;
+            };
+            match closed_by_peer(&mut conn, &self.target, self.retry.timeout).await {
+                Ok(()) => {
+                    while !self.chunks.is_empty() {
+                        self.release_first();
+                    }
+                    self.written = 0;
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::warn!("{e}; sending again what it was not seen to read");
+                    self.written = 0;
+                    for c in &mut self.chunks {
+                        c.flushed = None;
+                    }
+                }
             }
         }
     }
@@ -212,6 +252,29 @@ impl TcpSink {
     }
 }
 
+/// Closes our side of `c` and waits for the peer: `Ok` when it closes its
+/// own (it read everything) or keeps the connection open for [`HOLD`],
+/// an error when it resets it.
+async fn closed_by_peer(c: &mut Conn, target: &str, timeout: Duration) -> Result<(), SinkError> {
+    use tokio::io::AsyncReadExt;
+    super::with_deadline(timeout, c.shutdown())
+        .await
+        .map_err(|e| SinkError::write(target, e))?;
+    let until = tokio::time::Instant::now() + HOLD;
+    let mut buf = [0u8; 512];
+    loop {
+        match tokio::time::timeout_at(until, c.read(&mut buf)).await {
+            Err(_) | Ok(Ok(0)) => return Ok(()),
+            // A TLS peer that closes without its close_notify (as rsyslog
+            // does) has still closed, not reset.
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            // Syslog receivers do not talk back; anything read is ignored.
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(SinkError::write(target, e)),
+        }
+    }
+}
+
 /// Fails if the peer has closed its side (or reset the connection).
 fn check_open(c: &mut Conn, target: &str) -> Result<(), SinkError> {
     let mut probe = [0u8; 512];
@@ -235,6 +298,14 @@ mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
+
+    /// Runs a test body, failing it if it has not ended in 30 s (a sink
+    /// that does not do what is expected may leave a peer waiting).
+    async fn bounded(body: impl std::future::Future<Output = ()>) {
+        tokio::time::timeout(Duration::from_secs(30), body)
+            .await
+            .expect("the test ended in time");
+    }
 
     async fn sink_and_listener() -> (TcpSink, TcpListener) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -266,6 +337,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_the_receiver_drops_unread_is_sent_again() {
+        bounded(a_batch_the_receiver_drops_unread_is_sent_again_body()).await;
+    }
+
+    async fn a_batch_the_receiver_drops_unread_is_sent_again_body() {
         let (mut sink, listener) = sink_and_listener().await;
         let (first, _) = listener.accept().await.unwrap();
         sink.send(b"one\n").await.unwrap();
@@ -288,7 +363,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_is_confirmed_after_the_hold_on_an_open_connection() {
+    async fn a_batch_is_held_until_the_receiver_has_read_it() {
+        bounded(a_batch_is_held_until_the_receiver_has_read_it_body()).await;
+    }
+
+    async fn a_batch_is_held_until_the_receiver_has_read_it_body() {
         let (mut sink, listener) = sink_and_listener().await;
         let (mut peer, _) = listener.accept().await.unwrap();
         sink.send(b"one\n").await.unwrap();
@@ -296,19 +375,71 @@ mod tests {
         sink.send(b"two\n").await.unwrap();
         sink.flush().await.unwrap();
         assert_eq!(sink.unconfirmed(), 2, "held");
-        assert_eq!(read_n(&mut peer, 8).await, b"one\ntwo\n");
-        let started = Instant::now();
+        // A receiver that reads to the end and then closes, as rsyslog does.
+        let reader = tokio::spawn(async move {
+            let mut all = Vec::new();
+            peer.read_to_end(&mut all).await.unwrap();
+            all
+        });
         sink.confirm_all().await.unwrap();
         assert_eq!(sink.unconfirmed(), 0);
-        assert!(started.elapsed() < 3 * HOLD + Duration::from_secs(5));
-        // Nothing was written twice.
+        // Our side was closed after the frames: the receiver saw the end.
+        assert_eq!(reader.await.unwrap(), b"one\ntwo\n");
+        // The next frame goes on a new connection, once.
         sink.send(b"three\n").await.unwrap();
+        let reader = tokio::spawn(async move {
+            let (mut next, _) = listener.accept().await.unwrap();
+            let mut all = Vec::new();
+            next.read_to_end(&mut all).await.unwrap();
+            all
+        });
         sink.confirm_all().await.unwrap();
-        assert_eq!(read_n(&mut peer, 6).await, b"three\n");
+        assert_eq!(reader.await.unwrap(), b"three\n");
+    }
+
+    #[tokio::test]
+    async fn a_reset_after_our_close_sends_everything_again() {
+        bounded(a_reset_after_our_close_sends_everything_again_body()).await;
+    }
+
+    async fn a_reset_after_our_close_sends_everything_again_body() {
+        let (mut sink, listener) = sink_and_listener().await;
+        sink.send(b"one\n").await.unwrap();
+        sink.flush().await.unwrap();
+        // A receiver that answers our close with a reset (as one stopped
+        // with frames unread does): what it had is sent again, on a new
+        // connection, and confirmed by the hold there.
+        let peer = tokio::spawn(async move {
+            let (mut first, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            first.read_to_end(&mut got).await.unwrap();
+            #[allow(deprecated)] // set_linger: wanted here, for the reset
+            first.set_linger(Some(Duration::ZERO)).unwrap();
+            drop(first);
+            let (mut second, _) = listener.accept().await.unwrap();
+            let mut again = Vec::new();
+            second.read_to_end(&mut again).await.unwrap();
+            (got, again)
+        });
+        sink.confirm_all().await.unwrap();
+        assert_eq!(sink.unconfirmed(), 0);
+        drop(sink);
+        let (got, again) = tokio::time::timeout(Duration::from_secs(10), peer)
+            .await
+            .expect("sent again on a new connection")
+            .unwrap();
+        assert_eq!(
+            (got.as_slice(), again.as_slice()),
+            (&b"one\n"[..], &b"one\n"[..])
+        );
     }
 
     #[tokio::test]
     async fn enough_bytes_after_a_batch_confirm_it_before_the_hold() {
+        bounded(enough_bytes_after_a_batch_confirm_it_before_the_hold_body()).await;
+    }
+
+    async fn enough_bytes_after_a_batch_confirm_it_before_the_hold_body() {
         let (mut sink, listener) = sink_and_listener().await;
         let (mut peer, _) = listener.accept().await.unwrap();
         let frame = [b'x'; 1023]

@@ -338,7 +338,7 @@ async fn read_body(
     cap: usize,
     keep_start: bool,
 ) -> Result<Vec<u8>, ReadError> {
-    let mut body = Vec::with_capacity(
+    let mut body = crate::event::pool::bytes(
         resp.content_length()
             .map_or(64 * 1024, |l| (l as usize).min(cap).min(16 * 1024 * 1024)),
     );
