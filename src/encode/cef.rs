@@ -15,9 +15,11 @@
 //! extension keeps its fields in order up to the first that does not fit,
 //! and ends with `siemAgentTruncated=true`.
 
+use super::page_keys::{self, Made, PageKeys};
 use super::text::{KeySet, escape_into_fast, push_int, put, truncate_chars};
 use super::{Budget, severity_number};
 use crate::event::{App, Event, Known};
+use std::cell::RefCell;
 use std::net::IpAddr;
 
 /// The key that flags a line cut by `--max-message-size` (custom keys
@@ -171,20 +173,11 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
             break;
         }
     }
-    // Custom keys: worked out once per page (for all the page's keys);
-    // when no two of the page's keys make the same custom key, no line of
-    // the page can repeat one.
-    let done = PAGE_KEYS.with(|cache| {
-        let Ok(mut cache) = cache.try_borrow_mut() else {
+    // Custom keys: worked out once per page (see `page_keys`).
+    let done = page_keys::with(&PAGE_KEYS, ev, &make_key, &[], |cache| {
+        let Some(cache) = cache else {
             return false;
         };
-        let keys = ev.page_keys();
-        if cache.serial != keys.serial() {
-            cache.fill(keys);
-        }
-        if cache.clash {
-            return false;
-        }
         for e in ev.fields().slots() {
             if ext.budget.cut {
                 break;
@@ -210,61 +203,21 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
     }
 }
 
-/// See [`CustomKeys::fill`].
-const MAX_PAGE_KEYS: usize = 4096;
-
 thread_local! {
     /// The custom keys of the page being written.
-    static PAGE_KEYS: std::cell::RefCell<CustomKeys> = std::cell::RefCell::new(CustomKeys::default());
+    static PAGE_KEYS: RefCell<PageKeys> = RefCell::new(PageKeys::default());
 }
 
-/// The custom key of each key of one page (by key number), and whether
-/// two keys make the same one (or one makes none of its own, so that its
-/// place in the log names it).
-#[derive(Default)]
-struct CustomKeys {
-    serial: u64,
-    text: Vec<u8>,
-    ends: Vec<u32>,
-    clash: bool,
-}
-
-impl CustomKeys {
-    fn fill(&mut self, keys: crate::event::PageKeys<'_>) {
-        self.serial = keys.serial();
-        self.text.clear();
-        self.ends.clear();
-        // A page of a great many distinct keys (no API sends that) is
-        // written key by key.
-        self.clash = keys.len() > MAX_PAGE_KEYS;
-        if self.clash {
-            return;
-        }
-        for id in 0..keys.len() as u32 {
-            let name = keys.get(id);
-            push_custom_key(name, 0, &mut self.text);
-            self.text.push(b'=');
-            if !name.bytes().any(|b| b.is_ascii_alphanumeric()) {
-                self.clash = true;
-            }
-            self.ends.push(self.text.len() as u32);
-        }
-        // Compare the keys themselves (each with its `=`).
-        let mut all: Vec<&[u8]> = (0..self.ends.len()).map(|i| self.key(i as u32)).collect();
-        all.sort_unstable();
-        if all.windows(2).any(|w| w[0] == w[1]) {
-            self.clash = true;
-        }
-    }
-
-    /// The custom key numbered `id`, and `=`.
-    fn key(&self, id: u32) -> &[u8] {
-        let end = self.ends[id as usize] as usize;
-        let start = match id {
-            0 => 0,
-            _ => self.ends[id as usize - 1] as usize,
-        };
-        &self.text[start..end]
+/// A key's custom key and `=`. A key with no letter or digit makes none of
+/// its own (its place in the log names it): the page is written key by
+/// key.
+fn make_key(name: &str, out: &mut Vec<u8>) -> Made {
+    push_custom_key(name, 0, out);
+    out.push(b'=');
+    if name.bytes().any(|b| b.is_ascii_alphanumeric()) {
+        Made::Compared
+    } else {
+        Made::Clash
     }
 }
 
@@ -632,12 +585,7 @@ mod tests {
         for page in [one, odd, two] {
             let events = crate::event::json::log_array(App::Investigate, page.into()).unwrap();
             for ev in &events {
-                let mut fields = Map::new();
-                for (k, v) in ev.fields().iter() {
-                    let mut t = Vec::new();
-                    crate::event::json::write_val(v, &mut t);
-                    fields.insert(k.to_string(), serde_json::from_slice(&t).unwrap());
-                }
+                let fields = ev.fields_json();
                 let alone = line(App::Investigate, Value::Object(fields));
                 let mut out = Vec::new();
                 write(ev, "1.0", &mut out, &mut Budget::unlimited());

@@ -12,7 +12,9 @@
 //! JSON.
 
 use super::Budget;
+use super::page_keys::{self, Made, PageKeys};
 use crate::event::Event;
+use std::cell::RefCell;
 
 /// The member that flags an object cut by `--max-message-size`.
 pub const TRUNCATED: &str = "siem_agent_truncated";
@@ -22,21 +24,15 @@ pub fn write(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
     out.extend_from_slice(b"{\"app\":\"");
     out.extend_from_slice(ev.app.as_str().as_bytes());
     out.push(b'"');
-    // Each key as written, worked out once per page.
-    PAGE_KEYS.with(|c| {
-        let mut c = c.try_borrow_mut().ok();
-        if let Some(c) = &mut c {
-            let keys = ev.page_keys();
-            if c.serial != keys.serial() {
-                c.fill(keys);
-            }
-        }
+    // Each key as written, worked out once per page (see `page_keys`;
+    // JSON keeps every key, so keys are not compared).
+    page_keys::with(&PAGE_KEYS, ev, &make_key, &[], |c| {
         for (e, (k, v)) in ev.fields().slots().zip(ev.fields().iter()) {
             if budget.cut {
                 break;
             }
             let start = out.len();
-            match &c {
+            match c {
                 Some(c) => crate::encode::text::put(out, c.key(e.key_id)),
                 None => {
                     out.push(b',');
@@ -66,39 +62,15 @@ fn renamed(key: &str) -> &str {
 
 thread_local! {
     /// The keys of the page being written.
-    static PAGE_KEYS: std::cell::RefCell<PageKeys> = std::cell::RefCell::new(PageKeys::default());
+    static PAGE_KEYS: RefCell<PageKeys> = RefCell::new(PageKeys::default());
 }
 
-/// Each key of one page (by key number) as written before its value:
 /// `,"key":`, renamed and escaped.
-#[derive(Default)]
-struct PageKeys {
-    serial: u64,
-    text: Vec<u8>,
-    ends: Vec<u32>,
-}
-
-impl PageKeys {
-    fn fill(&mut self, keys: crate::event::PageKeys<'_>) {
-        self.serial = keys.serial();
-        self.text.clear();
-        self.ends.clear();
-        for id in 0..keys.len() as u32 {
-            self.text.push(b',');
-            write_str(renamed(keys.get(id)), &mut self.text);
-            self.text.push(b':');
-            self.ends.push(self.text.len() as u32);
-        }
-    }
-
-    fn key(&self, id: u32) -> &[u8] {
-        let end = self.ends[id as usize] as usize;
-        let start = match id {
-            0 => 0,
-            _ => self.ends[id as usize - 1] as usize,
-        };
-        &self.text[start..end]
-    }
+fn make_key(key: &str, out: &mut Vec<u8>) -> Made {
+    out.push(b',');
+    write_str(renamed(key), out);
+    out.push(b':');
+    Made::Apart
 }
 
 /// Appends `s` as a JSON string (serde_json's escapes), the Unicode line
@@ -165,12 +137,7 @@ mod tests {
             r#"[{"app":"x","a":1},{"a":2,"siem_agent_truncated":true,"k\u2028":"v"},{"b":null}]"#;
         let events = crate::event::json::log_array(App::Investigate, page.into()).unwrap();
         for ev in &events {
-            let mut fields = Map::new();
-            for (k, v) in ev.fields().iter() {
-                let mut t = Vec::new();
-                crate::event::json::write_val(v, &mut t);
-                fields.insert(k.to_string(), serde_json::from_slice(&t).unwrap());
-            }
+            let fields = ev.fields_json();
             let mut out = Vec::new();
             write(ev, &mut out, &mut Budget::unlimited());
             assert_eq!(

@@ -18,9 +18,11 @@
 //!   them, null as `""`, arrays and objects as compact JSON.
 
 use super::Budget;
+use super::page_keys::{self, Made, PageKeys};
 use super::text::{escape_into_fast, put};
 use crate::event::Event;
 use chrono::SecondsFormat;
+use std::cell::RefCell;
 
 /// The key that flags a line cut by `--max-message-size` (a log field of
 /// that name is written `siem_agent_truncated_2`).
@@ -30,27 +32,22 @@ pub const TRUNCATED: &str = "siem_agent_truncated";
 /// fit `budget`; when one does not, the rest are left out and the line
 /// ends with `siem_agent_truncated="true"`.
 pub fn write(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
-    // Keys worked out once per page (see `PageKeys`): when none can repeat
-    // another in a line, no line needs its keys tracked.
-    let cache = PAGE_KEYS.with(|c| {
-        let mut c = c.try_borrow_mut().ok()?;
-        let keys = ev.page_keys();
-        if c.serial != keys.serial() {
-            c.fill(keys);
-        }
-        (!c.clash).then(|| std::mem::take(&mut *c))
-    });
-    match cache {
-        Some(cache) => {
-            write_with(ev, &cache, out, budget);
-            PAGE_KEYS.with(|c| {
-                if let Ok(mut c) = c.try_borrow_mut() {
-                    *c = cache;
-                }
-            });
-        }
+    // Keys worked out once per page (see `page_keys`): when none can
+    // repeat another in a line, no line needs its keys tracked.
+    page_keys::with(&PAGE_KEYS, ev, &make_key, OWN, |cache| match cache {
+        Some(cache) => write_with(ev, cache, out, budget),
         None => write_one_by_one(ev, out, budget),
-    }
+    });
+}
+
+/// What a line writes before its own values.
+const OWN: &[&[u8]] = &[b"timestamp=\"", b"app=\"", b"siem_agent_truncated=\""];
+
+/// A field's key and `="`.
+fn make_key(name: &str, out: &mut Vec<u8>) -> Made {
+    out.extend_from_slice(key(name).as_bytes());
+    out.extend_from_slice(b"=\"");
+    Made::Compared
 }
 
 /// [`write`] with the keys of the page, none the same as another.
@@ -98,61 +95,9 @@ fn push_time(t: chrono::DateTime<chrono::Utc>, out: &mut Vec<u8>) {
     }
 }
 
-/// See [`PageKeys::fill`].
-const MAX_PAGE_KEYS: usize = 4096;
-
 thread_local! {
     /// The keys of the page being written.
-    static PAGE_KEYS: std::cell::RefCell<PageKeys> = std::cell::RefCell::new(PageKeys::default());
-}
-
-/// The key of each key of one page (by key number, each with its `="`),
-/// and whether two of them, or one and a key the line writes itself
-/// (`timestamp`, `app`, the truncation flag), are the same: then each
-/// line's keys are made unique as they are written.
-#[derive(Default)]
-struct PageKeys {
-    serial: u64,
-    text: Vec<u8>,
-    ends: Vec<u32>,
-    clash: bool,
-}
-
-impl PageKeys {
-    fn fill(&mut self, keys: crate::event::PageKeys<'_>) {
-        self.serial = keys.serial();
-        self.text.clear();
-        self.ends.clear();
-        self.clash = keys.len() > MAX_PAGE_KEYS;
-        if self.clash {
-            return;
-        }
-        for id in 0..keys.len() as u32 {
-            self.text.extend_from_slice(key(keys.get(id)).as_bytes());
-            self.text.extend_from_slice(b"=\"");
-            self.ends.push(self.text.len() as u32);
-        }
-        let mut all: Vec<&[u8]> = (0..self.ends.len()).map(|i| self.key(i as u32)).collect();
-        all.extend([
-            &b"timestamp=\""[..],
-            &b"app=\""[..],
-            &b"siem_agent_truncated=\""[..],
-        ]);
-        all.sort_unstable();
-        if all.windows(2).any(|w| w[0] == w[1]) {
-            self.clash = true;
-        }
-    }
-
-    /// The key numbered `id`, and `="`.
-    fn key(&self, id: u32) -> &[u8] {
-        let end = self.ends[id as usize] as usize;
-        let start = match id {
-            0 => 0,
-            _ => self.ends[id as usize - 1] as usize,
-        };
-        &self.text[start..end]
-    }
+    static PAGE_KEYS: RefCell<PageKeys> = RefCell::new(PageKeys::default());
 }
 
 /// [`write`], each key made unique among those already written.
@@ -342,10 +287,7 @@ mod tests {
             let text = serde_json::to_string(&page).unwrap();
             let events = crate::event::json::log_array(App::Investigate, text).unwrap();
             for ev in &events {
-                let budget = || match limit {
-                    Some(l) => Budget { limit: l, cut: false },
-                    None => Budget::unlimited(),
-                };
+                let budget = || Budget::of(limit);
                 let (mut fast, mut slow) = (Vec::new(), Vec::new());
                 write(ev, &mut fast, &mut budget());
                 write_one_by_one(ev, &mut slow, &mut budget());

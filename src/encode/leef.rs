@@ -16,9 +16,11 @@
 //! `.` become `_`), renamed `cloudsoc_<name>` if it would repeat a key or
 //! is one of LEEF's predefined attribute names.
 
+use super::page_keys::{self, Made, PageKeys};
 use super::text::{KeySet, escape_into_fast, push_int, put, truncate_chars};
 use super::{Budget, severity_number};
 use crate::event::{App, Event, Known, Val};
+use std::cell::RefCell;
 use std::net::IpAddr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,98 +111,86 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
         ]);
     }
 
-    // Custom keys: worked out once per page (see `PageKeys`); the keys of
+    // Custom keys: worked out once per page (see `page_keys`); the keys of
     // a line are tracked only when the page's keys may clash.
-    let cache = PAGE_KEYS.with(|c| {
-        let mut c = c.try_borrow_mut().ok()?;
-        let keys = ev.page_keys();
-        if c.serial != keys.serial() {
-            c.fill(keys);
-        }
-        (!c.clash).then(|| std::mem::take(&mut *c))
-    });
-    let mut attrs = Attributes {
-        out,
-        delim,
-        first: true,
-        keys: KeySet::new(),
-        track: cache.is_none(),
-        budget,
-    };
-    // Known fields already written, as bits.
-    let mut used = 0u32;
-    if let Some(t) = ev.time {
-        let start = attrs.start();
-        attrs.pair_with("devTime", |out| {
-            super::clock::push_iso_seconds(t, out);
-            out.push(b'.');
-            super::clock::push_padded(t.timestamp_subsec_millis() % 1000, 3, out);
-            out.extend_from_slice(b"+0000");
-        });
-        attrs.pair("devTimeFormat", DEV_TIME_FORMAT);
-        attrs.settle(start);
-        used |= 1
-            << (match ev.app {
-                App::Investigate => Known::CreatedTimestamp,
-                App::Detect => Known::IncidentStartTime,
-            } as u32);
-    }
-    let start = attrs.start();
-    attrs.pair_with("sev", |out| push_int(u64::from(severity_number(ev)), out));
-    attrs.settle(start);
-    for (field, key) in [
-        (Known::Id, "externalId"),
-        (Known::User, "usrName"),
-        (Known::Service, "resource"),
-        (Known::ActivityType, "cat"),
-        (Known::ObjectType, "objectType"),
-        (Known::Message, "msg"),
-        (Known::ThreatScore, "threatScore"),
-    ] {
-        let v = ev.known_text(field);
-        if !v.is_empty() {
+    page_keys::with(&PAGE_KEYS, ev, &make_key, &[], |cache| {
+        let mut attrs = Attributes {
+            out,
+            delim,
+            first: true,
+            keys: KeySet::new(),
+            track: cache.is_none(),
+            budget,
+        };
+        // Known fields already written, as bits.
+        let mut used = 0u32;
+        if let Some(t) = ev.time {
             let start = attrs.start();
-            attrs.pair(key, v);
+            attrs.pair_with("devTime", |out| {
+                super::clock::push_iso_seconds(t, out);
+                out.push(b'.');
+                super::clock::push_padded(t.timestamp_subsec_millis() % 1000, 3, out);
+                out.extend_from_slice(b"+0000");
+            });
+            attrs.pair("devTimeFormat", DEV_TIME_FORMAT);
             attrs.settle(start);
-            used |= 1 << field as u32;
+            used |= 1
+                << (match ev.app {
+                    App::Investigate => Known::CreatedTimestamp,
+                    App::Detect => Known::IncidentStartTime,
+                } as u32);
         }
-    }
-    for field in [Known::Host, Known::Hosts] {
-        if let Some(v) = ev.known(field).filter(|v| !v.is_empty()) {
-            let t = v.text().trim();
-            if t.parse::<IpAddr>().is_ok() {
+        let start = attrs.start();
+        attrs.pair_with("sev", |out| push_int(u64::from(severity_number(ev)), out));
+        attrs.settle(start);
+        for (field, key) in [
+            (Known::Id, "externalId"),
+            (Known::User, "usrName"),
+            (Known::Service, "resource"),
+            (Known::ActivityType, "cat"),
+            (Known::ObjectType, "objectType"),
+            (Known::Message, "msg"),
+            (Known::ThreatScore, "threatScore"),
+        ] {
+            let v = ev.known_text(field);
+            if !v.is_empty() {
                 let start = attrs.start();
-                attrs.pair("src", t);
+                attrs.pair(key, v);
                 attrs.settle(start);
                 used |= 1 << field as u32;
             }
-            break;
         }
-    }
-    if let Some(cache) = cache {
-        for e in ev.fields().slots() {
-            if used & e.known_bit != 0 || e.text.is_empty() {
-                continue;
+        for field in [Known::Host, Known::Hosts] {
+            if let Some(v) = ev.known(field).filter(|v| !v.is_empty()) {
+                let t = v.text().trim();
+                if t.parse::<IpAddr>().is_ok() {
+                    let start = attrs.start();
+                    attrs.pair("src", t);
+                    attrs.settle(start);
+                    used |= 1 << field as u32;
+                }
+                break;
             }
-            let start = attrs.start();
-            attrs.separator();
-            // The key and its `=`.
-            put(attrs.out, cache.key(e.key_id));
-            attrs.value(e.text);
-            attrs.settle(start);
         }
-        // Kept for the page's next line.
-        PAGE_KEYS.with(|c| {
-            if let Ok(mut c) = c.try_borrow_mut() {
-                *c = cache;
+        if let Some(cache) = cache {
+            for e in ev.fields().slots() {
+                if used & e.known_bit != 0 || e.text.is_empty() {
+                    continue;
+                }
+                let start = attrs.start();
+                attrs.separator();
+                // The key and its `=`.
+                put(attrs.out, cache.key(e.key_id));
+                attrs.value(e.text);
+                attrs.settle(start);
             }
-        });
-    } else {
-        custom_keys_one_by_one(ev, used, &mut attrs);
-    }
-    if attrs.budget.cut {
-        attrs.pair(TRUNCATED, "true");
-    }
+        } else {
+            custom_keys_one_by_one(ev, used, &mut attrs);
+        }
+        if attrs.budget.cut {
+            attrs.pair(TRUNCATED, "true");
+        }
+    });
 }
 
 /// The custom keys of `ev`, each made unique within the line as it is
@@ -223,63 +213,22 @@ fn custom_keys_one_by_one(ev: &Event, used: u32, attrs: &mut Attributes<'_>) {
     }
 }
 
-/// See [`PageKeys::fill`].
-const MAX_PAGE_KEYS: usize = 4096;
-
 thread_local! {
     /// The custom keys of the page being written.
-    static PAGE_KEYS: std::cell::RefCell<PageKeys> = std::cell::RefCell::new(PageKeys::default());
+    static PAGE_KEYS: RefCell<PageKeys> = RefCell::new(PageKeys::default());
 }
 
-/// The LEEF key of each key of one page (by key number, each with its
-/// `=`), and whether two of them are the same (then each line's keys are
-/// made unique as they are written).
-#[derive(Default)]
-struct PageKeys {
-    serial: u64,
-    text: Vec<u8>,
-    ends: Vec<u32>,
-    clash: bool,
-}
-
-impl PageKeys {
-    fn fill(&mut self, keys: crate::event::PageKeys<'_>) {
-        self.serial = keys.serial();
-        self.text.clear();
-        self.ends.clear();
-        self.clash = keys.len() > MAX_PAGE_KEYS;
-        if self.clash {
-            return;
-        }
-        let mut key = String::new();
-        for id in 0..keys.len() as u32 {
-            key.clear();
-            push_custom_key(keys.get(id), &mut key);
-            // What the line-by-line way makes of it when no other key of
-            // the line is the same: the mapped keys are all predefined.
-            while is_predefined(&key) {
-                key.insert_str(0, "cloudsoc_");
-            }
-            self.text.extend_from_slice(key.as_bytes());
-            self.text.push(b'=');
-            self.ends.push(self.text.len() as u32);
-        }
-        let mut all: Vec<&[u8]> = (0..self.ends.len()).map(|i| self.key(i as u32)).collect();
-        all.sort_unstable();
-        if all.windows(2).any(|w| w[0] == w[1]) {
-            self.clash = true;
-        }
+/// A key as the line-by-line way makes it when no other key of the line
+/// is the same (the mapped keys are all predefined), and `=`.
+fn make_key(name: &str, out: &mut Vec<u8>) -> Made {
+    let mut key = String::new();
+    push_custom_key(name, &mut key);
+    while is_predefined(&key) {
+        key.insert_str(0, "cloudsoc_");
     }
-
-    /// The key numbered `id`, and `=`.
-    fn key(&self, id: u32) -> &[u8] {
-        let end = self.ends[id as usize] as usize;
-        let start = match id {
-            0 => 0,
-            _ => self.ends[id as usize - 1] as usize,
-        };
-        &self.text[start..end]
-    }
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'=');
+    Made::Compared
 }
 
 /// A field name as a LEEF key: letters, digits, `_`, `-`, `.`; others `_`.
@@ -516,12 +465,7 @@ mod tests {
             let events = crate::event::json::log_array(App::Investigate, page.into()).unwrap();
             for ev in &events {
                 for leef in [Version::V1, Version::V2(b'^')] {
-                    let mut fields = Map::new();
-                    for (k, v) in ev.fields().iter() {
-                        let mut t = Vec::new();
-                        crate::event::json::write_val(v, &mut t);
-                        fields.insert(k.to_string(), serde_json::from_slice(&t).unwrap());
-                    }
+                    let fields = ev.fields_json();
                     let alone = line(App::Investigate, Value::Object(fields), leef);
                     let mut out = Vec::new();
                     write(ev, "1.0", leef, &mut out, &mut Budget::unlimited());

@@ -17,6 +17,7 @@ pub mod hec;
 pub mod json;
 pub mod kv;
 pub mod leef;
+pub mod page_keys;
 pub mod rfc3164;
 pub mod rfc5424;
 pub mod sd;
@@ -69,6 +70,14 @@ impl Budget {
     pub fn unlimited() -> Budget {
         Budget {
             limit: usize::MAX,
+            cut: false,
+        }
+    }
+
+    /// At most `limit` bytes, or no limit.
+    pub fn of(limit: Option<usize>) -> Budget {
+        Budget {
+            limit: limit.unwrap_or(usize::MAX),
             cut: false,
         }
     }

@@ -29,8 +29,10 @@
 //!   documentation: this SD-ID names our own layout, not a vendor's.
 
 use super::Budget;
+use super::page_keys::{self, Made, PageKeys};
 use super::text::{escape_into, escape_into_fast, put};
 use crate::event::{Event, Known, Val};
+use std::cell::RefCell;
 
 /// The SD-ID the fields are written under.
 pub const SD_ID: &str = "cloudsoc@32473";
@@ -104,17 +106,13 @@ fn write_with_msg(ev: &Event, msg: &[u8], bom: bool, out: &mut Vec<u8>, budget: 
 fn write_sd(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
     out.push(b'[');
     out.extend_from_slice(SD_ID.as_bytes());
-    // Names worked out once per page (see `PageNames`): when none can
+    // Names worked out once per page (see `page_keys`): when none can
     // repeat another in the element, no line needs its names tracked.
-    let cache = PAGE_NAMES.with(|c| {
-        let mut c = c.try_borrow_mut().ok()?;
-        let keys = ev.page_keys();
-        if c.serial != keys.serial() {
-            c.fill(keys);
-        }
-        (!c.clash).then(|| std::mem::take(&mut *c))
-    });
-    if let Some(cache) = cache {
+    page_keys::with(&PAGE_NAMES, ev, &make_name, OWN, |cache| {
+        let Some(cache) = cache else {
+            params_one_by_one(ev, out, budget);
+            return;
+        };
         let message = 1u32 << Known::Message as u32;
         for e in ev.fields().slots() {
             if e.known_bit == message {
@@ -124,78 +122,31 @@ fn write_sd(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
                 break;
             }
             let start = out.len();
-            put(out, cache.name(e.key_id));
+            put(out, cache.key(e.key_id));
             value(e.text, out);
             budget.fits(out, start);
         }
-        PAGE_NAMES.with(|c| {
-            if let Ok(mut c) = c.try_borrow_mut() {
-                *c = cache;
-            }
-        });
-    } else {
-        params_one_by_one(ev, out, budget);
-    }
+    });
 }
 
-/// See [`PageNames::fill`].
-const MAX_PAGE_KEYS: usize = 4096;
+/// What an element writes before its own value.
+const OWN: &[&[u8]] = &[b" siem_agent_truncated=\""];
+
+/// ` name="` for a key (`message` is not a parameter).
+fn make_name(key: &str, out: &mut Vec<u8>) -> Made {
+    out.push(b' ');
+    out.extend_from_slice(param_name(key).as_bytes());
+    out.extend_from_slice(b"=\"");
+    if key == "message" {
+        Made::Apart
+    } else {
+        Made::Compared
+    }
+}
 
 thread_local! {
     /// The parameter names of the page being written.
-    static PAGE_NAMES: std::cell::RefCell<PageNames> = std::cell::RefCell::new(PageNames::default());
-}
-
-/// The parameter name of each key of one page (by key number), written
-/// ` name="`, and whether two of them (but `message`'s, not written), or
-/// one and the truncation flag, are the same: then each line's names are
-/// made unique as they are written.
-#[derive(Default)]
-struct PageNames {
-    serial: u64,
-    text: Vec<u8>,
-    ends: Vec<u32>,
-    clash: bool,
-}
-
-impl PageNames {
-    fn fill(&mut self, keys: crate::event::PageKeys<'_>) {
-        self.serial = keys.serial();
-        self.text.clear();
-        self.ends.clear();
-        self.clash = keys.len() > MAX_PAGE_KEYS;
-        if self.clash {
-            return;
-        }
-        let mut written: Vec<&[u8]> = Vec::new();
-        for id in 0..keys.len() as u32 {
-            self.text.push(b' ');
-            self.text
-                .extend_from_slice(param_name(keys.get(id)).as_bytes());
-            self.text.extend_from_slice(b"=\"");
-            self.ends.push(self.text.len() as u32);
-        }
-        for id in 0..keys.len() as u32 {
-            if keys.get(id) != "message" {
-                written.push(self.name(id));
-            }
-        }
-        written.push(b" siem_agent_truncated=\"");
-        written.sort_unstable();
-        if written.windows(2).any(|w| w[0] == w[1]) {
-            self.clash = true;
-        }
-    }
-
-    /// ` name="` for the key numbered `id`.
-    fn name(&self, id: u32) -> &[u8] {
-        let end = self.ends[id as usize] as usize;
-        let start = match id {
-            0 => 0,
-            _ => self.ends[id as usize - 1] as usize,
-        };
-        &self.text[start..end]
-    }
+    static PAGE_NAMES: RefCell<PageKeys> = RefCell::new(PageKeys::default());
 }
 
 /// A parameter's value, escaped, and its closing quote.
@@ -319,10 +270,7 @@ mod tests {
             let text = serde_json::to_string(&page).unwrap();
             let events = crate::event::json::log_array(App::Investigate, text).unwrap();
             for ev in &events {
-                let budget = || match limit {
-                    Some(l) => Budget { limit: l, cut: false },
-                    None => Budget::unlimited(),
-                };
+                let budget = || Budget::of(limit);
                 let (mut fast, mut slow) = (Vec::new(), b"[".to_vec());
                 write_sd(ev, &mut fast, &mut budget());
                 slow.extend_from_slice(SD_ID.as_bytes());

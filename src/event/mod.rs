@@ -115,6 +115,23 @@ impl Event {
         json::one_log(app, text).expect("serde_json writes JSON the reader takes")
     }
 
+    /// The log's fields as serde_json reads them (tests compare a log
+    /// read from a page with the same log alone).
+    #[cfg(test)]
+    pub fn fields_json(&self) -> Map<String, Value> {
+        self.fields()
+            .iter()
+            .map(|(k, v)| {
+                let mut t = Vec::new();
+                json::write_val(v, &mut t);
+                (
+                    k.to_string(),
+                    serde_json::from_slice(&t).unwrap_or(Value::Null),
+                )
+            })
+            .collect()
+    }
+
     /// `_id` as text (a number is written in decimal); `None` when the log
     /// has no usable id.
     pub fn id(&self) -> Option<&str> {
