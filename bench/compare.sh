@@ -141,7 +141,7 @@ fi
 
 echo "== --rate accuracy (3 seconds' worth each, wall time of the whole run)"
 # To a sink that closes its side when the agent closes its own, as rsyslog
-# and syslog-ng do (the shared sink keeps it open, and the agent's last
+# does (the shared sink keeps it open, and the agent's last
 # confirmation then waits 100 ms for it: see README, delivery guarantees).
 python3 bench/rate_sink.py "$work/rate_sink" &
 rate_pid=$!

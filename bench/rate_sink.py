@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A TCP sink for bench/compare.sh's --rate runs: counts LF-framed messages
-and, like rsyslog and syslog-ng, closes its side of a connection when the
+and, like rsyslog, closes its side of a connection when the
 sender has closed its own (the agent's last confirmation waits for that).
   rate_sink.py PORTFILE   (the port is written to PORTFILE; after each
   connection, the total count to PORTFILE.count)"""
