@@ -19,7 +19,7 @@
 use super::page_keys::{self, Made, PageKeys};
 use super::text::{KeySet, escape_into_fast, push_int, put, truncate_chars};
 use super::{Budget, severity_number};
-use crate::event::{App, Event, Known, Val};
+use crate::event::{App, Event, Known};
 use std::cell::RefCell;
 use std::net::IpAddr;
 
@@ -79,7 +79,7 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
         Version::V1 => b'\t',
         Version::V2(d) => d,
     };
-    let text = |k: Known| ev.known(k).map(Val::text).unwrap_or_default();
+    let text = |k: Known| ev.known_text(k);
     let (prefix, kind) = match ev.app {
         App::Investigate => ("Investigate:", text(Known::ActivityType)),
         App::Detect => ("Detect:", text(Known::IoiCode)),

@@ -31,7 +31,7 @@
 use super::Budget;
 use super::page_keys::{self, Made, PageKeys};
 use super::text::{escape_into, escape_into_fast, put};
-use crate::event::{Event, Known, Val};
+use crate::event::{Event, Known};
 use std::cell::RefCell;
 
 /// The SD-ID the fields are written under.
@@ -89,7 +89,7 @@ fn write_with_msg(ev: &Event, msg: &[u8], bom: bool, out: &mut Vec<u8>, budget: 
     out.extend_from_slice(b" siem_agent_truncated=\"true\"] ");
     out.extend_from_slice(bom);
     // As much of MSG as fits, escaping character by character.
-    let text = ev.known(Known::Message).map(Val::text).unwrap_or_default();
+    let text = ev.known_text(Known::Message);
     let mut buf = [0u8; 4];
     for c in text.chars() {
         let start = out.len();
