@@ -8,8 +8,10 @@
 //!
 //!     cargo bench --bench scale
 
+mod common;
+
 use serde_json::Value;
-use siem_agent::encode::{Encoder, Envelope, Format, Framing, Stamp, rfc5424};
+use siem_agent::encode::{Encoder, Stamp};
 use siem_agent::event::App;
 use siem_agent::simulate::data::{Schedule, investigate, mix};
 use siem_agent::source::cloudsoc::parse_page;
@@ -19,34 +21,9 @@ const PAGES: u64 = 100;
 
 fn main() {
     let schedule = Schedule::new(3, PAGES * 1000, 40, None, 1_790_000_000);
-    let formats = [
-        ("cef", Format::Cef),
-        ("leef", Format::Leef { delimiter: b'\t' }),
-        ("leef1", Format::Leef1),
-        ("kv", Format::Kv),
-        ("json", Format::Json),
-        ("rfc5424", Format::Rfc5424),
-    ];
-    let encoders: Vec<(&str, Encoder)> = formats
+    let encoders: Vec<(&str, Encoder)> = common::FORMATS
         .iter()
-        .map(|&(name, format)| {
-            (
-                name,
-                Encoder {
-                    format,
-                    envelope: Envelope::Rfc5424(rfc5424::Header {
-                        facility: 1,
-                        hostname: "collector-1".into(),
-                        app_name: "siem-agent".into(),
-                        procid: "1".into(),
-                        bom: false,
-                    }),
-                    framing: Framing::Lf,
-                    version: "1".into(),
-                    max_message_size: Some(2048),
-                },
-            )
-        })
+        .map(|&(name, format)| (name, common::encoder(format, Some(2048))))
         .collect();
     let stamp = Stamp::now();
     let mut spent = vec![Duration::ZERO; encoders.len()];
