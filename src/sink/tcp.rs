@@ -299,7 +299,7 @@ mod tests {
     use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
 
-    /// Runs a test body, failing it if it has not ended in 30 s (a sink
+    /// Runs a test's body, failing it if it has not ended in 30 s (a sink
     /// that does not do what is expected may leave a peer waiting).
     async fn bounded(body: impl std::future::Future<Output = ()>) {
         tokio::time::timeout(Duration::from_secs(30), body)
@@ -337,126 +337,122 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_the_receiver_drops_unread_is_sent_again() {
-        bounded(a_batch_the_receiver_drops_unread_is_sent_again_body()).await;
-    }
-
-    async fn a_batch_the_receiver_drops_unread_is_sent_again_body() {
-        let (mut sink, listener) = sink_and_listener().await;
-        let (first, _) = listener.accept().await.unwrap();
-        sink.send(b"one\n").await.unwrap();
-        sink.send(b"two\n").await.unwrap();
-        sink.flush().await.unwrap();
-        // Flushed on an open connection, but not yet confirmed.
-        assert_eq!(sink.unconfirmed(), 2);
-        // The receiver stops with the batch unread: its close resets.
-        let mut peek = [0u8; 8];
-        first.peek(&mut peek).await.unwrap();
-        drop(first);
-        let again = tokio::spawn(async move {
-            let (mut second, _) = listener.accept().await.unwrap();
-            // Kept open (in the task's result) while the sink holds.
-            (read_n(&mut second, 8).await, second)
-        });
-        sink.confirm_all().await.unwrap();
-        assert_eq!(sink.unconfirmed(), 0);
-        assert_eq!(again.await.unwrap().0, b"one\ntwo\n");
+        bounded(async {
+            let (mut sink, listener) = sink_and_listener().await;
+            let (first, _) = listener.accept().await.unwrap();
+            sink.send(b"one\n").await.unwrap();
+            sink.send(b"two\n").await.unwrap();
+            sink.flush().await.unwrap();
+            // Flushed on an open connection, but not yet confirmed.
+            assert_eq!(sink.unconfirmed(), 2);
+            // The receiver stops with the batch unread: its close resets.
+            let mut peek = [0u8; 8];
+            first.peek(&mut peek).await.unwrap();
+            drop(first);
+            let again = tokio::spawn(async move {
+                let (mut second, _) = listener.accept().await.unwrap();
+                // Kept open (in the task's result) while the sink holds.
+                (read_n(&mut second, 8).await, second)
+            });
+            sink.confirm_all().await.unwrap();
+            assert_eq!(sink.unconfirmed(), 0);
+            assert_eq!(again.await.unwrap().0, b"one\ntwo\n");
+        })
+        .await;
     }
 
     #[tokio::test]
     async fn a_batch_is_held_until_the_receiver_has_read_it() {
-        bounded(a_batch_is_held_until_the_receiver_has_read_it_body()).await;
-    }
-
-    async fn a_batch_is_held_until_the_receiver_has_read_it_body() {
-        let (mut sink, listener) = sink_and_listener().await;
-        let (mut peer, _) = listener.accept().await.unwrap();
-        sink.send(b"one\n").await.unwrap();
-        sink.flush().await.unwrap();
-        sink.send(b"two\n").await.unwrap();
-        sink.flush().await.unwrap();
-        assert_eq!(sink.unconfirmed(), 2, "held");
-        // A receiver that reads to the end and then closes, as rsyslog does.
-        let reader = tokio::spawn(async move {
-            let mut all = Vec::new();
-            peer.read_to_end(&mut all).await.unwrap();
-            all
-        });
-        sink.confirm_all().await.unwrap();
-        assert_eq!(sink.unconfirmed(), 0);
-        // Our side was closed after the frames: the receiver saw the end.
-        assert_eq!(reader.await.unwrap(), b"one\ntwo\n");
-        // The next frame goes on a new connection, once.
-        sink.send(b"three\n").await.unwrap();
-        let reader = tokio::spawn(async move {
-            let (mut next, _) = listener.accept().await.unwrap();
-            let mut all = Vec::new();
-            next.read_to_end(&mut all).await.unwrap();
-            all
-        });
-        sink.confirm_all().await.unwrap();
-        assert_eq!(reader.await.unwrap(), b"three\n");
+        bounded(async {
+            let (mut sink, listener) = sink_and_listener().await;
+            let (mut peer, _) = listener.accept().await.unwrap();
+            sink.send(b"one\n").await.unwrap();
+            sink.flush().await.unwrap();
+            sink.send(b"two\n").await.unwrap();
+            sink.flush().await.unwrap();
+            assert_eq!(sink.unconfirmed(), 2, "held");
+            // A receiver that reads to the end and then closes, as rsyslog does.
+            let reader = tokio::spawn(async move {
+                let mut all = Vec::new();
+                peer.read_to_end(&mut all).await.unwrap();
+                all
+            });
+            sink.confirm_all().await.unwrap();
+            assert_eq!(sink.unconfirmed(), 0);
+            // Our side was closed after the frames: the receiver saw the end.
+            assert_eq!(reader.await.unwrap(), b"one\ntwo\n");
+            // The next frame goes on a new connection, once.
+            sink.send(b"three\n").await.unwrap();
+            let reader = tokio::spawn(async move {
+                let (mut next, _) = listener.accept().await.unwrap();
+                let mut all = Vec::new();
+                next.read_to_end(&mut all).await.unwrap();
+                all
+            });
+            sink.confirm_all().await.unwrap();
+            assert_eq!(reader.await.unwrap(), b"three\n");
+        })
+        .await;
     }
 
     #[tokio::test]
     async fn a_reset_after_our_close_sends_everything_again() {
-        bounded(a_reset_after_our_close_sends_everything_again_body()).await;
-    }
-
-    async fn a_reset_after_our_close_sends_everything_again_body() {
-        let (mut sink, listener) = sink_and_listener().await;
-        sink.send(b"one\n").await.unwrap();
-        sink.flush().await.unwrap();
-        // A receiver that answers our close with a reset (as one stopped
-        // with frames unread does): what it had is sent again, on a new
-        // connection, and confirmed by the hold there.
-        let peer = tokio::spawn(async move {
-            let (mut first, _) = listener.accept().await.unwrap();
-            let mut got = Vec::new();
-            first.read_to_end(&mut got).await.unwrap();
-            #[allow(deprecated)] // set_linger: wanted here, for the reset
-            first.set_linger(Some(Duration::ZERO)).unwrap();
-            drop(first);
-            let (mut second, _) = listener.accept().await.unwrap();
-            let mut again = Vec::new();
-            second.read_to_end(&mut again).await.unwrap();
-            (got, again)
-        });
-        sink.confirm_all().await.unwrap();
-        assert_eq!(sink.unconfirmed(), 0);
-        drop(sink);
-        let (got, again) = tokio::time::timeout(Duration::from_secs(10), peer)
-            .await
-            .expect("sent again on a new connection")
-            .unwrap();
-        assert_eq!(
-            (got.as_slice(), again.as_slice()),
-            (&b"one\n"[..], &b"one\n"[..])
-        );
+        bounded(async {
+            let (mut sink, listener) = sink_and_listener().await;
+            sink.send(b"one\n").await.unwrap();
+            sink.flush().await.unwrap();
+            // A receiver that answers our close with a reset (as one stopped
+            // with frames unread does): what it had is sent again, on a new
+            // connection, and confirmed by the hold there.
+            let peer = tokio::spawn(async move {
+                let (mut first, _) = listener.accept().await.unwrap();
+                let mut got = Vec::new();
+                first.read_to_end(&mut got).await.unwrap();
+                #[allow(deprecated)] // set_linger: wanted here, for the reset
+                first.set_linger(Some(Duration::ZERO)).unwrap();
+                drop(first);
+                let (mut second, _) = listener.accept().await.unwrap();
+                let mut again = Vec::new();
+                second.read_to_end(&mut again).await.unwrap();
+                (got, again)
+            });
+            sink.confirm_all().await.unwrap();
+            assert_eq!(sink.unconfirmed(), 0);
+            drop(sink);
+            let (got, again) = tokio::time::timeout(Duration::from_secs(10), peer)
+                .await
+                .expect("sent again on a new connection")
+                .unwrap();
+            assert_eq!(
+                (got.as_slice(), again.as_slice()),
+                (&b"one\n"[..], &b"one\n"[..])
+            );
+        })
+        .await;
     }
 
     #[tokio::test]
     async fn enough_bytes_after_a_batch_confirm_it_before_the_hold() {
-        bounded(enough_bytes_after_a_batch_confirm_it_before_the_hold_body()).await;
-    }
-
-    async fn enough_bytes_after_a_batch_confirm_it_before_the_hold_body() {
-        let (mut sink, listener) = sink_and_listener().await;
-        let (mut peer, _) = listener.accept().await.unwrap();
-        let frame = [b'x'; 1023]
-            .iter()
-            .chain(b"\n")
-            .copied()
-            .collect::<Vec<u8>>();
-        let total = HOLD_BYTES / frame.len() + 2;
-        let reader = tokio::spawn(async move { read_n(&mut peer, total * 1024).await.len() });
-        sink.send(&frame).await.unwrap();
-        sink.flush().await.unwrap();
-        for _ in 1..total {
+        bounded(async {
+            let (mut sink, listener) = sink_and_listener().await;
+            let (mut peer, _) = listener.accept().await.unwrap();
+            let frame = [b'x'; 1023]
+                .iter()
+                .chain(b"\n")
+                .copied()
+                .collect::<Vec<u8>>();
+            let total = HOLD_BYTES / frame.len() + 2;
+            let reader = tokio::spawn(async move { read_n(&mut peer, total * 1024).await.len() });
             sink.send(&frame).await.unwrap();
-        }
-        sink.flush().await.unwrap();
-        // The first frame is confirmed at once; the rest is held.
-        assert_eq!(sink.unconfirmed(), total as u64 - 1);
-        assert_eq!(reader.await.unwrap(), total * 1024);
+            sink.flush().await.unwrap();
+            for _ in 1..total {
+                sink.send(&frame).await.unwrap();
+            }
+            sink.flush().await.unwrap();
+            // The first frame is confirmed at once; the rest is held.
+            assert_eq!(sink.unconfirmed(), total as u64 - 1);
+            assert_eq!(reader.await.unwrap(), total * 1024);
+        })
+        .await;
     }
 }
