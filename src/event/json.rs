@@ -311,6 +311,7 @@ impl Reader {
     /// Reads the key at `self.i` (at `"`) when it is the key numbered
     /// `id` written the same way, without an escape: its span, without a
     /// hash or a search. Else reads nothing.
+    #[inline(always)]
     fn same_key(&mut self, id: u32) -> Option<Span> {
         let k = self.keys[id as usize].span;
         if k.start & super::EXTRA != 0 {
@@ -319,7 +320,7 @@ impl Reader {
         let b = self.text.as_bytes();
         let (known, n) = (k.start as usize, k.len as usize);
         let at = self.i + 1;
-        if b.get(at + n) == Some(&b'"') && b.get(at..at + n) == b.get(known..known + n) {
+        if b.get(at + n) == Some(&b'"') && same_bytes(b, at, known, n) {
             self.i = at + n + 1;
             return Some(Span {
                 start: at as u32,
@@ -381,6 +382,7 @@ impl Reader {
     }
 
     /// A field's value.
+    #[inline(always)]
     fn value(&mut self) -> Result<(Kind, Span), Bail> {
         let empty = Span { start: 0, len: 0 };
         // A literal's span is its text (so that a value's text is its span
@@ -434,6 +436,7 @@ impl Reader {
     }
 
     /// A string (at `"`), unescaped.
+    #[inline(always)]
     fn string(&mut self) -> Result<Span, Bail> {
         let b = self.text.as_bytes();
         let start = self.i + 1;
@@ -651,9 +654,61 @@ pub fn key_hash(k: &[u8]) -> u64 {
     (head ^ tail.rotate_left(29) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40
 }
 
+/// Whether `b[x..x + n]` and `b[y..y + n]` are the same bytes (false when
+/// either is not inside `b`). Keys are short: up to sixteen bytes are
+/// compared as two words each, overlapping, without a call.
+#[inline(always)]
+fn same_bytes(b: &[u8], x: usize, y: usize, n: usize) -> bool {
+    let (Some(p), Some(q)) = (b.get(x..x + n), b.get(y..y + n)) else {
+        return false;
+    };
+    let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap_or_default());
+    let half = |s: &[u8], i: usize| u32::from_le_bytes(s[i..i + 4].try_into().unwrap_or_default());
+    match n {
+        8..=16 => word(p, 0) == word(q, 0) && word(p, n - 8) == word(q, n - 8),
+        4..=7 => half(p, 0) == half(q, 0) && half(p, n - 4) == half(q, n - 4),
+        _ => p == q,
+    }
+}
+
+/// Where the first `"`, `\` or control character is in `b[i..]` (or
+/// `b.len()`): sixteen bytes at a time (SSE2, which every x86_64 has),
+/// then as [`scan_plain_words`] does.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn scan_plain(b: &[u8], mut i: usize) -> usize {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    while i + 16 <= b.len() {
+        // SAFETY: SSE2 is part of the x86_64 baseline, and the sixteen
+        // bytes loaded (unaligned) are inside `b`.
+        let mask = unsafe {
+            let v = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
+            let ctrl = _mm_set1_epi8(0x1f);
+            // A byte is at most 0x1f (unsigned) when max(byte, 0x1f) is 0x1f.
+            let low = _mm_cmpeq_epi8(_mm_max_epu8(v, ctrl), ctrl);
+            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let slash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            _mm_movemask_epi8(_mm_or_si128(low, _mm_or_si128(quote, slash))) as u32
+        };
+        if mask != 0 {
+            return i + mask.trailing_zeros() as usize;
+        }
+        i += 16;
+    }
+    scan_plain_words(b, i)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn scan_plain(b: &[u8], i: usize) -> usize {
+    scan_plain_words(b, i)
+}
+
 /// Where the first `"`, `\` or control character is in `b[i..]` (or
 /// `b.len()`): eight bytes at a time, then one by one.
-fn scan_plain(b: &[u8], mut i: usize) -> usize {
+fn scan_plain_words(b: &[u8], mut i: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     while let Some(w) = b.get(i..i + 8) {
@@ -958,6 +1013,29 @@ mod tests {
             for k in crate::event::Known::ALL {
                 prop_assert_eq!(ev.known_text(k), ev.known(k).map_or("", |v| v.text()));
             }
+        }
+
+        #[test]
+        fn same_bytes_is_slice_equality(
+            b in prop::collection::vec(0u8..3, 0..48),
+            x in 0usize..48, y in 0usize..48, n in 0usize..24,
+        ) {
+            let want = match (b.get(x..x + n), b.get(y..y + n)) {
+                (Some(p), Some(q)) => p == q,
+                _ => false,
+            };
+            prop_assert_eq!(same_bytes(&b, x, y, n), want);
+        }
+
+        #[test]
+        fn the_scans_find_the_first_stop_byte(
+            b in prop::collection::vec(prop_oneof![1 => Just(b'"'), 1 => Just(b'\\'), 1 => 0u8..0x20, 1 => Just(0x1f), 2 => Just(0x20), 2 => Just(0x80), 40 => 0x20u8..=0xff], 0..80),
+            from in 0usize..80,
+        ) {
+            let from = from.min(b.len());
+            let want = (from..b.len()).find(|&i| STOP[b[i] as usize]).unwrap_or(b.len());
+            prop_assert_eq!(scan_plain(&b, from), want);
+            prop_assert_eq!(scan_plain_words(&b, from), want);
         }
 
         #[test]
