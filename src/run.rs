@@ -318,7 +318,14 @@ impl Exporter {
     }
 
     fn stopped(&self) -> Option<&'static str> {
-        *self.stop.borrow()
+        // One atomic load while nothing changed (this runs for every log);
+        // the value is read under the channel's lock only after a change.
+        // A change marked seen elsewhere was acted on there
+        // (`stop_signal` returns as soon as it sees one).
+        match self.stop.has_changed() {
+            Ok(false) => None,
+            _ => *self.stop.borrow(),
+        }
     }
 
     /// Exports one app from `start`; `counts` is filled as it goes.

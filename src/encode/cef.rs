@@ -16,11 +16,10 @@
 //! and ends with `siemAgentTruncated=true`.
 
 use super::page_keys::{self, Made, PageKeys};
-use super::text::{KeySet, escape_into_fast, push_int, put, truncate_chars};
+use super::text::{KeySet, escape_into_fast, is_ip, push_int, put, truncate_chars};
 use super::{Budget, severity_number};
 use crate::event::{App, Event, Known};
 use std::cell::RefCell;
-use std::net::IpAddr;
 
 /// The key that flags a line cut by `--max-message-size` (custom keys
 /// start with `cloudsoc`, so no log field can write it).
@@ -161,11 +160,7 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
     for field in [Known::Host, Known::Hosts] {
         if let Some(v) = ev.known(field).filter(|v| !v.is_empty()) {
             let t = v.text().trim();
-            let key = if t.parse::<IpAddr>().is_ok() {
-                "src"
-            } else {
-                "shost"
-            };
+            let key = if is_ip(t) { "src" } else { "shost" };
             let start = ext.start();
             ext.pair(key, t, LONG);
             ext.settle(start);

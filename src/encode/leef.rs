@@ -17,11 +17,10 @@
 //! is one of LEEF's predefined attribute names.
 
 use super::page_keys::{self, Made, PageKeys};
-use super::text::{KeySet, escape_into_fast, push_int, put, truncate_chars};
+use super::text::{KeySet, escape_into_fast, is_ip, push_int, put, truncate_chars};
 use super::{Budget, severity_number};
 use crate::event::{App, Event, Known};
 use std::cell::RefCell;
-use std::net::IpAddr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
@@ -163,7 +162,7 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
         for field in [Known::Host, Known::Hosts] {
             if let Some(v) = ev.known(field).filter(|v| !v.is_empty()) {
                 let t = v.text().trim();
-                if t.parse::<IpAddr>().is_ok() {
+                if is_ip(t) {
                     let start = attrs.start();
                     attrs.pair("src", t);
                     attrs.settle(start);

@@ -277,6 +277,26 @@ fn needs_look(v: u64, specials: &[u8]) -> bool {
     hit != 0
 }
 
+/// Whether `t` is an IP address as `std` parses one (`IpAddr`). Dotted
+/// IPv4, the common case, is checked directly (the standard parser is
+/// general and costs more than the rest of the field).
+pub fn is_ip(t: &str) -> bool {
+    let b = t.as_bytes();
+    if (7..=15).contains(&b.len()) && b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+        // Four parts of one to three digits, no leading zero, at most 255.
+        let mut parts = 0;
+        for p in b.split(|&c| c == b'.') {
+            parts += 1;
+            let n = p.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
+            if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') || n > 255 {
+                return false;
+            }
+        }
+        return parts == 4;
+    }
+    t.parse::<std::net::IpAddr>().is_ok()
+}
+
 /// Whether no byte of `b` needs a look (see [`needs_look`]); strings of
 /// four bytes or more are checked a word at a time, the last word
 /// overlapping the one before.
@@ -305,6 +325,37 @@ fn all_plain(b: &[u8], specials: &[u8]) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    proptest::proptest! {
+        #[test]
+        fn is_ip_is_std_parsing(t in "[0-9.]{0,17}|[0-9a-f:.]{0,20}|(25[0-9]|0|00|01|[1-9][0-9]?|1[0-9][0-9])(\\.(25[0-9]|0|00|01|[1-9][0-9]?|1[0-9][0-9]|256)){2,4}") {
+            proptest::prop_assert_eq!(is_ip(&t), t.parse::<std::net::IpAddr>().is_ok(), "{}", t);
+        }
+    }
+
+    #[test]
+    fn is_ip_reads_dotted_quads() {
+        for t in [
+            "203.0.113.31",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::1",
+        ] {
+            assert!(is_ip(t), "{t}");
+        }
+        for t in [
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "1.2.3.",
+            "host.example",
+        ] {
+            assert!(!is_ip(t), "{t}");
+        }
+    }
 
     #[test]
     fn truncation_respects_characters() {
