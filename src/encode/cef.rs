@@ -129,11 +129,7 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
         let start = ext.start();
         ext.separator();
         ext.out.extend_from_slice(b"rt=");
-        let ms = t.timestamp_millis();
-        if ms < 0 {
-            ext.out.push(b'-');
-        }
-        push_int(ms.unsigned_abs(), ext.out);
+        super::clock::push_epoch_millis(t, ext.out);
         ext.settle(start);
         used |= 1
             << (match ev.app {

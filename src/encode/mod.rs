@@ -245,6 +245,7 @@ pub struct Encoder {
 impl Encoder {
     /// Appends one complete frame for `ev` to `out`.
     pub fn encode(&self, ev: &Event, stamp: &Stamp, out: &mut Vec<u8>) {
+        ev.prefetch();
         thread_local! {
             /// The message before framing, kept from one log to the next.
             static MSG: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };

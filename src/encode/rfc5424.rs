@@ -58,6 +58,11 @@ fn write_timestamp(t: DateTime<Utc>, out: &mut Vec<u8>) {
 /// A header field: printable ASCII (33..126) only, at most `max`, `-` if
 /// nothing is left.
 fn write_token(s: &str, max: usize, out: &mut Vec<u8>) {
+    // Usually the whole token is already clean.
+    if !s.is_empty() && s.len() <= max && s.bytes().all(|b| (33..=126).contains(&b)) {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
     let start = out.len();
     out.extend(s.bytes().filter(|b| (33..=126).contains(b)).take(max));
     if out.len() == start {
@@ -98,6 +103,17 @@ mod tests {
             out.extend_from_slice(BOM);
         }
         out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_token_is_its_printable_ascii_cut_or_a_dash(s in "[ -~\\x00-\\x1fé]{0,12}", max in 1usize..10) {
+            let mut out = Vec::new();
+            write_token(&s, max, &mut out);
+            let kept: Vec<u8> = s.bytes().filter(|b| (33..=126).contains(b)).take(max).collect();
+            let want = if kept.is_empty() { b"-".to_vec() } else { kept };
+            proptest::prop_assert_eq!(out, want);
+        }
     }
 
     #[test]

@@ -151,6 +151,26 @@ impl Event {
         PageKeys { page: &self.page }
     }
 
+    /// Asks the processor to bring this log's fields into its cache, so
+    /// that a format's lookups do not wait for them one after another.
+    #[inline]
+    pub fn prefetch(&self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let f = &self.page.fields[self.first as usize..self.end as usize];
+            let p = f.as_ptr().cast::<i8>();
+            for o in (0..size_of_val(f)).step_by(64) {
+                // SAFETY: a prefetch reads nothing and faults on nothing;
+                // the addresses are inside the slice anyway.
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                        p.wrapping_add(o),
+                    )
+                };
+            }
+        }
+    }
+
     /// A field the pipeline knows by name, found without a search.
     pub fn known(&self, k: Known) -> Option<Val<'_>> {
         match self.known[k as usize] {
