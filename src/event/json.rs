@@ -229,15 +229,15 @@ impl Reader {
                 return Err(Bail);
             }
             let guess = match self.fields.get(nth).map(|f| f.key_id) {
-                Some(id) if nth < prev_end => self.same_key(id).map(|span| (span, id)),
+                Some(id) if nth < prev_end && self.same_key(id) => Some(id),
                 _ => None,
             };
             nth += 1;
-            let (key, id) = match guess {
-                Some(hit) => hit,
+            let id = match guess {
+                Some(id) => id,
                 None => {
                     let key = self.string()?;
-                    (key, self.key_id(key))
+                    self.key_id(key)
                 }
             };
             self.eat(b':')?;
@@ -261,7 +261,6 @@ impl Reader {
                 *slot = (self.fields.len() - first) as u32;
             }
             self.fields.push(Field {
-                key,
                 val,
                 kind,
                 known: k,
@@ -309,25 +308,22 @@ impl Reader {
     }
 
     /// Reads the key at `self.i` (at `"`) when it is the key numbered
-    /// `id` written the same way, without an escape: its span, without a
-    /// hash or a search. Else reads nothing.
+    /// `id` written the same way, without an escape (true), without a hash
+    /// or a search. Else reads nothing (false).
     #[inline(always)]
-    fn same_key(&mut self, id: u32) -> Option<Span> {
+    fn same_key(&mut self, id: u32) -> bool {
         let k = self.keys[id as usize].span;
         if k.start & super::EXTRA != 0 {
-            return None;
+            return false;
         }
         let b = self.text.as_bytes();
         let (known, n) = (k.start as usize, k.len as usize);
         let at = self.i + 1;
         if b.get(at + n) == Some(&b'"') && same_bytes(b, at, known, n) {
             self.i = at + n + 1;
-            return Some(Span {
-                start: at as u32,
-                len: n as u32,
-            });
+            return true;
         }
-        None
+        false
     }
 
     /// The page-wide number of the key at `key` (the same for every log

@@ -291,7 +291,7 @@ impl<'a> Fields<'a> {
     pub fn get(&self, name: &str) -> Option<Val<'a>> {
         self.fields
             .iter()
-            .find(|f| self.page.text(f.key) == name)
+            .find(|f| self.page.key_text(f) == name)
             .map(|f| self.page.val(f))
     }
 
@@ -299,7 +299,7 @@ impl<'a> Fields<'a> {
         let page = self.page;
         self.fields
             .iter()
-            .map(move |f| (page.text(f.key), page.val(f)))
+            .map(move |f| (page.key_text(f), page.val(f)))
     }
 
     /// Each field's value, what it is, and its key's number, without its
@@ -320,7 +320,7 @@ impl<'a> Fields<'a> {
     pub fn entries(&self) -> impl Iterator<Item = Entry<'a>> + 'a {
         let page = self.page;
         self.fields.iter().map(move |f| Entry {
-            key: page.text(f.key),
+            key: page.key_text(f),
             val: page.val(f),
             known: Known::ALL.get(usize::from(f.known)).copied(),
             key_id: f.key_id,
@@ -524,7 +524,7 @@ pub(crate) enum Kind {
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Field {
-    key: Span,
+    /// Its value (its key is its key number's: [`Logs::keys`]).
     val: Span,
     kind: Kind,
     /// The [`Known`] field this is, or [`NOT_KNOWN`].
@@ -532,6 +532,11 @@ pub(crate) struct Field {
     /// The page-wide number of its key ([`Logs::keys`]).
     key_id: u32,
 }
+
+const _: () = assert!(
+    size_of::<Field>() == 16,
+    "a page holds about 27 000 of them"
+);
 
 /// In [`Field::known`]: not a known field.
 const NOT_KNOWN: u8 = u8::MAX;
@@ -580,6 +585,12 @@ impl Logs {
     #[inline]
     fn text_of(&self, f: &Field) -> &str {
         self.text(f.val)
+    }
+
+    /// A field's key (the same text for every field with its key number).
+    #[inline]
+    fn key_text(&self, f: &Field) -> &str {
+        self.text(self.keys[f.key_id as usize])
     }
 
     #[inline]
