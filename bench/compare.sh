@@ -10,13 +10,13 @@
 # per log. Then each format's CPU per log, the peak RSS of a large backfill,
 # and --rate accuracy. Nothing is asserted: these are measurements.
 #
-#   bench/compare.sh                       # 100 000 logs, 3 runs each
+#   bench/compare.sh                       # 100 000 logs, 5 runs each
 #   LOGS=20000 RUNS=1 BIG=0 RATES=1000 bench/compare.sh   # the short version CI runs
 #   LOGS=... RUNS=... FORMATS="cef kv" BIG=1000000 RATES="1000 10000 100000"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOGS=${LOGS:-100000}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 FORMATS=${FORMATS:-cef leef leef1 kv json rfc5424}
 BIG=${BIG:-1000000}
 RATES=${RATES:-1000 10000 100000}
@@ -60,13 +60,14 @@ dest=$sink
 counted="$work/sink.count"
 received() { cat "$counted" 2>/dev/null || echo 0; }
 
-# Runs a command under /usr/bin/time; prints "logs cpu_us_per_log wall logs_per_s peak_kib".
+# Runs a command under bench/rusage.py (CPU to the microsecond, peak RSS by
+# GNU time); prints "logs cpu_us_per_log wall logs_per_s peak_kib".
 measure() { # expected_logs command...
     local expected=$1
     shift
     local before after
     before=$(received)
-    /usr/bin/time -f "%U %S %e %M" -o "$work/time" "$@" >/dev/null 2>"$work/err" ||
+    python3 bench/rusage.py "$work/time" "$@" >/dev/null 2>"$work/err" ||
         { echo "compare.sh: $* failed:" >&2; cat "$work/err" >&2; exit 1; }
     # The sink counts a connection's messages when it closes.
     for _ in $(seq 100); do
@@ -76,7 +77,7 @@ measure() { # expected_logs command...
     done
     read -r user sys wall kib <"$work/time"
     awk -v n=$((after - before)) -v u="$user" -v s="$sys" -v w="$wall" -v k="$kib" \
-        'BEGIN { printf "%d %.2f %.2f %.0f %d\n", n, (n ? (u + s) * 1e6 / n : 0), w, (w > 0 ? n / w : 0), k }'
+        'BEGIN { printf "%d %.3f %.2f %.0f %d\n", n, (n ? (u + s) * 1e6 / n : 0), w, (w > 0 ? n / w : 0), k }'
 }
 
 # The agent's command line, with a fresh state directory each time (so
