@@ -2,8 +2,9 @@
 //! pace -> sink. The cursor follows what every destination has confirmed,
 //! inside a page too (RELP's answers, each flushed batch of a stream or
 //! file, each HEC batch), and is written in the background, one write at a
-//! time. A fetch task reads the next page while the current one is
-//! written; at most three pages are in memory, whatever the backfill.
+//! time. A fetch task reads the next page whenever the export waits (for
+//! the receiver, the pace or the API; both run on one thread, see
+//! `main`); at most three pages are in memory, whatever the backfill.
 
 use crate::cli::settings::{Destination, Settings};
 use crate::encode::{Encoder, Stamp};
