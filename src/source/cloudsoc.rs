@@ -92,14 +92,7 @@ impl CloudSoc {
             }
             builder = builder.proxy(px);
         }
-        // Nothing of this client speaks TLS when the API and the proxy are
-        // plain http (next URLs are pinned to the API's origin, scheme
-        // included): the system's roots are not loaded (about 2 ms a run,
-        // a file read per certificate). Should a https URL ever get here,
-        // it would fail to verify, never go unverified.
-        let tls_free =
-            base.scheme() == "http" && proxy.is_none_or(|p| p.url.starts_with("http://"));
-        if tls_free {
+        if !speaks_tls(&base, proxy) {
             builder = builder.tls_certs_only(Vec::new());
         }
         let http_client = builder.build().map_err(|e| {
@@ -363,6 +356,16 @@ async fn read_body(
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// Whether a client for `base` (through `proxy`) may speak TLS. When it
+/// cannot (a plain-http API and no proxy or a plain-http one; next URLs
+/// are pinned to the API's origin, scheme included), the system's roots
+/// are not loaded: about 4 ms a run, a file read per certificate. Should a
+/// https URL ever reach such a client, it fails to verify, never goes
+/// unverified.
+fn speaks_tls(base: &Url, proxy: Option<&Proxy>) -> bool {
+    base.scheme() != "http" || proxy.is_some_and(|p| !p.url.starts_with("http://"))
 }
 
 /// Whether `url`'s host is a loopback address or `localhost`.
@@ -715,6 +718,23 @@ impl<'de> serde::de::Visitor<'de> for LogsSeed<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_roots_are_loaded_unless_nothing_can_speak_tls() {
+        let proxy = |url: &str| Proxy {
+            url: url.into(),
+            username: None,
+            password: None,
+        };
+        let http = Url::parse("http://127.0.0.1:8080/t/").unwrap();
+        let https = Url::parse("https://api.example/t/").unwrap();
+        assert!(!speaks_tls(&http, None));
+        assert!(!speaks_tls(&http, Some(&proxy("http://proxy:3128/"))));
+        assert!(speaks_tls(&http, Some(&proxy("https://proxy:3128/"))));
+        assert!(speaks_tls(&http, Some(&proxy("socks5://proxy:1080"))));
+        assert!(speaks_tls(&https, None));
+        assert!(speaks_tls(&https, Some(&proxy("http://proxy:3128/"))));
+    }
 
     #[test]
     fn page_parsing() {
