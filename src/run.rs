@@ -483,7 +483,7 @@ impl Exporter {
                             continue;
                         }
                         let older = p.timestamp.is_some_and(|pt| t.trunc_subsecs(0) < pt);
-                        let key: std::sync::Arc<str> = std::sync::Arc::from(key.as_ref());
+                        let key = crate::state::cursor::Key::new(&key);
                         // The run's cursor moves over it now (one hash for
                         // the check and the move); a log already handled is
                         // skipped.

@@ -19,6 +19,78 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
+/// A log's key as the cursor keeps it: its text inline when it is short
+/// (API ids are: no allocation per log), else shared (allocated once,
+/// however many cursors and steps hold it). Hashed, compared and ordered
+/// as its text.
+#[derive(Clone)]
+pub enum Key {
+    Inline { len: u8, bytes: [u8; Key::INLINE] },
+    Shared(Arc<str>),
+}
+
+impl Key {
+    /// The longest text kept inline (the enum stays 24 bytes).
+    pub const INLINE: usize = 22;
+
+    pub fn new(s: &str) -> Key {
+        if s.len() <= Key::INLINE {
+            let mut bytes = [0; Key::INLINE];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Key::Inline {
+                len: s.len() as u8,
+                bytes,
+            }
+        } else {
+            Key::Shared(Arc::from(s))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            // A whole `&str` was copied in: always valid.
+            Key::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Key::Shared(s) => s,
+        }
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for Key {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        // As `str` hashes: `HashSet<Key>::contains(&str)` relies on it.
+        self.as_str().hash(h);
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Key {}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
+
 /// The newest version of the file this agent writes and reads.
 pub const VERSION: u64 = 1;
 
@@ -71,10 +143,8 @@ pub struct Cursor {
     /// The newest second delivered; `None` before the first log.
     pub timestamp: Option<DateTime<Utc>>,
     /// Keys of the logs delivered at `timestamp`.
-    /// Shared with the steps that put them there (a log's key is
-    /// allocated once, however many cursors hold it).
     /// A hash set (looked up for every log); written sorted.
-    pub ids: HashSet<Arc<str>>,
+    pub ids: HashSet<Key>,
     /// Keys of delivered logs that could not move the cursor.
     pub recent: Recent,
 }
@@ -83,7 +153,7 @@ pub struct Cursor {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     /// Move over the log at this time.
-    Advance(DateTime<Utc>, Arc<str>),
+    Advance(DateTime<Utc>, Key),
     /// Remember its key (it has no usable time).
     Remember(String),
 }
@@ -157,11 +227,11 @@ impl Cursor {
 
     /// Records that the log with this time and key was handled.
     pub fn advance(&mut self, time: DateTime<Utc>, key: &str) {
-        self.advance_shared(time, &Arc::from(key));
+        self.advance_shared(time, &Key::new(key));
     }
 
     /// [`Cursor::advance`] with a key already shared.
-    pub fn advance_shared(&mut self, time: DateTime<Utc>, key: &Arc<str>) {
+    pub fn advance_shared(&mut self, time: DateTime<Utc>, key: &Key) {
         let t = time.trunc_subsecs(0);
         match self.timestamp {
             Some(ts) if t < ts => {}
@@ -178,7 +248,7 @@ impl Cursor {
 
     /// [`Cursor::advance_shared`], unless the log is the cursor's already
     /// (in its second, with its key): then nothing changes, and false.
-    pub fn advance_new(&mut self, time: DateTime<Utc>, key: &Arc<str>) -> bool {
+    pub fn advance_new(&mut self, time: DateTime<Utc>, key: &Key) -> bool {
         let t = time.trunc_subsecs(0);
         match self.timestamp {
             Some(ts) if t < ts => true,
@@ -220,7 +290,7 @@ impl Cursor {
                 .iter()
                 .map(|i| {
                     i.as_str()
-                        .map(Arc::from)
+                        .map(Key::new)
                         .ok_or_else(|| format!("cursors.{app}.ids holds a non-string"))
                 })
                 .collect::<Result<_, _>>()?,
@@ -324,13 +394,13 @@ impl CursorFile {
         struct CursorView<'a> {
             timestamp: Option<String>,
             #[serde(serialize_with = "strs")]
-            ids: &'a HashSet<Arc<str>>,
+            ids: &'a HashSet<Key>,
             #[serde(skip_serializing_if = "VecDeque::is_empty")]
             recent: &'a VecDeque<String>,
         }
-        fn strs<S: serde::Serializer>(ids: &&HashSet<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+        fn strs<S: serde::Serializer>(ids: &&HashSet<Key>, s: S) -> Result<S::Ok, S::Error> {
             // Sorted: the same cursor always makes the same file.
-            let mut sorted: Vec<&str> = ids.iter().map(|i| &**i).collect();
+            let mut sorted: Vec<&str> = ids.iter().map(Key::as_str).collect();
             sorted.sort_unstable();
             s.collect_seq(sorted)
         }
@@ -376,7 +446,22 @@ mod tests {
         parse_timestamp(s).unwrap()
     }
 
+    const _: () = assert!(size_of::<Key>() == 24);
+
     proptest::proptest! {
+        /// A key is its text, inline or shared, found by its text.
+        #[test]
+        fn a_key_is_its_text(a in "\\PC{0,30}", b in "[ab]{20,24}") {
+            for s in [&a, &b] {
+                let k = Key::new(s);
+                proptest::prop_assert_eq!(k.as_str(), s.as_str());
+                proptest::prop_assert_eq!(matches!(k, Key::Inline { .. }), s.len() <= Key::INLINE);
+                let set: HashSet<Key> = [k.clone()].into_iter().collect();
+                proptest::prop_assert!(set.contains(s.as_str()));
+            }
+            proptest::prop_assert_eq!(Key::new(&a) == Key::new(&b), a == b);
+        }
+
         /// A batch moves the cursor exactly as its steps one by one do.
         #[test]
         fn a_batch_of_steps_is_the_same_as_each_in_turn(
@@ -396,7 +481,7 @@ mod tests {
                     0 => Step::Remember(format!("r{key}")),
                     _ => Step::Advance(
                         base + chrono::Duration::seconds(sec) + chrono::Duration::milliseconds(i64::from(ms)),
-                        Arc::from(format!("k{key}")),
+                        Key::new(&format!("k{key}")),
                     ),
                 })
                 .collect();
