@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 /// A log's key as the cursor keeps it: its text inline when it is short
 /// (API ids are: no allocation per log), else shared (allocated once,
-/// however many cursors and steps hold it). Hashed, compared and ordered
-/// as its text.
+/// however many cursors and steps hold it). Hashed and compared as its
+/// text.
 #[derive(Clone)]
 pub enum Key {
     Inline { len: u8, bytes: [u8; Key::INLINE] },
