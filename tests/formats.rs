@@ -72,14 +72,7 @@ fn stamp() -> Stamp {
     }
 }
 
-const FORMATS: [(&str, Format); 6] = [
-    ("cef", Format::Cef),
-    ("leef", Format::Leef { delimiter: b'\t' }),
-    ("leef1", Format::Leef1),
-    ("kv", Format::Kv),
-    ("json", Format::Json),
-    ("rfc5424", Format::Rfc5424),
-];
+const FORMATS: [(&str, Format); 6] = Format::ALL;
 
 fn envelopes() -> Vec<(&'static str, Envelope)> {
     vec![

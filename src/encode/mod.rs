@@ -116,6 +116,17 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format, by its `--format` name (LEEF with its default
+    /// delimiter, a tab): what tests and benchmarks go through.
+    pub const ALL: [(&'static str, Format); 6] = [
+        ("cef", Format::Cef),
+        ("leef", Format::Leef { delimiter: b'\t' }),
+        ("leef1", Format::Leef1),
+        ("kv", Format::Kv),
+        ("json", Format::Json),
+        ("rfc5424", Format::Rfc5424),
+    ];
+
     /// Appends the payload for `ev` within `budget`. Never writes CR, LF
     /// or NUL. `bom` applies to the `rfc5424` format only (it starts MSG).
     pub fn write(
@@ -360,14 +371,7 @@ mod tests {
             now: ev.time.unwrap(),
             local_offset: utc,
         };
-        for format in [
-            Format::Cef,
-            Format::Leef { delimiter: b'\t' },
-            Format::Leef1,
-            Format::Kv,
-            Format::Json,
-            Format::Rfc5424,
-        ] {
+        for (_, format) in Format::ALL {
             let enc = Encoder {
                 format,
                 envelope: Envelope::Rfc5424(rfc5424::Header {

@@ -881,29 +881,22 @@ mod tests {
         use crate::simulate::data::{Schedule, investigate, mix};
         const PAGES: u64 = 5;
         let schedule = Schedule::new(3, PAGES * 1000, 40, None, 1_790_000_000);
-        let encoders: Vec<Encoder> = [
-            Format::Cef,
-            Format::Leef { delimiter: b'\t' },
-            Format::Leef1,
-            Format::Kv,
-            Format::Json,
-            Format::Rfc5424,
-        ]
-        .into_iter()
-        .map(|format| Encoder {
-            format,
-            envelope: Envelope::Rfc5424(rfc5424::Header {
-                facility: 1,
-                hostname: "h".into(),
-                app_name: "a".into(),
-                procid: "1".into(),
-                bom: false,
-            }),
-            framing: Framing::Lf,
-            version: "1".into(),
-            max_message_size: Some(2048),
-        })
-        .collect();
+        let encoders: Vec<Encoder> = Format::ALL
+            .into_iter()
+            .map(|(_, format)| Encoder {
+                format,
+                envelope: Envelope::Rfc5424(rfc5424::Header {
+                    facility: 1,
+                    hostname: "h".into(),
+                    app_name: "a".into(),
+                    procid: "1".into(),
+                    bom: false,
+                }),
+                framing: Framing::Lf,
+                version: "1".into(),
+                max_message_size: Some(2048),
+            })
+            .collect();
         let stamp = Stamp::now();
         let mut frames = 0u64;
         let mut out = Vec::with_capacity(4096);
