@@ -334,6 +334,27 @@ impl Encoder {
     }
 }
 
+#[cfg(test)]
+impl Encoder {
+    /// `format` in RFC 5424 (host `h`, app `a`), LF-framed, cut at
+    /// `max_message_size`.
+    pub(crate) fn for_tests(format: Format, max_message_size: Option<usize>) -> Encoder {
+        Encoder {
+            format,
+            envelope: Envelope::Rfc5424(rfc5424::Header {
+                facility: 1,
+                hostname: "h".into(),
+                app_name: "a".into(),
+                procid: "1".into(),
+                bom: false,
+            }),
+            framing: Framing::Lf,
+            version: "1".into(),
+            max_message_size,
+        }
+    }
+}
+
 /// Cuts `msg` to at most `max` bytes on a character boundary, dropping a
 /// backslash left dangling at the end (the start of a cut escape).
 fn hard_cut(msg: &mut Vec<u8>, max: usize) {
@@ -372,19 +393,7 @@ mod tests {
             local_offset: utc,
         };
         for (_, format) in Format::ALL {
-            let enc = Encoder {
-                format,
-                envelope: Envelope::Rfc5424(rfc5424::Header {
-                    facility: 1,
-                    hostname: "h".into(),
-                    app_name: "a".into(),
-                    procid: "1".into(),
-                    bom: false,
-                }),
-                framing: Framing::Lf,
-                version: "1".into(),
-                max_message_size: None,
-            };
+            let enc = Encoder::for_tests(format, None);
             let mut out = Vec::new();
             enc.encode(&ev, &stamp, &mut out);
             assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1, "{format:?}");

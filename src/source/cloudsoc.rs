@@ -877,25 +877,13 @@ mod tests {
     /// build) on 5 pages, so that `cargo test` runs it too.
     #[test]
     fn generated_logs_parse_and_encode_one_frame_each() {
-        use crate::encode::{Encoder, Envelope, Format, Framing, Stamp, rfc5424};
+        use crate::encode::{Encoder, Format, Stamp};
         use crate::simulate::data::{Schedule, investigate, mix};
         const PAGES: u64 = 5;
         let schedule = Schedule::new(3, PAGES * 1000, 40, None, 1_790_000_000);
         let encoders: Vec<Encoder> = Format::ALL
             .into_iter()
-            .map(|(_, format)| Encoder {
-                format,
-                envelope: Envelope::Rfc5424(rfc5424::Header {
-                    facility: 1,
-                    hostname: "h".into(),
-                    app_name: "a".into(),
-                    procid: "1".into(),
-                    bom: false,
-                }),
-                framing: Framing::Lf,
-                version: "1".into(),
-                max_message_size: Some(2048),
-            })
+            .map(|(_, format)| Encoder::for_tests(format, Some(2048)))
             .collect();
         let stamp = Stamp::now();
         let mut frames = 0u64;
