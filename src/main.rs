@@ -465,7 +465,7 @@ async fn export(
         let mut encoder = destinations[0].encoder.clone();
         encoder.framing = siem_agent::encode::Framing::Lf;
         destinations = vec![siem_agent::cli::settings::Destination {
-            output: siem_agent::cli::settings::Output::Stream(siem_agent::cli::StreamKind::Stdout),
+            output: siem_agent::sink::Output::Stream(siem_agent::sink::StreamKind::Stdout),
             encoder,
         }];
     }

@@ -7,6 +7,7 @@
 
 pub mod settings;
 
+use clap::builder::PossibleValue;
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -99,27 +100,38 @@ pub enum OutputKind {
     Hec,
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-#[value(rename_all = "UPPER")]
-pub enum StreamKind {
-    Stdout,
-    Stderr,
+pub use crate::sink::{SocketType, StreamKind};
+
+// The sink's own types, spelled for the command line here (the sink knows
+// nothing of clap).
+impl ValueEnum for StreamKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[StreamKind::Stdout, StreamKind::Stderr]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            StreamKind::Stdout => "STDOUT",
+            StreamKind::Stderr => "STDERR",
+        }))
+    }
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-#[value(rename_all = "UPPER")]
-pub enum SocketType {
-    /// Datagrams (a unix datagram socket with a path).
-    Udp,
-    /// A byte stream, LF-framed by default (a unix stream socket with a path).
-    Tcp,
-    /// TCP with TLS (RFC 5425), octet-counted by default.
-    Tls,
-    /// RELP: each message confirmed by the receiver.
-    Relp,
-    /// RELP over TLS.
-    #[value(name = "RELP-TLS")]
-    RelpTls,
+impl ValueEnum for SocketType {
+    fn value_variants<'a>() -> &'a [Self] {
+        &SocketType::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let help = match self {
+            SocketType::Udp => "Datagrams (a unix datagram socket with a path)",
+            SocketType::Tcp => "A byte stream, LF-framed by default (a unix stream socket with a path)",
+            SocketType::Tls => "TCP with TLS (RFC 5425), octet-counted by default",
+            SocketType::Relp => "RELP: each message confirmed by the receiver",
+            SocketType::RelpTls => "RELP over TLS",
+        };
+        Some(PossibleValue::new(self.name()).help(help))
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,13 +3,13 @@
 
 use super::{
     ElasticaApp, ExportArgs, FormatArg, FramingArg, OutputKind, SeverityArg, SiemArg, SocketType,
-    StreamKind, SyslogFormatArg,
+    SyslogFormatArg,
 };
 use crate::encode::{Encoder, Envelope, Format, Framing, rfc3164, rfc5424};
 use crate::event::App;
 use crate::filter::Filter;
 use crate::secret::Secret;
-use crate::sink::SendRetry;
+use crate::sink::{Output, SendRetry, Target};
 use crate::sink::hec::HecOptions;
 use crate::sink::tls::TlsOptions;
 use chrono::NaiveDate;
@@ -24,105 +24,6 @@ pub struct SettingsError(pub String);
 
 fn err<T>(msg: impl Into<String>) -> Result<T, SettingsError> {
     Err(SettingsError(msg.into()))
-}
-
-/// Where a REMOTE output connects.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// Host name or address, and port.
-    Inet { host: String, port: u16 },
-    /// A unix socket path.
-    Unix(PathBuf),
-}
-
-impl Target {
-    /// Parses `HOST:PORT`, `[IPv6]:PORT` or an absolute path.
-    pub fn parse(s: &str) -> Result<Target, SettingsError> {
-        Target::parse_with_port(s, None)
-    }
-
-    /// As [`Target::parse`]; `HOST` or `[IPv6]` alone take `default_port`.
-    pub fn parse_with_port(s: &str, default_port: Option<u16>) -> Result<Target, SettingsError> {
-        let bad = || {
-            SettingsError(format!(
-                "--target: '{s}' is neither HOST:PORT, [IPv6]:PORT nor a unix socket path (/path/to/socket)"
-            ))
-        };
-        if s.starts_with('/') || s.starts_with("./") {
-            return Ok(Target::Unix(PathBuf::from(s)));
-        }
-        let default = default_port.map(|p| p.to_string());
-        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-            match (rest.split_once("]:"), rest.strip_suffix(']'), &default) {
-                (Some((h, p)), _, _) => (h, p),
-                (None, Some(h), Some(d)) => (h, d.as_str()),
-                _ => return Err(bad()),
-            }
-        } else {
-            match (s.rsplit_once(':'), &default) {
-                (Some((h, _)), _) if h.contains(':') => return Err(bad()),
-                (Some((h, p)), _) => (h, p),
-                (None, Some(d)) => (s, d.as_str()),
-                (None, None) => return Err(bad()),
-            }
-        };
-        let port: u16 = port.parse().map_err(|_| bad())?;
-        if host.is_empty() || port == 0 {
-            return Err(bad());
-        }
-        Ok(Target::Inet {
-            host: host.to_string(),
-            port,
-        })
-    }
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Target::Inet { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
-            Target::Inet { host, port } => write!(f, "{host}:{port}"),
-            Target::Unix(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
-
-/// The output, with the options that apply to it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Output {
-    Syslog {
-        socket: PathBuf,
-    },
-    Remote {
-        target: Target,
-        socket_type: SocketType,
-        framing: Framing,
-        /// Used with `SocketType::Tls`.
-        tls: TlsOptions,
-    },
-    Stream(StreamKind),
-    File {
-        path: PathBuf,
-        max_bytes: u64,
-        backup_count: u32,
-    },
-    /// Splunk HEC (URL and token may still come from config.json).
-    Hec(HecOptions),
-}
-
-impl Output {
-    /// UDP over the network (not a local datagram socket, which makes the
-    /// sender wait).
-    pub fn is_udp(&self) -> bool {
-        matches!(
-            self,
-            Output::Remote {
-                socket_type: SocketType::Udp,
-                target: Target::Inet { .. },
-                ..
-            }
-        )
-    }
 }
 
 /// One output and how logs are encoded for it.
@@ -471,13 +372,13 @@ fn remote(a: &ExportArgs, target: &str, socket_type: SocketType) -> Result<Outpu
             "--target: '{target}': the prefix is not one of udp://, tcp://, tls://, relp://, relp+tls://"
         ));
     }
-    let target = Target::parse_with_port(target, Some(preset(a.siem).port))?;
+    let target = parse_target(target, Some(preset(a.siem).port))?;
     if let (Target::Unix(_), SocketType::Tls | SocketType::Relp | SocketType::RelpTls) =
         (&target, socket_type)
     {
         return err(format!(
             "--socket-type {}: needs a HOST:PORT target, not a unix socket path",
-            socket_type_name(socket_type)
+            socket_type.name()
         ));
     }
     Ok(Output::Remote {
@@ -498,15 +399,13 @@ fn remote(a: &ExportArgs, target: &str, socket_type: SocketType) -> Result<Outpu
     })
 }
 
-/// The command-line spelling of a socket type.
-pub fn socket_type_name(t: SocketType) -> &'static str {
-    match t {
-        SocketType::Udp => "UDP",
-        SocketType::Tcp => "TCP",
-        SocketType::Tls => "TLS",
-        SocketType::Relp => "RELP",
-        SocketType::RelpTls => "RELP-TLS",
-    }
+/// Parses a `--target` (see [`Target::parse_with_port`]).
+pub fn parse_target(s: &str, default_port: Option<u16>) -> Result<Target, SettingsError> {
+    Target::parse_with_port(s, default_port).ok_or_else(|| {
+        SettingsError(format!(
+            "--target: '{s}' is neither HOST:PORT, [IPv6]:PORT nor a unix socket path (/path/to/socket)"
+        ))
+    })
 }
 
 /// What a `--siem` preset sets (each flag given explicitly wins).
@@ -843,21 +742,21 @@ mod tests {
     #[test]
     fn targets_parse() {
         assert_eq!(
-            Target::parse("localhost:514").unwrap(),
+            parse_target("localhost:514", None).unwrap(),
             Target::Inet {
                 host: "localhost".into(),
                 port: 514
             }
         );
         assert_eq!(
-            Target::parse("[::1]:6514").unwrap(),
+            parse_target("[::1]:6514", None).unwrap(),
             Target::Inet {
                 host: "::1".into(),
                 port: 6514
             }
         );
         assert_eq!(
-            Target::parse("/dev/log").unwrap(),
+            parse_target("/dev/log", None).unwrap(),
             Target::Unix("/dev/log".into())
         );
         for bad in [
@@ -868,7 +767,7 @@ mod tests {
             ":514",
             "[::1]514",
         ] {
-            let e = Target::parse(bad).unwrap_err().to_string();
+            let e = parse_target(bad, None).unwrap_err().to_string();
             assert!(e.starts_with("--target:"), "{bad}: {e}");
         }
     }
@@ -1073,20 +972,20 @@ mod tests {
     #[test]
     fn targets_take_the_default_port() {
         assert_eq!(
-            Target::parse_with_port("siem", Some(1514)).unwrap(),
+            parse_target("siem", Some(1514)).unwrap(),
             Target::Inet {
                 host: "siem".into(),
                 port: 1514
             }
         );
         assert_eq!(
-            Target::parse_with_port("[::1]", Some(514)).unwrap(),
+            parse_target("[::1]", Some(514)).unwrap(),
             Target::Inet {
                 host: "::1".into(),
                 port: 514
             }
         );
-        assert!(Target::parse("siem").is_err());
-        assert!(Target::parse_with_port("::1", Some(514)).is_err());
+        assert!(parse_target("siem", None).is_err());
+        assert!(parse_target("::1", Some(514)).is_err());
     }
 }

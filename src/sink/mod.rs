@@ -8,6 +8,7 @@
 pub mod conn;
 pub mod file;
 pub mod hec;
+pub mod output;
 pub mod relp;
 pub mod stream;
 pub mod tcp;
@@ -15,8 +16,7 @@ pub mod tls;
 pub mod udp;
 pub mod unix;
 
-use crate::cli::settings::{Output, Target};
-use crate::cli::{SocketType, StreamKind};
+pub use output::{Output, SocketType, StreamKind, Target};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -312,10 +312,7 @@ pub fn describe(output: &Output) -> String {
             target,
             socket_type,
             ..
-        } => format!(
-            "{target} ({})",
-            crate::cli::settings::socket_type_name(*socket_type)
-        ),
+        } => format!("{target} ({})", socket_type.name()),
         Output::Stream(StreamKind::Stdout) => "stdout".into(),
         Output::Stream(StreamKind::Stderr) => "stderr".into(),
         Output::File { path, .. } => path.display().to_string(),

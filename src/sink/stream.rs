@@ -5,7 +5,7 @@
 //! makes no progress for `--send-timeout` is an error.
 
 use super::SinkError;
-use crate::cli::StreamKind;
+use super::StreamKind;
 use std::io::Write;
 use std::time::Duration;
 
@@ -25,10 +25,7 @@ impl StreamSink {
     }
 
     fn name(&self) -> &'static str {
-        match self.kind {
-            StreamKind::Stdout => "stdout",
-            StreamKind::Stderr => "stderr",
-        }
+        self.kind.name()
     }
 
     pub async fn send(&mut self, frame: &[u8]) -> Result<(), SinkError> {
