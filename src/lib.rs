@@ -16,6 +16,7 @@ pub mod filter;
 pub mod fsx;
 pub mod logging;
 pub mod metrics;
+pub mod net;
 pub mod pace;
 pub mod report;
 pub mod run;

@@ -125,7 +125,9 @@ impl ValueEnum for SocketType {
     fn to_possible_value(&self) -> Option<PossibleValue> {
         let help = match self {
             SocketType::Udp => "Datagrams (a unix datagram socket with a path)",
-            SocketType::Tcp => "A byte stream, LF-framed by default (a unix stream socket with a path)",
+            SocketType::Tcp => {
+                "A byte stream, LF-framed by default (a unix stream socket with a path)"
+            }
             SocketType::Tls => "TCP with TLS (RFC 5425), octet-counted by default",
             SocketType::Relp => "RELP: each message confirmed by the receiver",
             SocketType::RelpTls => "RELP over TLS",

@@ -9,9 +9,10 @@ use crate::encode::{Encoder, Envelope, Format, Framing, rfc3164, rfc5424};
 use crate::event::App;
 use crate::filter::Filter;
 use crate::secret::Secret;
-use crate::sink::{Output, SendRetry, Target};
 use crate::sink::hec::HecOptions;
 use crate::sink::tls::TlsOptions;
+use crate::sink::{Output, SendRetry, Target};
+pub use crate::source::http::{HttpOptions, Proxy};
 use chrono::NaiveDate;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -31,26 +32,6 @@ fn err<T>(msg: impl Into<String>) -> Result<T, SettingsError> {
 pub struct Destination {
     pub output: Output,
     pub encoder: Encoder,
-}
-
-/// The API proxy.
-#[derive(Clone, Debug)]
-pub struct Proxy {
-    /// The proxy URL without credentials.
-    pub url: String,
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-}
-
-/// HTTP behaviour of the source.
-#[derive(Clone, Debug)]
-pub struct HttpOptions {
-    pub timeout: Duration,
-    pub retries: u32,
-    pub retry_delay: Duration,
-    pub allow_insecure_http: bool,
-    /// The largest page body, decoded, that is read (`--max-page-mib`).
-    pub max_body: usize,
 }
 
 /// Everything a run needs, checked.

@@ -85,7 +85,7 @@ pub fn endpoints(raw: &str, allow_insecure_http: bool) -> Result<(Url, Url), Str
     match base.scheme() {
         "https" => {}
         "http" => {
-            if !crate::source::cloudsoc::is_loopback(&base) && !allow_insecure_http {
+            if !crate::net::is_loopback(&base) && !allow_insecure_http {
                 return Err(format!(
                     "--hec-url '{url}': http:// would send the token in clear; use https:// (or --allow-insecure-http)"
                 ));

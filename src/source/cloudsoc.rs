@@ -2,18 +2,17 @@
 //! `X-Elastica-Dbname-Resolved` header, pages of up to 1000 logs followed
 //! through `next_url`.
 
-use super::{Page, RetryPolicy, SourceError, error_chain, jitter};
-use crate::cli::settings::{HttpOptions, Proxy};
+use super::http::{Client, HttpOptions, Origin, Proxy};
+use super::{Page, SourceError};
 use crate::config::{Config, basic_credentials};
 use crate::event::json::{Bail, Reader};
 use crate::event::{App, Event, api_timestamp};
 use crate::secret::redact;
 use chrono::{DateTime, Utc};
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
-use reqwest::{StatusCode, Url};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::{Method, Url};
 use serde_json::Value;
-use std::time::Duration;
-use tracing::{debug, warn};
+use tracing::debug;
 
 /// Logs per page: the API's maximum.
 pub const PAGE_LIMIT: usize = 1000;
@@ -23,21 +22,15 @@ pub const PAGE_LIMIT: usize = 1000;
 /// memory.
 pub const MAX_PAGE_LOGS: usize = 10 * PAGE_LIMIT;
 
-/// How much of an error answer is read (for its message).
-const MAX_ERROR_BODY: usize = 64 * 1024;
-
 /// How far back Investigate can be queried.
 pub const MAX_LOOKBACK: chrono::Duration = chrono::Duration::days(180);
 
 /// The CloudSOC client. Cheap to clone (the HTTP client is shared).
 #[derive(Clone)]
 pub struct CloudSoc {
-    http: reqwest::Client,
+    http: Client,
     /// `{api_server}{tenant}/`.
     base: Url,
-    retry: RetryPolicy,
-    /// The largest decoded body read.
-    max_body: usize,
 }
 
 impl CloudSoc {
@@ -48,14 +41,6 @@ impl CloudSoc {
     ) -> Result<CloudSoc, SourceError> {
         let api = Url::parse(&config.api_server)
             .map_err(|e| SourceError::Setup(format!("api_server: {e}")))?;
-        if api.scheme() == "http" && !http.allow_insecure_http && !is_loopback(&api) {
-            return Err(SourceError::Setup(format!(
-                "{}: api_server {} is plain http:// to a host that is not this machine; the key secret would \
-                 cross the network unencrypted (use https://, or --allow-insecure-http)",
-                config.path.display(),
-                config.api_server
-            )));
-        }
         let base = api
             .join(&format!("{}/", config.tenant))
             .map_err(|e| SourceError::Setup(format!("tenant: {e}")))?;
@@ -74,42 +59,19 @@ impl CloudSoc {
             "X-Elastica-Dbname-Resolved",
             HeaderValue::from_static("True"),
         );
-
-        let mut builder = reqwest::Client::builder()
-            .no_proxy()
-            .default_headers(headers)
-            .user_agent(concat!("siem-agent/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(http.timeout)
-            .read_timeout(http.timeout)
-            .timeout(http.timeout * 4)
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(p) = proxy {
-            let mut px = reqwest::Proxy::all(&p.url)
-                .map_err(|e| SourceError::Setup(format!("--proxy: {e}")))?;
-            if let Some(user) = &p.username {
-                let pass = p.password.as_ref().map(|s| s.expose()).unwrap_or("");
-                px = px.basic_auth(user, pass);
-            }
-            builder = builder.proxy(px);
-        }
-        if !speaks_tls(&base, proxy) {
-            builder = builder.tls_certs_only(Vec::new());
-        }
-        let http_client = builder.build().map_err(|e| {
-            SourceError::Setup(format!(
-                "cannot set up the HTTP client: {}",
-                error_chain(&e)
-            ))
-        })?;
-        Ok(CloudSoc {
-            http: http_client,
-            base,
-            retry: RetryPolicy {
-                retries: http.retries,
-                base: http.retry_delay,
+        let http = Client::new(
+            base.clone(),
+            headers,
+            http,
+            proxy,
+            Origin {
+                config: &config.path,
+                field: "api_server",
+                credentials: "key_id, key_secret and tenant",
+                location: "api_server and tenant",
             },
-            max_body: http.max_body,
-        })
+        )?;
+        Ok(CloudSoc { http, base })
     }
 
     /// The first page's URL for `app`, from `since` (inclusive).
@@ -151,48 +113,13 @@ impl CloudSoc {
 
     /// Fetches one page, retrying what may succeed on a retry.
     pub async fn fetch(&self, app: App, url: &Url) -> Result<Page, SourceError> {
-        let mut attempt = 0u32;
-        loop {
-            match self.fetch_once(app, url).await {
-                Ok(page) => return Ok(page),
-                Err(e) if e.retryable() && attempt < self.retry.retries => {
-                    let wait = self.retry.delay(attempt, &e, jitter());
-                    warn!(
-                        "{}; retry {}/{} in {:.1}s",
-                        redact(&e.to_string()),
-                        attempt + 1,
-                        self.retry.retries,
-                        wait.as_secs_f64()
-                    );
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                Err(e) if attempt > 0 => {
-                    return Err(SourceError::GaveUp {
-                        attempts: attempt + 1,
-                        last: Box::new(e),
-                    });
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        self.http.retrying(|| self.fetch_once(app, url)).await
     }
 
     /// `check`: the data sources endpoint answers 2xx to our credentials.
     pub async fn probe_datasources(&self) -> Result<(), SourceError> {
-        let resp = self
-            .http
-            .get(self.datasources_url())
-            .send()
-            .await
-            .map_err(|e| transport_error(&e))?;
-        let status = resp.status();
-        let body = read_start(resp, MAX_ERROR_BODY).await;
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(status_error(status, &body, None))
-        }
+        let req = self.http.request(Method::GET, self.datasources_url());
+        self.http.send(req).await.map(|_| ())
     }
 
     /// `check`: one logs request with `limit=1` for `app` (the last hour);
@@ -219,48 +146,20 @@ impl CloudSoc {
     /// that decide what to export are taken from it, so that a local clock
     /// that is far off changes nothing.
     pub async fn server_now(&self) -> Option<DateTime<Utc>> {
-        let resp = self.http.get(self.datasources_url()).send().await.ok()?;
-        let date = resp.headers().get(reqwest::header::DATE)?.to_str().ok()?;
-        DateTime::parse_from_rfc2822(date)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
+        let req = self.http.request(Method::GET, self.datasources_url());
+        self.http.server_now(req).await
     }
 
     async fn fetch_once(&self, app: App, url: &Url) -> Result<Page, SourceError> {
         debug!("GET {url}");
-        let resp = self
+        let answer = self
             .http
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(|e| transport_error(&e))?;
-        let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        if !status.is_success() {
-            let body = read_start(resp, MAX_ERROR_BODY).await;
-            return Err(status_error(status, &body, retry_after));
-        }
-        // Read (and decompressed) a chunk at a time against the cap: a
-        // gzip bomb or an endless body stops at the limit.
-        let body = match read_capped(resp, self.max_body).await {
-            Ok(b) => b,
-            Err(ReadError::Transport(e)) => return Err(transport_error(&e)),
-            Err(ReadError::TooLarge) => {
-                return Err(SourceError::TooLarge(format!(
-                    "more than {} MiB once decompressed; --max-page-mib raises the limit",
-                    self.max_body / (1024 * 1024)
-                )));
-            }
-        };
-        debug!("HTTP {} {} bytes", status.as_u16(), body.len());
-        let page = parse_page(app, body)?;
+            .send(self.http.request(Method::GET, url.clone()))
+            .await?;
+        let page = parse_page(app, answer.body)?;
         let next = match page.next_raw {
             None => None,
-            Some(raw) => Some(self.check_next(url, &raw)?),
+            Some(raw) => Some(self.http.pin(url, &raw, "the API's next_url")?),
         };
         Ok(Page {
             events: page.events,
@@ -270,159 +169,6 @@ impl CloudSoc {
             repaired: page.repaired,
         })
     }
-
-    /// A next_url must stay on the configured server: the credentials go
-    /// with it.
-    fn check_next(&self, current: &Url, raw: &str) -> Result<Url, SourceError> {
-        let next = current
-            .join(raw)
-            .map_err(|e| SourceError::BadPage(format!("next_url {raw:?} is not a URL ({e})")))?;
-        if next.scheme() != self.base.scheme()
-            || next.host_str() != self.base.host_str()
-            || next.port_or_known_default() != self.base.port_or_known_default()
-        {
-            return Err(SourceError::ForeignNextUrl(
-                next.origin().ascii_serialization(),
-            ));
-        }
-        Ok(next)
-    }
-}
-
-/// A request that failed before an answer, in a short line: the endpoint
-/// (without its query) and the root cause. The whole chain goes to the
-/// debug log.
-fn transport_error(e: &reqwest::Error) -> SourceError {
-    debug!("{}", error_chain(e));
-    let mut root: &dyn std::error::Error = e;
-    while let Some(next) = root.source() {
-        root = next;
-    }
-    let cause = if e.is_timeout() {
-        "timed out".to_string()
-    } else {
-        root.to_string()
-    };
-    let what = if e.is_body() || e.is_decode() {
-        "reading the answer from "
-    } else {
-        ""
-    };
-    let at = e
-        .url()
-        .map(|u| {
-            let mut u = u.clone();
-            u.set_query(None);
-            let _ = u.set_password(None);
-            let _ = u.set_username("");
-            format!("{what}{u}: ")
-        })
-        .unwrap_or_default();
-    SourceError::Transport(format!("{at}{cause}"))
-}
-
-enum ReadError {
-    Transport(reqwest::Error),
-    TooLarge,
-}
-
-/// Reads a body, decoded, up to `cap` bytes: beyond that, `TooLarge`.
-async fn read_capped(resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, ReadError> {
-    read_body(resp, cap, false).await
-}
-
-/// The start of an error answer (for its message), at most `cap` bytes.
-async fn read_start(resp: reqwest::Response, cap: usize) -> Vec<u8> {
-    read_body(resp, cap, true).await.unwrap_or_default()
-}
-
-async fn read_body(
-    mut resp: reqwest::Response,
-    cap: usize,
-    keep_start: bool,
-) -> Result<Vec<u8>, ReadError> {
-    let mut body = crate::event::pool::bytes(
-        resp.content_length()
-            .map_or(64 * 1024, |l| (l as usize).min(cap).min(16 * 1024 * 1024)),
-    );
-    while let Some(chunk) = resp.chunk().await.map_err(ReadError::Transport)? {
-        if body.len() + chunk.len() > cap {
-            if keep_start {
-                body.extend_from_slice(&chunk[..cap - body.len()]);
-                return Ok(body);
-            }
-            return Err(ReadError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// Whether a client for `base` (through `proxy`) may speak TLS. When it
-/// cannot (a plain-http API and no proxy or a plain-http one; next URLs
-/// are pinned to the API's origin, scheme included), the system's roots
-/// are not loaded: about 4 ms a run, a file read per certificate. Should a
-/// https URL ever reach such a client, it fails to verify, never goes
-/// unverified.
-fn speaks_tls(base: &Url, proxy: Option<&Proxy>) -> bool {
-    base.scheme() != "http" || proxy.is_some_and(|p| !p.url.starts_with("http://"))
-}
-
-/// Whether `url`'s host is a loopback address or `localhost`.
-pub fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare.eq_ignore_ascii_case("localhost")
-        || bare
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-fn parse_retry_after(v: &str) -> Option<Duration> {
-    let v = v.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = DateTime::parse_from_rfc2822(v).ok()?;
-    let secs = (when.with_timezone(&Utc) - Utc::now()).num_seconds().max(0);
-    Some(Duration::from_secs(secs as u64))
-}
-
-fn status_error(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> SourceError {
-    let snippet = snippet(body);
-    let detail = if snippet.is_empty() {
-        String::new()
-    } else {
-        format!(": {snippet}")
-    };
-    match status.as_u16() {
-        401 | 403 => SourceError::Rejected {
-            status: status.as_u16(),
-            detail,
-        },
-        404 => SourceError::Status {
-            status: 404,
-            detail: format!("{detail} (check api_server and tenant in the config file)"),
-            retry_after: None,
-        },
-        s => SourceError::Status {
-            status: s,
-            detail,
-            retry_after,
-        },
-    }
-}
-
-/// The start of a body, on one line, for error messages.
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
-    let one_line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    redact(one_line.trim())
 }
 
 /// A page body as parsed, before its `next_url` is checked.
@@ -720,23 +466,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tls_roots_are_loaded_unless_nothing_can_speak_tls() {
-        let proxy = |url: &str| Proxy {
-            url: url.into(),
-            username: None,
-            password: None,
-        };
-        let http = Url::parse("http://127.0.0.1:8080/t/").unwrap();
-        let https = Url::parse("https://api.example/t/").unwrap();
-        assert!(!speaks_tls(&http, None));
-        assert!(!speaks_tls(&http, Some(&proxy("http://proxy:3128/"))));
-        assert!(speaks_tls(&http, Some(&proxy("https://proxy:3128/"))));
-        assert!(speaks_tls(&http, Some(&proxy("socks5://proxy:1080"))));
-        assert!(speaks_tls(&https, None));
-        assert!(speaks_tls(&https, Some(&proxy("http://proxy:3128/"))));
-    }
-
-    #[test]
     fn page_parsing() {
         let p = parse_page(
             App::Investigate,
@@ -800,16 +529,6 @@ mod tests {
         assert!(!e.retryable());
     }
 
-    #[test]
-    fn retry_after_forms() {
-        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon"), None);
-    }
-
     fn client(server: &str, insecure: bool) -> Result<CloudSoc, SourceError> {
         let cfg = Config::parse(
             std::path::Path::new("config.json"),
@@ -822,9 +541,9 @@ mod tests {
         CloudSoc::new(
             &cfg,
             &HttpOptions {
-                timeout: Duration::from_secs(5),
+                timeout: std::time::Duration::from_secs(5),
                 retries: 0,
-                retry_delay: Duration::from_millis(1),
+                retry_delay: std::time::Duration::from_millis(1),
                 allow_insecure_http: insecure,
                 max_body: 1 << 20,
             },
@@ -854,19 +573,12 @@ mod tests {
             u.as_str(),
             "https://api.example.com/base/acme/api/admin/v1/logs/get/?app=Detect&subtype=incidents&limit=1000&created_timestamp=2024-01-02T03%3A04%3A05&service=Yahoo+Mail"
         );
-        assert!(
-            c.check_next(
-                &u,
-                "https://api.example.com/base/acme/api/admin/v1/logs/get/?from=1000"
-            )
-            .is_ok()
-        );
-        assert!(c.check_next(&u, "?from=1000").is_ok());
-        let e = c
-            .check_next(&u, "https://evil.example.net/steal")
-            .unwrap_err();
-        assert!(matches!(e, SourceError::ForeignNextUrl(_)));
-        assert!(c.check_next(&u, "http://api.example.com/base/x").is_err());
+        let pin = |raw| c.http.pin(&u, raw, "the API's next_url");
+        assert!(pin("https://api.example.com/base/acme/api/admin/v1/logs/get/?from=1000").is_ok());
+        assert!(pin("?from=1000").is_ok());
+        let e = pin("https://evil.example.net/steal").unwrap_err();
+        assert!(matches!(e, SourceError::ForeignNextUrl { .. }));
+        assert!(pin("http://api.example.com/base/x").is_err());
         assert_eq!(
             c.datasources_url().as_str(),
             "https://api.example.com/base/acme/audit/v2/datasources/"

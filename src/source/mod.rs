@@ -3,6 +3,7 @@
 //! fatal) and the retry schedule.
 
 pub mod cloudsoc;
+pub mod http;
 pub mod lenient;
 
 use crate::event::Event;
@@ -28,9 +29,14 @@ pub struct Page {
 #[derive(Debug, Error)]
 pub enum SourceError {
     #[error(
-        "the API rejected the credentials (HTTP {status}{detail}): check key_id, key_secret and tenant in the config file"
+        "the API rejected the credentials (HTTP {status}{detail}): check {check} in the config file"
     )]
-    Rejected { status: u16, detail: String },
+    Rejected {
+        status: u16,
+        detail: String,
+        /// What to check (`key_id, key_secret and tenant`).
+        check: &'static str,
+    },
     #[error("the API answered HTTP {status}{detail}")]
     Status {
         status: u16,
@@ -44,9 +50,9 @@ pub enum SourceError {
     #[error("the API sent a page over the limits ({0}); nothing of it was delivered")]
     TooLarge(String),
     #[error(
-        "the API's next_url points to {0}, not to the configured api_server; refusing to send the credentials there"
+        "{what} points to {origin}, not to the configured API server; refusing to send the credentials there"
     )]
-    ForeignNextUrl(String),
+    ForeignNextUrl { what: String, origin: String },
     #[error("{last} (gave up after {attempts} attempts)")]
     GaveUp {
         attempts: u32,
@@ -158,7 +164,8 @@ mod tests {
         assert!(
             !SourceError::Rejected {
                 status: 403,
-                detail: String::new()
+                detail: String::new(),
+                check: "the token",
             }
             .retryable()
         );
