@@ -4,6 +4,7 @@
 //! is held as a [`Secret`] from the moment it is read.
 
 use crate::secret::{self, Secret};
+use crate::source::Vendor;
 use serde_json::{Map, Value};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,8 @@ pub enum ConfigError {
 #[derive(Clone)]
 pub struct Config {
     pub path: PathBuf,
+    /// The vendor API (`"source"`, default `cloudsoc`).
+    pub source: Vendor,
     /// Optional and unused by the API; kept for the status output.
     pub user_id: Option<String>,
     /// The API's base URL, always ending in `/`.
@@ -60,7 +63,8 @@ pub struct Config {
 }
 
 /// The top-level keys of config.json.
-pub const KNOWN_KEYS: [&str; 8] = [
+pub const KNOWN_KEYS: [&str; 9] = [
+    "source",
     "user_id",
     "api_server",
     "key_id",
@@ -75,6 +79,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("path", &self.path)
+            .field("source", &self.source)
             .field("user_id", &self.user_id)
             .field("api_server", &self.api_server)
             .field("key_id", &self.key_id)
@@ -90,21 +95,37 @@ impl fmt::Debug for Config {
 impl Config {
     /// Reads and checks `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_as(path, None)
+    }
+
+    /// Reads and checks `path` for the source `--source` names, if any.
+    pub fn load_as(path: &Path, source: Option<Vendor>) -> Result<Config, ConfigError> {
         let text = std::fs::read(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::parse(path, &text)
+        Config::parse_as(path, &text, source)
     }
 
     /// Checks the bytes of a config file; `path` is only used in errors.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
+        Config::parse_as(path, bytes, None)
+    }
+
+    /// [`Config::parse`] for the source `--source` names, if any: a file
+    /// that names another is refused.
+    pub fn parse_as(
+        path: &Path,
+        bytes: &[u8],
+        given: Option<Vendor>,
+    ) -> Result<Config, ConfigError> {
         let p = || path.to_path_buf();
         let value: Value = serde_json::from_slice(bytes)
             .map_err(|source| ConfigError::Json { path: p(), source })?;
         let Value::Object(obj) = value else {
             return Err(ConfigError::NotObject { path: p() });
         };
+        let source = source_of(path, &obj, given)?;
         // Register the secret before anything else can print it.
         if let Some(Value::String(s)) = obj.get("key_secret") {
             secret::register(s);
@@ -202,6 +223,7 @@ impl Config {
             hec_url,
             hec_token,
             path: path.to_path_buf(),
+            source,
             user_id,
             api_server,
             key_id,
@@ -215,6 +237,50 @@ impl Config {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&self.path).ok()?.permissions().mode() & 0o777;
         (mode & 0o044 != 0).then_some(mode)
+    }
+}
+
+/// The `"source"` of a config (`cloudsoc` when absent).
+fn source_of(
+    path: &Path,
+    obj: &Map<String, Value>,
+    given: Option<Vendor>,
+) -> Result<Vendor, ConfigError> {
+    let invalid = |problem: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        field: "source",
+        problem,
+    };
+    let vendor = match obj.get("source") {
+        None | Some(Value::Null) => given.unwrap_or_default(),
+        Some(Value::String(s)) => Vendor::parse(s)
+            .ok_or_else(|| invalid(format!("is {s:?}, not one of {}", Vendor::names())))?,
+        Some(other) => {
+            return Err(invalid(format!(
+                "must be a string, not {}",
+                type_name(other)
+            )));
+        }
+    };
+    if let Some(g) = given
+        && g != vendor
+    {
+        return Err(invalid(format!(
+            "is {:?}, but --source {} was given: one config file is for one source",
+            vendor.name(),
+            g.name()
+        )));
+    }
+    check_supported(vendor).map_err(|why| invalid(format!("is {:?}: {why}", vendor.name())))?;
+    Ok(vendor)
+}
+
+/// Why this build cannot pull `vendor`, if it cannot.
+pub fn check_supported(vendor: Vendor) -> Result<(), &'static str> {
+    if vendor.supported() {
+        Ok(())
+    } else {
+        Err("this build of siem-agent pulls only cloudsoc so far")
     }
 }
 
@@ -357,6 +423,37 @@ mod tests {
             "{e}"
         );
         assert!(!e.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn the_source_key_chooses_the_vendor() {
+        assert_eq!(parse(GOOD).unwrap().source, Vendor::CloudSoc);
+        let with = |src: &str| GOOD.replacen('{', &format!("{{\"source\":{src},"), 1);
+        assert_eq!(
+            parse(&with("\"CloudSOC\"")).unwrap().source,
+            Vendor::CloudSoc
+        );
+        assert_eq!(parse(&with("null")).unwrap().source, Vendor::CloudSoc);
+        assert!(parse(&with("\"cloudsoc\"")).unwrap().unknown.is_empty());
+        assert_eq!(
+            parse(&with("\"okta\"")).unwrap_err().to_string(),
+            "config.json: field \"source\" is \"okta\", not one of cloudsoc, mcas, cirrus, rest"
+        );
+        let as_ = |s: &str, v| Config::parse_as(Path::new("config.json"), s.as_bytes(), Some(v));
+        assert_eq!(
+            as_(GOOD, Vendor::CloudSoc).unwrap().source,
+            Vendor::CloudSoc
+        );
+        assert_eq!(
+            as_(&with("\"cloudsoc\""), Vendor::Mcas)
+                .unwrap_err()
+                .to_string(),
+            "config.json: field \"source\" is \"cloudsoc\", but --source mcas was given: one config file is for one source"
+        );
+        assert_eq!(
+            parse(&with("3")).unwrap_err().to_string(),
+            "config.json: field \"source\" must be a string, not a number"
+        );
     }
 
     #[test]

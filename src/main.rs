@@ -401,7 +401,7 @@ async fn export(
         }
         Some(lock)
     };
-    let config = Config::load(&settings.config)?;
+    let config = Config::load_as(&settings.config, settings.source)?;
     if !config.unknown.is_empty() {
         warn!(
             "{}: unknown key {} ignored (known: {})",
@@ -427,9 +427,12 @@ async fn export(
         info!("-c: status cleared");
     }
     let cursors = if settings.dry_run && settings.reset_cursor {
-        CursorFile::default()
+        CursorFile {
+            source: config.source,
+            ..CursorFile::default()
+        }
     } else {
-        CursorFile::load(&state.path(STATE_FILE))?
+        CursorFile::load_for(&state.path(STATE_FILE), config.source)?
     };
     let source = CloudSoc::new(&config, &settings.http, settings.proxy.as_ref())?;
 

@@ -55,6 +55,42 @@ fn a_corrupt_state_file_stops_the_run_before_anything_is_sent() {
 }
 
 #[test]
+fn the_state_file_records_its_source_and_another_source_is_refused() {
+    let sim = Sim::start(&["--events", "20"]);
+    let a = Agent::new(&sim.url());
+    a.file_cmd().args(["--severity", "all"]).assert().success();
+    assert_eq!(a.state().unwrap()["source"], "cloudsoc");
+    let sent = a.json_lines().len();
+    // The same directory, a state file of another source: one line naming
+    // the file and both sources, exit 1, nothing sent, the file intact.
+    let path = a.path("export_log.state");
+    let theirs = r#"{"version":1,"source":"cirrus","cursors":{}}"#;
+    std::fs::write(&path, theirs).unwrap();
+    let out = a.file_cmd().assert().code(1).get_output().clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("export_log.state: holds the cursor of source cirrus, not of cloudsoc"),
+        "{stderr}"
+    );
+    assert_eq!(a.json_lines().len(), sent);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), theirs);
+    // --source names the config's source, or is refused.
+    let out = a
+        .file_cmd()
+        .args(["--source", "okta"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("'okta' is not a source (one of cloudsoc, mcas, cirrus, rest)"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn reset_exports_again_and_clear_status_keeps_the_cursor() {
     let sim = Sim::start(&["--events", "80"]);
     let a = Agent::new(&sim.url());
@@ -145,6 +181,10 @@ fn config_errors_name_the_file_and_the_field() {
         (
             r#"{"api_server":"http://api.example.com/","key_id":"k","key_secret":"s3cr3t","tenant":"t"}"#,
             "--allow-insecure-http",
+        ),
+        (
+            r#"{"source":"okta","api_server":"https://x/","key_id":"k","key_secret":"s3cr3t","tenant":"t"}"#,
+            "field \"source\" is \"okta\", not one of cloudsoc, mcas, cirrus, rest",
         ),
     ];
     for (text, msg) in cases {

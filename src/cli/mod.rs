@@ -102,6 +102,17 @@ pub enum OutputKind {
 
 pub use crate::sink::{SocketType, StreamKind};
 
+fn parse_vendor(s: &str) -> Result<crate::source::Vendor, String> {
+    let v = crate::source::Vendor::parse(s).ok_or_else(|| {
+        format!(
+            "'{s}' is not a source (one of {})",
+            crate::source::Vendor::names()
+        )
+    })?;
+    crate::config::check_supported(v).map_err(|why| format!("'{s}': {why}"))?;
+    Ok(v)
+}
+
 // The sink's own types, spelled for the command line here (the sink knows
 // nothing of clap).
 impl ValueEnum for StreamKind {
@@ -191,6 +202,10 @@ pub enum FramingArg {
 /// The export's flags (the default command).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExportArgs {
+    /// The vendor API to pull: cloudsoc, mcas, cirrus or rest [default: config.json's "source", else cloudsoc].
+    #[arg(long, value_name = "NAME", value_parser = parse_vendor, help_heading = "Source")]
+    pub source: Option<crate::source::Vendor>,
+
     /// Proxy for the API, as URL or HOST:PORT (e.g. http://10.0.0.1:3128).
     #[arg(long, value_name = "URL_OR_HOST:PORT", help_heading = "Source")]
     pub proxy: Option<String>,

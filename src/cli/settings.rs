@@ -40,6 +40,8 @@ pub struct Settings {
     /// Warnings about the options, to be logged once logging is set up.
     pub notes: Vec<String>,
     pub config: PathBuf,
+    /// `--source`: the vendor API, over config.json's `"source"`.
+    pub source: Option<crate::source::Vendor>,
     pub state_dir: PathBuf,
     pub apps: Vec<App>,
     pub filter: Filter,
@@ -184,6 +186,7 @@ impl Settings {
             config: a.config.clone(),
             state_dir,
             apps,
+            source: a.source,
             filter,
             targets_given: !a.target.is_empty(),
             destinations,

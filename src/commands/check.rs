@@ -72,7 +72,7 @@ pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Ch
         ),
         &mut all,
     );
-    let config = Config::load(&settings.config).map_err(|e| one_line(&e));
+    let config = Config::load_as(&settings.config, settings.source).map_err(|e| one_line(&e));
     push(
         check(
             "config",

@@ -11,6 +11,57 @@ use reqwest::Url;
 use std::time::Duration;
 use thiserror::Error;
 
+/// The vendor API a run pulls (`"source"` in config.json, `--source`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Vendor {
+    /// Broadcom CloudSOC's log export API.
+    #[default]
+    CloudSoc,
+    /// Microsoft Defender for Cloud Apps (formerly Cloud App Security).
+    Mcas,
+    /// Cirrus Identity's Log API.
+    Cirrus,
+    /// A REST API declared in config.json.
+    Rest,
+}
+
+impl Vendor {
+    pub const ALL: [Vendor; 4] = [Vendor::CloudSoc, Vendor::Mcas, Vendor::Cirrus, Vendor::Rest];
+
+    /// The name config.json, `--source` and the state file use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Vendor::CloudSoc => "cloudsoc",
+            Vendor::Mcas => "mcas",
+            Vendor::Cirrus => "cirrus",
+            Vendor::Rest => "rest",
+        }
+    }
+
+    /// Parses a name (any case).
+    pub fn parse(s: &str) -> Option<Vendor> {
+        Vendor::ALL
+            .into_iter()
+            .find(|v| v.name().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// Whether this build can pull it.
+    pub fn supported(self) -> bool {
+        matches!(self, Vendor::CloudSoc)
+    }
+
+    /// The names of every source, for messages.
+    pub fn names() -> String {
+        Vendor::ALL.map(Vendor::name).join(", ")
+    }
+}
+
+impl std::fmt::Display for Vendor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One page of logs, in the order the API sent them.
 #[derive(Debug)]
 pub struct Page {
@@ -170,6 +221,17 @@ mod tests {
             .retryable()
         );
         assert!(SourceError::BadPage("x".into()).retryable());
+    }
+
+    #[test]
+    fn vendor_names() {
+        for v in Vendor::ALL {
+            assert_eq!(Vendor::parse(v.name()), Some(v));
+            assert_eq!(Vendor::parse(&v.name().to_uppercase()), Some(v));
+        }
+        assert_eq!(Vendor::parse("okta"), None);
+        assert_eq!(Vendor::default(), Vendor::CloudSoc);
+        assert_eq!(Vendor::names(), "cloudsoc, mcas, cirrus, rest");
     }
 
     #[test]

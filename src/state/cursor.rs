@@ -13,6 +13,7 @@
 
 use super::{StateError, write_atomic};
 use crate::event::{App, Event, api_timestamp, parse_timestamp};
+use crate::source::Vendor;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -323,6 +324,9 @@ impl Cursor {
 /// The whole `export_log.state` file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CursorFile {
+    /// The vendor API whose positions these are (`"source"`; a file
+    /// without one is CloudSOC's, as every file before it was).
+    pub source: Vendor,
     pub cursors: BTreeMap<App, Cursor>,
 }
 
@@ -331,9 +335,33 @@ impl CursorFile {
     /// Anything unreadable is an error: falling back to the beginning would
     /// flood the SIEM with every log the API keeps.
     pub fn load(path: &Path) -> Result<CursorFile, StateError> {
+        CursorFile::load_for(path, Vendor::CloudSoc)
+    }
+
+    /// [`CursorFile::load`] for a run of `source`: a missing file is an
+    /// empty state of that source; a file of another source is refused
+    /// (its positions mean nothing to this one's API).
+    pub fn load_for(path: &Path, source: Vendor) -> Result<CursorFile, StateError> {
+        let file = CursorFile::load_any(path, source)?;
+        if file.source != source {
+            return Err(StateError::OtherSource {
+                path: path.to_path_buf(),
+                file: file.source,
+                run: source,
+            });
+        }
+        Ok(file)
+    }
+
+    fn load_any(path: &Path, source: Vendor) -> Result<CursorFile, StateError> {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(CursorFile::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(CursorFile {
+                    source,
+                    ..CursorFile::default()
+                });
+            }
             // Unreadable is not corrupt: -r would re-export 180 days.
             Err(e) => {
                 return Err(StateError::Unreadable {
@@ -361,6 +389,13 @@ impl CursorFile {
             Some(_) => {}
             None => return Err("has no \"version\" number".into()),
         }
+        let source = match obj.get("source") {
+            None => Vendor::CloudSoc,
+            Some(Value::String(s)) => {
+                Vendor::parse(s).ok_or_else(|| format!("names an unknown source {s:?}"))?
+            }
+            Some(_) => return Err("\"source\" is not a string".into()),
+        };
         let mut cursors = BTreeMap::new();
         let empty = Map::new();
         let raw = match obj.get("cursors") {
@@ -374,7 +409,7 @@ impl CursorFile {
             };
             cursors.insert(app, Cursor::from_json(name, c)?);
         }
-        Ok(CursorFile { cursors })
+        Ok(CursorFile { source, cursors })
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -388,6 +423,7 @@ impl CursorFile {
         #[derive(serde::Serialize)]
         struct FileView<'a> {
             version: u64,
+            source: &'static str,
             cursors: BTreeMap<&'static str, CursorView<'a>>,
         }
         #[derive(serde::Serialize)]
@@ -421,6 +457,7 @@ impl CursorFile {
         }
         let mut out = serde_json::to_vec(&FileView {
             version: VERSION,
+            source: self.source.name(),
             cursors,
         })
         .unwrap_or_default();
@@ -546,8 +583,53 @@ mod tests {
     }
 
     #[test]
+    fn the_file_records_its_source_and_refuses_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export_log.state");
+        // A first run's empty state is the run's source.
+        assert_eq!(
+            CursorFile::load_for(&path, Vendor::Mcas).unwrap().source,
+            Vendor::Mcas
+        );
+        let mut f = CursorFile::default();
+        let mut c = Cursor::default();
+        c.advance(t("2023-01-01T23:23:59"), "a");
+        f.cursors.insert(App::Investigate, c);
+        f.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with(r#"{"version":1,"source":"cloudsoc","cursors":{"#),
+            "{text}"
+        );
+        assert_eq!(CursorFile::load_for(&path, Vendor::CloudSoc).unwrap(), f);
+        let e = CursorFile::load_for(&path, Vendor::Cirrus)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with("export_log.state: holds the cursor of source cloudsoc, not of cirrus; nothing was sent. Give each source its own --state-dir"),
+            "{e}"
+        );
+        // A file written before the source was recorded is CloudSOC's.
+        std::fs::write(
+            &path,
+            r#"{"version":1,"cursors":{"Detect":{"timestamp":"2023-01-01T23:23:59","ids":["b"]}}}"#,
+        )
+        .unwrap();
+        assert!(CursorFile::load_for(&path, Vendor::CloudSoc).is_ok());
+        assert!(CursorFile::load_for(&path, Vendor::Mcas).is_err());
+    }
+
+    #[test]
     fn corrupt_files_are_refused_with_a_reason() {
         for (bytes, reason) in [
+            (
+                &b"{\"version\":1,\"source\":\"okta\"}"[..],
+                "unknown source \"okta\"",
+            ),
+            (
+                b"{\"version\":1,\"source\":7}",
+                "\"source\" is not a string",
+            ),
             (&b"{not json"[..], "is not valid JSON"),
             (b"[]", "is not a JSON object"),
             (b"{}", "has no \"version\""),

@@ -34,6 +34,14 @@ pub enum StateError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{path}: holds the cursor of source {file}, not of {run}; nothing was sent. Give each source its own --state-dir"
+    )]
+    OtherSource {
+        path: PathBuf,
+        file: crate::source::Vendor,
+        run: crate::source::Vendor,
+    },
     #[error("{path}: {action}: {source}")]
     Io {
         path: PathBuf,
