@@ -12,7 +12,7 @@ use siem_agent::pace::Pacer;
 use siem_agent::report::one_line;
 use siem_agent::run::{AppEnd, Exporter, Route, start_cursor};
 use siem_agent::secret::redact;
-use siem_agent::source::cloudsoc::CloudSoc;
+use siem_agent::source::Source;
 use siem_agent::state::status::RunState;
 use siem_agent::state::writer::StateWriter;
 use siem_agent::state::{CursorFile, LOCK_FILE, Lock, STATE_FILE, STATUS_FILE, StateDir, Status};
@@ -434,7 +434,7 @@ async fn export(
     } else {
         CursorFile::load_for(&state.path(STATE_FILE), config.source)?
     };
-    let source = CloudSoc::new(&config, &settings.http, settings.proxy.as_ref())?;
+    let source = Source::open(&config, &settings.http, settings.proxy.as_ref())?;
 
     // The start of a first run (180 days back) is reckoned on the API
     // server's clock: a local clock far off would otherwise skip logs or
@@ -519,7 +519,7 @@ async fn export(
 async fn run_apps(
     settings: &Settings,
     destinations: &[siem_agent::cli::settings::Destination],
-    source: CloudSoc,
+    source: Source,
     state: StateDir,
     cursors: CursorFile,
     now: chrono::DateTime<chrono::Utc>,
@@ -562,7 +562,7 @@ async fn run_apps(
             info!("{app}: no selected severity level applies to {app}; skipped");
             continue;
         }
-        let start = start_cursor(settings, &exporter.cursors, app, now);
+        let start = start_cursor(settings, &exporter.source, &exporter.cursors, app, now);
         let start = match start.timestamp {
             Some(t) if t > exporter.future_limit => {
                 warn!(

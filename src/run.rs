@@ -12,8 +12,7 @@ use crate::event::App;
 use crate::filter::Filter;
 use crate::pace::Pacer;
 use crate::sink::{Sink, SinkError};
-use crate::source::cloudsoc::{CloudSoc, MAX_LOOKBACK};
-use crate::source::{Page, SourceError};
+use crate::source::{Page, Request, Source, SourceError};
 use crate::state::cursor::Step;
 use crate::state::status::Counts;
 use crate::state::writer::StateWriter;
@@ -43,38 +42,50 @@ pub enum RunError {
 /// Where a run starts for one app.
 pub fn start_cursor(
     settings: &Settings,
+    source: &Source,
     saved: &CursorFile,
     app: App,
     now: DateTime<Utc>,
 ) -> Cursor {
     let c = saved.cursor(app);
-    start_position(settings, &c, app, now).with_recent(&c)
+    let window = Window {
+        oldest: source.oldest(app, now),
+        first_run: source.first_run(app, now),
+    };
+    start_position(settings, &c, app, window).with_recent(&c)
 }
 
-fn start_position(settings: &Settings, c: &Cursor, app: App, now: DateTime<Utc>) -> Cursor {
-    let earliest = now - MAX_LOOKBACK + chrono::Duration::hours(1);
+/// What the API keeps of a stream, as of now.
+struct Window {
+    /// The oldest time it still answers, when it has a limit.
+    oldest: Option<DateTime<Utc>>,
+    /// Where a first run starts.
+    first_run: DateTime<Utc>,
+}
+
+fn start_position(settings: &Settings, c: &Cursor, app: App, w: Window) -> Cursor {
     if let Some(day) = settings.start_date {
         let t = day
             .and_hms_opt(0, 0, 0)
             .map(|t| t.and_utc())
-            .unwrap_or(earliest);
-        if app == App::Investigate && t < earliest {
-            warn!(
-                "{app}: --start_date {day} is older than the API keeps (180 days); starting at {earliest}"
-            );
-            return Cursor::starting_at(earliest);
+            .unwrap_or(w.first_run);
+        if let Some(oldest) = w.oldest
+            && t < oldest
+        {
+            warn!("{app}: --start_date {day} is older than the API keeps; starting at {oldest}");
+            return Cursor::starting_at(oldest);
         }
         return Cursor::starting_at(t);
     }
-    match c.timestamp {
-        None => Cursor::starting_at(earliest),
-        Some(t) if app == App::Investigate && t < earliest => {
+    match (c.timestamp, w.oldest) {
+        (None, _) => Cursor::starting_at(w.first_run),
+        (Some(t), Some(oldest)) if t < oldest => {
             warn!(
-                "{app}: the cursor ({t}) is older than the API keeps (180 days); logs before {earliest} can no longer be exported"
+                "{app}: the cursor ({t}) is older than the API keeps; logs before {oldest} can no longer be exported"
             );
-            Cursor::starting_at(earliest)
+            Cursor::starting_at(oldest)
         }
-        Some(_) => c.clone(),
+        _ => c.clone(),
     }
 }
 
@@ -193,7 +204,7 @@ pub struct Interrupted(pub &'static str);
 
 /// A run over all selected apps.
 pub struct Exporter {
-    pub source: CloudSoc,
+    pub source: Source,
     /// Every destination: each log goes to all, and a log counts as
     /// delivered when all have confirmed it.
     pub routes: Vec<Route>,
@@ -346,16 +357,16 @@ impl Exporter {
         if !start.recent.is_empty() {
             since -= RECENT_OVERLAP;
         }
-        let url = self
+        let first = self
             .source
-            .first_url(app, since, &self.filter.server_params(app));
+            .first(app, since, &self.filter.server_params(app));
         info!(
             "{app}: exporting from {}",
             crate::event::api_timestamp(since)
         );
 
         let (tx, rx) = mpsc::channel::<Result<Page, SourceError>>(1);
-        let fetcher = tokio::spawn(fetch_pages(self.source.clone(), app, url, tx));
+        let fetcher = tokio::spawn(fetch_pages(self.source.clone(), app, first, tx));
         let mut track = Track {
             progress: start.clone(),
             confirmed: start.clone(),
@@ -695,19 +706,19 @@ async fn stop_signal(stop: &mut tokio::sync::watch::Receiver<Option<&'static str
     }
 }
 
-/// Follows `next_url` from `url`, sending each page; stops on the last
-/// page, an empty page, a next_url seen before, an error, or when the
-/// receiver is gone.
+/// Follows each page's next request from `req`, sending each page; stops
+/// on the last page, an empty page, a request seen before, an error, or
+/// when the receiver is gone.
 async fn fetch_pages(
-    source: CloudSoc,
+    source: Source,
     app: App,
-    mut url: reqwest::Url,
+    mut req: Request,
     tx: mpsc::Sender<Result<Page, SourceError>>,
 ) {
     let mut seen = HashSet::new();
-    seen.insert(url.clone());
+    seen.insert(req.clone());
     loop {
-        let page = match source.fetch(app, &url).await {
+        let page = match source.fetch(app, &req).await {
             Ok(p) => p,
             Err(e) => {
                 let _ = tx.send(Err(e)).await;
@@ -722,10 +733,13 @@ async fn fetch_pages(
         match next {
             None => return,
             Some(n) if !seen.insert(n.clone()) => {
-                warn!("{app}: the API repeated a next_url ({n}); ending this run here");
+                warn!(
+                    "{app}: the API repeated {} ({n}); ending this run here",
+                    n.what()
+                );
                 return;
             }
-            Some(n) => url = n,
+            Some(n) => req = n,
         }
     }
 }

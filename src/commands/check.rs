@@ -8,7 +8,7 @@ use crate::cli::settings::{Destination, Settings};
 use crate::config::Config;
 use crate::report::one_line;
 use crate::sink::{SendRetry, Sink, describe};
-use crate::source::cloudsoc::CloudSoc;
+use crate::source::Source;
 use crate::state::StateDir;
 
 /// One check's outcome.
@@ -85,8 +85,8 @@ pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Ch
     );
     let mut destinations: Vec<Destination> = settings.destinations.clone();
     if let Ok(config) = &config {
-        let source = CloudSoc::new(config, &settings.http, settings.proxy.as_ref())
-            .map_err(|e| one_line(&e));
+        let source =
+            Source::open(config, &settings.http, settings.proxy.as_ref()).map_err(|e| one_line(&e));
         match source {
             Err(e) => push(check("API", Err(e)), &mut all),
             Ok(source) => {
@@ -94,7 +94,7 @@ pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Ch
                     check(
                         format!("API {}", config.api_server),
                         source
-                            .probe_datasources()
+                            .probe_credentials()
                             .await
                             .map(|()| "credentials accepted".into())
                             .map_err(|e| one_line(&e)),
@@ -103,7 +103,7 @@ pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Ch
                 );
                 for &app in &settings.apps {
                     let r = source
-                        .probe_logs(app)
+                        .probe_stream(app)
                         .await
                         .map(|n| {
                             format!(

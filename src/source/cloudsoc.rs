@@ -159,7 +159,11 @@ impl CloudSoc {
         let page = parse_page(app, answer.body)?;
         let next = match page.next_raw {
             None => None,
-            Some(raw) => Some(self.http.pin(url, &raw, "the API's next_url")?),
+            Some(raw) => Some(super::Request::Get(self.http.pin(
+                url,
+                &raw,
+                "the API's next_url",
+            )?)),
         };
         Ok(Page {
             events: page.events,

@@ -6,7 +6,10 @@ pub mod cloudsoc;
 pub mod http;
 pub mod lenient;
 
-use crate::event::Event;
+use crate::config::Config;
+use crate::event::{App, Event};
+use chrono::{DateTime, Utc};
+use http::{HttpOptions, Proxy};
 use reqwest::Url;
 use std::time::Duration;
 use thiserror::Error;
@@ -62,12 +65,130 @@ impl std::fmt::Display for Vendor {
     }
 }
 
+/// The next page to ask for, in the source's own terms: the run only
+/// hands it back to [`Source::fetch`] (and notices one asked twice).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Request {
+    /// GET this URL (CloudSOC's first URL and `next_url`).
+    Get(Url),
+}
+
+impl Request {
+    /// What it is, for messages (`a next_url`).
+    pub fn what(&self) -> &'static str {
+        match self {
+            Request::Get(_) => "a next_url",
+        }
+    }
+}
+
+impl std::fmt::Display for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Request::Get(url) => write!(f, "{url}"),
+        }
+    }
+}
+
+/// A vendor's API, as the run drives it without knowing which: the first
+/// request of a stream from a time, each page with the request for the
+/// next, the server's clock, and how far back the API keeps logs.
+#[derive(Clone)]
+pub enum Source {
+    CloudSoc(cloudsoc::CloudSoc),
+}
+
+impl Source {
+    /// The client for the API `config` names.
+    pub fn open(
+        config: &Config,
+        http: &HttpOptions,
+        proxy: Option<&Proxy>,
+    ) -> Result<Source, SourceError> {
+        match config.source {
+            Vendor::CloudSoc => Ok(Source::CloudSoc(cloudsoc::CloudSoc::new(
+                config, http, proxy,
+            )?)),
+            other => Err(SourceError::Setup(format!(
+                "{}: source {other} is not supported by this build",
+                config.path.display()
+            ))),
+        }
+    }
+
+    pub fn vendor(&self) -> Vendor {
+        match self {
+            Source::CloudSoc(_) => Vendor::CloudSoc,
+        }
+    }
+
+    /// The request for `app`'s logs from `since` (inclusive), with the
+    /// filters the API applies itself.
+    pub fn first(
+        &self,
+        app: App,
+        since: DateTime<Utc>,
+        filters: &[(&'static str, String)],
+    ) -> Request {
+        match self {
+            Source::CloudSoc(c) => Request::Get(c.first_url(app, since, filters)),
+        }
+    }
+
+    /// One page, retried as the API allows.
+    pub async fn fetch(&self, app: App, req: &Request) -> Result<Page, SourceError> {
+        match (self, req) {
+            (Source::CloudSoc(c), Request::Get(url)) => c.fetch(app, url).await,
+        }
+    }
+
+    /// The API server's clock, when it tells.
+    pub async fn server_now(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Source::CloudSoc(c) => c.server_now().await,
+        }
+    }
+
+    /// `check`: whether the API takes our credentials.
+    pub async fn probe_credentials(&self) -> Result<(), SourceError> {
+        match self {
+            Source::CloudSoc(c) => c.probe_datasources().await,
+        }
+    }
+
+    /// `check`: one small request for `app`'s logs of the last hour; how
+    /// many came back (0 or 1).
+    pub async fn probe_stream(&self, app: App) -> Result<usize, SourceError> {
+        match self {
+            Source::CloudSoc(c) => c.probe_logs(app).await,
+        }
+    }
+
+    /// The oldest time the API still answers for `app`, when it has a
+    /// limit.
+    pub fn oldest(&self, app: App, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            // Detect keeps incidents longer than Investigate's 180 days.
+            Source::CloudSoc(_) => (app == App::Investigate)
+                .then(|| now - cloudsoc::MAX_LOOKBACK + chrono::Duration::hours(1)),
+        }
+    }
+
+    /// Where a stream's first run (no saved cursor, no --start_date)
+    /// starts.
+    pub fn first_run(&self, _app: App, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Source::CloudSoc(_) => now - cloudsoc::MAX_LOOKBACK + chrono::Duration::hours(1),
+        }
+    }
+}
+
 /// One page of logs, in the order the API sent them.
 #[derive(Debug)]
 pub struct Page {
     pub events: Vec<Event>,
     /// The next page, if the API named one.
-    pub next: Option<Url>,
+    pub next: Option<Request>,
     /// Entries of `logs` that were not JSON objects (skipped, counted).
     pub malformed: u64,
     /// True when the body held bytes that are not UTF-8 (replaced by U+FFFD).
