@@ -3,8 +3,8 @@
 //! Every problem is one line naming the file and the field. The key secret
 //! is held as a [`Secret`] from the moment it is read.
 
+use crate::event::{App, Vendor};
 use crate::secret::{self, Secret};
-use crate::source::Vendor;
 use serde_json::{Map, Value};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -44,6 +44,10 @@ pub struct Config {
     pub path: PathBuf,
     /// The vendor API (`"source"`, default `cloudsoc`).
     pub source: Vendor,
+    /// Defender for Cloud Apps: the API token (or `--token`).
+    pub token: Option<Secret>,
+    /// Defender for Cloud Apps: `"data_types"` (default alerts).
+    pub data_types: Vec<App>,
     /// Optional and unused by the API; kept for the status output.
     pub user_id: Option<String>,
     /// The API's base URL, always ending in `/`.
@@ -62,24 +66,13 @@ pub struct Config {
     pub unknown: Vec<String>,
 }
 
-/// The top-level keys of config.json.
-pub const KNOWN_KEYS: [&str; 9] = [
-    "source",
-    "user_id",
-    "api_server",
-    "key_id",
-    "key_secret",
-    "tenant",
-    "hec_url",
-    "hec_token",
-    "destinations",
-];
-
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("path", &self.path)
             .field("source", &self.source)
+            .field("token", &self.token)
+            .field("data_types", &self.data_types)
             .field("user_id", &self.user_id)
             .field("api_server", &self.api_server)
             .field("key_id", &self.key_id)
@@ -126,9 +119,11 @@ impl Config {
             return Err(ConfigError::NotObject { path: p() });
         };
         let source = source_of(path, &obj, given)?;
-        // Register the secret before anything else can print it.
-        if let Some(Value::String(s)) = obj.get("key_secret") {
-            secret::register(s);
+        // Register the secrets before anything else can print them.
+        for key in ["key_secret", "token"] {
+            if let Some(Value::String(s)) = obj.get(key) {
+                secret::register(s);
+            }
         }
         // config.example.json copied and not filled in.
         let placeholders: Vec<&str> = ["user_id", "key_id", "key_secret", "tenant"]
@@ -145,10 +140,28 @@ impl Config {
                 fields: placeholders.join(", "),
             });
         }
-        let key_secret = Secret::new(required_str(path, &obj, "key_secret")?);
-        let key_id = required_str(path, &obj, "key_id")?;
-        let tenant = required_str(path, &obj, "tenant")?;
-        if tenant.contains(['/', '?', '#']) || tenant.trim() != tenant {
+        let cloudsoc = source == Vendor::CloudSoc;
+        // Each source reads its own keys; another source's are unknown.
+        let own = |field: &'static str| -> Result<String, ConfigError> {
+            if cloudsoc {
+                required_str(path, &obj, field)
+            } else {
+                Ok(String::new())
+            }
+        };
+        let key_secret = Secret::new(own("key_secret")?);
+        let key_id = own("key_id")?;
+        let tenant = own("tenant")?;
+        let (token, data_types) = if source == Vendor::Mcas {
+            let token = match obj.get("token") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(Secret::new(required_str(path, &obj, "token")?)),
+            };
+            (token, mcas_data_types(path, &obj)?)
+        } else {
+            (None, Vec::new())
+        };
+        if cloudsoc && (tenant.contains(['/', '?', '#']) || tenant.trim() != tenant) {
             return Err(ConfigError::Invalid {
                 path: p(),
                 field: "tenant",
@@ -168,7 +181,9 @@ impl Config {
                 });
             }
         };
-        secret::register(&basic_credentials(&key_id, &key_secret));
+        if cloudsoc {
+            secret::register(&basic_credentials(&key_id, &key_secret));
+        }
         let optional = |field: &'static str| -> Result<Option<String>, ConfigError> {
             match obj.get(field) {
                 None | Some(Value::Null) => Ok(None),
@@ -214,7 +229,7 @@ impl Config {
         let hec_token = optional("hec_token")?.map(Secret::new);
         let unknown: Vec<String> = obj
             .keys()
-            .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
+            .filter(|k| !known_keys(source).contains(&k.as_str()))
             .map(|k| format!("{k:?}"))
             .collect();
         Ok(Config {
@@ -224,6 +239,8 @@ impl Config {
             hec_token,
             path: path.to_path_buf(),
             source,
+            token,
+            data_types,
             user_id,
             api_server,
             key_id,
@@ -238,6 +255,63 @@ impl Config {
         let mode = std::fs::metadata(&self.path).ok()?.permissions().mode() & 0o777;
         (mode & 0o044 != 0).then_some(mode)
     }
+}
+
+/// The top-level keys of a config for `source`.
+pub fn known_keys(source: Vendor) -> Vec<&'static str> {
+    let mut keys = vec![
+        "source",
+        "api_server",
+        "user_id",
+        "hec_url",
+        "hec_token",
+        "destinations",
+    ];
+    match source {
+        Vendor::CloudSoc => keys.extend(["key_id", "key_secret", "tenant"]),
+        Vendor::Mcas => keys.extend(["token", "data_types"]),
+        Vendor::Cirrus | Vendor::Rest => {}
+    }
+    keys
+}
+
+/// Defender for Cloud Apps' `"data_types"`: a list of `alerts` and
+/// `activities` (default: alerts, the seed agent's).
+fn mcas_data_types(path: &Path, obj: &Map<String, Value>) -> Result<Vec<App>, ConfigError> {
+    let invalid = |problem: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        field: "data_types",
+        problem,
+    };
+    let list = match obj.get("data_types") {
+        None | Some(Value::Null) => return Ok(vec![App::Alerts]),
+        Some(Value::Array(list)) => list,
+        Some(other) => {
+            return Err(invalid(format!(
+                "must be a list such as [\"alerts\", \"activities\"], not {}",
+                type_name(other)
+            )));
+        }
+    };
+    let mut out = Vec::new();
+    for v in list {
+        let app = v
+            .as_str()
+            .and_then(|s| App::parse_in(Vendor::Mcas, s.trim()))
+            .ok_or_else(|| {
+                invalid(format!(
+                    "holds {v}: each must be \"alerts\" or \"activities\""
+                ))
+            })?;
+        if !out.contains(&app) {
+            out.push(app);
+        }
+    }
+    if out.is_empty() {
+        return Err(invalid("is empty: name alerts, activities or both".into()));
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// The `"source"` of a config (`cloudsoc` when absent).

@@ -34,7 +34,10 @@ impl Filter {
     /// Whether `ev` is to be exported. A log passes a filter only when its
     /// field holds one of the listed values.
     pub fn accepts(&self, ev: &Event) -> bool {
-        if let Some(levels) = &self.severities {
+        // A stream without severities (activities) is not filtered by them.
+        if let Some(levels) = &self.severities
+            && !ev.app.severities().is_empty()
+        {
             match ev.severity() {
                 Some(s) if levels.contains(s.as_ref()) => {}
                 _ => return false,

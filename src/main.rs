@@ -401,13 +401,16 @@ async fn export(
         }
         Some(lock)
     };
-    let config = Config::load_as(&settings.config, settings.source)?;
+    let mut config = Config::load_as(&settings.config, settings.source)?;
+    if settings.token.is_some() {
+        config.token.clone_from(&settings.token);
+    }
     if !config.unknown.is_empty() {
         warn!(
             "{}: unknown key {} ignored (known: {})",
             config.path.display(),
             siem_agent::report::printable(&config.unknown.join(", ")),
-            siem_agent::config::KNOWN_KEYS.join(", ")
+            siem_agent::config::known_keys(config.source).join(", ")
         );
     }
     if let Some(mode) = config.loose_permissions() {
@@ -472,8 +475,10 @@ async fn export(
             encoder,
         }];
     }
+    let streams = settings.streams(&config);
     let result = run_apps(
         settings,
+        &streams,
         &destinations,
         source,
         state.clone(),
@@ -489,9 +494,9 @@ async fn export(
         .iter()
         .map(|d| siem_agent::sink::describe(&d.output))
         .collect();
-    let after = CursorFile::load(&state.path(STATE_FILE)).unwrap_or_default();
+    let after = CursorFile::load_for(&state.path(STATE_FILE), config.source).unwrap_or_default();
     let end = chrono::Utc::now();
-    for &app in &settings.apps {
+    for &app in &streams {
         if let Some(t) = after.cursor(app).timestamp {
             report
                 .lag_seconds
@@ -518,6 +523,7 @@ async fn export(
 #[allow(clippy::too_many_arguments)]
 async fn run_apps(
     settings: &Settings,
+    streams: &[siem_agent::event::App],
     destinations: &[siem_agent::cli::settings::Destination],
     source: Source,
     state: StateDir,
@@ -557,7 +563,7 @@ async fn run_apps(
         horizon: (!settings.settle.is_zero())
             .then(|| now - chrono::Duration::from_std(settings.settle).unwrap_or_default()),
     };
-    for &app in &settings.apps {
+    for &app in streams {
         if settings.filter.excludes_app(app) {
             info!("{app}: no selected severity level applies to {app}; skipped");
             continue;

@@ -206,6 +206,16 @@ pub struct ExportArgs {
     #[arg(long, value_name = "NAME", value_parser = parse_vendor, help_heading = "Source")]
     pub source: Option<crate::source::Vendor>,
 
+    /// Defender for Cloud Apps: the API token, over config.json's "token" (or set SIEM_AGENT_MCAS_TOKEN, which keeps it out of `ps`).
+    #[arg(
+        long,
+        env = "SIEM_AGENT_MCAS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        help_heading = "Source"
+    )]
+    pub token: Option<String>,
+
     /// Proxy for the API, as URL or HOST:PORT (e.g. http://10.0.0.1:3128).
     #[arg(long, value_name = "URL_OR_HOST:PORT", help_heading = "Source")]
     pub proxy: Option<String>,
@@ -264,6 +274,16 @@ pub struct ExportArgs {
     /// The agent's log file [default: /var/log/siem-agent.log, else in the state directory].
     #[arg(long = "log-file", value_name = "PATH", help_heading = "Logging")]
     pub log_file: Option<PathBuf>,
+
+    /// The directory of the agent's log file (siem-agent.log in it): the Defender for Cloud Apps agent's flag.
+    #[arg(
+        long = "logs-directory",
+        visible_alias = "logsDirectory",
+        value_name = "DIR",
+        conflicts_with = "log_file",
+        help_heading = "Logging"
+    )]
+    pub logs_directory: Option<PathBuf>,
 
     /// Print the version and exit.
     #[arg(short = 'v', long = "version", action = ArgAction::Version)]

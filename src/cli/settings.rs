@@ -40,6 +40,8 @@ pub struct Settings {
     /// Warnings about the options, to be logged once logging is set up.
     pub notes: Vec<String>,
     pub config: PathBuf,
+    /// `--token` (Defender for Cloud Apps), over config.json's.
+    pub token: Option<Secret>,
     /// `--source`: the vendor API, over config.json's `"source"`.
     pub source: Option<crate::source::Vendor>,
     pub state_dir: PathBuf,
@@ -76,6 +78,16 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The streams a run exports: CloudSOC's apps (`--elastica_app`),
+    /// Defender for Cloud Apps' `data_types`.
+    pub fn streams(&self, config: &crate::config::Config) -> Vec<App> {
+        match config.source {
+            crate::event::Vendor::CloudSoc => self.apps.clone(),
+            crate::event::Vendor::Mcas => config.data_types.clone(),
+            crate::event::Vendor::Cirrus | crate::event::Vendor::Rest => Vec::new(),
+        }
+    }
+
     pub fn from_args(a: ExportArgs) -> Result<Settings, SettingsError> {
         let mut notes = Vec::new();
         let apps = apps(&a.elastica_app);
@@ -202,7 +214,14 @@ impl Settings {
             clear_status: a.clear_status,
             reset_cursor: a.reset_cursor,
             debug: a.debug,
-            log_file: a.log_file.clone(),
+            log_file: a
+                .log_file
+                .clone()
+                .or_else(|| a.logs_directory.as_ref().map(|d| d.join("siem-agent.log"))),
+            token: a.token.as_ref().map(|t| {
+                crate::secret::register(t);
+                Secret::new(t.clone())
+            }),
             proxy,
             http: HttpOptions {
                 timeout: Duration::from_secs(a.http_timeout),

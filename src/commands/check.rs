@@ -72,13 +72,25 @@ pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Ch
         ),
         &mut all,
     );
-    let config = Config::load_as(&settings.config, settings.source).map_err(|e| one_line(&e));
+    let config = Config::load_as(&settings.config, settings.source)
+        .map(|mut c| {
+            if settings.token.is_some() {
+                c.token.clone_from(&settings.token);
+            }
+            c
+        })
+        .map_err(|e| one_line(&e));
     push(
         check(
             "config",
             config
                 .as_ref()
-                .map(|c| format!("{} (tenant {})", c.path.display(), c.tenant))
+                .map(|c| match c.source {
+                    crate::event::Vendor::CloudSoc => {
+                        format!("{} (tenant {})", c.path.display(), c.tenant)
+                    }
+                    other => format!("{} (source {other})", c.path.display()),
+                })
                 .map_err(Clone::clone),
         ),
         &mut all,
@@ -101,7 +113,7 @@ pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Ch
                     ),
                     &mut all,
                 );
-                for &app in &settings.apps {
+                for app in settings.streams(config) {
                     let r = source
                         .probe_stream(app)
                         .await

@@ -3,7 +3,7 @@
 
 use crate::cli::StatusArgs;
 use crate::cli::settings::config_dir;
-use crate::event::{App, api_timestamp};
+use crate::event::api_timestamp;
 use crate::state::status::Status;
 use crate::state::{CursorFile, STATE_FILE, STATUS_FILE, StateError};
 use chrono::{DateTime, Utc};
@@ -15,9 +15,13 @@ pub fn report(args: &StatusArgs, now: DateTime<Utc>) -> Result<Value, StateError
         .state_dir
         .clone()
         .unwrap_or_else(|| config_dir(&args.config));
-    let cursors = CursorFile::load(&dir.join(STATE_FILE))?;
+    // The state file's source; without one yet, the config's.
+    let configured = crate::config::Config::load(&args.config)
+        .map(|c| c.source)
+        .unwrap_or_default();
+    let cursors = CursorFile::load_any(&dir.join(STATE_FILE), configured)?;
     let mut apps = serde_json::Map::new();
-    for app in App::ALL {
+    for &app in cursors.source.streams() {
         let c = cursors.cursor(app);
         apps.insert(
             app.to_string(),
@@ -36,6 +40,7 @@ pub fn report(args: &StatusArgs, now: DateTime<Utc>) -> Result<Value, StateError
     let last = Status::load(&dir.join(STATUS_FILE));
     Ok(json!({
         "state_dir": dir.display().to_string(),
+        "source": cursors.source.name(),
         "apps": apps,
         "last_run": last.map(|s| serde_json::to_value(s).unwrap_or(Value::Null)),
     }))
@@ -71,7 +76,11 @@ pub fn text(report: &Value) -> String {
     for (app, a) in report["apps"].as_object().into_iter().flatten() {
         match a["cursor"].as_str() {
             None => out.push_str(&format!(
-                "{app}: no cursor yet (the next run starts 180 days back)\n"
+                "{app}: no cursor yet (the next run starts {} back)\n",
+                match report["source"].as_str() {
+                    Some("mcas") => "2 days",
+                    _ => "180 days",
+                }
             )),
             Some(t) => out.push_str(&format!(
                 "{app}: cursor {t} UTC ({} ids at that second), {}\n",

@@ -85,6 +85,7 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
     let (prefix, kind) = match ev.app {
         App::Investigate => ("Investigate:", text(Known::ActivityType)),
         App::Detect => ("Detect:", text(Known::IoiCode)),
+        App::Alerts | App::Activities => return write_mcas(ev, version, out, budget),
     };
     let message = text(Known::Message);
     let activity = text(Known::ActivityType);
@@ -133,8 +134,8 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
         ext.settle(start);
         used |= 1
             << (match ev.app {
-                App::Investigate => Known::CreatedTimestamp,
                 App::Detect => Known::IncidentStartTime,
+                _ => Known::CreatedTimestamp,
             } as u32);
     }
     for mp in MAPPINGS {
@@ -188,6 +189,77 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
     if !done {
         custom_keys_one_by_one(ev, used, &mut ext);
     }
+    if ext.budget.cut {
+        ext.separator();
+        ext.out.extend_from_slice(TRUNCATED);
+    }
+}
+
+/// A Defender for Cloud Apps log as its SIEM agent wrote it (seed 002):
+/// `CEF:0|MCAS|SIEM_Agent|VERSION|<alert type>|<title>|<severity>`, then
+/// `externalId`, `rt`, `start`, `end`, `msg`, `suser`,
+/// `destinationServiceName`, `cn1Label=riskScore`, `cs1Label=portalURL`,
+/// `cs2Label=uniqueServiceAppIds`, `cs3Label=relatedAudits`,
+/// `cs4Label=policyIDs`, each only when the log has it. (JSON and
+/// key=value carry every field.)
+fn write_mcas(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) {
+    let c = super::mcas::Content::of(ev);
+    out.extend_from_slice(b"CEF:0|MCAS|SIEM_Agent|");
+    write_header_field(version, out);
+    out.push(b'|');
+    let share = budget.limit / 8;
+    write_header_field(truncate_chars(&c.signature, LONG.min(share)), out);
+    out.push(b'|');
+    write_header_field(truncate_chars(&c.name, NAME_MAX.min(share)), out);
+    out.push(b'|');
+    push_int(u64::from(severity_number(ev)), out);
+    out.push(b'|');
+    let mut ext = Extension {
+        out,
+        first: true,
+        budget,
+    };
+    let field = |ext: &mut Extension<'_>, prefix: &str, value: &str, max: usize| {
+        if value.is_empty() || ext.budget.cut {
+            return;
+        }
+        let start = ext.start();
+        ext.separator();
+        put(ext.out, prefix.as_bytes());
+        ext.escaped(value, max);
+        ext.settle(start);
+    };
+    field(&mut ext, "externalId=", &c.id, 40);
+    if let Some(t) = ev.time {
+        for key in ["rt=", "start=", "end="] {
+            let start = ext.start();
+            ext.separator();
+            put(ext.out, key.as_bytes());
+            super::clock::push_epoch_millis(t, ext.out);
+            ext.settle(start);
+        }
+    }
+    field(&mut ext, "msg=", &c.description, LONG);
+    field(&mut ext, "suser=", &c.user, LONG);
+    field(&mut ext, "destinationServiceName=", &c.service, LONG);
+    // cn1 is a number in CEF: a score that is not one is left out.
+    if c.risk_score.trim().parse::<f64>().is_ok_and(f64::is_finite) {
+        field(&mut ext, "cn1Label=riskScore cn1=", c.risk_score.trim(), 40);
+    }
+    field(&mut ext, "cs1Label=portalURL cs1=", &c.portal_url, LONG);
+    field(
+        &mut ext,
+        "cs2Label=uniqueServiceAppIds cs2=",
+        &c.service_app_ids,
+        LONG,
+    );
+    field(
+        &mut ext,
+        "cs3Label=relatedAudits cs3=",
+        &c.related_audits,
+        LONG,
+    );
+    field(&mut ext, "cs4Label=policyIDs cs4=", &c.policy_ids, LONG);
     if ext.budget.cut {
         ext.separator();
         ext.out.extend_from_slice(TRUNCATED);

@@ -82,6 +82,7 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
     let (prefix, kind) = match ev.app {
         App::Investigate => ("Investigate:", text(Known::ActivityType)),
         App::Detect => ("Detect:", text(Known::IoiCode)),
+        App::Alerts | App::Activities => return write_mcas(ev, version, leef, out, budget),
     };
     out.extend_from_slice(match leef {
         Version::V1 => b"LEEF:1.0|Symantec|CloudSOC|",
@@ -135,8 +136,8 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
             attrs.settle(start);
             used |= 1
                 << (match ev.app {
-                    App::Investigate => Known::CreatedTimestamp,
                     App::Detect => Known::IncidentStartTime,
+                    _ => Known::CreatedTimestamp,
                 } as u32);
         }
         let start = attrs.start();
@@ -330,6 +331,81 @@ const PREDEFINED: &[&str] = &[
     "threatScore",
     TRUNCATED,
 ];
+
+/// A Defender for Cloud Apps log: `LEEF:2.0|MCAS|SIEM_Agent|VERSION|<alert
+/// type>|`, then `devTime`, `sev`, and the seed agent's fields under LEEF's
+/// names where it has them (`externalId`, `msg`, `usrName`, `resource`)
+/// and the CEF labels' names otherwise (`riskScore`, `portalURL`,
+/// `uniqueServiceAppIds`, `relatedAudits`, `policyIDs`), each only when
+/// the log has it; `title` carries the title.
+fn write_mcas(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget: &mut Budget) {
+    let c = super::mcas::Content::of(ev);
+    let delim = match leef {
+        Version::V1 => b'\t',
+        Version::V2(d) => d,
+    };
+    out.extend_from_slice(match leef {
+        Version::V1 => b"LEEF:1.0|MCAS|SIEM_Agent|",
+        Version::V2(_) => b"LEEF:2.0|MCAS|SIEM_Agent|",
+    });
+    header(version, out);
+    out.push(b'|');
+    header(truncate_chars(&c.signature, budget.limit / 8), out);
+    out.push(b'|');
+    if let Version::V2(d) = leef {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        out.extend_from_slice(&[
+            b'x',
+            HEX[usize::from(d >> 4)],
+            HEX[usize::from(d & 15)],
+            b'|',
+        ]);
+    }
+    let mut attrs = Attributes {
+        out,
+        delim,
+        first: true,
+        keys: KeySet::new(),
+        track: false,
+        budget,
+    };
+    if let Some(t) = ev.time {
+        let start = attrs.start();
+        attrs.pair_with("devTime", |out| {
+            super::clock::push_iso_seconds(t, out);
+            out.push(b'.');
+            super::clock::push_padded(t.timestamp_subsec_millis() % 1000, 3, out);
+            out.extend_from_slice(b"+0000");
+        });
+        attrs.pair("devTimeFormat", DEV_TIME_FORMAT);
+        attrs.settle(start);
+    }
+    let start = attrs.start();
+    attrs.pair_with("sev", |out| push_int(u64::from(severity_number(ev)), out));
+    attrs.settle(start);
+    for (key, value) in [
+        ("externalId", &c.id),
+        ("title", &c.name),
+        ("msg", &c.description),
+        ("usrName", &c.user),
+        ("resource", &c.service),
+        ("riskScore", &c.risk_score),
+        ("portalURL", &c.portal_url),
+        ("uniqueServiceAppIds", &c.service_app_ids),
+        ("relatedAudits", &c.related_audits),
+        ("policyIDs", &c.policy_ids),
+    ] {
+        if value.is_empty() || attrs.budget.cut {
+            continue;
+        }
+        let start = attrs.start();
+        attrs.pair(key, value);
+        attrs.settle(start);
+    }
+    if attrs.budget.cut {
+        attrs.pair(TRUNCATED, "true");
+    }
+}
 
 struct Attributes<'a> {
     out: &'a mut Vec<u8>,

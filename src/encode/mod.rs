@@ -17,6 +17,7 @@ pub mod hec;
 pub mod json;
 pub mod kv;
 pub mod leef;
+pub mod mcas;
 pub mod page_keys;
 pub mod rfc3164;
 pub mod rfc5424;

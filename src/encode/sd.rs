@@ -34,8 +34,18 @@ use super::text::{escape_into, escape_into_fast, put};
 use crate::event::{Event, Known};
 use std::cell::RefCell;
 
-/// The SD-ID the fields are written under.
+/// The SD-ID CloudSOC's fields are written under.
 pub const SD_ID: &str = "cloudsoc@32473";
+
+/// The SD-ID a log's fields are written under: its vendor's.
+pub fn sd_id(ev: &Event) -> &'static str {
+    match ev.app.vendor() {
+        crate::event::Vendor::Mcas => "mcas@32473",
+        crate::event::Vendor::Cirrus => "cirrus@32473",
+        crate::event::Vendor::Rest => "rest@32473",
+        crate::event::Vendor::CloudSoc => SD_ID,
+    }
+}
 
 /// RFC 5424's limit for SD-NAME.
 const MAX_NAME: usize = 32;
@@ -105,7 +115,7 @@ fn write_with_msg(ev: &Event, msg: &[u8], bom: bool, out: &mut Vec<u8>, budget: 
 /// field but `message`, while they fit `budget`.
 fn write_sd(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
     out.push(b'[');
-    out.extend_from_slice(SD_ID.as_bytes());
+    out.extend_from_slice(sd_id(ev).as_bytes());
     // Names worked out once per page (see `page_keys`): when none can
     // repeat another in the element, no line needs its names tracked.
     page_keys::with(&PAGE_NAMES, ev, &make_name, OWN, |cache| {

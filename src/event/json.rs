@@ -285,6 +285,22 @@ impl Reader {
         let own = match app {
             App::Investigate => Known::CreatedTimestamp,
             App::Detect => Known::IncidentStartTime,
+            App::Alerts | App::Activities => {
+                // Epoch milliseconds, on the axis the API filters on.
+                let time = field(Known::Timestamp)
+                    .filter(|f| matches!(f.kind, Kind::Num | Kind::Str))
+                    .and_then(|f| super::parse_epoch_ms(self.span_text(f.val)));
+                self.infos.push(Info {
+                    app,
+                    time,
+                    cursor_time: time,
+                    first: first as u32,
+                    end: end as u32,
+                    id,
+                    known,
+                });
+                return Ok(());
+            }
         };
         debug_assert_eq!(own.name(), app.time_field());
         debug_assert_eq!(CURSOR_FIELDS[0], Known::CreatedTimestamp.name());

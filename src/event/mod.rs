@@ -14,21 +14,98 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-/// The CloudSOC app a log comes from. Each has its own cursor.
+/// The vendor API a log comes from (`"source"` in config.json).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Vendor {
+    /// Broadcom CloudSOC's log export API.
+    #[default]
+    CloudSoc,
+    /// Microsoft Defender for Cloud Apps (formerly Cloud App Security).
+    Mcas,
+    /// Cirrus Identity's Log API.
+    Cirrus,
+    /// A REST API declared in config.json.
+    Rest,
+}
+
+impl Vendor {
+    pub const ALL: [Vendor; 4] = [Vendor::CloudSoc, Vendor::Mcas, Vendor::Cirrus, Vendor::Rest];
+
+    /// The name config.json, `--source` and the state file use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Vendor::CloudSoc => "cloudsoc",
+            Vendor::Mcas => "mcas",
+            Vendor::Cirrus => "cirrus",
+            Vendor::Rest => "rest",
+        }
+    }
+
+    /// Parses a name (any case).
+    pub fn parse(s: &str) -> Option<Vendor> {
+        Vendor::ALL
+            .into_iter()
+            .find(|v| v.name().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// Whether this build can pull it.
+    pub fn supported(self) -> bool {
+        matches!(self, Vendor::CloudSoc | Vendor::Mcas)
+    }
+
+    /// The names of every source, for messages.
+    pub fn names() -> String {
+        Vendor::ALL.map(Vendor::name).join(", ")
+    }
+
+    /// Its streams, each with its own cursor.
+    pub fn streams(self) -> &'static [App] {
+        match self {
+            Vendor::CloudSoc => &App::ALL,
+            Vendor::Mcas => &[App::Alerts, App::Activities],
+            Vendor::Cirrus | Vendor::Rest => &[],
+        }
+    }
+}
+
+impl fmt::Display for Vendor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The stream of a vendor's API a log comes from (CloudSOC's apps,
+/// Defender for Cloud Apps' data types). Each has its own cursor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum App {
     Investigate,
     Detect,
+    /// Defender for Cloud Apps' alerts.
+    Alerts,
+    /// Defender for Cloud Apps' activities.
+    Activities,
 }
 
 impl App {
+    /// CloudSOC's apps (`--elastica_app`).
     pub const ALL: [App; 2] = [App::Investigate, App::Detect];
 
-    /// The name the API and the state file use (`app=Investigate`).
+    /// The name the API and the state file use (`app=Investigate`,
+    /// `alerts`).
     pub fn as_str(self) -> &'static str {
         match self {
             App::Investigate => "Investigate",
             App::Detect => "Detect",
+            App::Alerts => "alerts",
+            App::Activities => "activities",
+        }
+    }
+
+    /// The vendor whose stream it is.
+    pub fn vendor(self) -> Vendor {
+        match self {
+            App::Investigate | App::Detect => Vendor::CloudSoc,
+            App::Alerts | App::Activities => Vendor::Mcas,
         }
     }
 
@@ -39,21 +116,31 @@ impl App {
         match self {
             App::Investigate => "created_timestamp",
             App::Detect => "incident_start_time",
+            App::Alerts | App::Activities => "timestamp",
         }
     }
 
-    /// The severity levels this app uses, lowest first.
+    /// The severity levels this stream uses, lowest first (none: its logs
+    /// have no severity, and `--severity` does not apply to them).
     pub fn severities(self) -> &'static [&'static str] {
         match self {
             App::Investigate => &["informational", "warning", "error", "critical"],
-            App::Detect => &["low", "medium", "high"],
+            App::Detect | App::Alerts => &["low", "medium", "high"],
+            App::Activities => &[],
         }
     }
 
-    /// Parses `investigate` / `Detect` (any case).
+    /// Parses `investigate` / `Detect` (any case): CloudSOC's apps.
     pub fn parse(s: &str) -> Option<App> {
-        App::ALL
-            .into_iter()
+        App::parse_in(Vendor::CloudSoc, s)
+    }
+
+    /// Parses the name of one of `vendor`'s streams (any case).
+    pub fn parse_in(vendor: Vendor, s: &str) -> Option<App> {
+        vendor
+            .streams()
+            .iter()
+            .copied()
             .find(|a| a.as_str().eq_ignore_ascii_case(s))
     }
 }
@@ -214,7 +301,20 @@ impl Event {
     }
 
     /// The log's severity, lower-cased and trimmed, when it has one.
+    /// (Defender for Cloud Apps' alerts give it as a number.)
     pub fn severity(&self) -> Option<Cow<'_, str>> {
+        if self.app == App::Alerts {
+            let level = match self.known(Known::SeverityValue)? {
+                Val::Num(n) | Val::Str(n) => n.trim(),
+                _ => return None,
+            };
+            return match level {
+                "0" => Some(Cow::Borrowed("low")),
+                "1" => Some(Cow::Borrowed("medium")),
+                "2" => Some(Cow::Borrowed("high")),
+                _ => None,
+            };
+        }
         let s = self.known(Known::Severity)?.as_str()?;
         let t = s.trim();
         if t.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -405,10 +505,14 @@ pub enum Known {
     UserName,
     Host,
     Hosts,
+    /// Defender for Cloud Apps' time (epoch milliseconds).
+    Timestamp,
+    /// Defender for Cloud Apps' severity (0 low, 1 medium, 2 high).
+    SeverityValue,
 }
 
 /// How many [`Known`] fields there are.
-pub const KNOWN_COUNT: usize = 22;
+pub const KNOWN_COUNT: usize = 24;
 const _: () = assert!(KNOWN_COUNT <= 32, "Slot::known_bit is a u32");
 
 /// A known field absent from a log.
@@ -439,6 +543,8 @@ impl Known {
         Known::UserName,
         Known::Host,
         Known::Hosts,
+        Known::Timestamp,
+        Known::SeverityValue,
     ];
 
     /// The field's name in the log.
@@ -466,6 +572,8 @@ impl Known {
             Known::UserName => "user_name",
             Known::Host => "host",
             Known::Hosts => "hosts",
+            Known::Timestamp => "timestamp",
+            Known::SeverityValue => "severityValue",
         }
     }
 
@@ -495,6 +603,8 @@ impl Known {
             (9, b'u') => Known::UserName,
             (4, b'h') => Known::Host,
             (5, b'h') => Known::Hosts,
+            (9, b't') => Known::Timestamp,
+            (13, b's') => Known::SeverityValue,
             _ => return None,
         };
         (k.name().as_bytes() == name).then_some(k)
@@ -618,6 +728,22 @@ impl Logs {
 /// starts). A log without it falls back to `inserted_timestamp`, which is
 /// never earlier.
 pub const CURSOR_FIELDS: [&str; 2] = ["created_timestamp", "inserted_timestamp"];
+
+/// A time given as epoch milliseconds (a number, or digits in a string),
+/// or, leniently, as a timestamp in text.
+pub fn parse_epoch_ms(s: &str) -> Option<DateTime<Utc>> {
+    let t = s.trim();
+    if let Ok(ms) = t.parse::<i64>() {
+        return DateTime::from_timestamp_millis(ms);
+    }
+    if let Ok(ms) = t.parse::<f64>()
+        && ms.is_finite()
+        && ms.abs() < 1e17
+    {
+        return DateTime::from_timestamp_millis(ms as i64);
+    }
+    parse_timestamp(t)
+}
 
 /// FNV-1a, 64 bits: small, and stable across versions and machines.
 fn fnv1a64(bytes: &[u8]) -> u64 {

@@ -293,6 +293,77 @@ pub fn detect_second(schedule: &Schedule, count: u64, i: u64) -> i64 {
     schedule.base + (i as u128 * span / count.max(1) as u128) as i64
 }
 
+/// The epoch millisecond of Defender for Cloud Apps log `i`: every log of
+/// a second shares one millisecond of it (ties across pages).
+pub fn mcas_ms(seed: u64, schedule: &Schedule, i: u64) -> i64 {
+    let second = schedule.second_of(i);
+    second * 1000 + (mix(seed ^ second as u64) % 1000) as i64
+}
+
+const MCAS_SERVICES: &[(&str, &str)] = &[
+    ("Box", "APPID_BOX"),
+    ("Salesforce", "APPID_SALESFORCE"),
+    ("Office 365", "APPID_O365"),
+    ("Microsoft Exchange Online", "APPID_OUTLOOK"),
+    ("Google", "APPID_33626"),
+];
+
+/// Defender for Cloud Apps alert (or, with `activity`, activity) `i`, at
+/// [`mcas_ms`]; with `hostile`, every seventh holds hostile values.
+pub fn mcas(
+    seed: u64,
+    schedule: &Schedule,
+    i: u64,
+    activity: bool,
+    hostile: bool,
+) -> Map<String, Value> {
+    let mut r = Rng::new(seed, if activity { 4 } else { 3 }, i);
+    let ms = mcas_ms(seed, schedule, i);
+    let id = format!(
+        "{:024x}",
+        u128::from(mix(seed ^ mix(i))) << 32 | u128::from(i as u32)
+    );
+    let user = format!("user{}@contoso.com", r.below(50));
+    let (service, app_id) = *r.pick(MCAS_SERVICES);
+    let mut log = if activity {
+        json!({
+            "_id": id,
+            "timestamp": ms,
+            "eventTypeValue": *r.pick(&["EVENT_CATEGORY_LOGIN", "EVENT_CATEGORY_DOWNLOAD_FILE", "EVENT_CATEGORY_SHARE_FILE"]),
+            "description": format!("{user} used {service}"),
+            "user": {"userName": user},
+            "appName": service,
+            "ipAddress": format!("198.51.100.{}", r.below(255)),
+        })
+    } else {
+        let policy = format!("policy-{}", r.below(5));
+        json!({
+            "_id": id,
+            "timestamp": ms,
+            "title": policy,
+            "alertType": "ALERT_CABINET_EVENT_MATCH_AUDIT",
+            "description": format!("Activity policy '{policy}' was triggered by '{user}'"),
+            "severityValue": r.below(3),
+            "statusValue": 0,
+            "entities": [
+                {"type": "user", "label": user, "id": format!("u{}", r.below(50))},
+                {"type": "service", "label": service, "id": app_id},
+            ],
+            "policyRule": [{"id": format!("{:024x}", r.next_u64()), "label": policy}],
+            "audits": [format!("{}_{:08x}", ms - 60_000, r.next_u64() as u32)],
+            "URL": format!("https://contoso.portal.cloudappsecurity.com/#/alerts/{id}"),
+            "threatScore": r.below(100),
+        })
+    };
+    let obj = log.as_object_mut().expect("object");
+    if hostile && i % 7 == 3 {
+        let field = *r.pick(&["title", "description", "alertType", "URL"]);
+        obj.insert(field.to_string(), self::hostile(i / 7));
+        obj.insert("comment".into(), self::hostile(i / 7 + 7));
+    }
+    std::mem::take(obj)
+}
+
 fn add_hostile(obj: &mut Map<String, Value>, r: &mut Rng, n: u64) {
     let field = *r.pick(HOSTILE_TARGETS);
     let value = hostile(n);

@@ -1,4 +1,5 @@
-//! The simulator's HTTP/1.1 server: GET only, keep-alive, Content-Length.
+//! The simulator's HTTP/1.1 server: GET (and POST with a Content-Length
+//! body), keep-alive, Content-Length answers.
 
 use super::data::{self, Rng};
 use super::{Fault, World};
@@ -24,17 +25,19 @@ pub async fn serve(listener: TcpListener, world: Arc<World>) {
     }
 }
 
-struct Request {
+pub(crate) struct Request {
     /// Sent in proxy form (absolute URI).
-    proxied: bool,
-    path: String,
-    query: Vec<(String, String)>,
-    headers: Vec<(String, String)>,
-    method: String,
+    pub proxied: bool,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub method: String,
+    /// The request body (POST).
+    pub body: Vec<u8>,
 }
 
 impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -48,13 +51,13 @@ impl Request {
     }
 }
 
-struct Response {
-    status: u16,
-    body: Vec<u8>,
-    headers: Vec<(&'static str, String)>,
+pub(crate) struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub headers: Vec<(&'static str, String)>,
 }
 
-fn json_response(status: u16, body: Value) -> Response {
+pub(crate) fn json_response(status: u16, body: Value) -> Response {
     Response {
         status,
         body: body.to_string().into_bytes(),
@@ -87,7 +90,7 @@ async fn connection(mut stream: TcpStream, world: Arc<World>) -> std::io::Result
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
         buf.drain(..head_end + 4);
-        let Some(req) = parse_head(&head) else {
+        let Some(mut req) = parse_head(&head) else {
             write(
                 &mut stream,
                 &json_response(400, json!({"status": "error", "message": "bad request"})),
@@ -99,16 +102,36 @@ async fn connection(mut stream: TcpStream, world: Arc<World>) -> std::io::Result
         let close = req
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        world.stats.requests.fetch_add(1, Ordering::Relaxed);
-        if req.method != "GET" {
+        let length: usize = req
+            .header("content-length")
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or(0);
+        if length > MAX_HEAD * 4 {
             write(
                 &mut stream,
-                &json_response(405, json!({"status": "error"})),
-                close,
+                &json_response(413, json!({"status": "error"})),
+                false,
             )
             .await?;
-        } else {
-            match handle(&req, &world) {
+            return Ok(());
+        }
+        while buf.len() < length {
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        req.body = buf.drain(..length).collect();
+        world.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let outcome = match world.args.vendor {
+            super::SimVendor::Mcas => Some(super::mcas::handle(&req, &world)),
+            super::SimVendor::Cloudsoc if req.method == "GET" => Some(handle(&req, &world)),
+            super::SimVendor::Cloudsoc => None,
+        };
+        if let Some(outcome) = outcome {
+            match outcome {
                 Outcome::Answer(resp) => write(&mut stream, &resp, close).await?,
                 Outcome::Slow(resp) => {
                     tokio::time::sleep(Duration::from_millis(world.args.slow_ms)).await;
@@ -123,6 +146,13 @@ async fn connection(mut stream: TcpStream, world: Arc<World>) -> std::io::Result
                 }
                 Outcome::Reset => return Ok(()),
             }
+        } else {
+            write(
+                &mut stream,
+                &json_response(405, json!({"status": "error"})),
+                close,
+            )
+            .await?;
         }
         if close {
             return Ok(());
@@ -130,7 +160,7 @@ async fn connection(mut stream: TcpStream, world: Arc<World>) -> std::io::Result
     }
 }
 
-enum Outcome {
+pub(crate) enum Outcome {
     Answer(Response),
     Slow(Response),
     Truncate(Response),
@@ -181,6 +211,32 @@ fn handle(req: &Request, world: &World) -> Outcome {
             json!({"status": "success", "datasources": [{"name": "Investigate"}, {"name": "Detect"}]}),
         ));
     }
+    let fault = match injected(world, b"{\"status\": \"success\", \"logs\": [{\"_id\": ") {
+        Ok(f) => f,
+        Err(outcome) => return outcome,
+    };
+    let page = match cached_logs_page(req, world) {
+        Ok(p) => p,
+        Err(msg) => {
+            return Outcome::Answer(json_response(
+                400,
+                json!({"status": "error", "message": msg}),
+            ));
+        }
+    };
+    match fault {
+        Fault::Slow => Outcome::Slow(page),
+        Fault::Truncate => Outcome::Truncate(page),
+        _ => Outcome::Answer(page),
+    }
+}
+
+/// The fault for this log request (`--faults`, then `--fault-rate`): the
+/// answer itself for those that replace it (`malformed` is the body of a
+/// malformed one), else the fault that shapes the page's answer (slow,
+/// truncate) or none.
+pub(crate) fn injected(world: &World, malformed: &[u8]) -> Result<Fault, Outcome> {
+    let a = &world.args;
     let n = world.stats.log_requests.fetch_add(1, Ordering::Relaxed);
     let fault = match world.faults.get(n as usize) {
         Some(f) => *f,
@@ -215,7 +271,7 @@ fn handle(req: &Request, world: &World) -> Outcome {
                 json!({"status": "error", "message": "Too Many Requests"}),
             );
             r.headers.push(("Retry-After", secs.to_string()));
-            return Outcome::Answer(r);
+            Err(Outcome::Answer(r))
         }
         Fault::Status(s) => {
             let msg = if s == 403 {
@@ -223,31 +279,18 @@ fn handle(req: &Request, world: &World) -> Outcome {
             } else {
                 "Server Error"
             };
-            return Outcome::Answer(json_response(s, json!({"status": "error", "message": msg})));
-        }
-        Fault::Reset => return Outcome::Reset,
-        Fault::Malformed => {
-            return Outcome::Answer(Response {
-                status: 200,
-                body: b"{\"status\": \"success\", \"logs\": [{\"_id\": ".to_vec(),
-                headers: Vec::new(),
-            });
-        }
-        _ => {}
-    }
-    let page = match cached_logs_page(req, world) {
-        Ok(p) => p,
-        Err(msg) => {
-            return Outcome::Answer(json_response(
-                400,
+            Err(Outcome::Answer(json_response(
+                s,
                 json!({"status": "error", "message": msg}),
-            ));
+            )))
         }
-    };
-    match fault {
-        Fault::Slow => Outcome::Slow(page),
-        Fault::Truncate => Outcome::Truncate(page),
-        _ => Outcome::Answer(page),
+        Fault::Reset => Err(Outcome::Reset),
+        Fault::Malformed => Err(Outcome::Answer(Response {
+            status: 200,
+            body: malformed.to_vec(),
+            headers: Vec::new(),
+        })),
+        f => Ok(f),
     }
 }
 
@@ -454,6 +497,7 @@ fn parse_head(head: &str) -> Option<Request> {
         query,
         headers,
         method,
+        body: Vec::new(),
     })
 }
 

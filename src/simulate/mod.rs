@@ -5,6 +5,7 @@
 
 pub mod data;
 mod http;
+mod mcas;
 
 use data::Schedule;
 use std::net::SocketAddr;
@@ -12,9 +13,25 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::TcpListener;
 
+/// The API a simulator serves.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SimVendor {
+    /// CloudSOC's log export API.
+    #[default]
+    Cloudsoc,
+    /// Microsoft Defender for Cloud Apps' alerts and activities.
+    Mcas,
+}
+
 /// Options of `siem-agent simulate`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct SimArgs {
+    /// The API to serve.
+    #[arg(long, value_enum, default_value = "cloudsoc")]
+    pub vendor: SimVendor,
+    /// Defender for Cloud Apps: the API token the simulator accepts.
+    #[arg(long = "token", default_value = "demo-token")]
+    pub token: String,
     /// Port on 127.0.0.1 (0 = any free port; the chosen one is printed).
     #[arg(long, default_value_t = 0)]
     pub port: u16,

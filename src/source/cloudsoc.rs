@@ -91,8 +91,8 @@ impl CloudSoc {
             q.append_pair(
                 "subtype",
                 match app {
-                    App::Investigate => "all",
                     App::Detect => "incidents",
+                    _ => "all",
                 },
             );
             q.append_pair("limit", &PAGE_LIMIT.to_string());

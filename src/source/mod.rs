@@ -2,9 +2,11 @@
 //! this module holds what they share: the page, the errors (retryable or
 //! fatal) and the retry schedule.
 
+pub mod body;
 pub mod cloudsoc;
 pub mod http;
 pub mod lenient;
+pub mod mcas;
 
 use crate::config::Config;
 use crate::event::{App, Event};
@@ -14,56 +16,7 @@ use reqwest::Url;
 use std::time::Duration;
 use thiserror::Error;
 
-/// The vendor API a run pulls (`"source"` in config.json, `--source`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Vendor {
-    /// Broadcom CloudSOC's log export API.
-    #[default]
-    CloudSoc,
-    /// Microsoft Defender for Cloud Apps (formerly Cloud App Security).
-    Mcas,
-    /// Cirrus Identity's Log API.
-    Cirrus,
-    /// A REST API declared in config.json.
-    Rest,
-}
-
-impl Vendor {
-    pub const ALL: [Vendor; 4] = [Vendor::CloudSoc, Vendor::Mcas, Vendor::Cirrus, Vendor::Rest];
-
-    /// The name config.json, `--source` and the state file use.
-    pub fn name(self) -> &'static str {
-        match self {
-            Vendor::CloudSoc => "cloudsoc",
-            Vendor::Mcas => "mcas",
-            Vendor::Cirrus => "cirrus",
-            Vendor::Rest => "rest",
-        }
-    }
-
-    /// Parses a name (any case).
-    pub fn parse(s: &str) -> Option<Vendor> {
-        Vendor::ALL
-            .into_iter()
-            .find(|v| v.name().eq_ignore_ascii_case(s.trim()))
-    }
-
-    /// Whether this build can pull it.
-    pub fn supported(self) -> bool {
-        matches!(self, Vendor::CloudSoc)
-    }
-
-    /// The names of every source, for messages.
-    pub fn names() -> String {
-        Vendor::ALL.map(Vendor::name).join(", ")
-    }
-}
-
-impl std::fmt::Display for Vendor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use crate::event::Vendor;
 
 /// The next page to ask for, in the source's own terms: the run only
 /// hands it back to [`Source::fetch`] (and notices one asked twice).
@@ -71,6 +24,8 @@ impl std::fmt::Display for Vendor {
 pub enum Request {
     /// GET this URL (CloudSOC's first URL and `next_url`).
     Get(Url),
+    /// Defender for Cloud Apps: logs from a time, after a number of them.
+    Mcas(mcas::Query),
 }
 
 impl Request {
@@ -78,6 +33,7 @@ impl Request {
     pub fn what(&self) -> &'static str {
         match self {
             Request::Get(_) => "a next_url",
+            Request::Mcas(_) => "a page",
         }
     }
 }
@@ -86,6 +42,7 @@ impl std::fmt::Display for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Request::Get(url) => write!(f, "{url}"),
+            Request::Mcas(q) => write!(f, "from {} ms, skip {}", q.gte_ms, q.skip),
         }
     }
 }
@@ -96,6 +53,7 @@ impl std::fmt::Display for Request {
 #[derive(Clone)]
 pub enum Source {
     CloudSoc(cloudsoc::CloudSoc),
+    Mcas(mcas::Mcas),
 }
 
 impl Source {
@@ -109,6 +67,7 @@ impl Source {
             Vendor::CloudSoc => Ok(Source::CloudSoc(cloudsoc::CloudSoc::new(
                 config, http, proxy,
             )?)),
+            Vendor::Mcas => Ok(Source::Mcas(mcas::Mcas::new(config, http, proxy)?)),
             other => Err(SourceError::Setup(format!(
                 "{}: source {other} is not supported by this build",
                 config.path.display()
@@ -119,6 +78,7 @@ impl Source {
     pub fn vendor(&self) -> Vendor {
         match self {
             Source::CloudSoc(_) => Vendor::CloudSoc,
+            Source::Mcas(_) => Vendor::Mcas,
         }
     }
 
@@ -132,6 +92,8 @@ impl Source {
     ) -> Request {
         match self {
             Source::CloudSoc(c) => Request::Get(c.first_url(app, since, filters)),
+            // Filtered here only (--severity and the rest apply locally).
+            Source::Mcas(_) => mcas::Mcas::first(since),
         }
     }
 
@@ -139,6 +101,11 @@ impl Source {
     pub async fn fetch(&self, app: App, req: &Request) -> Result<Page, SourceError> {
         match (self, req) {
             (Source::CloudSoc(c), Request::Get(url)) => c.fetch(app, url).await,
+            (Source::Mcas(m), Request::Mcas(q)) => m.fetch(app, q).await,
+            (_, other) => Err(SourceError::Setup(format!(
+                "{} cannot follow {other}",
+                self.vendor()
+            ))),
         }
     }
 
@@ -146,6 +113,7 @@ impl Source {
     pub async fn server_now(&self) -> Option<DateTime<Utc>> {
         match self {
             Source::CloudSoc(c) => c.server_now().await,
+            Source::Mcas(m) => m.server_now().await,
         }
     }
 
@@ -153,6 +121,7 @@ impl Source {
     pub async fn probe_credentials(&self) -> Result<(), SourceError> {
         match self {
             Source::CloudSoc(c) => c.probe_datasources().await,
+            Source::Mcas(m) => m.probe(App::Alerts).await.map(|_| ()),
         }
     }
 
@@ -161,6 +130,7 @@ impl Source {
     pub async fn probe_stream(&self, app: App) -> Result<usize, SourceError> {
         match self {
             Source::CloudSoc(c) => c.probe_logs(app).await,
+            Source::Mcas(m) => m.probe(app).await,
         }
     }
 
@@ -171,6 +141,7 @@ impl Source {
             // Detect keeps incidents longer than Investigate's 180 days.
             Source::CloudSoc(_) => (app == App::Investigate)
                 .then(|| now - cloudsoc::MAX_LOOKBACK + chrono::Duration::hours(1)),
+            Source::Mcas(_) => None,
         }
     }
 
@@ -179,6 +150,7 @@ impl Source {
     pub fn first_run(&self, _app: App, now: DateTime<Utc>) -> DateTime<Utc> {
         match self {
             Source::CloudSoc(_) => now - cloudsoc::MAX_LOOKBACK + chrono::Duration::hours(1),
+            Source::Mcas(_) => now - mcas::FIRST_RUN,
         }
     }
 }

@@ -353,7 +353,9 @@ impl CursorFile {
         Ok(file)
     }
 
-    fn load_any(path: &Path, source: Vendor) -> Result<CursorFile, StateError> {
+    /// The file whatever its source (a missing file: an empty state of
+    /// `source`).
+    pub fn load_any(path: &Path, source: Vendor) -> Result<CursorFile, StateError> {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -404,8 +406,8 @@ impl CursorFile {
             Some(_) => return Err("\"cursors\" is not an object".into()),
         };
         for (name, c) in raw {
-            let Some(app) = App::parse(name) else {
-                return Err(format!("names an unknown app {name:?}"));
+            let Some(app) = App::parse_in(source, name) else {
+                return Err(format!("names an unknown app {name:?} (source {source})"));
             };
             cursors.insert(app, Cursor::from_json(name, c)?);
         }

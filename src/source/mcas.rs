@@ -1,0 +1,302 @@
+//! Microsoft Defender for Cloud Apps (formerly Cloud App Security, seed
+//! 002): alerts and activities through `POST /api/v1/alerts/` and
+//! `/api/v1/activities/` with `Authorization: Token ...`, sorted by date
+//! ascending, at most 100 a request.
+//!
+//! Paging. `skip` over a list that grows while it is read shifts, and many
+//! alerts can share one millisecond. So a page is asked for from a time:
+//! the next page starts at the last log's millisecond, skipping the logs of
+//! that millisecond already read (counted across pages that hold nothing
+//! else). Alerts added later than that millisecond cannot shift it, and the
+//! run's cursor (the time and the ids at it) drops anything seen twice.
+
+use super::http::{Client, HttpOptions, Origin, Proxy};
+use super::{Page, Request, SourceError, body};
+use crate::config::Config;
+use crate::event::{App, Event};
+use chrono::{DateTime, Utc};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::{Method, Url};
+use serde_json::{Value, json};
+use tracing::debug;
+
+/// Logs per request: the API's maximum.
+pub const PAGE_LIMIT: u64 = 100;
+
+/// Where a first run starts: the last two days (the seed agent's).
+pub const FIRST_RUN: chrono::Duration = chrono::Duration::days(2);
+
+/// A request for one page: the logs from `gte_ms` (epoch milliseconds,
+/// inclusive), after the first `skip` of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Query {
+    pub gte_ms: i64,
+    pub skip: u64,
+}
+
+/// The Defender for Cloud Apps client. Cheap to clone.
+#[derive(Clone)]
+pub struct Mcas {
+    http: Client,
+    base: Url,
+}
+
+impl Mcas {
+    pub fn new(
+        config: &Config,
+        http: &HttpOptions,
+        proxy: Option<&Proxy>,
+    ) -> Result<Mcas, SourceError> {
+        let base = Url::parse(&config.api_server)
+            .map_err(|e| SourceError::Setup(format!("api_server: {e}")))?;
+        let token = config.token.as_ref().ok_or_else(|| {
+            SourceError::Setup(format!(
+                "{}: field \"token\" is missing (or give --token, or set SIEM_AGENT_MCAS_TOKEN)",
+                config.path.display()
+            ))
+        })?;
+        let mut auth =
+            HeaderValue::from_str(&format!("Token {}", token.expose())).map_err(|_| {
+                SourceError::Setup("the token holds characters that cannot be sent".into())
+            })?;
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, auth);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let http = Client::new(
+            base.clone(),
+            headers,
+            http,
+            proxy,
+            Origin {
+                config: &config.path,
+                field: "api_server",
+                credentials: "token (the API token of the portal's Security extensions)",
+                location: "api_server (the tenant's API URL)",
+            },
+        )?;
+        Ok(Mcas { http, base })
+    }
+
+    fn endpoint(&self, app: App) -> Url {
+        let path = match app {
+            App::Activities => "api/v1/activities/",
+            _ => "api/v1/alerts/",
+        };
+        self.base.join(path).unwrap_or_else(|_| self.base.clone())
+    }
+
+    /// The request for `app`'s logs from `since` (inclusive).
+    pub fn first(since: DateTime<Utc>) -> Request {
+        Request::Mcas(Query {
+            gte_ms: since.timestamp_millis(),
+            skip: 0,
+        })
+    }
+
+    /// One page, retried as the API allows.
+    pub async fn fetch(&self, app: App, q: &Query) -> Result<Page, SourceError> {
+        self.http
+            .retrying(|| self.fetch_once(app, q, PAGE_LIMIT))
+            .await
+    }
+
+    /// `check`: the alerts endpoint answers our token.
+    pub async fn probe(&self, app: App) -> Result<usize, SourceError> {
+        let since = Utc::now() - chrono::Duration::hours(1);
+        let q = Query {
+            gte_ms: since.timestamp_millis(),
+            skip: 0,
+        };
+        Ok(self.fetch_once(app, &q, 1).await?.events.len())
+    }
+
+    /// The server's clock (the `Date` of a one-log request).
+    pub async fn server_now(&self) -> Option<DateTime<Utc>> {
+        let req = self
+            .http
+            .request(Method::POST, self.endpoint(App::Alerts))
+            .body(
+                query_body(
+                    &Query {
+                        gte_ms: Utc::now().timestamp_millis(),
+                        skip: 0,
+                    },
+                    1,
+                )
+                .to_string(),
+            );
+        self.http.server_now(req).await
+    }
+
+    async fn fetch_once(&self, app: App, q: &Query, limit: u64) -> Result<Page, SourceError> {
+        let url = self.endpoint(app);
+        debug!("POST {url} from {} skip {}", q.gte_ms, q.skip);
+        let req = self
+            .http
+            .request(Method::POST, url)
+            .body(query_body(q, limit).to_string());
+        let answer = self.http.send(req).await?;
+        let body = body::parse(answer.body)?;
+        let Value::Object(mut top) = body.value else {
+            return Err(SourceError::BadPage("not a JSON object".into()));
+        };
+        let items = match top.remove("data") {
+            Some(Value::Array(items)) => items,
+            None | Some(Value::Null) => Vec::new(),
+            Some(_) => return Err(SourceError::BadPage("\"data\" is not an array".into())),
+        };
+        let count = items.len() as u64;
+        let has_next = match top.get("hasNext") {
+            Some(Value::Bool(b)) => *b,
+            // Not said: a full page may have more after it.
+            _ => count >= limit,
+        };
+        let (events, malformed) = body::events(app, items)?;
+        let next = if has_next && count > 0 {
+            Some(Request::Mcas(next_query(q, &events, count)))
+        } else {
+            None
+        };
+        Ok(Page {
+            events,
+            next,
+            malformed,
+            lossy: body.lossy,
+            repaired: body.repaired,
+        })
+    }
+}
+
+/// The body of a request for `limit` logs from `q`.
+fn query_body(q: &Query, limit: u64) -> Value {
+    json!({
+        "filters": {"date": {"gte": q.gte_ms}},
+        "skip": q.skip,
+        "limit": limit,
+        "sortField": "date",
+        "sortDirection": "asc",
+    })
+}
+
+/// The request after a page of `count` entries (`events` the logs among
+/// them) read with `q`: from the last log's millisecond, past the logs of
+/// that millisecond already read. Without a usable time, by `skip`.
+fn next_query(q: &Query, events: &[Event], count: u64) -> Query {
+    let ms = |ev: &Event| ev.time.map(|t| t.timestamp_millis());
+    match events.last().and_then(ms) {
+        // Sorted ascending: a page that ends at the millisecond it started
+        // from is all of that millisecond; the next skips it too.
+        Some(last) if last == q.gte_ms => Query {
+            gte_ms: last,
+            skip: q.skip + count,
+        },
+        Some(last) if last > q.gte_ms => Query {
+            gte_ms: last,
+            skip: events
+                .iter()
+                .rev()
+                .take_while(|e| ms(e) == Some(last))
+                .count() as u64,
+        },
+        _ => Query {
+            gte_ms: q.gte_ms,
+            skip: q.skip + count,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evs(times: &[i64]) -> Vec<Event> {
+        times
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                Event::from_log(
+                    App::Alerts,
+                    json!({"_id": format!("a{i}"), "timestamp": t})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_next_page_starts_at_the_last_millisecond() {
+        let q = Query {
+            gte_ms: 100,
+            skip: 0,
+        };
+        assert_eq!(
+            next_query(&q, &evs(&[100, 101, 105, 105]), 4),
+            Query {
+                gte_ms: 105,
+                skip: 2
+            }
+        );
+        // A page all at the millisecond it started from: skip grows.
+        let q = Query {
+            gte_ms: 105,
+            skip: 2,
+        };
+        assert_eq!(
+            next_query(&q, &evs(&[105, 105, 105]), 3),
+            Query {
+                gte_ms: 105,
+                skip: 5
+            }
+        );
+        // ... and once past it, counts from the new millisecond.
+        assert_eq!(
+            next_query(&q, &evs(&[105, 107]), 2),
+            Query {
+                gte_ms: 107,
+                skip: 1
+            }
+        );
+        // No usable time: by skip.
+        let q = Query {
+            gte_ms: 100,
+            skip: 0,
+        };
+        let none = vec![Event::from_log(App::Alerts, Default::default())];
+        assert_eq!(
+            next_query(&q, &none, 1),
+            Query {
+                gte_ms: 100,
+                skip: 1
+            }
+        );
+        // An entry that was not a log is counted too when the page is all
+        // of one millisecond.
+        assert_eq!(
+            next_query(
+                &Query {
+                    gte_ms: 105,
+                    skip: 0
+                },
+                &evs(&[105]),
+                2
+            ),
+            Query {
+                gte_ms: 105,
+                skip: 2
+            }
+        );
+    }
+
+    #[test]
+    fn the_query_asks_by_date_ascending() {
+        let b = query_body(&Query { gte_ms: 5, skip: 7 }, 100);
+        assert_eq!(
+            b,
+            json!({"filters": {"date": {"gte": 5}}, "skip": 7, "limit": 100, "sortField": "date", "sortDirection": "asc"})
+        );
+    }
+}
