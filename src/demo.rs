@@ -4,6 +4,7 @@
 //! otherwise).
 
 use crate::cli::{ExportArgs, OutputKind, StreamKind};
+use crate::event::Vendor;
 use crate::simulate::{self, SimArgs, Simulator};
 use clap::Parser;
 
@@ -19,27 +20,43 @@ struct SimOnly {
     sim: SimArgs,
 }
 
-/// Starts the simulator and points `args` at it.
+/// Starts the simulator (as the API `--source` names) and points `args`
+/// at it.
 pub async fn prepare(args: &mut ExportArgs, output_given: bool) -> std::io::Result<Demo> {
-    let sim = SimOnly::try_parse_from(["simulate", "--events", "400"])
+    let vendor = args.source.unwrap_or_default();
+    let sim_vendor = match vendor {
+        Vendor::Mcas => "mcas",
+        _ => "cloudsoc",
+    };
+    let sim = SimOnly::try_parse_from(["simulate", "--events", "400", "--vendor", sim_vendor])
         .map_err(|e| std::io::Error::other(e.to_string()))?
         .sim;
-    let (tenant, key_id, key_secret) = (
+    let (tenant, key_id, key_secret, token) = (
         sim.tenant.clone(),
         sim.key_id.clone(),
         sim.key_secret.clone(),
+        sim.token.clone(),
     );
     let simulator = simulate::start(sim).await?;
     let dir = tempfile::Builder::new()
         .prefix("siem-agent-demo-")
         .tempdir()?;
-    let config = serde_json::json!({
-        "user_id": "demo",
-        "api_server": format!("http://{}/", simulator.addr),
-        "key_id": key_id,
-        "key_secret": key_secret,
-        "tenant": tenant,
-    });
+    let api_server = format!("http://{}/", simulator.addr);
+    let config = match vendor {
+        Vendor::Mcas => serde_json::json!({
+            "source": "mcas",
+            "api_server": api_server,
+            "token": token,
+            "data_types": ["alerts", "activities"],
+        }),
+        _ => serde_json::json!({
+            "user_id": "demo",
+            "api_server": api_server,
+            "key_id": key_id,
+            "key_secret": key_secret,
+            "tenant": tenant,
+        }),
+    };
     let config_path = dir.path().join("config.json");
     {
         use std::os::unix::fs::OpenOptionsExt;
