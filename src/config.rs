@@ -48,6 +48,13 @@ pub struct Config {
     pub token: Option<Secret>,
     /// Defender for Cloud Apps: `"data_types"` (default alerts).
     pub data_types: Vec<App>,
+    /// Cirrus Identity: the API key and secret (or `--apikey`,
+    /// `--apisecret`, `API_KEY`, `API_SECRET`) and the organisation's URL
+    /// (`orgurl`, `--orgurl`). Its endpoint is `api_server`, from
+    /// `"apiurl"` (default [`CIRRUS_API`]).
+    pub apikey: Option<String>,
+    pub apisecret: Option<Secret>,
+    pub orgurl: Option<String>,
     /// Optional and unused by the API; kept for the status output.
     pub user_id: Option<String>,
     /// The API's base URL, always ending in `/`.
@@ -120,7 +127,7 @@ impl Config {
         };
         let source = source_of(path, &obj, given)?;
         // Register the secrets before anything else can print them.
-        for key in ["key_secret", "token"] {
+        for key in ["key_secret", "token", "apisecret"] {
             if let Some(Value::String(s)) = obj.get(key) {
                 secret::register(s);
             }
@@ -168,7 +175,27 @@ impl Config {
                 problem: "must be a bare name (no '/', '?', '#' or surrounding spaces)".into(),
             });
         }
-        let api_server = normalize_server(path, &required_str(path, &obj, "api_server")?)?;
+        let api_server = if source == Vendor::Cirrus {
+            match obj.get("apiurl") {
+                None | Some(Value::Null) => CIRRUS_API.to_string(),
+                Some(_) => normalize_url(path, "apiurl", &required_str(path, &obj, "apiurl")?)?,
+            }
+        } else {
+            normalize_server(path, &required_str(path, &obj, "api_server")?)?
+        };
+        let (apikey, apisecret, orgurl) = if source == Vendor::Cirrus {
+            let opt = |field: &'static str| match obj.get(field) {
+                None | Some(Value::Null) => Ok(None),
+                Some(_) => required_str(path, &obj, field).map(Some),
+            };
+            (
+                opt("apikey")?,
+                opt("apisecret")?.map(Secret::new),
+                opt("orgurl")?,
+            )
+        } else {
+            (None, None, None)
+        };
         let user_id = match obj.get("user_id") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
@@ -241,6 +268,9 @@ impl Config {
             source,
             token,
             data_types,
+            apikey,
+            apisecret,
+            orgurl,
             user_id,
             api_server,
             key_id,
@@ -257,6 +287,9 @@ impl Config {
     }
 }
 
+/// Cirrus Identity's production endpoint (its example client's default).
+pub const CIRRUS_API: &str = "https://apigw.cirrusidentity.com/logs/v1";
+
 /// The top-level keys of a config for `source`.
 pub fn known_keys(source: Vendor) -> Vec<&'static str> {
     let mut keys = vec![
@@ -270,7 +303,11 @@ pub fn known_keys(source: Vendor) -> Vec<&'static str> {
     match source {
         Vendor::CloudSoc => keys.extend(["key_id", "key_secret", "tenant"]),
         Vendor::Mcas => keys.extend(["token", "data_types"]),
-        Vendor::Cirrus | Vendor::Rest => {}
+        Vendor::Cirrus => {
+            keys.retain(|k| *k != "api_server");
+            keys.extend(["apikey", "apisecret", "apiurl", "orgurl"]);
+        }
+        Vendor::Rest => {}
     }
     keys
 }
@@ -388,10 +425,19 @@ fn required_str(
 }
 
 fn normalize_server(path: &Path, raw: &str) -> Result<String, ConfigError> {
+    let mut out = normalize_url(path, "api_server", raw)?;
+    if !out.ends_with('/') {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+/// An http(s) URL without query, fragment or credentials.
+pub fn normalize_url(path: &Path, field: &'static str, raw: &str) -> Result<String, ConfigError> {
     let s = raw.trim();
     let invalid = |problem: String| ConfigError::Invalid {
         path: path.to_path_buf(),
-        field: "api_server",
+        field,
         problem,
     };
     let url = reqwest::Url::parse(s).map_err(|e| invalid(format!("is not a URL ({e}): {s:?}")))?;
@@ -406,11 +452,7 @@ fn normalize_server(path: &Path, raw: &str) -> Result<String, ConfigError> {
             "must be a plain base URL such as https://api-vip.elastica.net/ ({s:?})"
         )));
     }
-    let mut out = url.to_string();
-    if !out.ends_with('/') {
-        out.push('/');
-    }
-    Ok(out)
+    Ok(url.to_string())
 }
 
 fn type_name(v: &Value) -> &'static str {

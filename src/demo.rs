@@ -26,6 +26,7 @@ pub async fn prepare(args: &mut ExportArgs, output_given: bool) -> std::io::Resu
     let vendor = args.source.unwrap_or_default();
     let sim_vendor = match vendor {
         Vendor::Mcas => "mcas",
+        Vendor::Cirrus => "cirrus",
         _ => "cloudsoc",
     };
     let sim = SimOnly::try_parse_from(["simulate", "--events", "400", "--vendor", sim_vendor])
@@ -48,6 +49,13 @@ pub async fn prepare(args: &mut ExportArgs, output_given: bool) -> std::io::Resu
             "api_server": api_server,
             "token": token,
             "data_types": ["alerts", "activities"],
+        }),
+        Vendor::Cirrus => serde_json::json!({
+            "source": "cirrus",
+            "apiurl": format!("{api_server}logs/v1"),
+            "apikey": key_id,
+            "apisecret": key_secret,
+            "orgurl": "https://example.edu",
         }),
         _ => serde_json::json!({
             "user_id": "demo",

@@ -14,6 +14,9 @@ pub struct Filter {
     pub services: Option<BTreeSet<String>>,
     pub object_types: Option<BTreeSet<String>>,
     pub activity_types: Option<BTreeSet<String>>,
+    /// Fields that must hold exactly these values (Cirrus Identity's
+    /// `--query`), each compared as text.
+    pub exact: Vec<(String, String)>,
 }
 
 impl Filter {
@@ -28,6 +31,7 @@ impl Filter {
             services,
             object_types,
             activity_types,
+            exact: Vec::new(),
         }
     }
 
@@ -43,7 +47,10 @@ impl Filter {
                 _ => return false,
             }
         }
-        matches_field(ev, Known::Service, &self.services)
+        self.exact
+            .iter()
+            .all(|(k, v)| ev.get(k).is_some_and(|f| f.text() == v))
+            && matches_field(ev, Known::Service, &self.services)
             && matches_field(ev, Known::ObjectType, &self.object_types)
             && matches_field(ev, Known::ActivityType, &self.activity_types)
     }

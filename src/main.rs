@@ -402,9 +402,7 @@ async fn export(
         Some(lock)
     };
     let mut config = Config::load_as(&settings.config, settings.source)?;
-    if settings.token.is_some() {
-        config.token.clone_from(&settings.token);
-    }
+    settings.apply_to(&mut config)?;
     if !config.unknown.is_empty() {
         warn!(
             "{}: unknown key {} ignored (known: {})",
@@ -437,7 +435,12 @@ async fn export(
     } else {
         CursorFile::load_for(&state.path(STATE_FILE), config.source)?
     };
-    let source = Source::open(&config, &settings.http, settings.proxy.as_ref())?;
+    let source = Source::open(
+        &config,
+        &settings.http,
+        settings.proxy.as_ref(),
+        &settings.source_options,
+    )?;
 
     // The start of a first run (180 days back) is reckoned on the API
     // server's clock: a local clock far off would otherwise skip logs or
@@ -535,7 +538,9 @@ async fn run_apps(
     let routes = Route::open_all(destinations, settings.send_retry)
         .await
         .map_err(|(what, e)| anyhow::Error::new(e).context(format!("output {what}")))?;
-    let writer = (!settings.dry_run).then(|| StateWriter::new(state.path(STATE_FILE)));
+    // -x: one request, and the cursor stays where it was.
+    let writer = (!settings.dry_run && !settings.one_request)
+        .then(|| StateWriter::new(state.path(STATE_FILE)));
     let mut exporter = Exporter {
         source,
         routes,
@@ -558,6 +563,7 @@ async fn run_apps(
         stop,
         exported: 0,
         max_events: settings.max_events,
+        one_request: settings.one_request,
         dry_run: settings.dry_run,
         progress: progress_bar(),
         horizon: (!settings.settle.is_zero())

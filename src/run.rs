@@ -64,6 +64,9 @@ struct Window {
 }
 
 fn start_position(settings: &Settings, c: &Cursor, app: App, w: Window) -> Cursor {
+    if let Some(t) = settings.since {
+        return Cursor::starting_at(w.oldest.map_or(t, |o| t.max(o)));
+    }
     if let Some(day) = settings.start_date {
         let t = day
             .and_hms_opt(0, 0, 0)
@@ -219,6 +222,8 @@ pub struct Exporter {
     pub exported: u64,
     /// 0 = no cap.
     pub max_events: u64,
+    /// `-x`: one request per stream.
+    pub one_request: bool,
     /// `--dry-run`: the cursor advances in memory only.
     pub dry_run: bool,
     /// Logs newer than this are left for the next run (`--settle`).
@@ -357,16 +362,26 @@ impl Exporter {
         if !start.recent.is_empty() {
             since -= RECENT_OVERLAP;
         }
+        let resume = start.position.as_deref().filter(|_| app.positional());
         let first = self
             .source
-            .first(app, since, &self.filter.server_params(app));
-        info!(
-            "{app}: exporting from {}",
-            crate::event::api_timestamp(since)
-        );
+            .first(app, since, resume, &self.filter.server_params(app))?;
+        match resume {
+            Some(_) => info!("{app}: exporting from the position the last run saved"),
+            None => info!(
+                "{app}: exporting from {}",
+                crate::event::api_timestamp(since)
+            ),
+        }
 
         let (tx, rx) = mpsc::channel::<Result<Page, SourceError>>(1);
-        let fetcher = tokio::spawn(fetch_pages(self.source.clone(), app, first, tx));
+        let fetcher = tokio::spawn(fetch_pages(
+            self.source.clone(),
+            app,
+            first,
+            self.one_request,
+            tx,
+        ));
         let mut track = Track {
             progress: start.clone(),
             confirmed: start.clone(),
@@ -426,6 +441,13 @@ impl Exporter {
         let mut end = AppEnd::CaughtUp;
         let mut frame = Vec::with_capacity(4096);
         let mut future = 0u64;
+        // An API paged by position, resumed inside a page: the logs of it
+        // delivered before are passed over.
+        let mut skip = if app.positional() && start.position.is_some() {
+            start.skip
+        } else {
+            0
+        };
         loop {
             let page = tokio::select! {
                 p = rx.recv() => p,
@@ -450,7 +472,12 @@ impl Exporter {
                 );
             }
             let stamp = Stamp::now();
-            for ev in &page.events {
+            for (n, ev) in page.events.iter().enumerate() {
+                if skip > 0 {
+                    skip -= 1;
+                    counts.skipped += 1;
+                    continue;
+                }
                 if self.capped() {
                     end = AppEnd::Capped;
                     break;
@@ -458,70 +485,76 @@ impl Exporter {
                 if let Some(sig) = self.stopped() {
                     return Err(RunError::Interrupted(Interrupted(sig)));
                 }
-                let key = ev.key();
-                // Too recent: the API may still add logs of that time.
-                // Neither delivered nor passed by the cursor. (A log dated
-                // beyond now is not recent but wrong: it is delivered.)
-                if let (Some(h), Some(t)) = (self.horizon, ev.cursor_time)
-                    && t > h
-                    && t <= self.future_limit
-                {
-                    counts.held += 1;
-                    continue;
-                }
-                let time = match ev.cursor_time {
-                    Some(t) if t > self.future_limit => {
-                        future += 1;
-                        if future == 1 {
-                            warn!(
-                                "{app}: log {} is dated {}, later than now; it is delivered, but the cursor does not move past now",
-                                crate::report::printable(&key),
-                                crate::event::api_timestamp(t)
-                            );
-                        }
-                        None
+                // An API paged by position: the position moves past this
+                // log of the page once it is confirmed.
+                let step = if let Some(url) = page.url.as_ref().filter(|_| app.positional()) {
+                    Step::Position(url.clone(), n as u64 + 1, ev.time)
+                } else {
+                    let key = ev.key();
+                    // Too recent: the API may still add logs of that time.
+                    // Neither delivered nor passed by the cursor. (A log dated
+                    // beyond now is not recent but wrong: it is delivered.)
+                    if let (Some(h), Some(t)) = (self.horizon, ev.cursor_time)
+                        && t > h
+                        && t <= self.future_limit
+                    {
+                        counts.held += 1;
+                        continue;
                     }
-                    // Past what the clocks allow (one of them is wrong):
-                    // delivered and remembered, the cursor stays.
-                    Some(t) if t > self.ceiling => None,
-                    t => t,
-                };
-                let step = match time {
-                    Some(t) => {
-                        let p = &track.progress;
-                        if start.has_passed(t, &key) || p.recent.contains(&key) {
-                            counts.skipped += 1;
-                            continue;
+                    let time = match ev.cursor_time {
+                        Some(t) if t > self.future_limit => {
+                            future += 1;
+                            if future == 1 {
+                                warn!(
+                                    "{app}: log {} is dated {}, later than now; it is delivered, but the cursor does not move past now",
+                                    crate::report::printable(&key),
+                                    crate::event::api_timestamp(t)
+                                );
+                            }
+                            None
                         }
-                        let older = p.timestamp.is_some_and(|pt| t.trunc_subsecs(0) < pt);
-                        let key = crate::state::cursor::Key::new(&key);
-                        // The run's cursor moves over it now (one hash for
-                        // the check and the move); a log already handled is
-                        // skipped.
-                        if !track.progress.advance_new(t, &key) {
-                            counts.skipped += 1;
-                            continue;
+                        // Past what the clocks allow (one of them is wrong):
+                        // delivered and remembered, the cursor stays.
+                        Some(t) if t > self.ceiling => None,
+                        t => t,
+                    };
+                    match time {
+                        Some(t) => {
+                            let p = &track.progress;
+                            if start.has_passed(t, &key) || p.recent.contains(&key) {
+                                counts.skipped += 1;
+                                continue;
+                            }
+                            let older = p.timestamp.is_some_and(|pt| t.trunc_subsecs(0) < pt);
+                            let key = crate::state::cursor::Key::new(&key);
+                            // The run's cursor moves over it now (one hash for
+                            // the check and the move); a log already handled is
+                            // skipped.
+                            if !track.progress.advance_new(t, &key) {
+                                counts.skipped += 1;
+                                continue;
+                            }
+                            if older && !track.disorder {
+                                track.disorder = true;
+                                warn!(
+                                    "{app}: the API sent logs out of time order; the cursor moves past them only when the run has caught up"
+                                );
+                            }
+                            Step::Advance(t, key)
                         }
-                        if older && !track.disorder {
-                            track.disorder = true;
-                            warn!(
-                                "{app}: the API sent logs out of time order; the cursor moves past them only when the run has caught up"
-                            );
+                        None => {
+                            if track.progress.recent.contains(&key) {
+                                counts.skipped += 1;
+                                continue;
+                            }
+                            if ev.cursor_time.is_none() {
+                                debug!(
+                                    "{app}: log {} has no valid created_timestamp or inserted_timestamp; delivered, and remembered by key",
+                                    crate::report::printable(&key)
+                                );
+                            }
+                            Step::Remember(key.into_owned())
                         }
-                        Step::Advance(t, key)
-                    }
-                    None => {
-                        if track.progress.recent.contains(&key) {
-                            counts.skipped += 1;
-                            continue;
-                        }
-                        if ev.cursor_time.is_none() {
-                            debug!(
-                                "{app}: log {} has no valid created_timestamp or inserted_timestamp; delivered, and remembered by key",
-                                crate::report::printable(&key)
-                            );
-                        }
-                        Step::Remember(key.into_owned())
                     }
                 };
                 let delivered = self.filter.accepts(ev);
@@ -577,11 +610,26 @@ impl Exporter {
                     self.commit(app, track, false)?;
                 }
             }
+            // Only the page resumed from is skipped into.
+            skip = 0;
             if future > 1 {
                 warn!(
                     "{app}: {future} logs were dated later than now; the cursor did not move past now"
                 );
                 future = 0;
+            }
+            // The page is handled whole: the API's position moves past it
+            // once everything sent so far is confirmed.
+            if end != AppEnd::Capped
+                && app.positional()
+                && let Some(position) = page.position.as_deref()
+            {
+                track.pending.push_back(Pending {
+                    at: self.routes.first().map_or(0, |r| r.sent),
+                    step: Step::Position(position.into(), 0, None),
+                    delivered: false,
+                    after_disorder: false,
+                });
             }
             self.flush_routes().await?;
             self.settle(track, counts);
@@ -713,6 +761,7 @@ async fn fetch_pages(
     source: Source,
     app: App,
     mut req: Request,
+    one_request: bool,
     tx: mpsc::Sender<Result<Page, SourceError>>,
 ) {
     let mut seen = HashSet::new();
@@ -727,7 +776,7 @@ async fn fetch_pages(
         };
         let empty = page.events.is_empty() && page.malformed == 0;
         let next = page.next.clone();
-        if tx.send(Ok(page)).await.is_err() || empty {
+        if tx.send(Ok(page)).await.is_err() || empty || one_request {
             return;
         }
         match next {

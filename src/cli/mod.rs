@@ -102,6 +102,42 @@ pub enum OutputKind {
 
 pub use crate::sink::{SocketType, StreamKind};
 
+/// RFC 3339 in UTC (`Z` or `+00:00`), a space allowed instead of `T`.
+fn parse_utc(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let t = s.trim().replacen(' ', "T", 1);
+    chrono::DateTime::parse_from_rfc3339(&t)
+        .ok()
+        .filter(|t| t.offset().local_minus_utc() == 0)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok_or_else(|| format!("'{s}' is not an RFC 3339 time in UTC (e.g. 2026-11-01T00:00:00Z)"))
+}
+
+/// `--query`'s terms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryTerms(pub Vec<(String, String)>);
+
+/// `key=value,key=value` with the keys Cirrus Identity knows.
+fn parse_query(s: &str) -> Result<QueryTerms, String> {
+    let mut out = Vec::new();
+    for term in s.split(',').filter(|t| !t.trim().is_empty()) {
+        let (k, v) = term
+            .split_once('=')
+            .ok_or_else(|| format!("'{term}' is not KEY=VALUE"))?;
+        let k = k.trim();
+        if !crate::source::cirrus::QUERY_KEYS.contains(&k) {
+            return Err(format!(
+                "'{k}' is not a query key (one of {})",
+                crate::source::cirrus::QUERY_KEYS.join(", ")
+            ));
+        }
+        out.push((k.to_string(), v.to_string()));
+    }
+    if out.is_empty() {
+        return Err("no KEY=VALUE term".into());
+    }
+    Ok(QueryTerms(out))
+}
+
 fn parse_vendor(s: &str) -> Result<crate::source::Vendor, String> {
     let v = crate::source::Vendor::parse(s).ok_or_else(|| {
         format!(
@@ -215,6 +251,54 @@ pub struct ExportArgs {
         help_heading = "Source"
     )]
     pub token: Option<String>,
+
+    /// Cirrus Identity: the API key, over config.json's "apikey" (or set API_KEY).
+    #[arg(
+        long,
+        env = "API_KEY",
+        hide_env_values = true,
+        value_name = "KEY",
+        help_heading = "Cirrus Identity"
+    )]
+    pub apikey: Option<String>,
+
+    /// Cirrus Identity: the API secret, over config.json's "apisecret" (or set API_SECRET, which keeps it out of `ps`).
+    #[arg(
+        long,
+        env = "API_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET",
+        help_heading = "Cirrus Identity"
+    )]
+    pub apisecret: Option<String>,
+
+    /// Cirrus Identity: the endpoint, over config.json's "apiurl" [default: https://apigw.cirrusidentity.com/logs/v1].
+    #[arg(long, value_name = "URL", help_heading = "Cirrus Identity")]
+    pub apiurl: Option<String>,
+
+    /// Cirrus Identity: your organisation's URL (orgUrl), over config.json's "orgurl".
+    #[arg(long, value_name = "URL", help_heading = "Cirrus Identity")]
+    pub orgurl: Option<String>,
+
+    /// Cirrus Identity: entries per request (at most 1000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000), help_heading = "Cirrus Identity")]
+    pub limit: u32,
+
+    /// Cirrus Identity: start at this time (RFC 3339 UTC, e.g. 2026-11-01T00:00:00Z; a space may replace the T) instead of at the saved position.
+    #[arg(long, value_name = "TIME", value_parser = parse_utc, help_heading = "Cirrus Identity")]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// Cirrus Identity: entries up to this time only (RFC 3339 UTC).
+    #[arg(long, value_name = "TIME", value_parser = parse_utc, help_heading = "Cirrus Identity")]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// Cirrus Identity: exact matches KEY=VALUE,... among tenant, service, metrictype, metricsubtype, clientip, correlationid, user (sent to the API and applied again here).
+    #[arg(long, value_name = "KEY=VALUE,...", value_parser = parse_query, help_heading = "Cirrus Identity")]
+    pub query: Option<QueryTerms>,
+
+    /// Cirrus Identity: one request only; the saved position is not moved.
+    #[arg(short = 'x', help_heading = "Cirrus Identity")]
+    pub one_request: bool,
 
     /// Proxy for the API, as URL or HOST:PORT (e.g. http://10.0.0.1:3128).
     #[arg(long, value_name = "URL_OR_HOST:PORT", help_heading = "Source")]

@@ -34,6 +34,15 @@ pub struct Destination {
     pub encoder: Encoder,
 }
 
+/// Cirrus Identity's credentials and endpoint from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct CirrusKeys {
+    pub apikey: Option<String>,
+    pub apisecret: Option<Secret>,
+    pub apiurl: Option<String>,
+    pub orgurl: Option<String>,
+}
+
 /// Everything a run needs, checked.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -42,6 +51,15 @@ pub struct Settings {
     pub config: PathBuf,
     /// `--token` (Defender for Cloud Apps), over config.json's.
     pub token: Option<Secret>,
+    /// `--apikey`, `--apisecret`, `--apiurl`, `--orgurl` (Cirrus), over
+    /// config.json's.
+    pub cirrus_keys: CirrusKeys,
+    /// Options of one source or another (`--limit`, `--until`, `--query`).
+    pub source_options: crate::source::Options,
+    /// `-x`: one request only, the cursor not moved.
+    pub one_request: bool,
+    /// `--since`: start at this time instead of the saved position.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
     /// `--source`: the vendor API, over config.json's `"source"`.
     pub source: Option<crate::source::Vendor>,
     pub state_dir: PathBuf,
@@ -78,13 +96,37 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// config.json with what the command line gives over it (`--token`,
+    /// `--apikey`, ...).
+    pub fn apply_to(&self, config: &mut crate::config::Config) -> Result<(), SettingsError> {
+        if self.token.is_some() {
+            config.token.clone_from(&self.token);
+        }
+        let k = &self.cirrus_keys;
+        if k.apikey.is_some() {
+            config.apikey.clone_from(&k.apikey);
+        }
+        if k.apisecret.is_some() {
+            config.apisecret.clone_from(&k.apisecret);
+        }
+        if k.orgurl.is_some() {
+            config.orgurl.clone_from(&k.orgurl);
+        }
+        if let Some(url) = &k.apiurl {
+            config.api_server = crate::config::normalize_url(Path::new("--apiurl"), "apiurl", url)
+                .map_err(|e| SettingsError(e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// The streams a run exports: CloudSOC's apps (`--elastica_app`),
     /// Defender for Cloud Apps' `data_types`.
     pub fn streams(&self, config: &crate::config::Config) -> Vec<App> {
         match config.source {
             crate::event::Vendor::CloudSoc => self.apps.clone(),
             crate::event::Vendor::Mcas => config.data_types.clone(),
-            crate::event::Vendor::Cirrus | crate::event::Vendor::Rest => Vec::new(),
+            crate::event::Vendor::Cirrus => vec![App::CirrusLogs],
+            crate::event::Vendor::Rest => Vec::new(),
         }
     }
 
@@ -92,12 +134,13 @@ impl Settings {
         let mut notes = Vec::new();
         let apps = apps(&a.elastica_app);
         let severities = severities(&a.severity);
-        let filter = Filter::new(
+        let mut filter = Filter::new(
             severities,
             set(&a.app),
             set(&a.object_type),
             set(&a.activity_type),
         );
+        filter.exact = a.query.clone().map(|q| q.0).unwrap_or_default();
         let outputs = match a.output {
             OutputKind::Syslog => vec![Output::Syslog {
                 socket: a.syslog_socket.clone(),
@@ -222,6 +265,24 @@ impl Settings {
                 crate::secret::register(t);
                 Secret::new(t.clone())
             }),
+            cirrus_keys: CirrusKeys {
+                apikey: a.apikey.clone(),
+                apisecret: a.apisecret.as_ref().map(|t| {
+                    crate::secret::register(t);
+                    Secret::new(t.clone())
+                }),
+                apiurl: a.apiurl.clone(),
+                orgurl: a.orgurl.clone(),
+            },
+            source_options: crate::source::Options {
+                cirrus: crate::source::cirrus::Options {
+                    limit: a.limit,
+                    until: a.until,
+                    query: a.query.clone().map(|q| q.0).unwrap_or_default(),
+                },
+            },
+            one_request: a.one_request,
+            since: a.since,
             proxy,
             http: HttpOptions {
                 timeout: Duration::from_secs(a.http_timeout),

@@ -73,13 +73,11 @@ pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Ch
         &mut all,
     );
     let config = Config::load_as(&settings.config, settings.source)
-        .map(|mut c| {
-            if settings.token.is_some() {
-                c.token.clone_from(&settings.token);
-            }
-            c
-        })
-        .map_err(|e| one_line(&e));
+        .map_err(|e| one_line(&e))
+        .and_then(|mut c| {
+            settings.apply_to(&mut c).map_err(|e| e.0)?;
+            Ok(c)
+        });
     push(
         check(
             "config",
@@ -97,8 +95,13 @@ pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Ch
     );
     let mut destinations: Vec<Destination> = settings.destinations.clone();
     if let Ok(config) = &config {
-        let source =
-            Source::open(config, &settings.http, settings.proxy.as_ref()).map_err(|e| one_line(&e));
+        let source = Source::open(
+            config,
+            &settings.http,
+            settings.proxy.as_ref(),
+            &settings.source_options,
+        )
+        .map_err(|e| one_line(&e));
         match source {
             Err(e) => push(check("API", Err(e)), &mut all),
             Ok(source) => {

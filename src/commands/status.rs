@@ -79,6 +79,7 @@ pub fn text(report: &Value) -> String {
                 "{app}: no cursor yet (the next run starts {} back)\n",
                 match report["source"].as_str() {
                     Some("mcas") => "2 days",
+                    Some("cirrus") => "7 days",
                     _ => "180 days",
                 }
             )),

@@ -86,6 +86,7 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
         App::Investigate => ("Investigate:", text(Known::ActivityType)),
         App::Detect => ("Detect:", text(Known::IoiCode)),
         App::Alerts | App::Activities => return write_mcas(ev, version, out, budget),
+        App::CirrusLogs => return write_cirrus(ev, version, out, budget),
     };
     let message = text(Known::Message);
     let activity = text(Known::ActivityType);
@@ -266,6 +267,83 @@ fn write_mcas(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget)
     }
 }
 
+/// A Cirrus Identity log entry: `CEF:0|Cirrus Identity|Log
+/// API|VERSION|<metrictype>:<metricsubtype>|<name>|5|`, then `rt` from
+/// `timestamp`, `suser`=`user`, `src`=`clientip` (`shost` when it is not
+/// an address), `destinationServiceName`=`service`, and every other field
+/// as a custom key `cirrus<FieldName>`.
+fn write_cirrus(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) {
+    let text = |name: &str| ev.get(name).map(|v| v.text()).unwrap_or("");
+    let signature = format!("{}:{}", text("metrictype"), text("metricsubtype"));
+    let name = ["message", "description"]
+        .into_iter()
+        .map(text)
+        .find(|t| !t.is_empty())
+        .unwrap_or(&signature);
+    out.extend_from_slice(b"CEF:0|Cirrus Identity|Log API|");
+    write_header_field(version, out);
+    out.push(b'|');
+    let share = budget.limit / 8;
+    write_header_field(truncate_chars(&signature, LONG.min(share)), out);
+    out.push(b'|');
+    write_header_field(truncate_chars(name, NAME_MAX.min(share)), out);
+    out.push(b'|');
+    push_int(u64::from(severity_number(ev)), out);
+    out.push(b'|');
+    let mut ext = Extension {
+        out,
+        first: true,
+        budget,
+    };
+    if let Some(t) = ev.time {
+        let start = ext.start();
+        ext.separator();
+        ext.out.extend_from_slice(b"rt=");
+        super::clock::push_epoch_millis(t, ext.out);
+        ext.settle(start);
+    }
+    let ip = text("clientip").trim();
+    for (key, value) in [
+        ("suser", text("user")),
+        (if is_ip(ip) { "src" } else { "shost" }, ip),
+        ("destinationServiceName", text("service")),
+    ] {
+        if !value.is_empty() && !ext.budget.cut {
+            let start = ext.start();
+            ext.pair(key, value, LONG);
+            ext.settle(start);
+        }
+    }
+    let mapped = ["timestamp", "user", "clientip", "service"];
+    let mut written = KeySet::new();
+    for (i, e) in ev.fields().entries().enumerate() {
+        if ext.budget.cut {
+            break;
+        }
+        if mapped.contains(&e.key) || e.val.is_empty() {
+            continue;
+        }
+        let before = ext.start();
+        ext.separator();
+        let start = ext.out.len();
+        push_custom_key_of(b"cirrus", e.key, i, ext.out);
+        let base_end = ext.out.len();
+        let mut n = 2;
+        while written.contains(ext.out, &ext.out[start..]) {
+            ext.out.truncate(base_end);
+            push_int(n, ext.out);
+            n += 1;
+        }
+        written.insert(ext.out, start, ext.out.len());
+        ext.value(e.val.text(), CUSTOM_MAX);
+        ext.settle(before);
+    }
+    if ext.budget.cut {
+        ext.separator();
+        ext.out.extend_from_slice(TRUNCATED);
+    }
+}
+
 thread_local! {
     /// The custom keys of the page being written.
     static PAGE_KEYS: RefCell<PageKeys> = RefCell::new(PageKeys::default());
@@ -325,7 +403,12 @@ pub fn custom_key(field: &str, index: usize) -> String {
 }
 
 fn push_custom_key(field: &str, index: usize, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"cloudsoc");
+    push_custom_key_of(b"cloudsoc", field, index, out);
+}
+
+/// [`push_custom_key`] with a vendor's prefix (`cirrus`).
+fn push_custom_key_of(prefix: &[u8], field: &str, index: usize, out: &mut Vec<u8>) {
+    out.extend_from_slice(prefix);
     let start = out.len();
     // Each run of letters and digits, its first letter upper-cased.
     for run in field

@@ -83,6 +83,7 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
         App::Investigate => ("Investigate:", text(Known::ActivityType)),
         App::Detect => ("Detect:", text(Known::IoiCode)),
         App::Alerts | App::Activities => return write_mcas(ev, version, leef, out, budget),
+        App::CirrusLogs => return write_cirrus(ev, version, leef, out, budget),
     };
     out.extend_from_slice(match leef {
         Version::V1 => b"LEEF:1.0|Symantec|CloudSOC|",
@@ -400,6 +401,94 @@ fn write_mcas(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budge
         }
         let start = attrs.start();
         attrs.pair(key, value);
+        attrs.settle(start);
+    }
+    if attrs.budget.cut {
+        attrs.pair(TRUNCATED, "true");
+    }
+}
+
+/// A Cirrus Identity log entry: `LEEF:2.0|Cirrus Identity|Log
+/// API|VERSION|<metrictype>:<metricsubtype>|`, then `devTime`, `sev`,
+/// `usrName`=`user`, `src`=`clientip` (when an address),
+/// `resource`=`service`, and every other field under its own name.
+fn write_cirrus(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget: &mut Budget) {
+    let text = |name: &str| ev.get(name).map(|v| v.text()).unwrap_or("");
+    let delim = match leef {
+        Version::V1 => b'\t',
+        Version::V2(d) => d,
+    };
+    out.extend_from_slice(match leef {
+        Version::V1 => b"LEEF:1.0|Cirrus Identity|Log API|",
+        Version::V2(_) => b"LEEF:2.0|Cirrus Identity|Log API|",
+    });
+    header(version, out);
+    out.push(b'|');
+    let signature = format!("{}:{}", text("metrictype"), text("metricsubtype"));
+    header(truncate_chars(&signature, budget.limit / 8), out);
+    out.push(b'|');
+    if let Version::V2(d) = leef {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        out.extend_from_slice(&[
+            b'x',
+            HEX[usize::from(d >> 4)],
+            HEX[usize::from(d & 15)],
+            b'|',
+        ]);
+    }
+    let mut attrs = Attributes {
+        out,
+        delim,
+        first: true,
+        keys: KeySet::new(),
+        track: true,
+        budget,
+    };
+    if let Some(t) = ev.time {
+        let start = attrs.start();
+        attrs.pair_with("devTime", |out| {
+            super::clock::push_iso_seconds(t, out);
+            out.push(b'.');
+            super::clock::push_padded(t.timestamp_subsec_millis() % 1000, 3, out);
+            out.extend_from_slice(b"+0000");
+        });
+        attrs.pair("devTimeFormat", DEV_TIME_FORMAT);
+        attrs.settle(start);
+    }
+    let start = attrs.start();
+    attrs.pair_with("sev", |out| push_int(u64::from(severity_number(ev)), out));
+    attrs.settle(start);
+    let ip = text("clientip").trim();
+    let mut mapped = vec!["timestamp", "user", "service"];
+    for (key, value) in [
+        ("usrName", text("user")),
+        ("src", if is_ip(ip) { ip } else { "" }),
+        ("resource", text("service")),
+    ] {
+        if !value.is_empty() && !attrs.budget.cut {
+            let start = attrs.start();
+            attrs.pair(key, value);
+            attrs.settle(start);
+            if key == "src" {
+                mapped.push("clientip");
+            }
+        }
+    }
+    let mut key = String::with_capacity(64);
+    for e in ev.fields().entries() {
+        if attrs.budget.cut {
+            break;
+        }
+        if mapped.contains(&e.key) || e.val.is_empty() {
+            continue;
+        }
+        key.clear();
+        push_custom_key(e.key, &mut key);
+        while attrs.keys.contains(attrs.out, key.as_bytes()) || is_predefined(&key) {
+            key.insert_str(0, "cirrus_");
+        }
+        let start = attrs.start();
+        attrs.pair(&key, e.val.text());
         attrs.settle(start);
     }
     if attrs.budget.cut {

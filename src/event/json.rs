@@ -285,8 +285,9 @@ impl Reader {
         let own = match app {
             App::Investigate => Known::CreatedTimestamp,
             App::Detect => Known::IncidentStartTime,
-            App::Alerts | App::Activities => {
-                // Epoch milliseconds, on the axis the API filters on.
+            App::Alerts | App::Activities | App::CirrusLogs => {
+                // Epoch milliseconds (Defender for Cloud Apps) or RFC 3339
+                // (Cirrus), on the axis the API filters on.
                 let time = field(Known::Timestamp)
                     .filter(|f| matches!(f.kind, Kind::Num | Kind::Str))
                     .and_then(|f| super::parse_epoch_ms(self.span_text(f.val)));

@@ -50,7 +50,7 @@ impl Vendor {
 
     /// Whether this build can pull it.
     pub fn supported(self) -> bool {
-        matches!(self, Vendor::CloudSoc | Vendor::Mcas)
+        matches!(self, Vendor::CloudSoc | Vendor::Mcas | Vendor::Cirrus)
     }
 
     /// The names of every source, for messages.
@@ -63,7 +63,8 @@ impl Vendor {
         match self {
             Vendor::CloudSoc => &App::ALL,
             Vendor::Mcas => &[App::Alerts, App::Activities],
-            Vendor::Cirrus | Vendor::Rest => &[],
+            Vendor::Cirrus => &[App::CirrusLogs],
+            Vendor::Rest => &[],
         }
     }
 }
@@ -84,6 +85,8 @@ pub enum App {
     Alerts,
     /// Defender for Cloud Apps' activities.
     Activities,
+    /// Cirrus Identity's log entries.
+    CirrusLogs,
 }
 
 impl App {
@@ -98,6 +101,7 @@ impl App {
             App::Detect => "Detect",
             App::Alerts => "alerts",
             App::Activities => "activities",
+            App::CirrusLogs => "logs",
         }
     }
 
@@ -106,6 +110,7 @@ impl App {
         match self {
             App::Investigate | App::Detect => Vendor::CloudSoc,
             App::Alerts | App::Activities => Vendor::Mcas,
+            App::CirrusLogs => Vendor::Cirrus,
         }
     }
 
@@ -116,7 +121,7 @@ impl App {
         match self {
             App::Investigate => "created_timestamp",
             App::Detect => "incident_start_time",
-            App::Alerts | App::Activities => "timestamp",
+            App::Alerts | App::Activities | App::CirrusLogs => "timestamp",
         }
     }
 
@@ -126,8 +131,14 @@ impl App {
         match self {
             App::Investigate => &["informational", "warning", "error", "critical"],
             App::Detect | App::Alerts => &["low", "medium", "high"],
-            App::Activities => &[],
+            App::Activities | App::CirrusLogs => &[],
         }
+    }
+
+    /// Whether the API pages it by position (a next-page URL to resume
+    /// from), not by time: the cursor is that position.
+    pub fn positional(self) -> bool {
+        matches!(self, App::CirrusLogs)
     }
 
     /// Parses `investigate` / `Detect` (any case): CloudSOC's apps.

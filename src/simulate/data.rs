@@ -364,6 +364,40 @@ pub fn mcas(
     std::mem::take(obj)
 }
 
+/// Cirrus Identity log entry `i`, at its second of the schedule; with
+/// `hostile`, every seventh holds hostile values.
+pub fn cirrus(seed: u64, schedule: &Schedule, i: u64, hostile: bool) -> Map<String, Value> {
+    let mut r = Rng::new(seed, 5, i);
+    let second = schedule.second_of(i);
+    let ms = r.below(1000);
+    let time = DateTime::<Utc>::from_timestamp(second, ms as u32 * 1_000_000)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default();
+    let (kind, sub) = *r.pick(&[
+        ("auth", "login"),
+        ("auth", "logout"),
+        ("auth", "mfa"),
+        ("proxy", "attribute-release"),
+    ]);
+    let mut log = json!({
+        "timestamp": time,
+        "tenant": "demo",
+        "service": *r.pick(&["https://sp.example.edu/shibboleth", "https://canvas.example.edu", "google.com"]),
+        "metrictype": kind,
+        "metricsubtype": sub,
+        "clientip": format!("192.0.2.{}", r.below(255)),
+        "correlationid": format!("{:016x}-{i}", r.next_u64()),
+        "user": format!("student{}@example.edu", r.below(80)),
+    });
+    let obj = log.as_object_mut().expect("object");
+    if hostile && i % 7 == 3 {
+        let field = *r.pick(&["user", "service", "metricsubtype", "clientip"]);
+        obj.insert(field.to_string(), self::hostile(i / 7));
+        obj.insert("comment".into(), self::hostile(i / 7 + 7));
+    }
+    std::mem::take(obj)
+}
+
 fn add_hostile(obj: &mut Map<String, Value>, r: &mut Rng, n: u64) {
     let field = *r.pick(HOSTILE_TARGETS);
     let value = hostile(n);

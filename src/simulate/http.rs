@@ -43,7 +43,7 @@ impl Request {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
-    fn param(&self, name: &str) -> Option<&str> {
+    pub fn param(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
             .find(|(k, _)| k == name)
@@ -127,6 +127,7 @@ async fn connection(mut stream: TcpStream, world: Arc<World>) -> std::io::Result
         world.stats.requests.fetch_add(1, Ordering::Relaxed);
         let outcome = match world.args.vendor {
             super::SimVendor::Mcas => Some(super::mcas::handle(&req, &world)),
+            super::SimVendor::Cirrus => Some(super::cirrus::handle(&req, &world)),
             super::SimVendor::Cloudsoc if req.method == "GET" => Some(handle(&req, &world)),
             super::SimVendor::Cloudsoc => None,
         };
@@ -527,7 +528,7 @@ fn hex(c: u8) -> Option<u8> {
     (c as char).to_digit(16).map(|d| d as u8)
 }
 
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {

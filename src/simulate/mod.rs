@@ -3,6 +3,7 @@
 //! deterministic synthetic logs for both apps, hostile field values, and
 //! faults on demand. Small HTTP/1.1 server of its own (GET, keep-alive).
 
+mod cirrus;
 pub mod data;
 mod http;
 mod mcas;
@@ -21,6 +22,18 @@ pub enum SimVendor {
     Cloudsoc,
     /// Microsoft Defender for Cloud Apps' alerts and activities.
     Mcas,
+    /// Cirrus Identity's Log API (`/logs/v1`).
+    Cirrus,
+}
+
+/// How the Cirrus simulator writes its `Link` header.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LinkForm {
+    /// `<URL>; rel="next"` (RFC 8288).
+    #[default]
+    Angle,
+    /// `URL; rel="next"`, as the vendor's example client reads it.
+    Bare,
 }
 
 /// Options of `siem-agent simulate`.
@@ -29,6 +42,9 @@ pub struct SimArgs {
     /// The API to serve.
     #[arg(long, value_enum, default_value = "cloudsoc")]
     pub vendor: SimVendor,
+    /// Cirrus Identity: the form of the Link header.
+    #[arg(long = "link-form", value_enum, default_value = "angle")]
+    pub link_form: LinkForm,
     /// Defender for Cloud Apps: the API token the simulator accepts.
     #[arg(long = "token", default_value = "demo-token")]
     pub token: String,

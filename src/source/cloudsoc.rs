@@ -166,6 +166,8 @@ impl CloudSoc {
             )?)),
         };
         Ok(Page {
+            url: None,
+            position: None,
             events: page.events,
             next,
             malformed: page.malformed,

@@ -160,6 +160,8 @@ impl Mcas {
             None
         };
         Ok(Page {
+            url: None,
+            position: None,
             events,
             next,
             malformed,

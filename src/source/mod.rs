@@ -3,6 +3,7 @@
 //! fatal) and the retry schedule.
 
 pub mod body;
+pub mod cirrus;
 pub mod cloudsoc;
 pub mod http;
 pub mod lenient;
@@ -47,6 +48,12 @@ impl std::fmt::Display for Request {
     }
 }
 
+/// What the command line says to one source or another.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    pub cirrus: cirrus::Options,
+}
+
 /// A vendor's API, as the run drives it without knowing which: the first
 /// request of a stream from a time, each page with the request for the
 /// next, the server's clock, and how far back the API keeps logs.
@@ -54,6 +61,7 @@ impl std::fmt::Display for Request {
 pub enum Source {
     CloudSoc(cloudsoc::CloudSoc),
     Mcas(mcas::Mcas),
+    Cirrus(cirrus::Cirrus),
 }
 
 impl Source {
@@ -62,12 +70,19 @@ impl Source {
         config: &Config,
         http: &HttpOptions,
         proxy: Option<&Proxy>,
+        options: &Options,
     ) -> Result<Source, SourceError> {
         match config.source {
             Vendor::CloudSoc => Ok(Source::CloudSoc(cloudsoc::CloudSoc::new(
                 config, http, proxy,
             )?)),
             Vendor::Mcas => Ok(Source::Mcas(mcas::Mcas::new(config, http, proxy)?)),
+            Vendor::Cirrus => Ok(Source::Cirrus(cirrus::Cirrus::new(
+                config,
+                http,
+                proxy,
+                &options.cirrus,
+            )?)),
             other => Err(SourceError::Setup(format!(
                 "{}: source {other} is not supported by this build",
                 config.path.display()
@@ -79,22 +94,26 @@ impl Source {
         match self {
             Source::CloudSoc(_) => Vendor::CloudSoc,
             Source::Mcas(_) => Vendor::Mcas,
+            Source::Cirrus(_) => Vendor::Cirrus,
         }
     }
 
     /// The request for `app`'s logs from `since` (inclusive), with the
     /// filters the API applies itself.
+    /// `resume` is the position a run of an API paged by position saved.
     pub fn first(
         &self,
         app: App,
         since: DateTime<Utc>,
+        resume: Option<&str>,
         filters: &[(&'static str, String)],
-    ) -> Request {
-        match self {
+    ) -> Result<Request, SourceError> {
+        Ok(match self {
             Source::CloudSoc(c) => Request::Get(c.first_url(app, since, filters)),
             // Filtered here only (--severity and the rest apply locally).
             Source::Mcas(_) => mcas::Mcas::first(since),
-        }
+            Source::Cirrus(c) => c.first(since, resume)?,
+        })
     }
 
     /// One page, retried as the API allows.
@@ -102,6 +121,7 @@ impl Source {
         match (self, req) {
             (Source::CloudSoc(c), Request::Get(url)) => c.fetch(app, url).await,
             (Source::Mcas(m), Request::Mcas(q)) => m.fetch(app, q).await,
+            (Source::Cirrus(c), Request::Get(url)) => c.fetch(url).await,
             (_, other) => Err(SourceError::Setup(format!(
                 "{} cannot follow {other}",
                 self.vendor()
@@ -114,6 +134,7 @@ impl Source {
         match self {
             Source::CloudSoc(c) => c.server_now().await,
             Source::Mcas(m) => m.server_now().await,
+            Source::Cirrus(c) => c.server_now().await,
         }
     }
 
@@ -122,6 +143,7 @@ impl Source {
         match self {
             Source::CloudSoc(c) => c.probe_datasources().await,
             Source::Mcas(m) => m.probe(App::Alerts).await.map(|_| ()),
+            Source::Cirrus(c) => c.probe().await.map(|_| ()),
         }
     }
 
@@ -131,6 +153,7 @@ impl Source {
         match self {
             Source::CloudSoc(c) => c.probe_logs(app).await,
             Source::Mcas(m) => m.probe(app).await,
+            Source::Cirrus(c) => c.probe().await,
         }
     }
 
@@ -141,6 +164,8 @@ impl Source {
             // Detect keeps incidents longer than Investigate's 180 days.
             Source::CloudSoc(_) => (app == App::Investigate)
                 .then(|| now - cloudsoc::MAX_LOOKBACK + chrono::Duration::hours(1)),
+            // Cirrus keeps 90 days.
+            Source::Cirrus(_) => Some(now - cirrus::KEPT + chrono::Duration::hours(1)),
             Source::Mcas(_) => None,
         }
     }
@@ -151,6 +176,7 @@ impl Source {
         match self {
             Source::CloudSoc(_) => now - cloudsoc::MAX_LOOKBACK + chrono::Duration::hours(1),
             Source::Mcas(_) => now - mcas::FIRST_RUN,
+            Source::Cirrus(_) => now - cirrus::FIRST_RUN,
         }
     }
 }
@@ -161,6 +187,11 @@ pub struct Page {
     pub events: Vec<Event>,
     /// The next page, if the API named one.
     pub next: Option<Request>,
+    /// For an API that pages by position: the URL this page was read
+    /// from (a log of it delivered moves the position into it), and where
+    /// to resume once all of it is (the position after its last log).
+    pub url: Option<std::sync::Arc<str>>,
+    pub position: Option<String>,
     /// Entries of `logs` that were not JSON objects (skipped, counted).
     pub malformed: u64,
     /// True when the body held bytes that are not UTF-8 (replaced by U+FFFD).

@@ -148,6 +148,11 @@ pub struct Cursor {
     pub ids: HashSet<Key>,
     /// Keys of delivered logs that could not move the cursor.
     pub recent: Recent,
+    /// For an API that pages by position (a next-page URL): where the
+    /// next run resumes, a page's URL and how many logs of that page were
+    /// delivered already.
+    pub position: Option<String>,
+    pub skip: u64,
 }
 
 /// What handling one log does to the cursor.
@@ -157,6 +162,10 @@ pub enum Step {
     Advance(DateTime<Utc>, Key),
     /// Remember its key (it has no usable time).
     Remember(String),
+    /// The API's position moves to `skip` logs into the page at a URL
+    /// (past a log of that page, or 0 into the next page); with the log's
+    /// time, for the lag `status` shows.
+    Position(Arc<str>, u64, Option<DateTime<Utc>>),
 }
 
 impl Cursor {
@@ -166,6 +175,8 @@ impl Cursor {
             timestamp: Some(t.trunc_subsecs(0)),
             ids: HashSet::new(),
             recent: Recent::default(),
+            position: None,
+            skip: 0,
         }
     }
 
@@ -181,6 +192,7 @@ impl Cursor {
         match step {
             Step::Advance(t, key) => self.advance_shared(*t, key),
             Step::Remember(key) => self.recent.insert(key),
+            Step::Position(p, skip, t) => self.move_to(p, *skip, *t),
         }
     }
 
@@ -191,7 +203,7 @@ impl Cursor {
             .clone()
             .filter_map(|s| match s {
                 Step::Advance(t, _) => Some(t.trunc_subsecs(0)),
-                Step::Remember(_) => None,
+                _ => None,
             })
             .max();
         if let Some(t) = newest {
@@ -209,10 +221,36 @@ impl Cursor {
                 }
             }
         }
+        let mut last_position = None;
+        let mut newest = None;
         for s in steps {
-            if let Step::Remember(key) = s {
-                self.recent.insert(key);
+            match s {
+                Step::Remember(key) => self.recent.insert(key),
+                Step::Position(p, skip, t) => {
+                    last_position = Some((p, *skip));
+                    newest = newest.max(*t);
+                }
+                Step::Advance(..) => {}
             }
+        }
+        // Only the last position counts (one copy of its URL).
+        if let Some((p, skip)) = last_position {
+            self.move_to(p, skip, newest);
+        }
+    }
+
+    /// The API's position moves to `skip` logs into the page at
+    /// `position`; the newest time seen to `newest` if later.
+    fn move_to(&mut self, position: &str, skip: u64, newest: Option<DateTime<Utc>>) {
+        if self.position.as_deref() != Some(position) {
+            self.position = Some(position.to_string());
+        }
+        self.skip = skip;
+        if let Some(t) = newest.map(|t| t.trunc_subsecs(0))
+            && self.timestamp.is_none_or(|ts| t > ts)
+        {
+            self.timestamp = Some(t);
+            self.ids.clear();
         }
     }
 
@@ -313,10 +351,23 @@ impl Cursor {
             }
             Some(_) => return Err(format!("cursors.{app}.recent is not an array")),
         }
+        let position = match obj.get("position") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            Some(_) => return Err(format!("cursors.{app}.position is not a URL")),
+        };
+        let skip = match obj.get("skip") {
+            None | Some(Value::Null) => 0,
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| format!("cursors.{app}.skip is not a count"))?,
+        };
         Ok(Cursor {
             timestamp,
             ids,
             recent,
+            position,
+            skip,
         })
     }
 }
@@ -435,6 +486,13 @@ impl CursorFile {
             ids: &'a HashSet<Key>,
             #[serde(skip_serializing_if = "VecDeque::is_empty")]
             recent: &'a VecDeque<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            position: Option<&'a str>,
+            #[serde(skip_serializing_if = "is_zero")]
+            skip: u64,
+        }
+        fn is_zero(n: &u64) -> bool {
+            *n == 0
         }
         fn strs<S: serde::Serializer>(ids: &&HashSet<Key>, s: S) -> Result<S::Ok, S::Error> {
             // Sorted: the same cursor always makes the same file.
@@ -447,6 +505,8 @@ impl CursorFile {
                 timestamp: c.timestamp.map(api_timestamp),
                 ids: &c.ids,
                 recent: &c.recent.order,
+                position: c.position.as_deref(),
+                skip: c.skip,
             }
         }
         let mut cursors: BTreeMap<&'static str, CursorView> = self
