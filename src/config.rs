@@ -30,6 +30,9 @@ pub enum ConfigError {
         "{path} still holds the example's placeholder values ({fields}): put in those of the API key file CloudSOC gives you"
     )]
     Placeholder { path: PathBuf, fields: String },
+    /// A declared REST API's error, naming the file and the key.
+    #[error("{message}")]
+    Declared { message: String },
     #[error("{path}: field \"{field}\" {problem}")]
     Invalid {
         path: PathBuf,
@@ -55,6 +58,8 @@ pub struct Config {
     pub apikey: Option<String>,
     pub apisecret: Option<Secret>,
     pub orgurl: Option<String>,
+    /// A declared REST API (`"source": "rest"`).
+    pub rest: Option<crate::source::rest::Spec>,
     /// Optional and unused by the API; kept for the status output.
     pub user_id: Option<String>,
     /// The API's base URL, always ending in `/`.
@@ -175,7 +180,17 @@ impl Config {
                 problem: "must be a bare name (no '/', '?', '#' or surrounding spaces)".into(),
             });
         }
-        let api_server = if source == Vendor::Cirrus {
+        let rest = if source == Vendor::Rest {
+            Some(
+                crate::source::rest::Spec::parse(path, &obj)
+                    .map_err(|message| ConfigError::Declared { message })?,
+            )
+        } else {
+            None
+        };
+        let api_server = if let Some(spec) = &rest {
+            spec.url.to_string()
+        } else if source == Vendor::Cirrus {
             match obj.get("apiurl") {
                 None | Some(Value::Null) => CIRRUS_API.to_string(),
                 Some(_) => normalize_url(path, "apiurl", &required_str(path, &obj, "apiurl")?)?,
@@ -271,6 +286,7 @@ impl Config {
             apikey,
             apisecret,
             orgurl,
+            rest,
             user_id,
             api_server,
             key_id,
@@ -307,7 +323,10 @@ pub fn known_keys(source: Vendor) -> Vec<&'static str> {
             keys.retain(|k| *k != "api_server");
             keys.extend(["apikey", "apisecret", "apiurl", "orgurl"]);
         }
-        Vendor::Rest => {}
+        Vendor::Rest => {
+            keys.retain(|k| *k != "api_server");
+            keys.extend(crate::source::rest::Spec::KEYS);
+        }
     }
     keys
 }
@@ -382,17 +401,7 @@ fn source_of(
             g.name()
         )));
     }
-    check_supported(vendor).map_err(|why| invalid(format!("is {:?}: {why}", vendor.name())))?;
     Ok(vendor)
-}
-
-/// Why this build cannot pull `vendor`, if it cannot.
-pub fn check_supported(vendor: Vendor) -> Result<(), &'static str> {
-    if vendor.supported() {
-        Ok(())
-    } else {
-        Err("this build of siem-agent pulls only cloudsoc so far")
-    }
 }
 
 /// The value of the `Authorization: Basic` header's credentials, base64.

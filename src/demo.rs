@@ -27,7 +27,8 @@ pub async fn prepare(args: &mut ExportArgs, output_given: bool) -> std::io::Resu
     let sim_vendor = match vendor {
         Vendor::Mcas => "mcas",
         Vendor::Cirrus => "cirrus",
-        _ => "cloudsoc",
+        Vendor::Rest => "rest",
+        Vendor::CloudSoc => "cloudsoc",
     };
     let sim = SimOnly::try_parse_from(["simulate", "--events", "400", "--vendor", sim_vendor])
         .map_err(|e| std::io::Error::other(e.to_string()))?
@@ -56,6 +57,16 @@ pub async fn prepare(args: &mut ExportArgs, output_given: bool) -> std::io::Resu
             "apikey": key_id,
             "apisecret": key_secret,
             "orgurl": "https://example.edu",
+        }),
+        Vendor::Rest => serde_json::json!({
+            "source": "rest",
+            "url": format!("{api_server}api/v1/logs"),
+            "headers": {"Authorization": format!("SSWS {token}")},
+            "params": {"limit": "100"},
+            "since_param": "since",
+            "time_field": "published",
+            "id_field": "uuid",
+            "next": "link",
         }),
         _ => serde_json::json!({
             "user_id": "demo",

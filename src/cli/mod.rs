@@ -145,7 +145,6 @@ fn parse_vendor(s: &str) -> Result<crate::source::Vendor, String> {
             crate::source::Vendor::names()
         )
     })?;
-    crate::config::check_supported(v).map_err(|why| format!("'{s}': {why}"))?;
     Ok(v)
 }
 

@@ -126,7 +126,7 @@ impl Settings {
             crate::event::Vendor::CloudSoc => self.apps.clone(),
             crate::event::Vendor::Mcas => config.data_types.clone(),
             crate::event::Vendor::Cirrus => vec![App::CirrusLogs],
-            crate::event::Vendor::Rest => Vec::new(),
+            crate::event::Vendor::Rest => vec![App::RestLogs],
         }
     }
 

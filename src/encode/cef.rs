@@ -87,6 +87,7 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
         App::Detect => ("Detect:", text(Known::IoiCode)),
         App::Alerts | App::Activities => return write_mcas(ev, version, out, budget),
         App::CirrusLogs => return write_cirrus(ev, version, out, budget),
+        App::RestLogs => return write_rest(ev, version, out, budget),
     };
     let message = text(Known::Message);
     let activity = text(Known::ActivityType);
@@ -275,16 +276,80 @@ fn write_mcas(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget)
 fn write_cirrus(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) {
     let text = |name: &str| ev.get(name).map(|v| v.text()).unwrap_or("");
     let signature = format!("{}:{}", text("metrictype"), text("metricsubtype"));
-    let name = ["message", "description"]
+    let fields = Declared {
+        header: b"CEF:0|Cirrus Identity|Log API|",
+        prefix: b"cirrus",
+        id: None,
+        user: "user",
+        ip: "clientip",
+        service: "service",
+        time: "timestamp",
+    };
+    write_declared(ev, version, &signature, &fields, out, budget);
+}
+
+/// A record of a REST API declared in config.json: `CEF:0|siem-agent|REST
+/// API|VERSION|<eventType>|<message>|5|`, then `rt` from its time,
+/// `externalId` from its id, and every field as a custom key
+/// `rest<FieldName>` (nested objects as compact JSON).
+fn write_rest(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) {
+    let text = |name: &str| ev.get(name).map(|v| v.text()).unwrap_or("");
+    let signature = ["eventType", "event_type", "type", "action", "category"]
         .into_iter()
         .map(text)
         .find(|t| !t.is_empty())
-        .unwrap_or(&signature);
-    out.extend_from_slice(b"CEF:0|Cirrus Identity|Log API|");
+        .unwrap_or("log")
+        .to_string();
+    let fields = Declared {
+        header: b"CEF:0|siem-agent|REST API|",
+        prefix: b"rest",
+        id: ev.id(),
+        user: "",
+        ip: "",
+        service: "",
+        time: "",
+    };
+    write_declared(ev, version, &signature, &fields, out, budget);
+}
+
+/// What a vendor without a mapping of its own writes where.
+struct Declared<'a> {
+    header: &'static [u8],
+    prefix: &'static [u8],
+    id: Option<&'a str>,
+    /// The fields for `suser`, `src`, `destinationServiceName` and `rt`
+    /// (written once, not again as custom keys); empty: none.
+    user: &'static str,
+    ip: &'static str,
+    service: &'static str,
+    time: &'static str,
+}
+
+fn write_declared(
+    ev: &Event,
+    version: &str,
+    signature: &str,
+    d: &Declared<'_>,
+    out: &mut Vec<u8>,
+    budget: &mut Budget,
+) {
+    let text = |name: &str| {
+        if name.is_empty() {
+            ""
+        } else {
+            ev.get(name).map(|v| v.text()).unwrap_or("")
+        }
+    };
+    let name = ["message", "displayMessage", "description"]
+        .into_iter()
+        .map(text)
+        .find(|t| !t.is_empty())
+        .unwrap_or(signature);
+    out.extend_from_slice(d.header);
     write_header_field(version, out);
     out.push(b'|');
     let share = budget.limit / 8;
-    write_header_field(truncate_chars(&signature, LONG.min(share)), out);
+    write_header_field(truncate_chars(signature, LONG.min(share)), out);
     out.push(b'|');
     write_header_field(truncate_chars(name, NAME_MAX.min(share)), out);
     out.push(b'|');
@@ -302,11 +367,12 @@ fn write_cirrus(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budge
         super::clock::push_epoch_millis(t, ext.out);
         ext.settle(start);
     }
-    let ip = text("clientip").trim();
+    let ip = text(d.ip).trim();
     for (key, value) in [
-        ("suser", text("user")),
+        ("externalId", d.id.unwrap_or("")),
+        ("suser", text(d.user)),
         (if is_ip(ip) { "src" } else { "shost" }, ip),
-        ("destinationServiceName", text("service")),
+        ("destinationServiceName", text(d.service)),
     ] {
         if !value.is_empty() && !ext.budget.cut {
             let start = ext.start();
@@ -314,19 +380,19 @@ fn write_cirrus(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budge
             ext.settle(start);
         }
     }
-    let mapped = ["timestamp", "user", "clientip", "service"];
+    let mapped = [d.time, d.user, d.ip, d.service];
     let mut written = KeySet::new();
     for (i, e) in ev.fields().entries().enumerate() {
         if ext.budget.cut {
             break;
         }
-        if mapped.contains(&e.key) || e.val.is_empty() {
+        if (!e.key.is_empty() && mapped.contains(&e.key)) || e.val.is_empty() {
             continue;
         }
         let before = ext.start();
         ext.separator();
         let start = ext.out.len();
-        push_custom_key_of(b"cirrus", e.key, i, ext.out);
+        push_custom_key_of(d.prefix, e.key, i, ext.out);
         let base_end = ext.out.len();
         let mut n = 2;
         while written.contains(ext.out, &ext.out[start..]) {

@@ -83,7 +83,7 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
         App::Investigate => ("Investigate:", text(Known::ActivityType)),
         App::Detect => ("Detect:", text(Known::IoiCode)),
         App::Alerts | App::Activities => return write_mcas(ev, version, leef, out, budget),
-        App::CirrusLogs => return write_cirrus(ev, version, leef, out, budget),
+        App::CirrusLogs | App::RestLogs => return write_cirrus(ev, version, leef, out, budget),
     };
     out.extend_from_slice(match leef {
         Version::V1 => b"LEEF:1.0|Symantec|CloudSOC|",
@@ -418,13 +418,25 @@ fn write_cirrus(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, bud
         Version::V1 => b'\t',
         Version::V2(d) => d,
     };
-    out.extend_from_slice(match leef {
-        Version::V1 => b"LEEF:1.0|Cirrus Identity|Log API|",
-        Version::V2(_) => b"LEEF:2.0|Cirrus Identity|Log API|",
+    let rest = ev.app == App::RestLogs;
+    out.extend_from_slice(match (leef, rest) {
+        (Version::V1, false) => b"LEEF:1.0|Cirrus Identity|Log API|",
+        (Version::V2(_), false) => b"LEEF:2.0|Cirrus Identity|Log API|",
+        (Version::V1, true) => b"LEEF:1.0|siem-agent|REST API|",
+        (Version::V2(_), true) => b"LEEF:2.0|siem-agent|REST API|",
     });
     header(version, out);
     out.push(b'|');
-    let signature = format!("{}:{}", text("metrictype"), text("metricsubtype"));
+    let signature = if rest {
+        ["eventType", "event_type", "type", "action", "category"]
+            .into_iter()
+            .map(text)
+            .find(|t| !t.is_empty())
+            .unwrap_or("log")
+            .to_string()
+    } else {
+        format!("{}:{}", text("metrictype"), text("metricsubtype"))
+    };
     header(truncate_chars(&signature, budget.limit / 8), out);
     out.push(b'|');
     if let Version::V2(d) = leef {

@@ -285,7 +285,7 @@ impl Reader {
         let own = match app {
             App::Investigate => Known::CreatedTimestamp,
             App::Detect => Known::IncidentStartTime,
-            App::Alerts | App::Activities | App::CirrusLogs => {
+            App::Alerts | App::Activities | App::CirrusLogs | App::RestLogs => {
                 // Epoch milliseconds (Defender for Cloud Apps) or RFC 3339
                 // (Cirrus), on the axis the API filters on.
                 let time = field(Known::Timestamp)

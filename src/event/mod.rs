@@ -48,11 +48,6 @@ impl Vendor {
             .find(|v| v.name().eq_ignore_ascii_case(s.trim()))
     }
 
-    /// Whether this build can pull it.
-    pub fn supported(self) -> bool {
-        matches!(self, Vendor::CloudSoc | Vendor::Mcas | Vendor::Cirrus)
-    }
-
     /// The names of every source, for messages.
     pub fn names() -> String {
         Vendor::ALL.map(Vendor::name).join(", ")
@@ -64,7 +59,7 @@ impl Vendor {
             Vendor::CloudSoc => &App::ALL,
             Vendor::Mcas => &[App::Alerts, App::Activities],
             Vendor::Cirrus => &[App::CirrusLogs],
-            Vendor::Rest => &[],
+            Vendor::Rest => &[App::RestLogs],
         }
     }
 }
@@ -87,6 +82,8 @@ pub enum App {
     Activities,
     /// Cirrus Identity's log entries.
     CirrusLogs,
+    /// The records of a REST API declared in config.json.
+    RestLogs,
 }
 
 impl App {
@@ -101,7 +98,7 @@ impl App {
             App::Detect => "Detect",
             App::Alerts => "alerts",
             App::Activities => "activities",
-            App::CirrusLogs => "logs",
+            App::CirrusLogs | App::RestLogs => "logs",
         }
     }
 
@@ -111,6 +108,7 @@ impl App {
             App::Investigate | App::Detect => Vendor::CloudSoc,
             App::Alerts | App::Activities => Vendor::Mcas,
             App::CirrusLogs => Vendor::Cirrus,
+            App::RestLogs => Vendor::Rest,
         }
     }
 
@@ -122,6 +120,8 @@ impl App {
             App::Investigate => "created_timestamp",
             App::Detect => "incident_start_time",
             App::Alerts | App::Activities | App::CirrusLogs => "timestamp",
+            // Declared in config.json (`time_field`).
+            App::RestLogs => "time_field",
         }
     }
 
@@ -131,7 +131,7 @@ impl App {
         match self {
             App::Investigate => &["informational", "warning", "error", "critical"],
             App::Detect | App::Alerts => &["low", "medium", "high"],
-            App::Activities | App::CirrusLogs => &[],
+            App::Activities | App::CirrusLogs | App::RestLogs => &[],
         }
     }
 
@@ -309,6 +309,26 @@ impl Event {
                 Cow::Owned(format!("h:{:016x}", fnv1a64(&text)))
             }
         }
+    }
+
+    /// Takes the log's time and its id from the fields a declared REST
+    /// API names (`time` worked out by the source; `id_field` a top-level
+    /// field, a string or a number; none: the log is known by a hash of its
+    /// content).
+    pub fn set_time_and_id(&mut self, time: Option<DateTime<Utc>>, id_field: Option<&str>) {
+        self.time = time;
+        self.cursor_time = time;
+        let page = &self.page;
+        self.id = id_field.and_then(|name| {
+            page.fields[self.first as usize..self.end as usize]
+                .iter()
+                .find(|f| page.key_text(f) == name)
+                .and_then(|f| match f.kind {
+                    Kind::Str if f.val.len > 0 => Some(f.val),
+                    Kind::Num => Some(f.val),
+                    _ => None,
+                })
+        });
     }
 
     /// The log's severity, lower-cased and trimmed, when it has one.

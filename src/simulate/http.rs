@@ -128,6 +128,7 @@ async fn connection(mut stream: TcpStream, world: Arc<World>) -> std::io::Result
         let outcome = match world.args.vendor {
             super::SimVendor::Mcas => Some(super::mcas::handle(&req, &world)),
             super::SimVendor::Cirrus => Some(super::cirrus::handle(&req, &world)),
+            super::SimVendor::Rest => Some(super::rest::handle(&req, &world)),
             super::SimVendor::Cloudsoc if req.method == "GET" => Some(handle(&req, &world)),
             super::SimVendor::Cloudsoc => None,
         };

@@ -7,6 +7,7 @@ mod cirrus;
 pub mod data;
 mod http;
 mod mcas;
+mod rest;
 
 use data::Schedule;
 use std::net::SocketAddr;
@@ -24,6 +25,9 @@ pub enum SimVendor {
     Mcas,
     /// Cirrus Identity's Log API (`/logs/v1`).
     Cirrus,
+    /// REST log APIs of four shapes (`/api/v1/logs`, `/body/events`,
+    /// `/token/events`, `/offset/events`) for a declared source.
+    Rest,
 }
 
 /// How the Cirrus simulator writes its `Link` header.

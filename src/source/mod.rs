@@ -8,6 +8,7 @@ pub mod cloudsoc;
 pub mod http;
 pub mod lenient;
 pub mod mcas;
+pub mod rest;
 
 use crate::config::Config;
 use crate::event::{App, Event};
@@ -27,6 +28,8 @@ pub enum Request {
     Get(Url),
     /// Defender for Cloud Apps: logs from a time, after a number of them.
     Mcas(mcas::Query),
+    /// A declared REST API's page.
+    Rest(rest::Query),
 }
 
 impl Request {
@@ -35,6 +38,7 @@ impl Request {
         match self {
             Request::Get(_) => "a next_url",
             Request::Mcas(_) => "a page",
+            Request::Rest(_) => "a next page",
         }
     }
 }
@@ -44,6 +48,7 @@ impl std::fmt::Display for Request {
         match self {
             Request::Get(url) => write!(f, "{url}"),
             Request::Mcas(q) => write!(f, "from {} ms, skip {}", q.gte_ms, q.skip),
+            Request::Rest(q) => write!(f, "{}", crate::secret::redact(q.url.as_str())),
         }
     }
 }
@@ -62,6 +67,7 @@ pub enum Source {
     CloudSoc(cloudsoc::CloudSoc),
     Mcas(mcas::Mcas),
     Cirrus(cirrus::Cirrus),
+    Rest(rest::Rest),
 }
 
 impl Source {
@@ -83,10 +89,18 @@ impl Source {
                 proxy,
                 &options.cirrus,
             )?)),
-            other => Err(SourceError::Setup(format!(
-                "{}: source {other} is not supported by this build",
-                config.path.display()
-            ))),
+            Vendor::Rest => match &config.rest {
+                Some(spec) => Ok(Source::Rest(rest::Rest::new(
+                    spec,
+                    &config.path,
+                    http,
+                    proxy,
+                )?)),
+                None => Err(SourceError::Setup(format!(
+                    "{}: no REST API declared",
+                    config.path.display()
+                ))),
+            },
         }
     }
 
@@ -95,6 +109,7 @@ impl Source {
             Source::CloudSoc(_) => Vendor::CloudSoc,
             Source::Mcas(_) => Vendor::Mcas,
             Source::Cirrus(_) => Vendor::Cirrus,
+            Source::Rest(_) => Vendor::Rest,
         }
     }
 
@@ -113,6 +128,7 @@ impl Source {
             // Filtered here only (--severity and the rest apply locally).
             Source::Mcas(_) => mcas::Mcas::first(since),
             Source::Cirrus(c) => c.first(since, resume)?,
+            Source::Rest(r) => r.first(since),
         })
     }
 
@@ -122,6 +138,7 @@ impl Source {
             (Source::CloudSoc(c), Request::Get(url)) => c.fetch(app, url).await,
             (Source::Mcas(m), Request::Mcas(q)) => m.fetch(app, q).await,
             (Source::Cirrus(c), Request::Get(url)) => c.fetch(url).await,
+            (Source::Rest(r), Request::Rest(q)) => r.fetch(q).await,
             (_, other) => Err(SourceError::Setup(format!(
                 "{} cannot follow {other}",
                 self.vendor()
@@ -135,6 +152,7 @@ impl Source {
             Source::CloudSoc(c) => c.server_now().await,
             Source::Mcas(m) => m.server_now().await,
             Source::Cirrus(c) => c.server_now().await,
+            Source::Rest(r) => r.server_now().await,
         }
     }
 
@@ -144,6 +162,7 @@ impl Source {
             Source::CloudSoc(c) => c.probe_datasources().await,
             Source::Mcas(m) => m.probe(App::Alerts).await.map(|_| ()),
             Source::Cirrus(c) => c.probe().await.map(|_| ()),
+            Source::Rest(r) => r.probe().await.map(|_| ()),
         }
     }
 
@@ -154,6 +173,7 @@ impl Source {
             Source::CloudSoc(c) => c.probe_logs(app).await,
             Source::Mcas(m) => m.probe(app).await,
             Source::Cirrus(c) => c.probe().await,
+            Source::Rest(r) => r.probe().await,
         }
     }
 
@@ -166,7 +186,7 @@ impl Source {
                 .then(|| now - cloudsoc::MAX_LOOKBACK + chrono::Duration::hours(1)),
             // Cirrus keeps 90 days.
             Source::Cirrus(_) => Some(now - cirrus::KEPT + chrono::Duration::hours(1)),
-            Source::Mcas(_) => None,
+            Source::Mcas(_) | Source::Rest(_) => None,
         }
     }
 
@@ -177,6 +197,7 @@ impl Source {
             Source::CloudSoc(_) => now - cloudsoc::MAX_LOOKBACK + chrono::Duration::hours(1),
             Source::Mcas(_) => now - mcas::FIRST_RUN,
             Source::Cirrus(_) => now - cirrus::FIRST_RUN,
+            Source::Rest(_) => now - rest::FIRST_RUN,
         }
     }
 }
