@@ -15,7 +15,7 @@ use std::path::PathBuf;
 #[command(
     name = "siem-agent",
     version,
-    about = "Export CloudSOC Investigate and Detect logs to a SIEM: CEF, LEEF, key=value, JSON or RFC 5424, over syslog, UDP, TCP, TLS, RELP, Splunk HEC, streams or files",
+    about = "Export security logs (CloudSOC, Defender for Cloud Apps, Cirrus Identity, any declared REST API) to a SIEM: CEF, LEEF, key=value, JSON or RFC 5424, over syslog, UDP, TCP, TLS, RELP, Splunk HEC, streams or files",
     long_about = None,
     disable_version_flag = true,
     args_conflicts_with_subcommands = true,
