@@ -492,6 +492,7 @@ async fn export(
     )
     .await;
 
+    report.source = Some(config.source.name());
     report.apps = status.apps.clone();
     report.destinations = destinations
         .iter()

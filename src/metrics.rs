@@ -11,6 +11,8 @@ use std::path::Path;
 /// What one run reports.
 #[derive(Clone, Debug, Default)]
 pub struct RunReport {
+    /// The source (`cloudsoc`, `mcas`, ...), once config.json was read.
+    pub source: Option<&'static str>,
     /// Counts per app.
     pub apps: BTreeMap<String, Counts>,
     /// The destinations, as described in messages.
@@ -45,6 +47,14 @@ pub fn render(r: &RunReport, last_success: Option<i64>) -> String {
             let _ = writeln!(s, "siem_agent_{name}{labels} {value}");
         }
     };
+    if let Some(source) = r.source {
+        metric(
+            "source_info",
+            "gauge",
+            "The vendor API the agent pulls (its streams are the app label of the other metrics).",
+            vec![(format!("{{source=\"{}\"}}", label(source)), "1".into())],
+        );
+    }
     let mut exported = Vec::new();
     for (app, c) in &r.apps {
         for d in &r.destinations {

@@ -91,6 +91,31 @@ fn a_run_stopped_inside_a_millisecond_resumes_without_loss_or_repeat() {
 }
 
 #[test]
+fn alerts_arriving_during_a_run_do_not_shift_its_pages() {
+    // Half the alerts at first, 60 more with each request, all sharing
+    // few milliseconds: each run reads what is there, the next the rest.
+    let sim = sim(&[
+        "--events",
+        "800",
+        "--per-second",
+        "150",
+        "--plain",
+        "--arrive",
+        "60",
+    ]);
+    let a = agent(&sim, json!({}));
+    let mut runs = 0;
+    while ids(&a.json_lines()).len() < 800 && runs < 10 {
+        a.file_cmd().assert().success();
+        runs += 1;
+    }
+    let got = ids(&a.json_lines());
+    assert_eq!(got.len(), 800, "after {runs} runs: {}", a.log());
+    assert_eq!(got.iter().collect::<HashSet<_>>().len(), 800);
+    assert!(runs >= 1);
+}
+
+#[test]
 fn a_later_run_sends_only_the_new_alerts() {
     let start = days_ago(1);
     let first = sim(&[

@@ -108,7 +108,14 @@ fn page(req: &Request, world: &World, activity: bool) -> Result<Response, String
     if body["sortDirection"].as_str().is_some_and(|d| d != "asc") {
         return Err("the simulator sorts by date ascending only".into());
     }
-    let n = count(world, activity);
+    let mut n = count(world, activity);
+    if world.args.arrive > 0 {
+        let requests = world
+            .stats
+            .log_requests
+            .load(std::sync::atomic::Ordering::Relaxed);
+        n = n.min(n / 2 + requests * world.args.arrive);
+    }
     let start = gte.map_or(0, |ms| first_at_or_after(world, activity, n, ms));
     let end = lte.map_or(n, |ms| first_at_or_after(world, activity, n, ms + 1));
     let total = end.saturating_sub(start);

@@ -46,6 +46,10 @@ pub struct SimArgs {
     /// The API to serve.
     #[arg(long, value_enum, default_value = "cloudsoc")]
     pub vendor: SimVendor,
+    /// Defender for Cloud Apps: logs arrive while a run reads: half are
+    /// there at first, N more with each request.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub arrive: u64,
     /// Cirrus Identity: the form of the Link header.
     #[arg(long = "link-form", value_enum, default_value = "angle")]
     pub link_form: LinkForm,
