@@ -356,39 +356,12 @@ fn cef_carries_the_seed_agents_fields() {
 #[test]
 fn hostile_values_make_one_well_formed_line_each_in_every_format() {
     let sim = sim(&["--events", "140", "--detect-events", "30"]);
-    for format in ["cef", "leef", "leef1", "kv", "json", "rfc5424"] {
+    for format in util::agent::LINE_FORMATS {
         let a = agent(&sim, json!({"data_types": ["alerts", "activities"]}));
-        a.cmd()
-            .args(["-o", "FILE", "--format", format, "-f"])
-            .arg(a.path("out.txt"))
-            .assert()
-            .success();
-        let text = std::fs::read_to_string(a.path("out.txt")).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
+        let lines = util::agent::lines_in(&a, format);
         assert_eq!(lines.len(), 170, "{format}");
         for line in &lines {
-            assert!(
-                !line.contains('\r') && !line.contains('\0'),
-                "{format}: {line:?}"
-            );
-            match format {
-                "cef" => assert!(line.starts_with("CEF:0|MCAS|SIEM_Agent|"), "{line}"),
-                "leef" => assert!(line.starts_with("LEEF:2.0|MCAS|SIEM_Agent|"), "{line}"),
-                "leef1" => assert!(line.starts_with("LEEF:1.0|MCAS|SIEM_Agent|"), "{line}"),
-                "json" => {
-                    let v: Value = serde_json::from_str(line).unwrap();
-                    assert!(v["app"] == "alerts" || v["app"] == "activities");
-                }
-                _ => {}
-            }
-            // A forged event inside a value never starts a line of its own.
-            assert!(
-                !line.starts_with("CEF:0|Evil") && !line.starts_with("<13>1 2023-01-01T00:00:00Z"),
-                "{line}"
-            );
-            if format == "rfc5424" {
-                assert!(line.contains(" [mcas@32473 _id=\""), "{line}");
-            }
+            util::agent::assert_well_formed(format, line, "MCAS|SIEM_Agent", "mcas@32473 _id=\"");
         }
     }
 }

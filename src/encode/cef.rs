@@ -381,29 +381,9 @@ fn write_declared(
         }
     }
     let mapped = [d.time, d.user, d.ip, d.service];
-    let mut written = KeySet::new();
-    for (i, e) in ev.fields().entries().enumerate() {
-        if ext.budget.cut {
-            break;
-        }
-        if (!e.key.is_empty() && mapped.contains(&e.key)) || e.val.is_empty() {
-            continue;
-        }
-        let before = ext.start();
-        ext.separator();
-        let start = ext.out.len();
-        push_custom_key_of(d.prefix, e.key, i, ext.out);
-        let base_end = ext.out.len();
-        let mut n = 2;
-        while written.contains(ext.out, &ext.out[start..]) {
-            ext.out.truncate(base_end);
-            push_int(n, ext.out);
-            n += 1;
-        }
-        written.insert(ext.out, start, ext.out.len());
-        ext.value(e.val.text(), CUSTOM_MAX);
-        ext.settle(before);
-    }
+    custom_keys_with(ev, &mut ext, d.prefix, |e| {
+        !e.key.is_empty() && mapped.contains(&e.key)
+    });
     if ext.budget.cut {
         ext.separator();
         ext.out.extend_from_slice(TRUNCATED);
@@ -432,6 +412,19 @@ fn make_key(name: &str, out: &mut Vec<u8>) -> Made {
 /// written (`a_b` and `a-b` both make `cloudsocAB`: the second is written
 /// `cloudsocAB2`).
 fn custom_keys_one_by_one(ev: &Event, used: u32, ext: &mut Extension<'_>) {
+    custom_keys_with(ev, ext, b"cloudsoc", |e| {
+        e.known.is_some_and(|k| used & (1 << k as u32) != 0)
+    });
+}
+
+/// Every field of `ev` but the `mapped` ones as a custom key `prefix` +
+/// its name in CamelCase, each made unique within the line.
+fn custom_keys_with(
+    ev: &Event,
+    ext: &mut Extension<'_>,
+    prefix: &[u8],
+    mapped: impl Fn(&crate::event::Entry<'_>) -> bool,
+) {
     // Custom keys are written straight into the output; the ones written
     // so far serve to spot a collision (`a_b` and `a-b`).
     let mut written = KeySet::new();
@@ -439,13 +432,13 @@ fn custom_keys_one_by_one(ev: &Event, used: u32, ext: &mut Extension<'_>) {
         if ext.budget.cut {
             break; // nothing more is kept (and `written` may be stale)
         }
-        if e.known.is_some_and(|k| used & (1 << k as u32) != 0) || e.val.is_empty() {
+        if mapped(&e) || e.val.is_empty() {
             continue;
         }
         let before = ext.start();
         ext.separator();
         let start = ext.out.len();
-        push_custom_key(e.key, i, ext.out);
+        push_custom_key_of(prefix, e.key, i, ext.out);
         let base_end = ext.out.len();
         let mut n = 2;
         while written.contains(ext.out, &ext.out[start..]) {

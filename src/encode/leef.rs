@@ -102,15 +102,7 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
         );
     }
     out.push(b'|');
-    if let Version::V2(d) = leef {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        out.extend_from_slice(&[
-            b'x',
-            HEX[usize::from(d >> 4)],
-            HEX[usize::from(d & 15)],
-            b'|',
-        ]);
-    }
+    delimiter_field(leef, out);
 
     // Custom keys: worked out once per page (see `page_keys`); the keys of
     // a line are tracked only when the page's keys may clash.
@@ -345,23 +337,14 @@ fn write_mcas(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budge
         Version::V1 => b'\t',
         Version::V2(d) => d,
     };
-    out.extend_from_slice(match leef {
-        Version::V1 => b"LEEF:1.0|MCAS|SIEM_Agent|",
-        Version::V2(_) => b"LEEF:2.0|MCAS|SIEM_Agent|",
-    });
-    header(version, out);
-    out.push(b'|');
-    header(truncate_chars(&c.signature, budget.limit / 8), out);
-    out.push(b'|');
-    if let Version::V2(d) = leef {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        out.extend_from_slice(&[
-            b'x',
-            HEX[usize::from(d >> 4)],
-            HEX[usize::from(d & 15)],
-            b'|',
-        ]);
-    }
+    start_line(
+        leef,
+        "MCAS|SIEM_Agent",
+        version,
+        &c.signature,
+        budget.limit,
+        out,
+    );
     let mut attrs = Attributes {
         out,
         delim,
@@ -370,20 +353,7 @@ fn write_mcas(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budge
         track: false,
         budget,
     };
-    if let Some(t) = ev.time {
-        let start = attrs.start();
-        attrs.pair_with("devTime", |out| {
-            super::clock::push_iso_seconds(t, out);
-            out.push(b'.');
-            super::clock::push_padded(t.timestamp_subsec_millis() % 1000, 3, out);
-            out.extend_from_slice(b"+0000");
-        });
-        attrs.pair("devTimeFormat", DEV_TIME_FORMAT);
-        attrs.settle(start);
-    }
-    let start = attrs.start();
-    attrs.pair_with("sev", |out| push_int(u64::from(severity_number(ev)), out));
-    attrs.settle(start);
+    time_and_severity(ev, &mut attrs);
     for (key, value) in [
         ("externalId", &c.id),
         ("title", &c.name),
@@ -419,14 +389,6 @@ fn write_cirrus(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, bud
         Version::V2(d) => d,
     };
     let rest = ev.app == App::RestLogs;
-    out.extend_from_slice(match (leef, rest) {
-        (Version::V1, false) => b"LEEF:1.0|Cirrus Identity|Log API|",
-        (Version::V2(_), false) => b"LEEF:2.0|Cirrus Identity|Log API|",
-        (Version::V1, true) => b"LEEF:1.0|siem-agent|REST API|",
-        (Version::V2(_), true) => b"LEEF:2.0|siem-agent|REST API|",
-    });
-    header(version, out);
-    out.push(b'|');
     let signature = if rest {
         ["eventType", "event_type", "type", "action", "category"]
             .into_iter()
@@ -437,17 +399,12 @@ fn write_cirrus(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, bud
     } else {
         format!("{}:{}", text("metrictype"), text("metricsubtype"))
     };
-    header(truncate_chars(&signature, budget.limit / 8), out);
-    out.push(b'|');
-    if let Version::V2(d) = leef {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        out.extend_from_slice(&[
-            b'x',
-            HEX[usize::from(d >> 4)],
-            HEX[usize::from(d & 15)],
-            b'|',
-        ]);
-    }
+    let vendor = if rest {
+        "siem-agent|REST API"
+    } else {
+        "Cirrus Identity|Log API"
+    };
+    start_line(leef, vendor, version, &signature, budget.limit, out);
     let mut attrs = Attributes {
         out,
         delim,
@@ -456,20 +413,7 @@ fn write_cirrus(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, bud
         track: true,
         budget,
     };
-    if let Some(t) = ev.time {
-        let start = attrs.start();
-        attrs.pair_with("devTime", |out| {
-            super::clock::push_iso_seconds(t, out);
-            out.push(b'.');
-            super::clock::push_padded(t.timestamp_subsec_millis() % 1000, 3, out);
-            out.extend_from_slice(b"+0000");
-        });
-        attrs.pair("devTimeFormat", DEV_TIME_FORMAT);
-        attrs.settle(start);
-    }
-    let start = attrs.start();
-    attrs.pair_with("sev", |out| push_int(u64::from(severity_number(ev)), out));
-    attrs.settle(start);
+    time_and_severity(ev, &mut attrs);
     let ip = text("clientip").trim();
     let mut mapped = vec!["timestamp", "user", "service"];
     for (key, value) in [
@@ -506,6 +450,60 @@ fn write_cirrus(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, bud
     if attrs.budget.cut {
         attrs.pair(TRUNCATED, "true");
     }
+}
+
+/// `LEEF:V|VENDOR|PRODUCT|VERSION|EVENTID|` and, in LEEF 2.0, the
+/// delimiter field; EventID gets at most an eighth of a size limit.
+fn start_line(
+    leef: Version,
+    vendor: &str,
+    version: &str,
+    event_id: &str,
+    limit: usize,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(match leef {
+        Version::V1 => b"LEEF:1.0|",
+        Version::V2(_) => b"LEEF:2.0|",
+    });
+    out.extend_from_slice(vendor.as_bytes());
+    out.push(b'|');
+    header(version, out);
+    out.push(b'|');
+    header(truncate_chars(event_id, limit / 8), out);
+    out.push(b'|');
+    delimiter_field(leef, out);
+}
+
+/// LEEF 2.0's delimiter field, `xHH|` (none in LEEF 1.0).
+fn delimiter_field(leef: Version, out: &mut Vec<u8>) {
+    if let Version::V2(d) = leef {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        out.extend_from_slice(&[
+            b'x',
+            HEX[usize::from(d >> 4)],
+            HEX[usize::from(d & 15)],
+            b'|',
+        ]);
+    }
+}
+
+/// `devTime` (with its format) when the log has a time, and `sev`.
+fn time_and_severity(ev: &Event, attrs: &mut Attributes<'_>) {
+    if let Some(t) = ev.time {
+        let start = attrs.start();
+        attrs.pair_with("devTime", |out| {
+            super::clock::push_iso_seconds(t, out);
+            out.push(b'.');
+            super::clock::push_padded(t.timestamp_subsec_millis() % 1000, 3, out);
+            out.extend_from_slice(b"+0000");
+        });
+        attrs.pair("devTimeFormat", DEV_TIME_FORMAT);
+        attrs.settle(start);
+    }
+    let start = attrs.start();
+    attrs.pair_with("sev", |out| push_int(u64::from(severity_number(ev)), out));
+    attrs.settle(start);
 }
 
 struct Attributes<'a> {

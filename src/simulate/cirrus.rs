@@ -8,7 +8,7 @@
 
 use super::World;
 use super::data;
-use super::http::{Outcome, Request, Response, encode, injected, json_response};
+use super::http::{Outcome, Request, Response, encode, injected, json_response, shaped};
 use serde_json::{Value, json};
 
 const PATH: &str = "/logs/v1";
@@ -37,11 +37,7 @@ pub(crate) fn handle(req: &Request, world: &World) -> Outcome {
         Ok(p) => p,
         Err(msg) => return Outcome::Answer(json_response(400, json!({"message": msg}))),
     };
-    match fault {
-        super::Fault::Slow => Outcome::Slow(page),
-        super::Fault::Truncate => Outcome::Truncate(page),
-        _ => Outcome::Answer(page),
-    }
+    shaped(fault, page)
 }
 
 /// The first entry at or after Unix second `t`.

@@ -357,9 +357,12 @@ pub fn mcas(
     };
     let obj = log.as_object_mut().expect("object");
     if hostile && i % 7 == 3 {
-        let field = *r.pick(&["title", "description", "alertType", "URL"]);
-        obj.insert(field.to_string(), self::hostile(i / 7));
-        obj.insert("comment".into(), self::hostile(i / 7 + 7));
+        hostile_in(
+            obj,
+            &mut r,
+            &["title", "description", "alertType", "URL"],
+            i / 7,
+        );
     }
     std::mem::take(obj)
 }
@@ -391,11 +394,21 @@ pub fn cirrus(seed: u64, schedule: &Schedule, i: u64, hostile: bool) -> Map<Stri
     });
     let obj = log.as_object_mut().expect("object");
     if hostile && i % 7 == 3 {
-        let field = *r.pick(&["user", "service", "metricsubtype", "clientip"]);
-        obj.insert(field.to_string(), self::hostile(i / 7));
-        obj.insert("comment".into(), self::hostile(i / 7 + 7));
+        hostile_in(
+            obj,
+            &mut r,
+            &["user", "service", "metricsubtype", "clientip"],
+            i / 7,
+        );
     }
     std::mem::take(obj)
+}
+
+/// Hostile value `n` in one of `fields`, and another in `comment`.
+pub fn hostile_in(obj: &mut Map<String, Value>, r: &mut Rng, fields: &[&str], n: u64) {
+    let field = *r.pick(fields);
+    obj.insert(field.to_string(), hostile(n));
+    obj.insert("comment".into(), hostile(n + 7));
 }
 
 fn add_hostile(obj: &mut Map<String, Value>, r: &mut Rng, n: u64) {

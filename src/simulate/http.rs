@@ -226,6 +226,12 @@ fn handle(req: &Request, world: &World) -> Outcome {
             ));
         }
     };
+    shaped(fault, page)
+}
+
+/// The answer a page gets under `fault`: slow, cut in the middle, or as
+/// it is.
+pub(crate) fn shaped(fault: Fault, page: Response) -> Outcome {
     match fault {
         Fault::Slow => Outcome::Slow(page),
         Fault::Truncate => Outcome::Truncate(page),

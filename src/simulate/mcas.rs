@@ -8,7 +8,7 @@
 
 use super::World;
 use super::data;
-use super::http::{Outcome, Request, Response, injected, json_response};
+use super::http::{Outcome, Request, Response, injected, json_response, shaped};
 use serde_json::{Value, json};
 
 /// The most logs one request may ask for.
@@ -38,11 +38,7 @@ pub(crate) fn handle(req: &Request, world: &World) -> Outcome {
         Ok(p) => p,
         Err(msg) => return Outcome::Answer(json_response(400, json!({"detail": msg}))),
     };
-    match fault {
-        super::Fault::Slow => Outcome::Slow(page),
-        super::Fault::Truncate => Outcome::Truncate(page),
-        _ => Outcome::Answer(page),
-    }
+    shaped(fault, page)
 }
 
 /// The number of logs of a stream, and log `i` of it at its millisecond.

@@ -20,7 +20,7 @@
 
 use super::World;
 use super::data;
-use super::http::{Outcome, Request, Response, injected, json_response};
+use super::http::{Outcome, Request, Response, injected, json_response, shaped};
 use serde_json::{Value, json};
 
 pub(crate) fn handle(req: &Request, world: &World) -> Outcome {
@@ -56,11 +56,7 @@ pub(crate) fn handle(req: &Request, world: &World) -> Outcome {
         Ok(p) => p,
         Err(msg) => return Outcome::Answer(json_response(400, json!({"errorSummary": msg}))),
     };
-    match fault {
-        super::Fault::Slow => Outcome::Slow(page),
-        super::Fault::Truncate => Outcome::Truncate(page),
-        _ => Outcome::Answer(page),
-    }
+    shaped(fault, page)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -108,9 +104,12 @@ fn record(world: &World, shape: Shape, i: u64) -> Value {
         _ => {}
     }
     if !world.args.plain && i % 7 == 3 {
-        let field = *r.pick(&["displayMessage", "eventType", "severity"]);
-        obj.insert(field.into(), data::hostile(i / 7));
-        obj.insert("comment".into(), data::hostile(i / 7 + 7));
+        data::hostile_in(
+            obj,
+            &mut r,
+            &["displayMessage", "eventType", "severity"],
+            i / 7,
+        );
     }
     v
 }

@@ -6,12 +6,12 @@
 //! the position after the last entry. The run follows it while answers are
 //! full, and saves it, once the page is delivered, to resume from.
 
-use super::http::{Client, HttpOptions, Origin, Proxy};
+use super::http::{Client, HttpOptions, Origin, Proxy, json_api_headers};
 use super::{Page, Request, SourceError, body};
 use crate::config::{Config, basic_credentials};
 use crate::event::App;
 use chrono::{DateTime, SecondsFormat, Utc};
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LINK};
+use reqwest::header::LINK;
 use reqwest::{Method, Url};
 use serde_json::Value;
 use tracing::debug;
@@ -94,14 +94,7 @@ impl Cirrus {
             .map_err(|e| SourceError::Setup(format!("apiurl: {e}")))?;
         let credentials = basic_credentials(key, secret);
         crate::secret::register(&credentials);
-        let mut auth = HeaderValue::from_str(&format!("Basic {credentials}")).map_err(|_| {
-            SourceError::Setup("apikey or apisecret holds characters that cannot be sent".into())
-        })?;
-        auth.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, auth);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let headers = json_api_headers(&format!("Basic {credentials}"), "apikey or apisecret")?;
         let http = Client::new(
             endpoint.clone(),
             headers,

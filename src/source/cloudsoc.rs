@@ -2,7 +2,7 @@
 //! `X-Elastica-Dbname-Resolved` header, pages of up to 1000 logs followed
 //! through `next_url`.
 
-use super::http::{Client, HttpOptions, Origin, Proxy};
+use super::http::{Client, HttpOptions, Origin, Proxy, secret_header};
 use super::{Page, SourceError};
 use crate::config::{Config, basic_credentials};
 use crate::event::json::{Bail, Reader};
@@ -45,14 +45,13 @@ impl CloudSoc {
             .join(&format!("{}/", config.tenant))
             .map_err(|e| SourceError::Setup(format!("tenant: {e}")))?;
 
-        let mut auth = HeaderValue::from_str(&format!(
-            "Basic {}",
-            basic_credentials(&config.key_id, &config.key_secret)
-        ))
-        .map_err(|_| {
-            SourceError::Setup("key_id or key_secret holds characters that cannot be sent".into())
-        })?;
-        auth.set_sensitive(true);
+        let auth = secret_header(
+            &format!(
+                "Basic {}",
+                basic_credentials(&config.key_id, &config.key_secret)
+            ),
+            "key_id or key_secret",
+        )?;
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, auth);
         headers.insert(

@@ -7,7 +7,7 @@
 use super::{RetryPolicy, SourceError, error_chain, jitter};
 use crate::secret::{Secret, redact};
 use chrono::{DateTime, Utc};
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use std::future::Future;
 use std::path::Path;
@@ -248,6 +248,26 @@ impl Client {
         }
         Ok(next)
     }
+}
+
+/// A header value that holds a secret, marked sensitive (the HTTP library
+/// never shows it); `what` names what holds it for the error.
+pub fn secret_header(value: &str, what: &str) -> Result<HeaderValue, SourceError> {
+    let mut v = HeaderValue::from_str(value)
+        .map_err(|_| SourceError::Setup(format!("{what} holds characters that cannot be sent")))?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// The headers of a JSON API: `Authorization` (a secret), `Accept` and
+/// `Content-Type` JSON.
+pub fn json_api_headers(authorization: &str, what: &str) -> Result<HeaderMap, SourceError> {
+    use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+    let mut headers = HeaderMap::new();
+    headers.insert(AUTHORIZATION, secret_header(authorization, what)?);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    Ok(headers)
 }
 
 /// A request that failed before an answer, in a short line: the endpoint

@@ -10,12 +10,11 @@
 //! else). Alerts added later than that millisecond cannot shift it, and the
 //! run's cursor (the time and the ids at it) drops anything seen twice.
 
-use super::http::{Client, HttpOptions, Origin, Proxy};
+use super::http::{Client, HttpOptions, Origin, Proxy, json_api_headers};
 use super::{Page, Request, SourceError, body};
 use crate::config::Config;
 use crate::event::{App, Event};
 use chrono::{DateTime, Utc};
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Method, Url};
 use serde_json::{Value, json};
 use tracing::debug;
@@ -55,15 +54,7 @@ impl Mcas {
                 config.path.display()
             ))
         })?;
-        let mut auth =
-            HeaderValue::from_str(&format!("Token {}", token.expose())).map_err(|_| {
-                SourceError::Setup("the token holds characters that cannot be sent".into())
-            })?;
-        auth.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, auth);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let headers = json_api_headers(&format!("Token {}", token.expose()), "the token")?;
         let http = Client::new(
             base.clone(),
             headers,

@@ -371,10 +371,10 @@ impl Rest {
         for (k, v) in &spec.headers {
             let name = HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| SourceError::Setup(format!("headers: {k:?} is not a header name")))?;
-            let mut value = HeaderValue::from_str(v.expose())
-                .map_err(|_| SourceError::Setup(format!("headers: {k:?} cannot be sent")))?;
-            value.set_sensitive(true);
-            headers.insert(name, value);
+            headers.insert(
+                name,
+                super::http::secret_header(v.expose(), &format!("headers: {k:?}"))?,
+            );
         }
         if let Some(auth) = &spec.auth {
             let text = match auth {

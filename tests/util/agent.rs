@@ -204,3 +204,58 @@ pub fn cef_id(msg: &str) -> Option<String> {
     let start = msg.find("externalId=")? + "externalId=".len();
     Some(msg[start..].split(' ').next()?.to_string())
 }
+
+/// What `a` writes in `format` to a file, line by line (the run must
+/// succeed).
+pub fn lines_in(a: &Agent, format: &str) -> Vec<String> {
+    let path = a.path(&format!("out.{format}"));
+    let _ = std::fs::remove_file(&path);
+    a.cmd()
+        .args(["-o", "FILE", "--format", format, "-f"])
+        .arg(&path)
+        .assert()
+        .success();
+    std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// A line of `format` from a source whose CEF and LEEF headers name
+/// `vendor_product` (`MCAS|SIEM_Agent`) and whose RFC 5424 structured data
+/// is `[sd_id first_param="`: no CR or NUL, and no forged event (a
+/// hostile value's) at its start.
+pub fn assert_well_formed(format: &str, line: &str, vendor_product: &str, sd_start: &str) {
+    assert!(
+        !line.contains('\r') && !line.contains('\0'),
+        "{format}: {line:?}"
+    );
+    assert!(
+        !line.starts_with("CEF:0|Evil") && !line.starts_with("<13>1 2023-01-01T00:00:00Z"),
+        "{line}"
+    );
+    match format {
+        "cef" => assert!(
+            line.starts_with(&format!("CEF:0|{vendor_product}|")),
+            "{line}"
+        ),
+        "leef" => assert!(
+            line.starts_with(&format!("LEEF:2.0|{vendor_product}|")),
+            "{line}"
+        ),
+        "leef1" => assert!(
+            line.starts_with(&format!("LEEF:1.0|{vendor_product}|")),
+            "{line}"
+        ),
+        "json" => {
+            let v: Value = serde_json::from_str(line).unwrap();
+            assert!(v["app"].is_string(), "{line}");
+        }
+        "rfc5424" => assert!(line.contains(&format!(" [{sd_start}")), "{line}"),
+        _ => {}
+    }
+}
+
+/// Every line format the agent writes.
+pub const LINE_FORMATS: [&str; 6] = ["cef", "leef", "leef1", "kv", "json", "rfc5424"];
