@@ -190,15 +190,29 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
 /// written (`a b` and `a_b` both make `a_b`: the second is written
 /// `cloudsoc_a_b`).
 fn custom_keys_one_by_one(ev: &Event, used: u32, attrs: &mut Attributes<'_>) {
+    custom_keys_with(ev, attrs, "cloudsoc_", |e| {
+        e.known.is_some_and(|k| used & (1 << k as u32) != 0)
+    });
+}
+
+/// Every field of `ev` but the `mapped` ones under its own name (made a
+/// LEEF key), `prefix` put before a name that is predefined or already in
+/// the line.
+fn custom_keys_with(
+    ev: &Event,
+    attrs: &mut Attributes<'_>,
+    prefix: &str,
+    mapped: impl Fn(&crate::event::Entry<'_>) -> bool,
+) {
     let mut key = String::with_capacity(64);
     for e in ev.fields().entries() {
-        if e.known.is_some_and(|k| used & (1 << k as u32) != 0) || e.val.is_empty() {
+        if mapped(&e) || e.val.is_empty() {
             continue;
         }
         key.clear();
         push_custom_key(e.key, &mut key);
         while attrs.keys.contains(attrs.out, key.as_bytes()) || is_predefined(&key) {
-            key.insert_str(0, "cloudsoc_");
+            key.insert_str(0, prefix);
         }
         let start = attrs.start();
         attrs.pair(&key, e.val.text());
@@ -430,23 +444,8 @@ fn write_cirrus(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, bud
             }
         }
     }
-    let mut key = String::with_capacity(64);
-    for e in ev.fields().entries() {
-        if attrs.budget.cut {
-            break;
-        }
-        if mapped.contains(&e.key) || e.val.is_empty() {
-            continue;
-        }
-        key.clear();
-        push_custom_key(e.key, &mut key);
-        while attrs.keys.contains(attrs.out, key.as_bytes()) || is_predefined(&key) {
-            key.insert_str(0, "cirrus_");
-        }
-        let start = attrs.start();
-        attrs.pair(&key, e.val.text());
-        attrs.settle(start);
-    }
+    let prefix = if rest { "rest_" } else { "cirrus_" };
+    custom_keys_with(ev, &mut attrs, prefix, |e| mapped.contains(&e.key));
     if attrs.budget.cut {
         attrs.pair(TRUNCATED, "true");
     }
