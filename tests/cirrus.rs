@@ -68,6 +68,11 @@ fn a_backfill_follows_the_link_header_in_both_forms_and_a_second_run_sends_nothi
         let a = agent(&sim, json!({}));
         a.file_cmd().assert().success();
         assert_whole_once(&cids(&a), 2300);
+        // JSON: each entry as the client printed it, nothing added.
+        let text = std::fs::read_to_string(a.path("out.log")).unwrap();
+        let first = text.lines().next().unwrap();
+        assert!(first.starts_with("{\"timestamp\":\""), "{first}");
+        assert!(a.json_lines().iter().all(|e| e.get("app").is_none()));
         let state = a.state().unwrap();
         assert_eq!(state["source"], "cirrus");
         let position = state["cursors"]["logs"]["position"].as_str().unwrap();

@@ -21,9 +21,17 @@ pub const TRUNCATED: &str = "siem_agent_truncated";
 
 /// Appends the JSON object for `ev` (no line end).
 pub fn write(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
-    out.extend_from_slice(b"{\"app\":\"");
-    out.extend_from_slice(ev.app.as_str().as_bytes());
-    out.push(b'"');
+    // Cirrus Identity's entries are written as its client printed them:
+    // the entry alone.
+    let bare = ev.app == crate::event::App::CirrusLogs;
+    let open = out.len();
+    if bare {
+        out.push(b'{');
+    } else {
+        out.extend_from_slice(b"{\"app\":\"");
+        out.extend_from_slice(ev.app.as_str().as_bytes());
+        out.push(b'"');
+    }
     // Each key as written, worked out once per page (see `page_keys`;
     // JSON keeps every key, so keys are not compared).
     page_keys::with(&PAGE_KEYS, ev, &make_key, &[], |c| {
@@ -49,6 +57,10 @@ pub fn write(ev: &Event, out: &mut Vec<u8>, budget: &mut Budget) {
     });
     if budget.cut {
         out.extend_from_slice(b",\"siem_agent_truncated\":true");
+    }
+    // Every member was written after a comma: the first needs none.
+    if bare && out.get(open + 1) == Some(&b',') {
+        out.remove(open + 1);
     }
     out.push(b'}');
 }
@@ -125,6 +137,25 @@ mod tests {
     use crate::event::App;
     use proptest::prelude::*;
     use serde_json::{Map, Value, json};
+
+    #[test]
+    fn cirrus_entries_are_written_alone() {
+        assert_eq!(
+            encode(App::CirrusLogs, json!({"timestamp": "t", "user": "u"})),
+            r#"{"timestamp":"t","user":"u"}"#
+        );
+        assert_eq!(encode(App::CirrusLogs, json!({})), "{}");
+        let ev = Event::from_log(
+            App::CirrusLogs,
+            json!({"a": "x".repeat(50)}).as_object().unwrap().clone(),
+        );
+        let mut out = Vec::new();
+        write(&ev, &mut out, &mut Budget::of(Some(20)));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"siem_agent_truncated":true}"#
+        );
+    }
 
     fn encode(app: App, v: Value) -> String {
         let ev = Event::from_log(app, v.as_object().unwrap().clone());
