@@ -266,3 +266,17 @@ fn a_wrong_or_missing_key_is_one_line_naming_it() {
         a.log()
     );
 }
+
+#[test]
+fn a_declared_parameter_is_not_shown_in_the_debug_log() {
+    let sim = sim(&["--events", "40", "--plain"]);
+    let (_, mut config, id) = declarations(&sim).remove(0);
+    // Some APIs take their key as a query parameter.
+    config["params"]["api_key"] = json!("Kx9-param-secret-value");
+    let a = Agent::with_config(&config);
+    a.file_cmd().arg("-d").assert().success();
+    assert_whole_once(&ids(&a, id), 40, "params");
+    let log = a.log();
+    assert!(log.contains("GET ") && log.contains("api_key=***"), "{log}");
+    assert!(!log.contains("Kx9-param-secret-value"), "{log}");
+}

@@ -445,6 +445,28 @@ impl Rest {
         self.http.server_now(self.request(&q.url)).await
     }
 
+    /// `url` for the debug log: the values of the declared `params` (an
+    /// API key may be one) shown as `***`, and registered secrets masked.
+    fn shown(&self, url: &Url) -> String {
+        let mut shown = url.clone();
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let declared = self.spec.params.iter().any(|(p, _)| *p == k);
+                let v = if declared {
+                    "***".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        if !pairs.is_empty() {
+            shown.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        crate::secret::redact(shown.as_str())
+    }
+
     fn request(&self, url: &Url) -> reqwest::RequestBuilder {
         let req = self.http.request(self.spec.method.clone(), url.clone());
         match &self.spec.body {
@@ -456,11 +478,7 @@ impl Rest {
     }
 
     async fn fetch_once(&self, q: &Query) -> Result<Page, SourceError> {
-        debug!(
-            "{} {}",
-            self.spec.method,
-            crate::secret::redact(q.url.as_str())
-        );
+        debug!("{} {}", self.spec.method, self.shown(&q.url));
         let answer = self.http.send(self.request(&q.url)).await?;
         let link = answer
             .headers
