@@ -444,21 +444,24 @@ fn normalize_server(path: &Path, raw: &str) -> Result<String, ConfigError> {
 /// An http(s) URL without query, fragment or credentials.
 pub fn normalize_url(path: &Path, field: &'static str, raw: &str) -> Result<String, ConfigError> {
     let s = raw.trim();
+    // Messages show the URL without credentials.
+    let shown = crate::secret::strip_userinfo(s);
     let invalid = |problem: String| ConfigError::Invalid {
         path: path.to_path_buf(),
         field,
         problem,
     };
-    let url = reqwest::Url::parse(s).map_err(|e| invalid(format!("is not a URL ({e}): {s:?}")))?;
+    let url =
+        reqwest::Url::parse(s).map_err(|e| invalid(format!("is not a URL ({e}): {shown:?}")))?;
     if !matches!(url.scheme(), "https" | "http") {
-        return Err(invalid(format!("must start with https:// ({s:?})")));
+        return Err(invalid(format!("must start with https:// ({shown:?})")));
     }
     if url.host_str().is_none() {
-        return Err(invalid(format!("has no host ({s:?})")));
+        return Err(invalid(format!("has no host ({shown:?})")));
     }
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
         return Err(invalid(format!(
-            "must be a plain base URL such as https://api-vip.elastica.net/ ({s:?})"
+            "must be a plain base URL such as https://api-vip.elastica.net/, without query or credentials ({shown:?})"
         )));
     }
     Ok(url.to_string())

@@ -115,6 +115,19 @@ fn cirrus_until_bounds_the_entries() {
         got.iter()
             .all(|e| e["timestamp"].as_str().unwrap()[..19] <= cut[..19])
     );
+    // A later run without --until goes on from there to the end: the
+    // saved position does not keep the bound.
+    a.file_cmd().assert().success();
+    let ids: Vec<Value> = a
+        .json_lines()
+        .iter()
+        .map(|e| e["correlationid"].clone())
+        .collect();
+    assert_eq!(ids.len(), 120, "{}", a.log());
+    assert_eq!(
+        ids.iter().collect::<std::collections::HashSet<_>>().len(),
+        120
+    );
     drop(sim);
 }
 

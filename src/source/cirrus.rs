@@ -90,8 +90,12 @@ impl Cirrus {
             .orgurl
             .clone()
             .ok_or_else(|| missing("orgurl", "--orgurl"))?;
-        let endpoint = Url::parse(&config.api_server)
-            .map_err(|e| SourceError::Setup(format!("apiurl: {e}")))?;
+        let endpoint = Url::parse(&config.api_server).map_err(|e| {
+            SourceError::Setup(format!(
+                "{}: field \"apiurl\" is not a URL ({e})",
+                config.path.display()
+            ))
+        })?;
         let credentials = basic_credentials(key, secret);
         crate::secret::register(&credentials);
         let headers = json_api_headers(&format!("Basic {credentials}"), "apikey or apisecret")?;
@@ -115,19 +119,54 @@ impl Cirrus {
         })
     }
 
-    /// The first request: the saved position, else from `since`.
+    /// The first request: the saved position, else from `since`. The
+    /// saved position keeps its place (`after`, ...) but takes this run's
+    /// `orgurl`, `--limit`, `--until` and `--query`: the URL the API gave
+    /// carries those of the run that saved it.
     pub fn first(
         &self,
         since: DateTime<Utc>,
         resume: Option<&str>,
     ) -> Result<Request, SourceError> {
         if let Some(position) = resume {
-            let url = self
+            let saved = self
                 .http
                 .pin(&self.endpoint, position, "the saved position")?;
-            return Ok(Request::Get(url));
+            if saved.path().trim_end_matches('/') != self.endpoint.path().trim_end_matches('/') {
+                return Err(SourceError::Setup(format!(
+                    "the saved position is for the endpoint {}, not apiurl's {}: give this apiurl its own --state-dir, or -r to start over",
+                    saved.path(),
+                    self.endpoint.path()
+                )));
+            }
+            return Ok(Request::Get(self.with_run_params(&saved)));
         }
         Ok(Request::Get(self.url(since, self.opts.limit)))
+    }
+
+    /// `url` with this run's parameters in place of those it holds.
+    fn with_run_params(&self, url: &Url) -> Url {
+        let own = |k: &str| matches!(k, "orgUrl" | "limit" | "until") || QUERY_KEYS.contains(&k);
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| !own(k))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let mut out = url.clone();
+        {
+            let mut q = out.query_pairs_mut();
+            q.clear();
+            q.append_pair("orgUrl", &self.orgurl);
+            q.append_pair("limit", &self.opts.limit.to_string());
+            if let Some(until) = self.opts.until {
+                q.append_pair("until", &rfc3339(until));
+            }
+            for (k, v) in &self.opts.query {
+                q.append_pair(k, v);
+            }
+            q.extend_pairs(kept);
+        }
+        out
     }
 
     fn url(&self, since: DateTime<Utc>, limit: u32) -> Url {
