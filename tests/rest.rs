@@ -280,3 +280,57 @@ fn a_declared_parameter_is_not_shown_in_the_debug_log() {
     assert!(log.contains("GET ") && log.contains("api_key=***"), "{log}");
     assert!(!log.contains("Kx9-param-secret-value"), "{log}");
 }
+
+#[test]
+fn a_declaration_that_does_not_fit_the_api_stops_instead_of_looping_or_resending() {
+    let sim = sim(&["--events", "300", "--plain"]);
+    let decls = declarations(&sim);
+    // A misspelt offset parameter: the API answers its first page again
+    // and again; the run ends there, each record sent once.
+    let (_, mut config, id) = decls[2].clone();
+    config["next"] = json!("offset:ofset");
+    let a = Agent::with_config(&config);
+    a.file_cmd().assert().success();
+    let got = ids(&a, id);
+    assert_eq!(got.len(), 30, "{}", a.log());
+    assert!(
+        a.log().contains("answered the same page for offset 30"),
+        "{}",
+        a.log()
+    );
+    // Times that are not where time_field says, or not as time_format
+    // says: one line naming them, nothing sent, the cursor unmoved.
+    for change in [
+        json!({"time_field": "publishd"}),
+        json!({"time_format": "epoch_s"}),
+    ] {
+        let (_, mut config, _) = decls[0].clone();
+        for (k, v) in change.as_object().unwrap() {
+            config[k] = v.clone();
+        }
+        let a = Agent::with_config(&config);
+        let out = a.file_cmd().assert().code(1).get_output().clone();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("config.json: no record of the answer has a time"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("check time_field and time_format"),
+            "{stderr}"
+        );
+        assert!(a.json_lines().is_empty());
+        assert!(a.state().is_none());
+    }
+    // Records where the answer has none.
+    let (_, mut config, _) = decls[1].clone();
+    config["records"] = json!("/data/entries");
+    let a = Agent::with_config(&config);
+    let out = a.file_cmd().assert().code(1).get_output().clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the answer has nothing at \"records\" \"/data/entries\""),
+        "{stderr}"
+    );
+}

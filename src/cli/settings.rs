@@ -112,7 +112,11 @@ impl Settings {
         if k.orgurl.is_some() {
             config.orgurl.clone_from(&k.orgurl);
         }
-        if let Some(url) = &k.apiurl {
+        if let Some(url) = k
+            .apiurl
+            .as_ref()
+            .filter(|_| config.source == crate::event::Vendor::Cirrus)
+        {
             config.api_server = crate::config::normalize_url(Path::new("--apiurl"), "apiurl", url)
                 .map_err(|e| SettingsError(e.to_string()))?;
         }

@@ -45,6 +45,14 @@ impl TimeFormat {
         })
     }
 
+    fn name(self) -> &'static str {
+        match self {
+            TimeFormat::Rfc3339 => "rfc3339",
+            TimeFormat::EpochMs => "epoch_ms",
+            TimeFormat::EpochS => "epoch_s",
+        }
+    }
+
     fn write(self, t: DateTime<Utc>) -> String {
         match self {
             TimeFormat::Rfc3339 => t.to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -138,17 +146,25 @@ impl Spec {
     /// are registered before anything can print them.
     pub fn parse(path: &Path, obj: &Map<String, Value>) -> Result<Spec, String> {
         // Secrets first.
+        // A value's scheme word aside (`SSWS <token>`), the token alone is
+        // a secret too: an answer may echo it.
+        let register_value = |s: &str| {
+            register(s);
+            if let Some((_, token)) = s.trim().split_once(' ') {
+                register(token.trim());
+            }
+        };
         if let Some(Value::Object(h)) = obj.get("headers") {
             for v in h.values() {
                 if let Value::String(s) = v {
-                    register(s);
+                    register_value(s);
                 }
             }
         }
         if let Some(Value::Object(a)) = obj.get("auth") {
             for v in a.values() {
                 match v {
-                    Value::String(s) => register(s),
+                    Value::String(s) => register_value(s),
                     Value::Array(items) => {
                         for s in items.iter().skip(1).filter_map(Value::as_str) {
                             register(s);
@@ -224,6 +240,13 @@ impl Spec {
                     }
                 }
                 Some((k, Value::String(t))) if k == "bearer" => {
+                    if HeaderValue::from_str(&format!("Bearer {t}")).is_err() {
+                        return Err(bad(
+                            path,
+                            "auth",
+                            "bearer holds characters that cannot be sent",
+                        ));
+                    }
                     Some(Auth::Bearer(Secret::new(t.clone())))
                 }
                 _ => {
@@ -351,6 +374,9 @@ impl Spec {
 pub struct Query {
     pub url: Url,
     pub offset: u64,
+    /// The key of the first record of the page before (an API that
+    /// ignores the offset answers the same page again).
+    pub before: Option<String>,
 }
 
 /// The client of a declared API. Cheap to clone.
@@ -358,6 +384,8 @@ pub struct Query {
 pub struct Rest {
     http: Client,
     spec: std::sync::Arc<Spec>,
+    /// config.json, for messages.
+    config: std::sync::Arc<Path>,
 }
 
 impl Rest {
@@ -406,6 +434,7 @@ impl Rest {
         Ok(Rest {
             http,
             spec: std::sync::Arc::new(spec.clone()),
+            config: config.into(),
         })
     }
 
@@ -422,7 +451,11 @@ impl Rest {
                 q.append_pair(param, "0");
             }
         }
-        Request::Rest(Query { url, offset: 0 })
+        Request::Rest(Query {
+            url,
+            offset: 0,
+            before: None,
+        })
     }
 
     /// One page, retried as the API allows.
@@ -469,7 +502,12 @@ impl Rest {
 
     fn request(&self, url: &Url) -> reqwest::RequestBuilder {
         let req = self.http.request(self.spec.method.clone(), url.clone());
-        match &self.spec.body {
+        match self
+            .spec
+            .body
+            .as_ref()
+            .filter(|_| self.spec.method == Method::POST)
+        {
             Some(b) => req
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(b.to_string()),
@@ -487,12 +525,27 @@ impl Rest {
             .filter_map(|v| v.to_str().ok())
             .find_map(super::cirrus::next_link);
         let body = body::parse(answer.body)?;
+        let declared =
+            |what: String| SourceError::Setup(format!("{}: {what}", self.config.display()));
         let items = match body.value.pointer(&self.spec.records) {
             Some(Value::Array(items)) => items.clone(),
-            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Null) => Vec::new(),
+            // Nothing there: an empty answer is no page; anything else is
+            // a declaration that does not fit the API.
+            None if matches!(&body.value, Value::Null)
+                || body.value.as_object().is_some_and(|o| o.is_empty()) =>
+            {
+                Vec::new()
+            }
+            None => {
+                return Err(declared(format!(
+                    "the answer has nothing at \"records\" {:?}: check records",
+                    self.spec.records
+                )));
+            }
             Some(_) => {
-                return Err(SourceError::BadPage(format!(
-                    "\"records\" {:?} is not an array in the answer",
+                return Err(declared(format!(
+                    "\"records\" {:?} is not an array in the answer: check records",
                     self.spec.records
                 )));
             }
@@ -502,6 +555,34 @@ impl Rest {
         for ev in &mut events {
             let time = record_time(ev, &self.spec.time_field, self.spec.time_format);
             ev.set_time_and_id(time, self.spec.id_field.as_deref());
+        }
+        // Not one time read: the declaration does not fit the records, and
+        // every run would send the whole window again.
+        if !events.is_empty() && events.iter().all(|e| e.time.is_none()) {
+            return Err(declared(format!(
+                "no record of the answer has a time in \"time_field\" {:?} read as {}: check time_field and time_format",
+                self.spec.time_field,
+                self.spec.time_format.name()
+            )));
+        }
+        // An API that ignores the offset (or a misspelt parameter) answers
+        // the first page again: the export ends there.
+        let first_key = events.first().map(|e| e.key().into_owned());
+        if matches!(self.spec.next, Next::Offset(_)) && q.before.is_some() && first_key == q.before
+        {
+            tracing::warn!(
+                "the API answered the same page for offset {} as before: is the offset parameter in \"next\" right? This run's export ends here",
+                q.offset
+            );
+            return Ok(Page {
+                next: None,
+                url: None,
+                position: None,
+                events: Vec::new(),
+                malformed: 0,
+                lossy: false,
+                repaired: 0,
+            });
         }
         let text_at = |p: &str| match body.value.pointer(p) {
             Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
@@ -530,6 +611,7 @@ impl Rest {
                 Request::Rest(Query {
                     url,
                     offset: q.offset + count,
+                    before: first_key.clone(),
                 })
             }),
             url: None,
