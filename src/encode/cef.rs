@@ -129,11 +129,7 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
     // Known fields already written, as bits.
     let mut used = 0u32;
     if let Some(t) = ev.time {
-        let start = ext.start();
-        ext.separator();
-        ext.out.extend_from_slice(b"rt=");
-        super::clock::push_epoch_millis(t, ext.out);
-        ext.settle(start);
+        ext.millis("rt=", t);
         used |= 1
             << (match ev.app {
                 App::Detect => Known::IncidentStartTime,
@@ -206,16 +202,12 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
 /// key=value carry every field.)
 fn write_mcas(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) {
     let c = super::mcas::Content::of(ev);
-    out.extend_from_slice(b"CEF:0|MCAS|SIEM_Agent|");
-    write_header_field(version, out);
-    out.push(b'|');
-    let share = budget.limit / 8;
-    write_header_field(truncate_chars(&c.signature, LONG.min(share)), out);
-    out.push(b'|');
-    write_header_field(truncate_chars(&c.name, NAME_MAX.min(share)), out);
-    out.push(b'|');
-    push_int(u64::from(severity_number(ev)), out);
-    out.push(b'|');
+    let header = Header {
+        vendor: b"MCAS|SIEM_Agent",
+        signature: &c.signature,
+        name: &c.name,
+    };
+    header.write(ev, version, budget.limit, out);
     let mut ext = Extension {
         out,
         first: true,
@@ -234,11 +226,7 @@ fn write_mcas(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget)
     field(&mut ext, "externalId=", &c.id, 40);
     if let Some(t) = ev.time {
         for key in ["rt=", "start=", "end="] {
-            let start = ext.start();
-            ext.separator();
-            put(ext.out, key.as_bytes());
-            super::clock::push_epoch_millis(t, ext.out);
-            ext.settle(start);
+            ext.millis(key, t);
         }
     }
     field(&mut ext, "msg=", &c.description, LONG);
@@ -277,7 +265,7 @@ fn write_cirrus(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budge
     let text = |name: &str| ev.get(name).map(|v| v.text()).unwrap_or("");
     let signature = format!("{}:{}", text("metrictype"), text("metricsubtype"));
     let fields = Declared {
-        header: b"CEF:0|Cirrus Identity|Log API|",
+        vendor: b"Cirrus Identity|Log API",
         prefix: b"cirrus",
         id: None,
         user: "user",
@@ -301,7 +289,7 @@ fn write_rest(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget)
         .unwrap_or("log")
         .to_string();
     let fields = Declared {
-        header: b"CEF:0|siem-agent|REST API|",
+        vendor: b"siem-agent|REST API",
         prefix: b"rest",
         id: ev.id(),
         user: "",
@@ -312,9 +300,36 @@ fn write_rest(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget)
     write_declared(ev, version, &signature, &fields, out, budget);
 }
 
+/// The header of a vendor with a mapping of its own:
+/// `CEF:0|VENDOR|PRODUCT|VERSION|SIGNATURE|NAME|SEVERITY|`, SignatureID and
+/// Name cut to an eighth of a size limit each.
+struct Header<'a> {
+    vendor: &'static [u8],
+    signature: &'a str,
+    name: &'a str,
+}
+
+impl Header<'_> {
+    fn write(&self, ev: &Event, version: &str, limit: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"CEF:0|");
+        out.extend_from_slice(self.vendor);
+        out.push(b'|');
+        write_header_field(version, out);
+        out.push(b'|');
+        let share = limit / 8;
+        write_header_field(truncate_chars(self.signature, LONG.min(share)), out);
+        out.push(b'|');
+        write_header_field(truncate_chars(self.name, NAME_MAX.min(share)), out);
+        out.push(b'|');
+        push_int(u64::from(severity_number(ev)), out);
+        out.push(b'|');
+    }
+}
+
 /// What a vendor without a mapping of its own writes where.
 struct Declared<'a> {
-    header: &'static [u8],
+    /// `VENDOR|PRODUCT` of the header.
+    vendor: &'static [u8],
     prefix: &'static [u8],
     id: Option<&'a str>,
     /// The fields for `suser`, `src`, `destinationServiceName` and `rt`
@@ -345,27 +360,19 @@ fn write_declared(
         .map(text)
         .find(|t| !t.is_empty())
         .unwrap_or(signature);
-    out.extend_from_slice(d.header);
-    write_header_field(version, out);
-    out.push(b'|');
-    let share = budget.limit / 8;
-    write_header_field(truncate_chars(signature, LONG.min(share)), out);
-    out.push(b'|');
-    write_header_field(truncate_chars(name, NAME_MAX.min(share)), out);
-    out.push(b'|');
-    push_int(u64::from(severity_number(ev)), out);
-    out.push(b'|');
+    let header = Header {
+        vendor: d.vendor,
+        signature,
+        name,
+    };
+    header.write(ev, version, budget.limit, out);
     let mut ext = Extension {
         out,
         first: true,
         budget,
     };
     if let Some(t) = ev.time {
-        let start = ext.start();
-        ext.separator();
-        ext.out.extend_from_slice(b"rt=");
-        super::clock::push_epoch_millis(t, ext.out);
-        ext.settle(start);
+        ext.millis("rt=", t);
     }
     let ip = text(d.ip).trim();
     for (key, value) in [
@@ -512,6 +519,15 @@ impl Extension<'_> {
         if !self.budget.fits(self.out, at) {
             self.first = first;
         }
+    }
+
+    /// `key` (with its `=`) and `t` in epoch milliseconds.
+    fn millis(&mut self, key: &str, t: chrono::DateTime<chrono::Utc>) {
+        let start = self.start();
+        self.separator();
+        put(self.out, key.as_bytes());
+        super::clock::push_epoch_millis(t, self.out);
+        self.settle(start);
     }
 
     fn pair(&mut self, key: &str, value: &str, max: usize) {

@@ -117,25 +117,14 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
         };
         // Known fields already written, as bits.
         let mut used = 0u32;
-        if let Some(t) = ev.time {
-            let start = attrs.start();
-            attrs.pair_with("devTime", |out| {
-                super::clock::push_iso_seconds(t, out);
-                out.push(b'.');
-                super::clock::push_padded(t.timestamp_subsec_millis() % 1000, 3, out);
-                out.extend_from_slice(b"+0000");
-            });
-            attrs.pair("devTimeFormat", DEV_TIME_FORMAT);
-            attrs.settle(start);
+        time_and_severity(ev, &mut attrs);
+        if ev.time.is_some() {
             used |= 1
                 << (match ev.app {
                     App::Detect => Known::IncidentStartTime,
                     _ => Known::CreatedTimestamp,
                 } as u32);
         }
-        let start = attrs.start();
-        attrs.pair_with("sev", |out| push_int(u64::from(severity_number(ev)), out));
-        attrs.settle(start);
         for (field, key) in [
             (Known::Id, "externalId"),
             (Known::User, "usrName"),

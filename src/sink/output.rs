@@ -68,12 +68,9 @@ pub enum Target {
 }
 
 impl Target {
-    /// Parses `HOST:PORT`, `[IPv6]:PORT` or an absolute path.
-    pub fn parse(s: &str) -> Option<Target> {
-        Target::parse_with_port(s, None)
-    }
 
-    /// As [`Target::parse`]; `HOST` or `[IPv6]` alone take `default_port`.
+    /// Parses `HOST:PORT`, `[IPv6]:PORT` or an absolute path; `HOST` or
+    /// `[IPv6]` alone take `default_port` (none: a port is required).
     pub fn parse_with_port(s: &str, default_port: Option<u16>) -> Option<Target> {
         if s.starts_with('/') || s.starts_with("./") {
             return Some(Target::Unix(PathBuf::from(s)));
