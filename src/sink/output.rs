@@ -68,7 +68,6 @@ pub enum Target {
 }
 
 impl Target {
-
     /// Parses `HOST:PORT`, `[IPv6]:PORT` or an absolute path; `HOST` or
     /// `[IPv6]` alone take `default_port` (none: a port is required).
     pub fn parse_with_port(s: &str, default_port: Option<u16>) -> Option<Target> {
