@@ -287,8 +287,12 @@ pub fn is_ip(t: &str) -> bool {
         let mut parts = 0;
         for p in b.split(|&c| c == b'.') {
             parts += 1;
+            // The length first: a longer run of digits would overflow.
+            if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+                return false;
+            }
             let n = p.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
-            if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') || n > 255 {
+            if n > 255 {
                 return false;
             }
         }
@@ -352,6 +356,10 @@ mod tests {
             "1..2.3",
             "1.2.3.",
             "host.example",
+            // Found by the property test: a long run of digits once
+            // overflowed the part's value before its length was checked.
+            "05000000000",
+            "1.2.3.99999999999",
         ] {
             assert!(!is_ip(t), "{t}");
         }
