@@ -25,3 +25,4 @@ pub mod simulate;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod tenant;

@@ -8,11 +8,12 @@ use crate::sink::file::RotatingFile;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use tracing::span::{Attributes, Id};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::{LevelFilter, Targets};
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
 pub const DEFAULT_LOG_FILE: &str = "/var/log/siem-agent.log";
@@ -47,10 +48,7 @@ pub fn init(requested: Option<&Path>, state_dir: &Path, debug: bool, json: bool)
                 .with_filter(ours.clone())
                 .boxed()
         } else {
-            tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .with_target(false)
-                .with_writer(writer)
+            TextLayer(writer)
                 .with_filter(file_level)
                 .with_filter(ours.clone())
                 .boxed()
@@ -64,6 +62,7 @@ pub fn init(requested: Option<&Path>, state_dir: &Path, debug: bool, json: bool)
     };
     let stderr_layer = StderrLayer.with_filter(stderr_level).with_filter(ours);
     let _ = tracing_subscriber::registry()
+        .with(TenantLayer)
         .with(file_layer)
         .with(stderr_layer)
         .try_init();
@@ -102,17 +101,10 @@ fn open_log(
     }
 }
 
-/// The log file as a `MakeWriter`: each formatted line is redacted and
+/// The log file, shared by the layers: each line is redacted and
 /// written whole, then flushed (a crash must not eat the last lines).
 #[derive(Clone)]
 struct RedactingFile(Arc<Mutex<RotatingFile>>);
-
-impl<'a> MakeWriter<'a> for RedactingFile {
-    type Writer = RedactingFile;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 impl Write for RedactingFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -137,15 +129,18 @@ impl Write for RedactingFile {
 /// `{"time":"2026-11-23T10:00:00.123Z","level":"INFO","message":"..."}`.
 struct JsonLayer(RedactingFile);
 
-impl<S: Subscriber> Layer<S> for JsonLayer {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for JsonLayer {
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let mut v = MessageVisitor(String::new());
         event.record(&mut v);
-        let line = serde_json::json!({
+        let mut line = serde_json::json!({
             "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "level": event.metadata().level().as_str(),
             "message": v.0,
         });
+        if let Some(t) = tenant_of(event, &ctx) {
+            line["tenant"] = t.0.into();
+        }
         // serde_json leaves C1 controls and U+2028/9 raw: escape them too
         // (valid JSON escapes, only ever inside strings).
         let mut text = String::new();
@@ -164,12 +159,88 @@ impl<S: Subscriber> Layer<S> for JsonLayer {
     }
 }
 
+/// The log file's text lines: `2026-11-23T10:00:00.123456Z  INFO message`,
+/// with `tenant acme: ` before the message of a tenant's lines.
+struct TextLayer(RedactingFile);
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for TextLayer {
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut v = MessageVisitor(String::new());
+        if let Some(t) = tenant_of(event, &ctx) {
+            v.0 = format!("tenant {}: ", t.0);
+        }
+        event.record(&mut v);
+        let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let level = event.metadata().level().as_str();
+        let mut w = self.0.clone();
+        // The writer redacts, escapes and writes the line whole.
+        let _ = w.write_all(format!("{time} {level:>5} {}\n", v.0).as_bytes());
+    }
+}
+
+/// The span a tenant's work runs in (`--config DIR`): every line logged
+/// inside it names the tenant. It is an ERROR-level span so that no
+/// layer's level filter hides it from that layer.
+pub fn tenant_span(name: &str) -> tracing::Span {
+    tracing::error_span!("tenant", tenant = name)
+}
+
+/// A tenant's name, kept in its span's extensions.
+#[derive(Clone)]
+struct TenantName(String);
+
+/// Records the `tenant` field of a tenant span where the other layers
+/// find it.
+struct TenantLayer;
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for TenantLayer {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if attrs.metadata().name() != "tenant" {
+            return;
+        }
+        let mut v = FieldVisitor("tenant", None);
+        attrs.record(&mut v);
+        if let (Some(name), Some(span)) = (v.1, ctx.span(id)) {
+            span.extensions_mut().insert(TenantName(name));
+        }
+    }
+}
+
+/// The tenant whose span `event` happened in, if any.
+fn tenant_of<S: Subscriber + for<'a> LookupSpan<'a>>(
+    event: &Event<'_>,
+    ctx: &Context<'_, S>,
+) -> Option<TenantName> {
+    ctx.event_scope(event)?
+        .find_map(|span| span.extensions().get::<TenantName>().cloned())
+}
+
+/// One field's value, as text.
+struct FieldVisitor(&'static str, Option<String>);
+
+impl tracing::field::Visit for FieldVisitor {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == self.0 {
+            self.1 = Some(value.to_string());
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == self.0 {
+            self.1 = Some(format!("{value:?}"));
+        }
+    }
+}
+
 /// Warnings and errors on stderr as `siem-agent: error: ...`, one line each.
 struct StderrLayer;
 
-impl<S: Subscriber> Layer<S> for StderrLayer {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for StderrLayer {
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let mut v = MessageVisitor(String::new());
+        if let Some(t) = tenant_of(event, &ctx) {
+            v.0 = format!("tenant {}: ", t.0);
+        }
         event.record(&mut v);
         let level = match *event.metadata().level() {
             Level::ERROR => "error",

@@ -138,8 +138,40 @@ async fn check(args: ExportArgs) -> ExitCode {
         }
     };
     println!("PASS flags: {} destination(s)", settings.destinations.len());
-    let checks = siem_agent::commands::check::run(&settings, |c| println!("{c}")).await;
-    if checks.iter().all(|c| c.result.is_ok()) {
+    let Some(dir) = &settings.tenants_dir else {
+        let checks = siem_agent::commands::check::run(&settings, |c| println!("{c}")).await;
+        return if checks.iter().all(|c| c.result.is_ok()) {
+            ExitCode::Success
+        } else {
+            ExitCode::Error
+        };
+    };
+    // --config DIR: every tenant's checks, each line naming its tenant.
+    let found = match siem_agent::tenant::discover(dir, &settings.state_dir) {
+        Ok(f) => f,
+        Err(e) => {
+            println!("FAIL tenants: {e}");
+            return ExitCode::Error;
+        }
+    };
+    println!("PASS tenants: {} in {}", found.len(), dir.display());
+    let mut all_passed = true;
+    for tenant in found {
+        match tenant {
+            Ok(t) => {
+                let checks = siem_agent::commands::check::run(&settings.for_tenant(&t), |c| {
+                    println!("tenant {}: {c}", t.name);
+                })
+                .await;
+                all_passed &= checks.iter().all(|c| c.result.is_ok());
+            }
+            Err(e) => {
+                println!("FAIL tenant: {e}");
+                all_passed = false;
+            }
+        }
+    }
+    if all_passed {
         ExitCode::Success
     } else {
         ExitCode::Error
@@ -200,6 +232,9 @@ async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
     let mut report = siem_agent::metrics::RunReport::default();
     let (stop_tx, stop) = tokio::sync::watch::channel(None);
     tokio::spawn(listen_for_signals(stop_tx));
+    if let Some(dir) = settings.tenants_dir.clone() {
+        return run_tenants(settings, &dir, stop).await;
+    }
     let result = export(&settings, &mut report, stop).await;
     if let Some(path) = &settings.metrics_file
         && !settings.dry_run
@@ -250,11 +285,166 @@ async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
     }
 }
 
+/// How one tenant's export ended.
+struct TenantRun {
+    name: String,
+    result: Result<Outcome>,
+    report: siem_agent::metrics::RunReport,
+}
+
+/// `--config DIR`: every tenant file of the directory exported, at most
+/// `--parallel` at once, each in its own state directory and under its
+/// own lock, each failure its own: exit 1 if any failed, with one line
+/// per failed tenant naming it.
+async fn run_tenants(
+    settings: Settings,
+    dir: &std::path::Path,
+    stop: tokio::sync::watch::Receiver<Option<&'static str>>,
+) -> ExitCode {
+    use tracing::Instrument;
+    let found = match siem_agent::tenant::discover(dir, &settings.state_dir) {
+        Ok(f) => f,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::Error;
+        }
+    };
+    let names: Vec<String> = found
+        .iter()
+        .filter_map(|t| t.as_ref().ok().map(|t| t.name.clone()))
+        .collect();
+    info!(
+        "{}: {} tenants, at most {} at once",
+        dir.display(),
+        found.len(),
+        settings.parallel
+    );
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(settings.parallel));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut unusable = Vec::new();
+    for tenant in found {
+        let tenant = match tenant {
+            Ok(t) => t,
+            Err(e) => {
+                unusable.push(e);
+                continue;
+            }
+        };
+        let settings = settings.for_tenant(&tenant);
+        let slots = slots.clone();
+        let stop = stop.clone();
+        let name = tenant.name.clone();
+        tasks.spawn(
+            async move {
+                // The semaphore is fair: tenants start in name order.
+                let _slot = slots.acquire_owned().await;
+                let started = std::time::Instant::now();
+                let mut report = siem_agent::metrics::RunReport {
+                    tenant: Some(name.clone()),
+                    ..Default::default()
+                };
+                let signalled = *stop.borrow();
+                let result = match signalled {
+                    Some(signal) => Err(anyhow::anyhow!("not started: {signal}")),
+                    None => export(&settings, &mut report, stop.clone()).await,
+                };
+                report.duration_seconds = started.elapsed().as_secs_f64();
+                report.ended = chrono::Utc::now().timestamp();
+                report.error = result.as_ref().err().map(error_kind);
+                TenantRun {
+                    name,
+                    result,
+                    report,
+                }
+            }
+            .instrument(logging::tenant_span(&tenant.name)),
+        );
+    }
+    let mut runs = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(run) => runs.push(run),
+            // A panic ends the process in the panic hook; a task is never
+            // cancelled.
+            Err(e) => error!("internal error (please report): {e}"),
+        }
+    }
+    runs.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut failed = Vec::new();
+    let mut locked = 0;
+    for run in &runs {
+        let span = logging::tenant_span(&run.name);
+        let _in = span.enter();
+        match &run.result {
+            Ok(Outcome::Done) => {}
+            Ok(Outcome::Locked) => {
+                locked += 1;
+                info!("another run holds this tenant's lock; skipped");
+            }
+            Err(e) => {
+                error!("{}", one_line(e.as_ref()));
+                failed.push(run.name.as_str());
+            }
+        }
+    }
+    for e in &unusable {
+        error!("{e}");
+    }
+    if let Some(path) = &settings.metrics_file
+        && !settings.dry_run
+    {
+        let reports: Vec<_> = runs
+            .iter()
+            .filter(|r| !matches!(r.result, Ok(Outcome::Locked)))
+            .map(|r| r.report.clone())
+            .collect();
+        if let Err(e) = siem_agent::metrics::write_tenants(path, &reports, &names) {
+            warn!("{e}");
+        }
+    }
+    if settings.dry_run && runs.iter().all(|r| r.result.is_ok()) {
+        let total = |f: fn(&siem_agent::state::status::Counts) -> u64| -> u64 {
+            runs.iter()
+                .flat_map(|r| r.report.apps.values())
+                .map(f)
+                .sum()
+        };
+        eprintln!(
+            "siem-agent: dry run: {} logs printed, {} filtered out, {} newer than --settle left for a later run ({} tenants)",
+            total(|c| c.exported),
+            total(|c| c.filtered),
+            total(|c| c.held),
+            runs.len()
+        );
+    }
+    info!(
+        "{} tenants: {} exported, {} failed{}, {} held by another run",
+        runs.len() + unusable.len(),
+        runs.len() - failed.len() - locked,
+        failed.len() + unusable.len(),
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", failed.join(", "))
+        },
+        locked
+    );
+    if runs.len() == locked && unusable.is_empty() {
+        eprintln!("Another instance is already running.");
+    }
+    if failed.is_empty() && unusable.is_empty() {
+        ExitCode::Success
+    } else {
+        ExitCode::Error
+    }
+}
+
 /// A progress line on stderr for runs watched from a terminal; none under
-/// cron, systemd or a pipe.
-fn progress_bar() -> Option<indicatif::ProgressBar> {
+/// cron, systemd or a pipe, nor for a tenant of many.
+fn progress_bar(settings: &Settings) -> Option<indicatif::ProgressBar> {
     use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
+    if !std::io::stderr().is_terminal() || settings.tenant.is_some() {
         return None;
     }
     let pb = indicatif::ProgressBar::new_spinner();
@@ -566,7 +756,7 @@ async fn run_apps(
         max_events: settings.max_events,
         one_request: settings.one_request,
         dry_run: settings.dry_run,
-        progress: progress_bar(),
+        progress: progress_bar(settings),
         horizon: (!settings.settle.is_zero())
             .then(|| now - chrono::Duration::from_std(settings.settle).unwrap_or_default()),
     };

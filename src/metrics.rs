@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-/// What one run reports.
+/// What one run reports (of one tenant, with `--config DIR`).
 #[derive(Clone, Debug, Default)]
 pub struct RunReport {
+    /// The tenant (`--config DIR`): a `tenant` label on every sample.
+    pub tenant: Option<String>,
     /// The source (`cloudsoc`, `mcas`, ...), once config.json was read.
     pub source: Option<&'static str>,
     /// Counts per app.
@@ -29,6 +31,8 @@ pub struct RunReport {
 
 const ERROR_KINDS: [&str; 5] = ["source", "output", "state", "config", "other"];
 
+const PREFIX: &str = "siem_agent_";
+
 /// Escapes a label value.
 fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -36,126 +40,239 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// The metrics text; `last_success` is the time of the last successful
-/// run before this one (kept across failed runs).
+/// `{tenant="t",k="v",...}`, or nothing without labels.
+fn labels(tenant: Option<&str>, pairs: &[(&str, &str)]) -> String {
+    let all: Vec<String> = tenant
+        .map(|t| ("tenant", t))
+        .into_iter()
+        .chain(pairs.iter().copied())
+        .map(|(k, v)| format!("{k}=\"{}\"", label(v)))
+        .collect();
+    if all.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", all.join(","))
+    }
+}
+
+/// One metric family: its name (after `siem_agent_`), type, help, and
+/// each report's samples.
+struct Family {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    samples: fn(&RunReport, Option<&str>, Option<i64>) -> Vec<(String, String)>,
+}
+
+const FAMILIES: &[Family] = &[
+    Family {
+        name: "source_info",
+        kind: "gauge",
+        help: "The vendor API the agent pulls (its streams are the app label of the other metrics).",
+        samples: |r, t, _| {
+            r.source
+                .map(|s| (labels(t, &[("source", s)]), "1".to_string()))
+                .into_iter()
+                .collect()
+        },
+    },
+    Family {
+        name: "last_run_events_exported",
+        kind: "gauge",
+        help: "Logs the last run delivered, per app and destination.",
+        samples: |r, t, _| {
+            let mut out = Vec::new();
+            for (app, c) in &r.apps {
+                for d in &r.destinations {
+                    out.push((
+                        labels(t, &[("app", app), ("destination", d)]),
+                        c.exported.to_string(),
+                    ));
+                }
+            }
+            out
+        },
+    },
+    Family {
+        name: "last_run_events_filtered",
+        kind: "gauge",
+        help: "Logs the last run's filters left out, per app.",
+        samples: |r, t, _| per_app(r, t, |c| c.filtered),
+    },
+    Family {
+        name: "last_run_pages",
+        kind: "gauge",
+        help: "API pages the last run read, per app.",
+        samples: |r, t, _| per_app(r, t, |c| c.pages),
+    },
+    Family {
+        name: "lag_seconds",
+        kind: "gauge",
+        help: "How far each app's cursor is behind now, after the last run.",
+        samples: |r, t, _| {
+            r.lag_seconds
+                .iter()
+                .map(|(app, l)| (labels(t, &[("app", app)]), l.to_string()))
+                .collect()
+        },
+    },
+    Family {
+        name: "last_run_errors",
+        kind: "gauge",
+        help: "1 for the kind of error that ended the last run, else 0.",
+        samples: |r, t, _| {
+            ERROR_KINDS
+                .iter()
+                .map(|k| {
+                    (
+                        labels(t, &[("kind", k)]),
+                        u8::from(r.error == Some(k)).to_string(),
+                    )
+                })
+                .collect()
+        },
+    },
+    Family {
+        name: "last_run_success",
+        kind: "gauge",
+        help: "1 if the last run succeeded.",
+        samples: |r, t, _| vec![(labels(t, &[]), u8::from(r.error.is_none()).to_string())],
+    },
+    Family {
+        name: "last_run_duration_seconds",
+        kind: "gauge",
+        help: "How long the last run took.",
+        samples: |r, t, _| vec![(labels(t, &[]), format!("{:.3}", r.duration_seconds))],
+    },
+    Family {
+        name: "last_run_timestamp_seconds",
+        kind: "gauge",
+        help: "When the last run ended (Unix time).",
+        samples: |r, t, _| vec![(labels(t, &[]), r.ended.to_string())],
+    },
+    Family {
+        name: "last_success_timestamp_seconds",
+        kind: "gauge",
+        help: "When a run last succeeded (Unix time).",
+        samples: |r, t, last_success| {
+            let success = if r.error.is_none() {
+                Some(r.ended)
+            } else {
+                last_success
+            };
+            success
+                .map(|s| (labels(t, &[]), s.to_string()))
+                .into_iter()
+                .collect()
+        },
+    },
+];
+
+fn per_app(r: &RunReport, t: Option<&str>, f: fn(&Counts) -> u64) -> Vec<(String, String)> {
+    r.apps
+        .iter()
+        .map(|(app, c)| (labels(t, &[("app", app)]), f(c).to_string()))
+        .collect()
+}
+
+/// The metrics text of one run without tenants; `last_success` is the
+/// time of the last successful run before this one (kept across failed
+/// runs).
 pub fn render(r: &RunReport, last_success: Option<i64>) -> String {
     let mut s = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
-        let _ = writeln!(s, "# HELP siem_agent_{name} {help}");
-        let _ = writeln!(s, "# TYPE siem_agent_{name} {kind}");
+    for f in FAMILIES {
+        let samples = (f.samples)(r, None, last_success);
+        // As before tenants: these two are left out when they have none.
+        if samples.is_empty() && matches!(f.name, "source_info" | "last_success_timestamp_seconds")
+        {
+            continue;
+        }
+        family_head(&mut s, f);
         for (labels, value) in samples {
-            let _ = writeln!(s, "siem_agent_{name}{labels} {value}");
+            let _ = writeln!(s, "{PREFIX}{}{labels} {value}", f.name);
         }
-    };
-    if let Some(source) = r.source {
-        metric(
-            "source_info",
-            "gauge",
-            "The vendor API the agent pulls (its streams are the app label of the other metrics).",
-            vec![(format!("{{source=\"{}\"}}", label(source)), "1".into())],
-        );
-    }
-    let mut exported = Vec::new();
-    for (app, c) in &r.apps {
-        for d in &r.destinations {
-            exported.push((
-                format!("{{app=\"{}\",destination=\"{}\"}}", label(app), label(d)),
-                c.exported.to_string(),
-            ));
-        }
-    }
-    metric(
-        "last_run_events_exported",
-        "gauge",
-        "Logs the last run delivered, per app and destination.",
-        exported,
-    );
-    let per_app = |f: fn(&Counts) -> u64| -> Vec<(String, String)> {
-        r.apps
-            .iter()
-            .map(|(app, c)| (format!("{{app=\"{}\"}}", label(app)), f(c).to_string()))
-            .collect()
-    };
-    metric(
-        "last_run_events_filtered",
-        "gauge",
-        "Logs the last run's filters left out, per app.",
-        per_app(|c| c.filtered),
-    );
-    metric(
-        "last_run_pages",
-        "gauge",
-        "API pages the last run read, per app.",
-        per_app(|c| c.pages),
-    );
-    metric(
-        "lag_seconds",
-        "gauge",
-        "How far each app's cursor is behind now, after the last run.",
-        r.lag_seconds
-            .iter()
-            .map(|(app, l)| (format!("{{app=\"{}\"}}", label(app)), l.to_string()))
-            .collect(),
-    );
-    metric(
-        "last_run_errors",
-        "gauge",
-        "1 for the kind of error that ended the last run, else 0.",
-        ERROR_KINDS
-            .iter()
-            .map(|k| {
-                (
-                    format!("{{kind=\"{k}\"}}"),
-                    u8::from(r.error == Some(k)).to_string(),
-                )
-            })
-            .collect(),
-    );
-    metric(
-        "last_run_success",
-        "gauge",
-        "1 if the last run succeeded.",
-        vec![(String::new(), u8::from(r.error.is_none()).to_string())],
-    );
-    metric(
-        "last_run_duration_seconds",
-        "gauge",
-        "How long the last run took.",
-        vec![(String::new(), format!("{:.3}", r.duration_seconds))],
-    );
-    metric(
-        "last_run_timestamp_seconds",
-        "gauge",
-        "When the last run ended (Unix time).",
-        vec![(String::new(), r.ended.to_string())],
-    );
-    let success = if r.error.is_none() {
-        Some(r.ended)
-    } else {
-        last_success
-    };
-    if let Some(t) = success {
-        metric(
-            "last_success_timestamp_seconds",
-            "gauge",
-            "When a run last succeeded (Unix time).",
-            vec![(String::new(), t.to_string())],
-        );
     }
     s
 }
 
+fn family_head(s: &mut String, f: &Family) {
+    let _ = writeln!(s, "# HELP {PREFIX}{} {}", f.name, f.help);
+    let _ = writeln!(s, "# TYPE {PREFIX}{} {}", f.name, f.kind);
+}
+
+/// The tenant label of a sample line, if it has one.
+fn tenant_of_line(line: &str) -> Option<&str> {
+    let rest = &line[line.find("{tenant=\"")? + 9..];
+    // Tenant names have no quote or backslash (see `tenant::valid_name`).
+    Some(&rest[..rest.find('"')?])
+}
+
+/// The metrics text of a run of many tenants (`--config DIR`): the
+/// samples of each tenant that ran, and, for the tenants of `kept` that
+/// did not run this time (another run held their lock), their samples of
+/// the file written before (`previous`); tenants in neither are dropped.
+pub fn render_tenants(reports: &[RunReport], kept: &[String], previous: &str) -> String {
+    let ran: Vec<&str> = reports.iter().filter_map(|r| r.tenant.as_deref()).collect();
+    let keep = |line: &&str| {
+        tenant_of_line(line).is_some_and(|t| !ran.contains(&t) && kept.iter().any(|k| k == t))
+    };
+    let mut s = String::new();
+    for f in FAMILIES {
+        family_head(&mut s, f);
+        for r in reports {
+            let t = r.tenant.as_deref();
+            let last = t.and_then(|t| previous_success_of(previous, Some(t)));
+            for (labels, value) in (f.samples)(r, t, last) {
+                let _ = writeln!(s, "{PREFIX}{}{labels} {value}", f.name);
+            }
+        }
+        let family = format!("{PREFIX}{}{{", f.name);
+        for line in previous
+            .lines()
+            .filter(|l| l.starts_with(&family))
+            .filter(keep)
+        {
+            s.push_str(line);
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// The last success time of `tenant` (or of the run, without tenants) in
+/// the text of an earlier metrics file.
+fn previous_success_of(text: &str, tenant: Option<&str>) -> Option<i64> {
+    let name = format!(
+        "{PREFIX}last_success_timestamp_seconds{} ",
+        labels(tenant, &[])
+    );
+    text.lines()
+        .find_map(|l| l.strip_prefix(name.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// The last success time recorded in an earlier metrics file.
 pub fn previous_success(path: &Path) -> Option<i64> {
-    let text = std::fs::read_to_string(path).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("siem_agent_last_success_timestamp_seconds "))
-        .and_then(|v| v.trim().parse().ok())
+    previous_success_of(&std::fs::read_to_string(path).ok()?, None)
 }
 
 /// Writes the metrics file atomically.
 pub fn write(path: &Path, r: &RunReport) -> Result<(), crate::state::StateError> {
-    let text = render(r, previous_success(path));
+    write_text(path, &render(r, previous_success(path)))
+}
+
+/// Writes the metrics of a run of many tenants atomically (see
+/// [`render_tenants`]).
+pub fn write_tenants(
+    path: &Path,
+    reports: &[RunReport],
+    kept: &[String],
+) -> Result<(), crate::state::StateError> {
+    let previous = std::fs::read_to_string(path).unwrap_or_default();
+    write_text(path, &render_tenants(reports, kept, &previous))
+}
+
+fn write_text(path: &Path, text: &str) -> Result<(), crate::state::StateError> {
     // No secret in it; node_exporter's textfile collector (another user)
     // must be able to read it.
     write_atomic_mode(path, text.as_bytes(), 0o644)
@@ -193,5 +310,54 @@ mod tests {
         assert!(t.contains("siem_agent_last_run_errors{kind=\"output\"} 1\n"));
         assert!(t.contains("siem_agent_last_run_success 0\n"));
         assert!(t.contains("siem_agent_last_success_timestamp_seconds 1700000000\n"));
+    }
+
+    #[test]
+    fn tenants_carry_a_label_and_tenants_that_did_not_run_keep_their_samples() {
+        let report = |t: &str, ok: bool| RunReport {
+            tenant: Some(t.into()),
+            source: Some("mcas"),
+            destinations: vec!["out".into()],
+            ended: 1_800_000_000,
+            error: (!ok).then_some("source"),
+            ..RunReport::default()
+        };
+        let kept = ["acme".to_string(), "globex".into(), "initech".into()];
+        let first = render_tenants(&[report("acme", true), report("globex", true)], &kept, "");
+        assert!(
+            first.contains("siem_agent_source_info{tenant=\"acme\",source=\"mcas\"} 1\n"),
+            "{first}"
+        );
+        assert!(first.contains("siem_agent_last_run_success{tenant=\"globex\"} 1\n"));
+        assert_eq!(
+            first.matches("# HELP siem_agent_last_run_success ").count(),
+            1
+        );
+        // globex fails next, acme is held by another run, and initech
+        // is new: acme's samples are kept, globex keeps its last success.
+        let mut later = report("globex", false);
+        later.ended = 1_900_000_000;
+        let second = render_tenants(&[later, report("initech", true)], &kept, &first);
+        assert!(
+            second.contains("siem_agent_last_run_success{tenant=\"acme\"} 1\n"),
+            "{second}"
+        );
+        assert!(second.contains("siem_agent_last_run_success{tenant=\"globex\"} 0\n"));
+        assert!(
+            second.contains(
+                "siem_agent_last_success_timestamp_seconds{tenant=\"globex\"} 1800000000\n"
+            )
+        );
+        assert!(
+            second
+                .contains("siem_agent_last_run_timestamp_seconds{tenant=\"globex\"} 1900000000\n")
+        );
+        assert_eq!(
+            second.matches("tenant=\"acme\"").count(),
+            first.matches("tenant=\"acme\"").count()
+        );
+        // A tenant whose file is gone is dropped.
+        let third = render_tenants(&[], &["initech".to_string()], &second);
+        assert!(!third.contains("acme") && !third.contains("globex") && third.contains("initech"));
     }
 }

@@ -375,13 +375,14 @@ impl Exporter {
         }
 
         let (tx, rx) = mpsc::channel::<Result<Page, SourceError>>(1);
-        let fetcher = tokio::spawn(fetch_pages(
+        // In the caller's span: a tenant's retries are logged as its own.
+        let fetcher = tokio::spawn(tracing::Instrument::in_current_span(fetch_pages(
             self.source.clone(),
             app,
             first,
             self.one_request,
             tx,
-        ));
+        )));
         let mut track = Track {
             progress: start.clone(),
             confirmed: start.clone(),

@@ -53,10 +53,10 @@ pub enum Command {
 /// Options of `siem-agent status`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct StatusArgs {
-    /// The credentials file (its directory holds the state by default).
+    /// The credentials file (its directory holds the state by default), or a directory of tenant files.
     #[arg(long, default_value = "config.json", value_name = "PATH")]
     pub config: PathBuf,
-    /// Where export_log.state and last_job.status live [default: the config file's directory].
+    /// Where export_log.state and last_job.status live [default: the config file's directory; with --config DIR, that directory].
     #[arg(long = "state-dir", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Print JSON instead of text.
@@ -572,7 +572,7 @@ pub struct ExportArgs {
     )]
     pub max_message_size: Option<usize>,
 
-    /// The credentials file.
+    /// The credentials file; or a directory of them, one tenant per *.json file (named by the file's stem, its state in <state-dir>/<name>/).
     #[arg(
         long,
         default_value = "config.json",
@@ -581,9 +581,13 @@ pub struct ExportArgs {
     )]
     pub config: PathBuf,
 
-    /// Where export_log.state, export_log.lock and last_job.status live [default: the config file's directory].
+    /// Where export_log.state, export_log.lock and last_job.status live [default: the config file's directory; with --config DIR, that directory].
     #[arg(long = "state-dir", value_name = "DIR", help_heading = "Files")]
     pub state_dir: Option<PathBuf>,
+
+    /// With --config DIR: how many tenants export at once.
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Files")]
+    pub parallel: u16,
 
     /// A run that finds the lock held by a run started more than this many seconds ago warns that it may be hung and exits 1 (0 = never).
     #[arg(

@@ -93,6 +93,13 @@ pub struct Settings {
     pub settle: Duration,
     /// `--log-format json`.
     pub log_json: bool,
+    /// `--config DIR`: the directory of tenant files (`config` is then
+    /// that directory; [`Settings::for_tenant`] gives each its settings).
+    pub tenants_dir: Option<PathBuf>,
+    /// `--parallel`: how many tenants export at once.
+    pub parallel: usize,
+    /// The tenant these settings are for (`--config DIR`).
+    pub tenant: Option<String>,
 }
 
 impl Settings {
@@ -225,6 +232,10 @@ impl Settings {
             let encoder = encoder(&a, &output)?;
             destinations.push(Destination { output, encoder });
         }
+        let tenants_dir = a.config.is_dir().then(|| a.config.clone());
+        if tenants_dir.is_some() {
+            refuse_shared_credentials(&a)?;
+        }
         let state_dir = match &a.state_dir {
             Some(d) => d.clone(),
             None => config_dir(&a.config),
@@ -300,7 +311,49 @@ impl Settings {
             metrics_file: a.metrics_file.clone(),
             settle: Duration::from_secs(a.settle),
             log_json: a.log_format == "json",
+            tenants_dir: tenants_dir.clone(),
+            // A dry run prints each tenant's logs together.
+            parallel: if a.dry_run {
+                1
+            } else {
+                usize::from(a.parallel)
+            },
+            tenant: None,
         })
+    }
+
+    /// One tenant's settings: its config file and state directory; the
+    /// metrics of a run of many tenants are written once, for all.
+    pub fn for_tenant(&self, tenant: &crate::tenant::Tenant) -> Settings {
+        Settings {
+            notes: Vec::new(),
+            config: tenant.config.clone(),
+            state_dir: tenant.state_dir.clone(),
+            metrics_file: None,
+            tenants_dir: None,
+            tenant: Some(tenant.name.clone()),
+            ..self.clone()
+        }
+    }
+}
+
+/// With `--config DIR`, the options that would give every tenant the same
+/// credentials (a flag or its environment variable) are refused: each
+/// tenant's file holds its own.
+fn refuse_shared_credentials(a: &ExportArgs) -> Result<(), SettingsError> {
+    let given = [
+        (a.token.is_some(), "--token (or SIEM_AGENT_MCAS_TOKEN)"),
+        (a.apikey.is_some(), "--apikey (or API_KEY)"),
+        (a.apisecret.is_some(), "--apisecret (or API_SECRET)"),
+        (a.apiurl.is_some(), "--apiurl"),
+        (a.orgurl.is_some(), "--orgurl"),
+    ];
+    match given.iter().find(|(g, _)| *g) {
+        Some((_, what)) => err(format!(
+            "{what} would give every tenant of --config {} the same credentials: put each tenant's in its own file",
+            a.config.display()
+        )),
+        None => Ok(()),
     }
 }
 
@@ -373,12 +426,15 @@ pub fn config_destinations(
                 }
             }
         }
-        let cli = <super::Cli as clap::Parser>::try_parse_from(&args)
+        let cli = <super::Cli as clap::Parser>::try_parse_from(super::hoist_subcommand(args))
             .map_err(|e| at(super::one_line_error(&e)))?;
-        if cli.command.is_some() {
-            return Err(at("not an export command line".into()));
-        }
-        let s = Settings::from_args(cli.export).map_err(|e| at(e.0))?;
+        // The export's command line, or `check`'s (the same flags).
+        let export = match cli.command {
+            None => cli.export,
+            Some(super::Command::Check(a)) => a,
+            Some(_) => return Err(at("not an export command line".into())),
+        };
+        let s = Settings::from_args(export).map_err(|e| at(e.0))?;
         all.extend(s.destinations);
     }
     if all.is_empty() {
@@ -676,8 +732,13 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// The directory a relative or absolute config path lives in.
+/// The default state directory of a config path: the directory a config
+/// file lives in; a directory of tenant files itself (each tenant's state
+/// then goes in a directory of its own inside it).
 pub fn config_dir(config: &Path) -> PathBuf {
+    if config.is_dir() {
+        return config.to_path_buf();
+    }
     match config.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

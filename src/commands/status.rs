@@ -9,14 +9,57 @@ use crate::state::{CursorFile, STATE_FILE, STATUS_FILE, StateError};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-/// What `status` reports.
-pub fn report(args: &StatusArgs, now: DateTime<Utc>) -> Result<Value, StateError> {
+/// Why `status` cannot report.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Tenants(#[from] crate::tenant::TenantError),
+}
+
+/// What `status` reports: one state directory's, or with `--config DIR`
+/// every tenant's (`{"tenants": {"acme": {...}}}`; a tenant whose state
+/// cannot be read has `{"error": "..."}`, the others are still shown).
+pub fn report(args: &StatusArgs, now: DateTime<Utc>) -> Result<Value, StatusError> {
     let dir = args
         .state_dir
         .clone()
         .unwrap_or_else(|| config_dir(&args.config));
+    if !args.config.is_dir() {
+        return Ok(one(&args.config, &dir, now)?);
+    }
+    let mut tenants = serde_json::Map::new();
+    for tenant in crate::tenant::discover(&args.config, &dir)? {
+        let (name, value) = match tenant {
+            Ok(t) => {
+                let r = one(&t.config, &t.state_dir, now)
+                    .unwrap_or_else(|e| json!({"error": crate::report::one_line(&e)}));
+                (t.name, r)
+            }
+            Err(e) => match &e {
+                crate::tenant::TenantError::BadName { name, .. } => {
+                    (name.clone(), json!({"error": e.to_string()}))
+                }
+                _ => return Err(e.into()),
+            },
+        };
+        tenants.insert(name, value);
+    }
+    Ok(json!({
+        "config_dir": args.config.display().to_string(),
+        "tenants": tenants,
+    }))
+}
+
+/// One state directory's report.
+fn one(
+    config: &std::path::Path,
+    dir: &std::path::Path,
+    now: DateTime<Utc>,
+) -> Result<Value, StateError> {
     // The state file's source; without one yet, the config's.
-    let configured = crate::config::Config::load(&args.config)
+    let configured = crate::config::Config::load(config)
         .map(|c| c.source)
         .unwrap_or_default();
     let cursors = CursorFile::load_any(&dir.join(STATE_FILE), configured)?;
@@ -66,8 +109,34 @@ pub fn lag_words(lag: i64) -> String {
     }
 }
 
-/// The report as lines of text.
+/// The report as lines of text; each tenant's under its name.
 pub fn text(report: &Value) -> String {
+    let Some(tenants) = report["tenants"].as_object() else {
+        return one_text(report);
+    };
+    let mut out = format!(
+        "tenants of {}: {}\n",
+        report["config_dir"].as_str().unwrap_or(""),
+        tenants.len()
+    );
+    for (name, r) in tenants {
+        match r["error"].as_str() {
+            Some(e) => out.push_str(&format!(
+                "tenant {name}: error: {}\n",
+                crate::report::printable(e)
+            )),
+            None => {
+                out.push_str(&format!("tenant {name}:\n"));
+                for line in one_text(r).lines() {
+                    out.push_str(&format!("  {line}\n"));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn one_text(report: &Value) -> String {
     let mut out = String::new();
     out.push_str(&format!(
         "state directory: {}\n",

@@ -12,6 +12,7 @@ use crate::fsx::DeadlineWriter;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 #[derive(Debug)]
 pub struct RotatingFile {
@@ -167,6 +168,88 @@ impl RotatingFile {
     }
 }
 
+/// A FILE output as every destination of the process that names the same
+/// file uses it: tenants of one run (`--config DIR`) writing to one file
+/// share one writer, so that they never roll it over twice or cut each
+/// other's last line. Each record is written whole under the lock; a
+/// sync confirms every record written before it, whoever wrote it.
+#[derive(Clone, Debug)]
+pub struct SharedFile {
+    path: PathBuf,
+    inner: Arc<Mutex<RotatingFile>>,
+}
+
+type Registry = Mutex<Vec<(PathBuf, Weak<Mutex<RotatingFile>>)>>;
+
+fn registry() -> &'static Registry {
+    static OPEN: OnceLock<Registry> = OnceLock::new();
+    OPEN.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// The file's identity: its directory resolved, and its name.
+fn identity(path: &Path) -> PathBuf {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match (dir.canonicalize(), path.file_name()) {
+        (Ok(d), Some(name)) => d.join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
+impl SharedFile {
+    /// The writer of `path` already open in this process, or a new one
+    /// (see [`RotatingFile::open`]); the first opener's size limits and
+    /// deadline apply.
+    pub fn open(
+        path: &Path,
+        max_bytes: u64,
+        backup_count: u32,
+        deadline: std::time::Duration,
+    ) -> io::Result<SharedFile> {
+        let id = identity(path);
+        let mut open = registry().lock().unwrap_or_else(|e| e.into_inner());
+        open.retain(|(_, w)| w.strong_count() > 0);
+        if let Some(inner) = open
+            .iter()
+            .find(|(p, _)| *p == id)
+            .and_then(|(_, w)| w.upgrade())
+        {
+            return Ok(SharedFile {
+                path: path.to_path_buf(),
+                inner,
+            });
+        }
+        let file = RotatingFile::open(path, max_bytes, backup_count)?.with_deadline(deadline);
+        let inner = Arc::new(Mutex::new(file));
+        open.push((id, Arc::downgrade(&inner)));
+        Ok(SharedFile {
+            path: path.to_path_buf(),
+            inner,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut RotatingFile) -> io::Result<T>) -> io::Result<T> {
+        f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Writes one whole record (see [`RotatingFile::write_record`]).
+    pub fn write_record(&self, record: &[u8]) -> io::Result<()> {
+        self.with(|f| f.write_record(record))
+    }
+
+    /// Makes every record written so far durable (see
+    /// [`RotatingFile::sync`]).
+    pub fn sync(&self) -> io::Result<()> {
+        self.with(RotatingFile::sync)
+    }
+}
+
 /// Opens for appending (mode 640 when created): never through a symbolic
 /// link, except one to a device or FIFO (`/dev/stdout`).
 fn open_append(path: &Path) -> io::Result<File> {
@@ -280,5 +363,45 @@ mod tests {
         f.write_record(b"abcde\n").unwrap();
         f.sync().unwrap();
         assert_eq!(sizes(dir.path(), "o", 1), vec![Some(6), Some(10), None]);
+    }
+}
+
+#[cfg(test)]
+mod shared_tests {
+    use super::*;
+
+    #[test]
+    fn two_openers_of_one_file_share_one_writer_and_its_rollover() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("out.log");
+        let t = std::time::Duration::from_secs(5);
+        let a = SharedFile::open(&path, 100, 3, t).unwrap();
+        // The same file by another spelling of its path.
+        let other = d.path().join(".").join("out.log");
+        let b = SharedFile::open(&other, 100, 3, t).unwrap();
+        for i in 0..20 {
+            let w = if i % 2 == 0 { &a } else { &b };
+            w.write_record(format!("record {i:02} of twenty\n").as_bytes())
+                .unwrap();
+        }
+        a.sync().unwrap();
+        let mut lines = Vec::new();
+        for name in ["out.log.3", "out.log.2", "out.log.1", "out.log"] {
+            let text = std::fs::read_to_string(d.path().join(name)).unwrap();
+            assert!(text.len() < 100, "{name}: {}", text.len());
+            lines.extend(text.lines().map(str::to_string));
+        }
+        // One writer rolled over: the newest 4 files hold the last
+        // records in order, none cut, none twice.
+        let n = lines.len();
+        let expected: Vec<String> = (20 - n..20)
+            .map(|i| format!("record {i:02} of twenty"))
+            .collect();
+        assert_eq!(lines, expected);
+        drop((a, b));
+        // Closed by both: a new opener starts a new writer.
+        let c = SharedFile::open(&path, 100, 3, t).unwrap();
+        c.write_record(b"again\n").unwrap();
+        c.sync().unwrap();
     }
 }

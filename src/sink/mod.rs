@@ -134,7 +134,7 @@ pub enum Sink {
     Hec(Box<hec::HecSink>),
     UnixDatagram(unix::UnixDatagramSink),
     Stream(stream::StreamSink),
-    File(file::RotatingFile),
+    File(file::SharedFile),
 }
 
 impl Sink {
@@ -178,9 +178,8 @@ impl Sink {
                 max_bytes,
                 backup_count,
             } => Sink::File(
-                file::RotatingFile::open(path, *max_bytes, *backup_count)
-                    .map_err(|e| open_error(path, e))?
-                    .with_deadline(retry.timeout),
+                file::SharedFile::open(path, *max_bytes, *backup_count, retry.timeout)
+                    .map_err(|e| open_error(path, e))?,
             ),
         })
     }
