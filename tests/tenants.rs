@@ -1,0 +1,386 @@
+//! Many tenants in one run (`--config DIR`), through the binary against
+//! one simulator per tenant: each exports everything into its own cursor,
+//! a failing tenant is named and stops no other, a tenant added between
+//! runs starts from its first-run window, and overlapping runs never
+//! export a tenant twice.
+
+mod util;
+
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use util::agent::{Agent, KEY_ID, KEY_SECRET, Sim, bin, read_json_lines};
+use util::wait_until;
+
+/// A CloudSOC tenant's config (`secret` its key secret).
+fn cloudsoc(sim: &Sim, secret: &str) -> Value {
+    json!({"user_id": "u-1", "api_server": sim.url(), "key_id": KEY_ID,
+           "key_secret": secret, "tenant": "demo"})
+}
+
+/// A Defender for Cloud Apps tenant's config.
+fn mcas(sim: &Sim) -> Value {
+    json!({"source": "mcas", "api_server": sim.url(), "token": "demo-token",
+           "data_types": ["alerts", "activities"]})
+}
+
+/// A directory of tenant files, and what the runs over it write.
+struct Fleet {
+    dir: tempfile::TempDir,
+}
+
+impl Fleet {
+    fn new() -> Fleet {
+        let f = Fleet {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir(f.tenants()).unwrap();
+        f
+    }
+
+    fn tenants(&self) -> PathBuf {
+        self.dir.path().join("tenants")
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn add(&self, name: &str, config: &Value) {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.tenants().join(format!("{name}.json"));
+        std::fs::write(&p, config.to_string()).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    /// A run over the directory: JSON lines to `out.log` (shared by the
+    /// tenants that name no destination), nothing held back by --settle.
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(bin());
+        c.arg("--config")
+            .arg(self.tenants())
+            .arg("--log-file")
+            .arg(self.path("agent.log"))
+            .args(["--retry-delay-ms", "20", "--http-timeout", "10"])
+            .args(["--settle", "0", "--severity", "all"])
+            .args(["-o", "FILE", "--format", "json", "-f"])
+            .arg(self.path("out.log"))
+            // Small files: the tenants sharing it roll it over many times.
+            .args(["--max_bytes", "20000", "--backup_count", "1000"])
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn state(&self, tenant: &str) -> Option<Value> {
+        let text =
+            std::fs::read_to_string(self.tenants().join(tenant).join("export_log.state")).ok()?;
+        Some(serde_json::from_str(&text).unwrap())
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.path("agent.log")).unwrap_or_default()
+    }
+}
+
+/// Every line of a file and its rolled-over backups, oldest first.
+fn rolled_lines(path: &Path) -> Vec<String> {
+    let mut files: Vec<(u32, PathBuf)> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let base = path.file_name().unwrap().to_string_lossy().into_owned();
+            let n = if name == base {
+                0
+            } else {
+                name.strip_prefix(&format!("{base}."))?.parse().ok()?
+            };
+            Some((n, e.path()))
+        })
+        .collect();
+    files.sort_by(|a, b| b.0.cmp(&a.0));
+    files
+        .iter()
+        .flat_map(|(_, p)| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// What one tenant alone exports from `config`, as a single-file run:
+/// its JSON lines.
+fn alone(config: &Value) -> Vec<String> {
+    let a = Agent::with_config(config);
+    a.file_cmd()
+        .args(["--settle", "0", "--severity", "all"])
+        .assert()
+        .success();
+    std::fs::read_to_string(a.path("out.log"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn three_tenants_one_rejected_the_others_export_everything_into_their_own_cursors() {
+    let sim_a = Sim::start(&["--events", "400", "--plain"]);
+    let sim_b = Sim::start(&["--vendor", "mcas", "--events", "300", "--plain"]);
+    let sim_c = Sim::start(&["--events", "50", "--plain"]);
+    let fleet = Fleet::new();
+    fleet.add("acme", &cloudsoc(&sim_a, KEY_SECRET));
+    fleet.add("globex", &mcas(&sim_b));
+    fleet.add("initech", &cloudsoc(&sim_c, "a-wrong-secret-0042"));
+    // A fourth whose destination is down: it fails at its output.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut hooli = cloudsoc(&sim_a, KEY_SECRET);
+    hooli["destinations"] = json!([{"output": "REMOTE", "socket_type": "TCP",
+        "target": format!("127.0.0.1:{closed}")}]);
+    fleet.add("hooli", &hooli);
+    // Not tenants: an example and a hidden file.
+    std::fs::write(fleet.tenants().join("config.example.json"), "{}").unwrap();
+    std::fs::write(fleet.tenants().join(".globex.json.swp"), "x").unwrap();
+
+    let out = fleet
+        .cmd()
+        .arg("--metrics-file")
+        .arg(fleet.path("m.prom"))
+        .args(["--send-retries", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // One line per failed tenant, naming it; the secret nowhere.
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("siem-agent: error: "))
+        .collect();
+    assert_eq!(errors.len(), 2, "{stderr}");
+    assert!(errors[0].starts_with("siem-agent: error: tenant hooli: "), "{stderr}");
+    assert!(errors[1].starts_with("siem-agent: error: tenant initech: "), "{stderr}");
+    assert!(errors[1].contains("rejected the credentials"), "{stderr}");
+    assert!(!stderr.contains("a-wrong-secret-0042") && !fleet.log().contains("a-wrong-secret-0042"));
+
+    // The two others exported all of it: the same lines as each alone,
+    // in one file both wrote (rolled over many times, no line cut).
+    let want = sorted([alone(&cloudsoc(&sim_a, KEY_SECRET)), alone(&mcas(&sim_b))].concat());
+    assert!(want.len() > 600, "{}", want.len());
+    let got = rolled_lines(&fleet.path("out.log"));
+    assert!(
+        std::fs::metadata(fleet.path("out.log.5")).is_ok(),
+        "rolled over"
+    );
+    for l in &got {
+        serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+    }
+    // One writer rolled it over: no file past --max_bytes.
+    for e in std::fs::read_dir(fleet.dir.path()).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with("out.log") {
+            let len = e.metadata().unwrap().len();
+            assert!(len < 20_000, "{:?}: {len} bytes", e.file_name());
+        }
+    }
+    assert_eq!(sorted(got), want);
+
+    // Each its own cursor, of its own source; none for the failed.
+    assert_eq!(fleet.state("acme").unwrap()["source"], "cloudsoc");
+    assert_eq!(fleet.state("globex").unwrap()["source"], "mcas");
+    let acme = fleet.state("acme").unwrap().to_string();
+    assert!(acme.contains("Investigate") && !acme.contains("alerts"), "{acme}");
+    assert!(fleet.state("initech").is_none_or(|s| s["Investigate"].is_null()));
+    assert!(fleet.tenants().join("hooli").is_dir());
+
+    // Every line of a tenant's work names it.
+    let log = fleet.log();
+    for l in log.lines().filter(|l| l.contains(" logs (")) {
+        assert!(
+            l.contains(" tenant acme: ") || l.contains(" tenant globex: ")
+                || l.contains(" tenant hooli: ") || l.contains(" tenant initech: "),
+            "{l}"
+        );
+    }
+    assert!(log.contains(" tenant globex: alerts: exported 300 logs"), "{log}");
+    assert!(log.contains("4 tenants: 2 exported, 2 failed (hooli, initech)"), "{log}");
+
+    // Metrics: a tenant label on each sample.
+    let m = std::fs::read_to_string(fleet.path("m.prom")).unwrap();
+    for (t, ok) in [("acme", 1), ("globex", 1), ("hooli", 0), ("initech", 0)] {
+        assert!(m.contains(&format!("siem_agent_last_run_success{{tenant=\"{t}\"}} {ok}\n")), "{m}");
+    }
+    assert!(m.contains("siem_agent_last_run_events_exported{tenant=\"globex\",app=\"alerts\","), "{m}");
+    assert_eq!(m.matches("# HELP siem_agent_last_run_success ").count(), 1);
+
+    // status and check list every tenant.
+    let out = Command::new(bin())
+        .args(["status", "--json", "--config"])
+        .arg(fleet.tenants())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&String> = status["tenants"].as_object().unwrap().keys().collect();
+    assert_eq!(names, ["acme", "globex", "hooli", "initech"]);
+    assert_eq!(status["tenants"]["globex"]["source"], "mcas");
+    assert!(status["tenants"]["acme"]["apps"]["Investigate"]["cursor"].is_string());
+    assert_eq!(status["tenants"]["initech"]["last_run"]["state"], "failed");
+    let out = Command::new(bin())
+        .args(["check", "--config"])
+        .arg(fleet.tenants())
+        .args(["-o", "STREAM", "--send-retries", "0"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("PASS tenants: 4 in "), "{text}");
+    assert!(text.contains("tenant acme: PASS API Investigate logs"), "{text}");
+    assert!(text.contains("tenant globex: PASS API alerts logs"), "{text}");
+    assert!(text.contains("tenant initech: FAIL API"), "{text}");
+    assert!(text.contains(&format!("tenant hooli: FAIL output 127.0.0.1:{closed}")), "{text}");
+
+    // A second run: nothing new for the two, the same two fail.
+    let before = rolled_lines(&fleet.path("out.log")).len();
+    let out = fleet.cmd().args(["--send-retries", "0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(rolled_lines(&fleet.path("out.log")).len(), before);
+}
+
+#[test]
+fn a_tenant_added_between_runs_starts_from_its_first_run_window() {
+    let sim_a = Sim::start(&["--events", "200", "--plain"]);
+    let fleet = Fleet::new();
+    fleet.add("acme", &cloudsoc(&sim_a, KEY_SECRET));
+    let out = fleet.cmd().output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let first = rolled_lines(&fleet.path("out.log")).len();
+    assert!(first >= 200);
+
+    // Two Defender for Cloud Apps tenants join (a first run takes two
+    // days): one whose alerts are three days old, one whose are a day old.
+    let at = |days: i64| {
+        (chrono::Utc::now() - chrono::Duration::days(days))
+            .format("%Y-%m-%dT%H:%M:%S")
+            .to_string()
+    };
+    let old = Sim::start(&["--vendor", "mcas", "--events", "100", "--start-time", &at(3)]);
+    let recent = Sim::start(&["--vendor", "mcas", "--events", "100", "--start-time", &at(1)]);
+    fleet.add("globex", &mcas(&old));
+    fleet.add("initech", &mcas(&recent));
+    let started = chrono::Utc::now();
+    let out = fleet.cmd().output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let new = rolled_lines(&fleet.path("out.log")).split_off(first);
+    // acme sent nothing again; of the two, only the recent alerts came.
+    assert_eq!(sorted(new), sorted(alone(&mcas(&recent))));
+    let log = fleet.log();
+    assert!(log.contains(" tenant acme: Investigate: exported 0 logs"), "{log}");
+    assert!(log.contains(" tenant globex: alerts: exported 0 logs"), "{log}");
+    assert!(log.contains(" tenant initech: alerts: exported 100 logs"), "{log}");
+    // Each new tenant started two days back.
+    for t in ["globex", "initech"] {
+        let from = log
+            .lines()
+            .find_map(|l| l.split_once(&format!(" tenant {t}: alerts: exporting from "))
+            .map(|(_, d)| d.to_string()))
+            .unwrap_or_else(|| panic!("{log}"));
+        let from = chrono::NaiveDateTime::parse_from_str(&from, "%Y-%m-%dT%H:%M:%S")
+            .unwrap()
+            .and_utc();
+        let back = (started - from).num_seconds();
+        assert!((2 * 86_400 - 60..=2 * 86_400 + 60).contains(&back), "{t}: {back}");
+    }
+}
+
+#[test]
+fn overlapping_runs_over_one_directory_never_export_a_tenant_twice() {
+    // acme is slow (a paced backfill); globex waits its turn behind it in
+    // the first run (--parallel 1), and a second run takes it meanwhile.
+    let sim_a = Sim::start(&["--events", "600", "--plain"]);
+    let sim_b = Sim::start(&["--vendor", "mcas", "--events", "300", "--plain"]);
+    let fleet = Fleet::new();
+    fleet.add("acme", &cloudsoc(&sim_a, KEY_SECRET));
+    fleet.add("globex", &mcas(&sim_b));
+    let mut first = fleet
+        .cmd()
+        .args(["--parallel", "1", "--rate", "150"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Ready when acme's run has begun and globex has not.
+    let running = |t: &str| {
+        std::fs::read_to_string(fleet.tenants().join(t).join("last_job.status"))
+            .is_ok_and(|s| s.contains("\"running\""))
+    };
+    assert!(wait_until(Duration::from_secs(30), Duration::from_millis(20), || running("acme")));
+    assert!(!fleet.tenants().join("globex").exists());
+
+    let second = fleet.cmd().output().unwrap();
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert!(running("acme"), "the first run ended too soon for the test");
+    let done = first.wait_with_output().unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+
+    // Each log once: the same lines as each tenant alone.
+    let want = sorted([alone(&cloudsoc(&sim_a, KEY_SECRET)), alone(&mcas(&sim_b))].concat());
+    let got = sorted(rolled_lines(&fleet.path("out.log")));
+    let unique: HashSet<&String> = got.iter().collect();
+    assert_eq!(unique.len(), got.len(), "a line twice");
+    assert_eq!(got, want);
+    let log = fleet.log();
+    // The second run took globex and left acme to the first; the first
+    // then found globex exported.
+    assert!(log.contains(" tenant acme: another run holds this tenant's lock; skipped"), "{log}");
+    assert!(log.contains(" tenant globex: alerts: exported 300 logs"), "{log}");
+    assert!(log.contains(" tenant globex: alerts: exported 0 logs"), "{log}");
+    let _ = read_json_lines;
+}
+
+#[test]
+fn one_tenant_s_credentials_cannot_come_from_the_command_line() {
+    let fleet = Fleet::new();
+    fleet.add("acme", &json!({"source": "mcas", "api_server": "http://127.0.0.1:9/", "token": "t"}));
+    for (flag, env) in [
+        (vec!["--token", "shared-token-1"], None),
+        (vec![], Some(("SIEM_AGENT_MCAS_TOKEN", "shared-token-2"))),
+        (vec!["--apisecret", "shared-secret-3"], None),
+    ] {
+        let mut c = fleet.cmd();
+        c.args(&flag);
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("would give every tenant of --config"), "{stderr}");
+        assert!(!stderr.contains("shared-"), "{stderr}");
+    }
+    // A directory with no tenant file is one line too.
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(empty.path())
+        .arg("--log-file")
+        .arg(fleet.path("agent.log"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no tenant files"));
+}
