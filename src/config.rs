@@ -297,9 +297,15 @@ impl Config {
 
     /// `Some(mode)` when the file can be read by group or others.
     pub fn loose_permissions(&self) -> Option<u32> {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&self.path).ok()?.permissions().mode() & 0o777;
-        (mode & 0o044 != 0).then_some(mode)
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = std::fs::metadata(&self.path).ok()?;
+        let mode = meta.permissions().mode() & 0o777;
+        // Readable by the agent's own group is how a service user reads a
+        // file root owns (the package's root:siem-agent 640).
+        // SAFETY: getegid has no preconditions and cannot fail.
+        let own_group = meta.gid() == unsafe { libc::getegid() };
+        let loose = mode & 0o004 != 0 || (mode & 0o040 != 0 && !own_group);
+        loose.then_some(mode)
     }
 }
 
@@ -508,6 +514,31 @@ pub fn base64(input: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_config_readable_by_the_agent_s_own_group_only_is_not_loose() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("config.json");
+        std::fs::write(
+            &p,
+            r#"{"api_server":"https://x.example/","key_id":"k","key_secret":"s","tenant":"t"}"#,
+        )
+        .unwrap();
+        let mode = |m| std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m)).unwrap();
+        mode(0o600);
+        assert_eq!(Config::load(&p).unwrap().loose_permissions(), None);
+        mode(0o640);
+        assert_eq!(Config::load(&p).unwrap().loose_permissions(), None);
+        mode(0o604);
+        assert_eq!(Config::load(&p).unwrap().loose_permissions(), Some(0o604));
+        // Group-readable by a group that is not the agent's (as root,
+        // which can give the file away).
+        if std::os::unix::fs::chown(&p, None, Some(1)).is_ok() && unsafe { libc::getegid() } != 1 {
+            mode(0o640);
+            assert_eq!(Config::load(&p).unwrap().loose_permissions(), Some(0o640));
+        }
+    }
 
     fn parse(s: &str) -> Result<Config, ConfigError> {
         Config::parse(Path::new("config.json"), s.as_bytes())

@@ -178,12 +178,29 @@ async fn check(args: ExportArgs) -> ExitCode {
     }
 }
 
+/// Whether a panic on the main thread ends only the tenant whose task it
+/// happened in (`--config DIR`), rather than the process.
+static TENANT_PANICS_CAUGHT: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// The message of the last panic caught for a tenant.
+static CAUGHT_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
 /// A panic message may quote data; it is redacted like every other line.
 /// A panic anywhere (a worker thread included) ends the process with 1;
-/// the cursor was committed only for pages already confirmed.
+/// the cursor was committed only for pages already confirmed. With many
+/// tenants, a panic in a tenant's work (on the main thread, where every
+/// tenant's tasks run) ends that tenant only: it fails with the message,
+/// the others go on.
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let msg = redact(&info.to_string()).replace('\n', " ");
+        if TENANT_PANICS_CAUGHT.load(std::sync::atomic::Ordering::SeqCst)
+            && std::thread::current().name() == Some("main")
+        {
+            *CAUGHT_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg);
+            return;
+        }
         eprintln!("siem-agent: error: internal error (please report): {msg}");
         std::process::exit(1);
     }));
@@ -220,10 +237,16 @@ async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
         settings.log_json,
     );
     if let Some(why) = &log.fallback {
-        if settings.debug {
-            eprintln!("siem-agent: note: {why}");
+        if settings.log_file.is_some() {
+            // A log file asked for by name that cannot be written: said
+            // on every run, until the path is mended.
+            warn!("{why}");
+        } else {
+            if settings.debug {
+                eprintln!("siem-agent: note: {why}");
+            }
+            info!("{why}");
         }
-        info!("{why}");
     }
     for note in &settings.notes {
         warn!("{note}");
@@ -321,6 +344,8 @@ async fn run_tenants(
     );
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(settings.parallel));
     let mut tasks = tokio::task::JoinSet::new();
+    let mut ids = std::collections::HashMap::new();
+    TENANT_PANICS_CAUGHT.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut unusable = Vec::new();
     for tenant in found {
         let tenant = match tenant {
@@ -334,7 +359,7 @@ async fn run_tenants(
         let slots = slots.clone();
         let stop = stop.clone();
         let name = tenant.name.clone();
-        tasks.spawn(
+        let handle = tasks.spawn(
             async move {
                 // The semaphore is fair: tenants start in name order.
                 let _slot = slots.acquire_owned().await;
@@ -359,16 +384,34 @@ async fn run_tenants(
             }
             .instrument(logging::tenant_span(&tenant.name)),
         );
+        ids.insert(handle.id(), tenant.name.clone());
     }
     let mut runs = Vec::new();
-    while let Some(done) = tasks.join_next().await {
+    while let Some(done) = tasks.join_next_with_id().await {
         match done {
-            Ok(run) => runs.push(run),
-            // A panic ends the process in the panic hook; a task is never
-            // cancelled.
-            Err(e) => error!("internal error (please report): {e}"),
+            Ok((_, run)) => runs.push(run),
+            // A tenant's task that panicked: that tenant failed.
+            Err(e) => {
+                let name = ids.get(&e.id()).cloned().unwrap_or_default();
+                let msg = CAUGHT_PANIC
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take()
+                    .unwrap_or_else(|| e.to_string());
+                runs.push(TenantRun {
+                    report: siem_agent::metrics::RunReport {
+                        tenant: Some(name.clone()),
+                        error: Some("other"),
+                        ended: chrono::Utc::now().timestamp(),
+                        ..Default::default()
+                    },
+                    name,
+                    result: Err(anyhow::anyhow!("internal error (please report): {msg}")),
+                });
+            }
         }
     }
+    TENANT_PANICS_CAUGHT.store(false, std::sync::atomic::Ordering::SeqCst);
     runs.sort_by(|a, b| a.name.cmp(&b.name));
 
     let mut failed = Vec::new();
@@ -592,6 +635,11 @@ async fn export(
         Some(lock)
     };
     let mut config = Config::load_as(&settings.config, settings.source)?;
+    // Tests only (debug builds): a panic in the export of a config that
+    // asks for one, to show what a panic does.
+    if cfg!(debug_assertions) && config.unknown.iter().any(|k| k.contains("test_panic")) {
+        panic!("test_panic in {}", config.path.display());
+    }
     settings.apply_to(&mut config)?;
     if !config.unknown.is_empty() {
         warn!(

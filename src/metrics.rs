@@ -55,13 +55,17 @@ fn labels(tenant: Option<&str>, pairs: &[(&str, &str)]) -> String {
     }
 }
 
+/// A family's samples of a report (its tenant, the tenant's last
+/// success before): `(labels, value)` each.
+type Samples = fn(&RunReport, Option<&str>, Option<i64>) -> Vec<(String, String)>;
+
 /// One metric family: its name (after `siem_agent_`), type, help, and
 /// each report's samples.
 struct Family {
     name: &'static str,
     kind: &'static str,
     help: &'static str,
-    samples: fn(&RunReport, Option<&str>, Option<i64>) -> Vec<(String, String)>,
+    samples: Samples,
 }
 
 const FAMILIES: &[Family] = &[

@@ -55,6 +55,29 @@ fn debug_lines_go_to_the_log_file_or_the_state_dir_with_a_note() {
     );
     let fallback = std::fs::read_to_string(c.path("siem-agent.log")).unwrap();
     assert!(fallback.contains("DEBUG"), "{fallback}");
+    // Without -d too: a log file named on the command line that cannot be
+    // written is a warning on every run.
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(c.config_path())
+        .args([
+            "--log-file",
+            "/nonexistent-dir/siem-agent.log",
+            "-o",
+            "FILE",
+            "-f",
+        ])
+        .arg(c.path("out.log"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "siem-agent: warning: cannot write the log file /nonexistent-dir/siem-agent.log"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

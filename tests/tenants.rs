@@ -100,7 +100,7 @@ fn rolled_lines(path: &Path) -> Vec<String> {
             Some((n, e.path()))
         })
         .collect();
-    files.sort_by(|a, b| b.0.cmp(&a.0));
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
     files
         .iter()
         .flat_map(|(_, p)| {
@@ -171,10 +171,18 @@ fn three_tenants_one_rejected_the_others_export_everything_into_their_own_cursor
         .filter(|l| l.starts_with("siem-agent: error: "))
         .collect();
     assert_eq!(errors.len(), 2, "{stderr}");
-    assert!(errors[0].starts_with("siem-agent: error: tenant hooli: "), "{stderr}");
-    assert!(errors[1].starts_with("siem-agent: error: tenant initech: "), "{stderr}");
+    assert!(
+        errors[0].starts_with("siem-agent: error: tenant hooli: "),
+        "{stderr}"
+    );
+    assert!(
+        errors[1].starts_with("siem-agent: error: tenant initech: "),
+        "{stderr}"
+    );
     assert!(errors[1].contains("rejected the credentials"), "{stderr}");
-    assert!(!stderr.contains("a-wrong-secret-0042") && !fleet.log().contains("a-wrong-secret-0042"));
+    assert!(
+        !stderr.contains("a-wrong-secret-0042") && !fleet.log().contains("a-wrong-secret-0042")
+    );
 
     // The two others exported all of it: the same lines as each alone,
     // in one file both wrote (rolled over many times, no line cut).
@@ -202,28 +210,51 @@ fn three_tenants_one_rejected_the_others_export_everything_into_their_own_cursor
     assert_eq!(fleet.state("acme").unwrap()["source"], "cloudsoc");
     assert_eq!(fleet.state("globex").unwrap()["source"], "mcas");
     let acme = fleet.state("acme").unwrap().to_string();
-    assert!(acme.contains("Investigate") && !acme.contains("alerts"), "{acme}");
-    assert!(fleet.state("initech").is_none_or(|s| s["Investigate"].is_null()));
+    assert!(
+        acme.contains("Investigate") && !acme.contains("alerts"),
+        "{acme}"
+    );
+    assert!(
+        fleet
+            .state("initech")
+            .is_none_or(|s| s["Investigate"].is_null())
+    );
     assert!(fleet.tenants().join("hooli").is_dir());
 
     // Every line of a tenant's work names it.
     let log = fleet.log();
     for l in log.lines().filter(|l| l.contains(" logs (")) {
         assert!(
-            l.contains(" tenant acme: ") || l.contains(" tenant globex: ")
-                || l.contains(" tenant hooli: ") || l.contains(" tenant initech: "),
+            l.contains(" tenant acme: ")
+                || l.contains(" tenant globex: ")
+                || l.contains(" tenant hooli: ")
+                || l.contains(" tenant initech: "),
             "{l}"
         );
     }
-    assert!(log.contains(" tenant globex: alerts: exported 300 logs"), "{log}");
-    assert!(log.contains("4 tenants: 2 exported, 2 failed (hooli, initech)"), "{log}");
+    assert!(
+        log.contains(" tenant globex: alerts: exported 300 logs"),
+        "{log}"
+    );
+    assert!(
+        log.contains("4 tenants: 2 exported, 2 failed (hooli, initech)"),
+        "{log}"
+    );
 
     // Metrics: a tenant label on each sample.
     let m = std::fs::read_to_string(fleet.path("m.prom")).unwrap();
     for (t, ok) in [("acme", 1), ("globex", 1), ("hooli", 0), ("initech", 0)] {
-        assert!(m.contains(&format!("siem_agent_last_run_success{{tenant=\"{t}\"}} {ok}\n")), "{m}");
+        assert!(
+            m.contains(&format!(
+                "siem_agent_last_run_success{{tenant=\"{t}\"}} {ok}\n"
+            )),
+            "{m}"
+        );
     }
-    assert!(m.contains("siem_agent_last_run_events_exported{tenant=\"globex\",app=\"alerts\","), "{m}");
+    assert!(
+        m.contains("siem_agent_last_run_events_exported{tenant=\"globex\",app=\"alerts\","),
+        "{m}"
+    );
     assert_eq!(m.matches("# HELP siem_agent_last_run_success ").count(), 1);
 
     // status and check list every tenant.
@@ -248,10 +279,19 @@ fn three_tenants_one_rejected_the_others_export_everything_into_their_own_cursor
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("PASS tenants: 4 in "), "{text}");
-    assert!(text.contains("tenant acme: PASS API Investigate logs"), "{text}");
-    assert!(text.contains("tenant globex: PASS API alerts logs"), "{text}");
+    assert!(
+        text.contains("tenant acme: PASS API Investigate logs"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tenant globex: PASS API alerts logs"),
+        "{text}"
+    );
     assert!(text.contains("tenant initech: FAIL API"), "{text}");
-    assert!(text.contains(&format!("tenant hooli: FAIL output 127.0.0.1:{closed}")), "{text}");
+    assert!(
+        text.contains(&format!("tenant hooli: FAIL output 127.0.0.1:{closed}")),
+        "{text}"
+    );
 
     // A second run: nothing new for the two, the same two fail.
     let before = rolled_lines(&fleet.path("out.log")).len();
@@ -266,7 +306,11 @@ fn a_tenant_added_between_runs_starts_from_its_first_run_window() {
     let fleet = Fleet::new();
     fleet.add("acme", &cloudsoc(&sim_a, KEY_SECRET));
     let out = fleet.cmd().output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let first = rolled_lines(&fleet.path("out.log")).len();
     assert!(first >= 200);
 
@@ -277,32 +321,64 @@ fn a_tenant_added_between_runs_starts_from_its_first_run_window() {
             .format("%Y-%m-%dT%H:%M:%S")
             .to_string()
     };
-    let old = Sim::start(&["--vendor", "mcas", "--events", "100", "--start-time", &at(3)]);
-    let recent = Sim::start(&["--vendor", "mcas", "--events", "100", "--start-time", &at(1)]);
+    let old = Sim::start(&[
+        "--vendor",
+        "mcas",
+        "--events",
+        "100",
+        "--start-time",
+        &at(3),
+    ]);
+    let recent = Sim::start(&[
+        "--vendor",
+        "mcas",
+        "--events",
+        "100",
+        "--start-time",
+        &at(1),
+    ]);
     fleet.add("globex", &mcas(&old));
     fleet.add("initech", &mcas(&recent));
     let started = chrono::Utc::now();
     let out = fleet.cmd().output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let new = rolled_lines(&fleet.path("out.log")).split_off(first);
     // acme sent nothing again; of the two, only the recent alerts came.
     assert_eq!(sorted(new), sorted(alone(&mcas(&recent))));
     let log = fleet.log();
-    assert!(log.contains(" tenant acme: Investigate: exported 0 logs"), "{log}");
-    assert!(log.contains(" tenant globex: alerts: exported 0 logs"), "{log}");
-    assert!(log.contains(" tenant initech: alerts: exported 100 logs"), "{log}");
+    assert!(
+        log.contains(" tenant acme: Investigate: exported 0 logs"),
+        "{log}"
+    );
+    assert!(
+        log.contains(" tenant globex: alerts: exported 0 logs"),
+        "{log}"
+    );
+    assert!(
+        log.contains(" tenant initech: alerts: exported 100 logs"),
+        "{log}"
+    );
     // Each new tenant started two days back.
     for t in ["globex", "initech"] {
         let from = log
             .lines()
-            .find_map(|l| l.split_once(&format!(" tenant {t}: alerts: exporting from "))
-            .map(|(_, d)| d.to_string()))
+            .find_map(|l| {
+                l.split_once(&format!(" tenant {t}: alerts: exporting from "))
+                    .map(|(_, d)| d.to_string())
+            })
             .unwrap_or_else(|| panic!("{log}"));
         let from = chrono::NaiveDateTime::parse_from_str(&from, "%Y-%m-%dT%H:%M:%S")
             .unwrap()
             .and_utc();
         let back = (started - from).num_seconds();
-        assert!((2 * 86_400 - 60..=2 * 86_400 + 60).contains(&back), "{t}: {back}");
+        assert!(
+            (2 * 86_400 - 60..=2 * 86_400 + 60).contains(&back),
+            "{t}: {back}"
+        );
     }
 }
 
@@ -315,7 +391,7 @@ fn overlapping_runs_over_one_directory_never_export_a_tenant_twice() {
     let fleet = Fleet::new();
     fleet.add("acme", &cloudsoc(&sim_a, KEY_SECRET));
     fleet.add("globex", &mcas(&sim_b));
-    let mut first = fleet
+    let first = fleet
         .cmd()
         .args(["--parallel", "1", "--rate", "150"])
         .stdout(Stdio::null())
@@ -327,14 +403,26 @@ fn overlapping_runs_over_one_directory_never_export_a_tenant_twice() {
         std::fs::read_to_string(fleet.tenants().join(t).join("last_job.status"))
             .is_ok_and(|s| s.contains("\"running\""))
     };
-    assert!(wait_until(Duration::from_secs(30), Duration::from_millis(20), || running("acme")));
+    assert!(wait_until(
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        || running("acme")
+    ));
     assert!(!fleet.tenants().join("globex").exists());
 
     let second = fleet.cmd().output().unwrap();
-    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
     assert!(running("acme"), "the first run ended too soon for the test");
     let done = first.wait_with_output().unwrap();
-    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
 
     // Each log once: the same lines as each tenant alone.
     let want = sorted([alone(&cloudsoc(&sim_a, KEY_SECRET)), alone(&mcas(&sim_b))].concat());
@@ -345,16 +433,28 @@ fn overlapping_runs_over_one_directory_never_export_a_tenant_twice() {
     let log = fleet.log();
     // The second run took globex and left acme to the first; the first
     // then found globex exported.
-    assert!(log.contains(" tenant acme: another run holds this tenant's lock; skipped"), "{log}");
-    assert!(log.contains(" tenant globex: alerts: exported 300 logs"), "{log}");
-    assert!(log.contains(" tenant globex: alerts: exported 0 logs"), "{log}");
+    assert!(
+        log.contains(" tenant acme: another run holds this tenant's lock; skipped"),
+        "{log}"
+    );
+    assert!(
+        log.contains(" tenant globex: alerts: exported 300 logs"),
+        "{log}"
+    );
+    assert!(
+        log.contains(" tenant globex: alerts: exported 0 logs"),
+        "{log}"
+    );
     let _ = read_json_lines;
 }
 
 #[test]
 fn one_tenant_s_credentials_cannot_come_from_the_command_line() {
     let fleet = Fleet::new();
-    fleet.add("acme", &json!({"source": "mcas", "api_server": "http://127.0.0.1:9/", "token": "t"}));
+    fleet.add(
+        "acme",
+        &json!({"source": "mcas", "api_server": "http://127.0.0.1:9/", "token": "t"}),
+    );
     for (flag, env) in [
         (vec!["--token", "shared-token-1"], None),
         (vec![], Some(("SIEM_AGENT_MCAS_TOKEN", "shared-token-2"))),
@@ -369,7 +469,10 @@ fn one_tenant_s_credentials_cannot_come_from_the_command_line() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains("would give every tenant of --config"), "{stderr}");
+        assert!(
+            stderr.contains("would give every tenant of --config"),
+            "{stderr}"
+        );
         assert!(!stderr.contains("shared-"), "{stderr}");
     }
     // A directory with no tenant file is one line too.
@@ -383,4 +486,39 @@ fn one_tenant_s_credentials_cannot_come_from_the_command_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no tenant files"));
+}
+
+#[test]
+fn a_panic_in_one_tenant_fails_that_tenant_only() {
+    let sim = Sim::start(&["--events", "100", "--plain"]);
+    let fleet = Fleet::new();
+    fleet.add("acme", &cloudsoc(&sim, KEY_SECRET));
+    // Debug builds panic in the export of a config with this key.
+    let mut broken = cloudsoc(&sim, KEY_SECRET);
+    broken["test_panic"] = json!(true);
+    fleet.add("bogus", &broken);
+    fleet.add("globex", &cloudsoc(&sim, KEY_SECRET));
+    let out = fleet.cmd().output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].starts_with("siem-agent: error: tenant bogus: internal error (please report): ")
+            && errors[0].contains("test_panic"),
+        "{stderr}"
+    );
+    assert!(fleet.state("acme").is_some() && fleet.state("globex").is_some());
+    assert!(fleet.state("bogus").is_none());
+    let alone = alone(&cloudsoc(&sim, KEY_SECRET));
+    assert_eq!(rolled_lines(&fleet.path("out.log")).len(), 2 * alone.len());
+    // The lock of the tenant that panicked was let go: the next run
+    // gets as far again.
+    let out = fleet.cmd().output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tenant bogus: internal error"));
+    // As one config file, a panic ends the run with 1, as before.
+    let a = Agent::with_config(&broken);
+    let out = a.cmd().output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("internal error (please report)"));
 }
