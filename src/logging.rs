@@ -165,16 +165,12 @@ struct TextLayer(RedactingFile);
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for TextLayer {
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let mut v = MessageVisitor(String::new());
-        if let Some(t) = tenant_of(event, &ctx) {
-            v.0 = format!("tenant {}: ", t.0);
-        }
-        event.record(&mut v);
+        let message = line_of(event, &ctx);
         let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let level = event.metadata().level().as_str();
         let mut w = self.0.clone();
         // The writer redacts, escapes and writes the line whole.
-        let _ = w.write_all(format!("{time} {level:>5} {}\n", v.0).as_bytes());
+        let _ = w.write_all(format!("{time} {level:>5} {message}\n").as_bytes());
     }
 }
 
@@ -215,6 +211,20 @@ fn tenant_of<S: Subscriber + for<'a> LookupSpan<'a>>(
         .find_map(|span| span.extensions().get::<TenantName>().cloned())
 }
 
+/// An event's message, after `tenant <name>: ` when it happened in a
+/// tenant's work.
+fn line_of<S: Subscriber + for<'a> LookupSpan<'a>>(
+    event: &Event<'_>,
+    ctx: &Context<'_, S>,
+) -> String {
+    let mut v = MessageVisitor(String::new());
+    if let Some(t) = tenant_of(event, ctx) {
+        v.0 = format!("tenant {}: ", t.0);
+    }
+    event.record(&mut v);
+    v.0
+}
+
 /// One field's value, as text.
 struct FieldVisitor(&'static str, Option<String>);
 
@@ -237,18 +247,14 @@ struct StderrLayer;
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for StderrLayer {
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let mut v = MessageVisitor(String::new());
-        if let Some(t) = tenant_of(event, &ctx) {
-            v.0 = format!("tenant {}: ", t.0);
-        }
-        event.record(&mut v);
+        let message = line_of(event, &ctx);
         let level = match *event.metadata().level() {
             Level::ERROR => "error",
             Level::WARN => "warning",
             Level::INFO => "info",
             _ => "debug",
         };
-        let line = crate::report::printable(&redact(&v.0)).into_owned();
+        let line = crate::report::printable(&redact(&message)).into_owned();
         let _ = writeln!(io::stderr().lock(), "siem-agent: {level}: {line}");
     }
 }

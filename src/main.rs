@@ -209,6 +209,8 @@ fn install_panic_hook() {
 enum Outcome {
     Done,
     Locked,
+    /// A tenant of many that a signal stopped before it began.
+    NotStarted(&'static str),
 }
 
 async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
@@ -296,6 +298,7 @@ async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
     }
     match result {
         Ok(Outcome::Done) => ExitCode::Success,
+        Ok(Outcome::NotStarted(_)) => ExitCode::Error,
         Ok(Outcome::Locked) => {
             eprintln!("Another instance is already running.");
             info!("another instance holds {LOCK_FILE}; exiting");
@@ -370,7 +373,7 @@ async fn run_tenants(
                 };
                 let signalled = *stop.borrow();
                 let result = match signalled {
-                    Some(signal) => Err(anyhow::anyhow!("not started: {signal}")),
+                    Some(signal) => Ok(Outcome::NotStarted(signal)),
                     None => export(&settings, &mut report, stop.clone()).await,
                 };
                 report.duration_seconds = started.elapsed().as_secs_f64();
@@ -416,11 +419,17 @@ async fn run_tenants(
 
     let mut failed = Vec::new();
     let mut locked = 0;
+    let mut not_started = Vec::new();
+    let mut signal = None;
     for run in &runs {
         let span = logging::tenant_span(&run.name);
         let _in = span.enter();
         match &run.result {
             Ok(Outcome::Done) => {}
+            Ok(Outcome::NotStarted(s)) => {
+                signal = Some(*s);
+                not_started.push(run.name.as_str());
+            }
             Ok(Outcome::Locked) => {
                 locked += 1;
                 info!("another run holds this tenant's lock; skipped");
@@ -434,12 +443,20 @@ async fn run_tenants(
     for e in &unusable {
         error!("{e}");
     }
+    if let Some(signal) = signal {
+        // One line for them all: they did not fail, they were not begun.
+        error!(
+            "{signal}: {} tenants not started: {}",
+            not_started.len(),
+            not_started.join(", ")
+        );
+    }
     if let Some(path) = &settings.metrics_file
         && !settings.dry_run
     {
         let reports: Vec<_> = runs
             .iter()
-            .filter(|r| !matches!(r.result, Ok(Outcome::Locked)))
+            .filter(|r| !matches!(r.result, Ok(Outcome::Locked | Outcome::NotStarted(_))))
             .map(|r| r.report.clone())
             .collect();
         if let Err(e) = siem_agent::metrics::write_tenants(path, &reports, &names) {
@@ -462,21 +479,26 @@ async fn run_tenants(
         );
     }
     info!(
-        "{} tenants: {} exported, {} failed{}, {} held by another run",
+        "{} tenants: {} exported, {} failed{}, {} held by another run{}",
         runs.len() + unusable.len(),
-        runs.len() - failed.len() - locked,
+        runs.len() - failed.len() - locked - not_started.len(),
         failed.len() + unusable.len(),
         if failed.is_empty() {
             String::new()
         } else {
             format!(" ({})", failed.join(", "))
         },
-        locked
+        locked,
+        if not_started.is_empty() {
+            String::new()
+        } else {
+            format!(", {} not started", not_started.len())
+        }
     );
     if runs.len() == locked && unusable.is_empty() {
         eprintln!("Another instance is already running.");
     }
-    if failed.is_empty() && unusable.is_empty() {
+    if failed.is_empty() && unusable.is_empty() && not_started.is_empty() {
         ExitCode::Success
     } else {
         ExitCode::Error

@@ -30,54 +30,34 @@ fn debug_lines_go_to_the_log_file_or_the_state_dir_with_a_note() {
 
     // An unwritable log path: the state directory, and one note on stderr.
     let c = Agent::new(&sim.url());
-    let out = Command::new(bin())
-        .arg("--config")
-        .arg(c.config_path())
-        .args([
-            "--log-file",
-            "/nonexistent-dir/siem-agent.log",
-            "-d",
-            "-o",
-            "FILE",
-            "-f",
-        ])
-        .arg(c.path("out.log"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        stderr
-            .matches("cannot write the log file /nonexistent-dir/siem-agent.log")
-            .count(),
-        1,
-        "{stderr}"
-    );
-    let fallback = std::fs::read_to_string(c.path("siem-agent.log")).unwrap();
-    assert!(fallback.contains("DEBUG"), "{fallback}");
-    // Without -d too: a log file named on the command line that cannot be
-    // written is a warning on every run.
-    let out = Command::new(bin())
-        .arg("--config")
-        .arg(c.config_path())
-        .args([
-            "--log-file",
-            "/nonexistent-dir/siem-agent.log",
-            "-o",
-            "FILE",
-            "-f",
-        ])
-        .arg(c.path("out.log"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains(
-            "siem-agent: warning: cannot write the log file /nonexistent-dir/siem-agent.log"
-        ),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // With -d or without: a log file named on the command line that
+    // cannot be written is one warning, on every run.
+    for debug in [true, false] {
+        let out = Command::new(bin())
+            .arg("--config")
+            .arg(c.config_path())
+            .args(["--log-file", "/nonexistent-dir/siem-agent.log"])
+            .args(if debug { &["-d"][..] } else { &[] })
+            .args(["-o", "FILE", "-f"])
+            .arg(c.path("out.log"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stderr
+                .matches(
+                    "siem-agent: warning: cannot write the log file /nonexistent-dir/siem-agent.log"
+                )
+                .count(),
+            1,
+            "{stderr}"
+        );
+        if debug {
+            let fallback = std::fs::read_to_string(c.path("siem-agent.log")).unwrap();
+            assert!(fallback.contains("DEBUG"), "{fallback}");
+        }
+    }
 }
 
 #[test]

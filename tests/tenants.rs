@@ -522,3 +522,65 @@ fn a_panic_in_one_tenant_fails_that_tenant_only() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("internal error (please report)"));
 }
+
+#[test]
+fn sigterm_saves_what_was_confirmed_and_names_the_tenants_not_begun() {
+    let sim = Sim::start(&["--events", "600", "--plain"]);
+    let fleet = Fleet::new();
+    for t in ["acme", "globex", "initech"] {
+        fleet.add(t, &cloudsoc(&sim, KEY_SECRET));
+    }
+    let run = fleet
+        .cmd()
+        .args(["--parallel", "1", "--rate", "200"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once acme has delivered some logs.
+    let out = fleet.path("out.log");
+    assert!(wait_until(
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        || {
+            std::fs::metadata(&out).is_ok_and(|m| m.len() > 20_000)
+                || std::fs::metadata(fleet.path("out.log.1")).is_ok()
+        }
+    ));
+    let pid = run.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let done = run.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(errors.len(), 2, "{stderr}");
+    assert!(
+        errors[0].starts_with("siem-agent: error: tenant acme: "),
+        "{stderr}"
+    );
+    assert_eq!(
+        errors[1],
+        "siem-agent: error: SIGTERM: 2 tenants not started: globex, initech"
+    );
+    // acme's cursor holds what was confirmed; the others have none.
+    assert!(fleet.state("acme").is_some());
+    assert!(!fleet.tenants().join("globex").exists());
+    // The next run finishes the lot, nothing twice.
+    let out = fleet.cmd().output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let one = alone(&cloudsoc(&sim, KEY_SECRET));
+    let got = sorted(rolled_lines(&fleet.path("out.log")));
+    let want = sorted([one.clone(), one.clone(), one].concat());
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got, want);
+}
