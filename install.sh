@@ -122,6 +122,8 @@ if [ "$systemd" = 1 ]; then
 # Options of the export run by siem-agent.service (see README.md), e.g.
 # SIEM_AGENT_ARGS=--severity all -o REMOTE -t relp://siem.example:2514
 SIEM_AGENT_ARGS=
+# The config: this file, or a directory of tenant files (one per *.json).
+SIEM_AGENT_CONFIG=$config_dir/config.json
 ENV
         chmod 600 "$config_dir/siem-agent.env"
         echo "created $config_dir/siem-agent.env: the export's options"
@@ -137,8 +139,9 @@ After=network-online.target
 
 [Service]
 Type=oneshot
+Environment=SIEM_AGENT_CONFIG=$config_dir/config.json
 EnvironmentFile=-$config_dir/siem-agent.env
-ExecStart=$prefix/bin/siem-agent --config $config_dir/config.json --state-dir \${STATE_DIRECTORY} --log-file \${LOGS_DIRECTORY}/siem-agent.log \$SIEM_AGENT_ARGS
+ExecStart=$prefix/bin/siem-agent --config \${SIEM_AGENT_CONFIG} --state-dir \${STATE_DIRECTORY} --log-file \${LOGS_DIRECTORY}/siem-agent.log \$SIEM_AGENT_ARGS
 StateDirectory=siem-agent
 StateDirectoryMode=0700
 LogsDirectory=siem-agent
