@@ -584,3 +584,78 @@ fn sigterm_saves_what_was_confirmed_and_names_the_tenants_not_begun() {
     assert_eq!(got.len(), want.len());
     assert_eq!(got, want);
 }
+
+#[test]
+fn a_tenant_whose_file_output_blocks_holds_up_no_other() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let sim_a = Sim::start(&["--events", "2000", "--plain"]);
+    // globex's API is slow to answer its first request: by then acme's
+    // output has long stopped taking anything.
+    let sim_b = Sim::start(&[
+        "--vendor",
+        "mcas",
+        "--events",
+        "100",
+        "--faults",
+        "slow",
+        "--slow-ms",
+        "1500",
+    ]);
+    let fleet = Fleet::new();
+    let fifo = fleet.path("stalled.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // A reader that never reads (opened read-write, so that opening does
+    // not wait for the agent).
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc_o_nonblock())
+        .open(&fifo)
+        .unwrap();
+    let mut acme = cloudsoc(&sim_a, KEY_SECRET);
+    acme["destinations"] = json!([{"output": "FILE", "filename": fifo, "format": "json"}]);
+    fleet.add("acme", &acme);
+    fleet.add("globex", &mcas(&sim_b));
+    let run = fleet
+        .cmd()
+        .args(["--send-timeout", "60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = |t: &str| {
+        std::fs::read_to_string(fleet.tenants().join(t).join("last_job.status")).unwrap_or_default()
+    };
+    // globex finishes while acme is still stuck on its output.
+    assert!(wait_until(
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        || { status("globex").contains("\"succeeded\"") }
+    ));
+    assert!(status("acme").contains("\"running\""), "{}", status("acme"));
+    // The reader goes: acme fails at its output, the run ends with 1.
+    drop(reader);
+    let done = run.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("siem-agent: error: tenant acme: "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("tenant globex"), "{stderr}");
+    assert_eq!(
+        rolled_lines(&fleet.path("out.log")).len(),
+        alone(&mcas(&sim_b)).len()
+    );
+}
+
+/// O_NONBLOCK, so that opening the FIFO never waits.
+fn libc_o_nonblock() -> i32 {
+    0o4000
+}

@@ -171,15 +171,42 @@ impl RotatingFile {
 /// A FILE output as every destination of the process that names the same
 /// file uses it: tenants of one run (`--config DIR`) writing to one file
 /// share one writer, so that they never roll it over twice or cut each
-/// other's last line. Each record is written whole under the lock; a
-/// sync confirms every record written before it, whoever wrote it.
-#[derive(Clone, Debug)]
+/// other's last line. Each user gathers its records and hands them over
+/// in batches on a blocking thread (a FIFO whose reader stalls, or a slow
+/// fsync, holds up that user only, never the thread the run's tasks share);
+/// a sync confirms every record written before it, whoever wrote it. Once
+/// a write or a sync of the file has failed, it fails for every user: a
+/// lost write cannot be confirmed by a later sync that happens to succeed.
+#[derive(Debug)]
 pub struct SharedFile {
     path: PathBuf,
-    inner: Arc<Mutex<RotatingFile>>,
+    inner: Arc<Mutex<Shared>>,
+    /// This user's records not yet handed over, and where each ends.
+    pending: Vec<u8>,
+    ends: Vec<usize>,
+    deadline: std::time::Duration,
 }
 
-type Registry = Mutex<Vec<(PathBuf, Weak<Mutex<RotatingFile>>)>>;
+#[derive(Debug)]
+struct Shared {
+    file: RotatingFile,
+    /// The first failure, repeated to every later call.
+    failed: Option<(io::ErrorKind, String)>,
+}
+
+impl Shared {
+    fn run<T>(&mut self, f: impl FnOnce(&mut RotatingFile) -> io::Result<T>) -> io::Result<T> {
+        if let Some((kind, msg)) = &self.failed {
+            return Err(io::Error::new(
+                *kind,
+                format!("an earlier write to this file failed: {msg}"),
+            ));
+        }
+        f(&mut self.file).inspect_err(|e| self.failed = Some((e.kind(), e.to_string())))
+    }
+}
+
+type Registry = Mutex<Vec<(PathBuf, Weak<Mutex<Shared>>)>>;
 
 fn registry() -> &'static Registry {
     static OPEN: OnceLock<Registry> = OnceLock::new();
@@ -198,10 +225,13 @@ fn identity(path: &Path) -> PathBuf {
     }
 }
 
+/// How many bytes a user gathers before handing them over.
+const BATCH: usize = 64 * 1024;
+
 impl SharedFile {
     /// The writer of `path` already open in this process, or a new one
-    /// (see [`RotatingFile::open`]); the first opener's size limits and
-    /// deadline apply.
+    /// (see [`RotatingFile::open`]); the first opener's size limits
+    /// apply.
     pub fn open(
         path: &Path,
         max_bytes: u64,
@@ -211,22 +241,26 @@ impl SharedFile {
         let id = identity(path);
         let mut open = registry().lock().unwrap_or_else(|e| e.into_inner());
         open.retain(|(_, w)| w.strong_count() > 0);
-        if let Some(inner) = open
+        let inner = match open
             .iter()
             .find(|(p, _)| *p == id)
             .and_then(|(_, w)| w.upgrade())
         {
-            return Ok(SharedFile {
-                path: path.to_path_buf(),
-                inner,
-            });
-        }
-        let file = RotatingFile::open(path, max_bytes, backup_count)?.with_deadline(deadline);
-        let inner = Arc::new(Mutex::new(file));
-        open.push((id, Arc::downgrade(&inner)));
+            Some(inner) => inner,
+            None => {
+                let file =
+                    RotatingFile::open(path, max_bytes, backup_count)?.with_deadline(deadline);
+                let inner = Arc::new(Mutex::new(Shared { file, failed: None }));
+                open.push((id, Arc::downgrade(&inner)));
+                inner
+            }
+        };
         Ok(SharedFile {
             path: path.to_path_buf(),
             inner,
+            pending: Vec::with_capacity(BATCH + 4096),
+            ends: Vec::new(),
+            deadline,
         })
     }
 
@@ -234,19 +268,55 @@ impl SharedFile {
         &self.path
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut RotatingFile) -> io::Result<T>) -> io::Result<T> {
-        f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()))
+    /// Takes one whole record (with its line end); hands a full batch
+    /// over.
+    pub async fn send(&mut self, record: &[u8]) -> io::Result<()> {
+        self.pending.extend_from_slice(record);
+        self.ends.push(self.pending.len());
+        if self.pending.len() >= BATCH {
+            self.hand_over(false).await?;
+        }
+        Ok(())
     }
 
-    /// Writes one whole record (see [`RotatingFile::write_record`]).
-    pub fn write_record(&self, record: &[u8]) -> io::Result<()> {
-        self.with(|f| f.write_record(record))
-    }
-
-    /// Makes every record written so far durable (see
+    /// Hands every record over and makes what the file holds durable (see
     /// [`RotatingFile::sync`]).
-    pub fn sync(&self) -> io::Result<()> {
-        self.with(RotatingFile::sync)
+    pub async fn sync(&mut self) -> io::Result<()> {
+        self.hand_over(true).await
+    }
+
+    /// Writes this user's records, each whole, then syncs if asked, on a
+    /// blocking thread; no progress for the deadline is an error.
+    async fn hand_over(&mut self, sync: bool) -> io::Result<()> {
+        let mut pending = std::mem::take(&mut self.pending);
+        let mut ends = std::mem::take(&mut self.ends);
+        let inner = self.inner.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let mut shared = inner.lock().unwrap_or_else(|e| e.into_inner());
+            let mut start = 0;
+            let mut res = Ok(());
+            for &end in &ends {
+                res = shared.run(|f| f.write_record(&pending[start..end]));
+                if res.is_err() {
+                    break;
+                }
+                start = end;
+            }
+            if res.is_ok() && sync {
+                res = shared.run(RotatingFile::sync);
+            }
+            pending.clear();
+            ends.clear();
+            (pending, ends, res)
+        });
+        let (pending, ends, res) = match tokio::time::timeout(self.deadline, task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Err(io::Error::other(e)),
+            Err(_) => return Err(crate::fsx::no_progress(self.deadline)),
+        };
+        self.pending = pending;
+        self.ends = ends;
+        res
     }
 }
 
@@ -370,21 +440,23 @@ mod tests {
 mod shared_tests {
     use super::*;
 
-    #[test]
-    fn two_openers_of_one_file_share_one_writer_and_its_rollover() {
+    #[tokio::test]
+    async fn two_openers_of_one_file_share_one_writer_and_its_rollover() {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("out.log");
         let t = std::time::Duration::from_secs(5);
-        let a = SharedFile::open(&path, 100, 3, t).unwrap();
+        let mut a = SharedFile::open(&path, 100, 3, t).unwrap();
         // The same file by another spelling of its path.
         let other = d.path().join(".").join("out.log");
-        let b = SharedFile::open(&other, 100, 3, t).unwrap();
+        let mut b = SharedFile::open(&other, 100, 3, t).unwrap();
         for i in 0..20 {
-            let w = if i % 2 == 0 { &a } else { &b };
-            w.write_record(format!("record {i:02} of twenty\n").as_bytes())
+            let w = if i % 2 == 0 { &mut a } else { &mut b };
+            w.send(format!("record {i:02} of twenty\n").as_bytes())
+                .await
                 .unwrap();
+            // Handed over one at a time, in this order.
+            w.sync().await.unwrap();
         }
-        a.sync().unwrap();
         let mut lines = Vec::new();
         for name in ["out.log.3", "out.log.2", "out.log.1", "out.log"] {
             let text = std::fs::read_to_string(d.path().join(name)).unwrap();
@@ -400,8 +472,22 @@ mod shared_tests {
         assert_eq!(lines, expected);
         drop((a, b));
         // Closed by both: a new opener starts a new writer.
-        let c = SharedFile::open(&path, 100, 3, t).unwrap();
-        c.write_record(b"again\n").unwrap();
-        c.sync().unwrap();
+        let mut c = SharedFile::open(&path, 100, 3, t).unwrap();
+        c.send(b"again\n").await.unwrap();
+        c.sync().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failure_is_every_user_s() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("out.log");
+        let t = std::time::Duration::from_secs(5);
+        let mut a = SharedFile::open(&path, 0, 0, t).unwrap();
+        let mut b = SharedFile::open(&path, 0, 0, t).unwrap();
+        a.inner.lock().unwrap().failed = Some((io::ErrorKind::Other, "disk on fire".into()));
+        b.send(b"x\n").await.unwrap();
+        let e = b.sync().await.unwrap_err();
+        assert!(e.to_string().contains("disk on fire"), "{e}");
+        assert!(a.sync().await.is_err());
     }
 }

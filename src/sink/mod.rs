@@ -193,9 +193,10 @@ impl Sink {
             Sink::Hec(s) => s.send(frame).await,
             Sink::UnixDatagram(s) => s.send(frame).await,
             Sink::Stream(s) => s.send(frame).await,
-            Sink::File(f) => f
-                .write_record(frame)
-                .map_err(|e| SinkError::write(&f.path().display().to_string(), e)),
+            Sink::File(f) => {
+                let r = f.send(frame).await;
+                r.map_err(|e| SinkError::write(&f.path().display().to_string(), e))
+            }
         }
     }
 
@@ -251,9 +252,10 @@ impl Sink {
             Sink::Relp(s) => s.flush().await,
             Sink::Hec(s) => s.flush().await,
             Sink::Stream(s) => s.flush().await,
-            Sink::File(f) => f
-                .sync()
-                .map_err(|e| SinkError::write(&f.path().display().to_string(), e)),
+            Sink::File(f) => {
+                let r = f.sync().await;
+                r.map_err(|e| SinkError::write(&f.path().display().to_string(), e))
+            }
         }
     }
 }
