@@ -142,6 +142,10 @@ Type=oneshot
 Environment=SIEM_AGENT_CONFIG=$config_dir/config.json
 EnvironmentFile=-$config_dir/siem-agent.env
 ExecStart=$prefix/bin/siem-agent --config \${SIEM_AGENT_CONFIG} --state-dir \${STATE_DIRECTORY} --log-file \${LOGS_DIRECTORY}/siem-agent.log \$SIEM_AGENT_ARGS
+# A run that takes longer is stopped (SIGTERM: what the outputs confirmed
+# is saved; the next run goes on from there), so that a wedged run cannot
+# hold up every later one. A first backfill of 180 days fits easily.
+TimeoutStartSec=4h
 StateDirectory=siem-agent
 StateDirectoryMode=0700
 LogsDirectory=siem-agent

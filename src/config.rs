@@ -300,11 +300,13 @@ impl Config {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let meta = std::fs::metadata(&self.path).ok()?;
         let mode = meta.permissions().mode() & 0o777;
-        // Readable by the agent's own group is how a service user reads a
-        // file root owns (the package's root:siem-agent 640).
-        // SAFETY: getegid has no preconditions and cannot fail.
-        let own_group = meta.gid() == unsafe { libc::getegid() };
-        let loose = mode & 0o004 != 0 || (mode & 0o040 != 0 && !own_group);
+        // Readable by the agent's own group, in a file another user owns,
+        // is how a service user reads a file root keeps (the package's
+        // root:siem-agent 640); a file the agent owns needs no group.
+        // SAFETY: getegid and geteuid have no preconditions, cannot fail.
+        let (egid, euid) = unsafe { (libc::getegid(), libc::geteuid()) };
+        let granted = meta.gid() == egid && meta.uid() != euid;
+        let loose = mode & 0o004 != 0 || (mode & 0o040 != 0 && !granted);
         loose.then_some(mode)
     }
 }
@@ -528,14 +530,21 @@ mod tests {
         let mode = |m| std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m)).unwrap();
         mode(0o600);
         assert_eq!(Config::load(&p).unwrap().loose_permissions(), None);
+        // The agent's own file, readable by its group: loose.
         mode(0o640);
-        assert_eq!(Config::load(&p).unwrap().loose_permissions(), None);
+        assert_eq!(Config::load(&p).unwrap().loose_permissions(), Some(0o640));
         mode(0o604);
         assert_eq!(Config::load(&p).unwrap().loose_permissions(), Some(0o604));
-        // Group-readable by a group that is not the agent's (as root,
-        // which can give the file away).
-        if std::os::unix::fs::chown(&p, None, Some(1)).is_ok() && unsafe { libc::getegid() } != 1 {
+        // As root, which can give the file away: another user's file that
+        // the agent reads through its own group is not loose; through
+        // another group it is.
+        // SAFETY: no preconditions.
+        let (egid, euid) = unsafe { (libc::getegid(), libc::geteuid()) };
+        if euid == 0 && egid != 1 {
             mode(0o640);
+            std::os::unix::fs::chown(&p, Some(1), Some(egid)).unwrap();
+            assert_eq!(Config::load(&p).unwrap().loose_permissions(), None);
+            std::os::unix::fs::chown(&p, Some(1), Some(1)).unwrap();
             assert_eq!(Config::load(&p).unwrap().loose_permissions(), Some(0o640));
         }
     }

@@ -183,9 +183,6 @@ async fn check(args: ExportArgs) -> ExitCode {
 static TENANT_PANICS_CAUGHT: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
-/// The message of the last panic caught for a tenant.
-static CAUGHT_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
-
 /// A panic message may quote data; it is redacted like every other line.
 /// A panic anywhere (a worker thread included) ends the process with 1;
 /// the cursor was committed only for pages already confirmed. With many
@@ -198,7 +195,7 @@ fn install_panic_hook() {
         if TENANT_PANICS_CAUGHT.load(std::sync::atomic::Ordering::SeqCst)
             && std::thread::current().name() == Some("main")
         {
-            *CAUGHT_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg);
+            // The tenant's task ends with the panic; its runner reports it.
             return;
         }
         eprintln!("siem-agent: error: internal error (please report): {msg}");
@@ -318,6 +315,33 @@ struct TenantRun {
     report: siem_agent::metrics::RunReport,
 }
 
+impl TenantRun {
+    /// A tenant that failed before or outside its export.
+    fn failed(name: String, kind: &'static str, e: anyhow::Error) -> TenantRun {
+        TenantRun {
+            report: siem_agent::metrics::RunReport {
+                tenant: Some(name.clone()),
+                error: Some(kind),
+                ended: chrono::Utc::now().timestamp(),
+                ..Default::default()
+            },
+            name,
+            result: Err(e),
+        }
+    }
+}
+
+/// The text of a panic's payload (`panic!` with a message gives a String
+/// or a &str).
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    redact(text).replace('\n', " ")
+}
+
 /// `--config DIR`: every tenant file of the directory exported, at most
 /// `--parallel` at once, each in its own state directory and under its
 /// own lock, each failure its own: exit 1 if any failed, with one line
@@ -327,6 +351,8 @@ async fn run_tenants(
     dir: &std::path::Path,
     stop: tokio::sync::watch::Receiver<Option<&'static str>>,
 ) -> ExitCode {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use tracing::Instrument;
     let found = match siem_agent::tenant::discover(dir, &settings.state_dir) {
         Ok(f) => f,
@@ -337,7 +363,13 @@ async fn run_tenants(
     };
     let names: Vec<String> = found
         .iter()
-        .filter_map(|t| t.as_ref().ok().map(|t| t.name.clone()))
+        .filter_map(|t| match t {
+            Ok(t) => Some(t.name.clone()),
+            Err(e) => e
+                .tenant()
+                .filter(|n| siem_agent::tenant::valid_name(n))
+                .map(str::to_string),
+        })
         .collect();
     info!(
         "{}: {} tenants, at most {} at once",
@@ -345,22 +377,32 @@ async fn run_tenants(
         found.len(),
         settings.parallel
     );
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(settings.parallel));
+    // A single config's cursor where the tenants' state directories are:
+    // a tenant starting afresh beside it would export again what that
+    // config already did, if the config became the tenant.
+    let single_cursor = settings.state_dir.join(STATE_FILE);
+    let single_cursor = single_cursor.exists().then_some(single_cursor);
+    let slots = Arc::new(tokio::sync::Semaphore::new(settings.parallel));
+    // A dry run whose reader went away (`| head`) starts no more tenants.
+    let reader_left = Arc::new(AtomicBool::new(false));
     let mut tasks = tokio::task::JoinSet::new();
     let mut ids = std::collections::HashMap::new();
-    TENANT_PANICS_CAUGHT.store(true, std::sync::atomic::Ordering::SeqCst);
-    let mut unusable = Vec::new();
+    let mut runs = Vec::new();
+    TENANT_PANICS_CAUGHT.store(true, Ordering::SeqCst);
     for tenant in found {
         let tenant = match tenant {
             Ok(t) => t,
             Err(e) => {
-                unusable.push(e);
+                let name = e.tenant().unwrap_or("?").to_string();
+                runs.push(TenantRun::failed(name, "config", e.into()));
                 continue;
             }
         };
         let settings = settings.for_tenant(&tenant);
         let slots = slots.clone();
         let stop = stop.clone();
+        let reader_left = reader_left.clone();
+        let single_cursor = single_cursor.clone();
         let name = tenant.name.clone();
         let handle = tasks.spawn(
             async move {
@@ -372,10 +414,25 @@ async fn run_tenants(
                     ..Default::default()
                 };
                 let signalled = *stop.borrow();
-                let result = match signalled {
-                    Some(signal) => Ok(Outcome::NotStarted(signal)),
-                    None => export(&settings, &mut report, stop.clone()).await,
+                let result = match (signalled, &single_cursor) {
+                    (Some(signal), _) => Ok(Outcome::NotStarted(signal)),
+                    _ if reader_left.load(Ordering::SeqCst) => {
+                        Ok(Outcome::NotStarted("stdout closed"))
+                    }
+                    (None, Some(single))
+                        if !settings.state_dir.join(STATE_FILE).exists() =>
+                    {
+                        Err(anyhow::anyhow!(
+                            "{} is the cursor of a single config, and this tenant has none yet: if this tenant was that config, move the file to {} to go on from it; if not, delete it (nothing is exported until then, so that nothing is exported twice)",
+                            single.display(),
+                            settings.state_dir.display()
+                        ))
+                    }
+                    _ => export(&settings, &mut report, stop.clone()).await,
                 };
+                if result.as_ref().err().is_some_and(reader_gone) {
+                    reader_left.store(true, Ordering::SeqCst);
+                }
                 report.duration_seconds = started.elapsed().as_secs_f64();
                 report.ended = chrono::Utc::now().timestamp();
                 report.error = result.as_ref().err().map(error_kind);
@@ -389,33 +446,28 @@ async fn run_tenants(
         );
         ids.insert(handle.id(), tenant.name.clone());
     }
-    let mut runs = Vec::new();
     while let Some(done) = tasks.join_next_with_id().await {
         match done {
             Ok((_, run)) => runs.push(run),
             // A tenant's task that panicked: that tenant failed.
             Err(e) => {
                 let name = ids.get(&e.id()).cloned().unwrap_or_default();
-                let msg = CAUGHT_PANIC
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take()
-                    .unwrap_or_else(|| e.to_string());
-                runs.push(TenantRun {
-                    report: siem_agent::metrics::RunReport {
-                        tenant: Some(name.clone()),
-                        error: Some("other"),
-                        ended: chrono::Utc::now().timestamp(),
-                        ..Default::default()
-                    },
-                    name,
-                    result: Err(anyhow::anyhow!("internal error (please report): {msg}")),
-                });
+                let why = if e.is_panic() {
+                    panic_text(e.into_panic().as_ref())
+                } else {
+                    e.to_string()
+                };
+                let e = anyhow::anyhow!("internal error (please report): {why}");
+                runs.push(TenantRun::failed(name, "other", e));
             }
         }
     }
-    TENANT_PANICS_CAUGHT.store(false, std::sync::atomic::Ordering::SeqCst);
+    TENANT_PANICS_CAUGHT.store(false, Ordering::SeqCst);
     runs.sort_by(|a, b| a.name.cmp(&b.name));
+    // `--dry-run | head`: the reader had enough; end quietly.
+    if settings.dry_run && reader_left.load(Ordering::SeqCst) {
+        return ExitCode::Success;
+    }
 
     let mut failed = Vec::new();
     let mut locked = 0;
@@ -440,9 +492,6 @@ async fn run_tenants(
             }
         }
     }
-    for e in &unusable {
-        error!("{e}");
-    }
     if let Some(signal) = signal {
         // One line for them all: they did not fail, they were not begun.
         error!(
@@ -457,13 +506,14 @@ async fn run_tenants(
         let reports: Vec<_> = runs
             .iter()
             .filter(|r| !matches!(r.result, Ok(Outcome::Locked | Outcome::NotStarted(_))))
+            .filter(|r| names.contains(&r.name))
             .map(|r| r.report.clone())
             .collect();
         if let Err(e) = siem_agent::metrics::write_tenants(path, &reports, &names) {
             warn!("{e}");
         }
     }
-    if settings.dry_run && runs.iter().all(|r| r.result.is_ok()) {
+    if settings.dry_run && failed.is_empty() {
         let total = |f: fn(&siem_agent::state::status::Counts) -> u64| -> u64 {
             runs.iter()
                 .flat_map(|r| r.report.apps.values())
@@ -480,9 +530,9 @@ async fn run_tenants(
     }
     info!(
         "{} tenants: {} exported, {} failed{}, {} held by another run{}",
-        runs.len() + unusable.len(),
+        runs.len(),
         runs.len() - failed.len() - locked - not_started.len(),
-        failed.len() + unusable.len(),
+        failed.len(),
         if failed.is_empty() {
             String::new()
         } else {
@@ -495,10 +545,10 @@ async fn run_tenants(
             format!(", {} not started", not_started.len())
         }
     );
-    if runs.len() == locked && unusable.is_empty() {
+    if runs.len() == locked {
         eprintln!("Another instance is already running.");
     }
-    if failed.is_empty() && unusable.is_empty() && not_started.is_empty() {
+    if failed.is_empty() && not_started.is_empty() {
         ExitCode::Success
     } else {
         ExitCode::Error
@@ -706,7 +756,16 @@ async fn export(
     // server's clock: a local clock far off would otherwise skip logs or
     // ask for ones the API no longer keeps.
     let local_now = chrono::Utc::now();
-    let now = match source.server_now().await {
+    // The first request may hang up to --http-timeout: a signal meanwhile
+    // ends the run at once (nothing was read, nothing is to be saved).
+    let mut signals = stop.clone();
+    let server_now = tokio::select! {
+        t = source.server_now() => t,
+        sig = siem_agent::run::stop_signal(&mut signals) => {
+            return Err(siem_agent::run::RunError::Interrupted(sig).into());
+        }
+    };
+    let now = match server_now {
         Some(server) => {
             let skew = (local_now - server).num_seconds();
             if skew.abs() > 300 {

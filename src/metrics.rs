@@ -23,13 +23,13 @@ pub struct RunReport {
     pub lag_seconds: BTreeMap<String, i64>,
     pub duration_seconds: f64,
     /// `None` on success, else the kind of error (`source`, `output`,
-    /// `state`, `config`, `other`).
+    /// `state`, `config`, `signal`, `other`).
     pub error: Option<&'static str>,
     /// Unix time of the end of the run.
     pub ended: i64,
 }
 
-const ERROR_KINDS: [&str; 5] = ["source", "output", "state", "config", "other"];
+const ERROR_KINDS: [&str; 6] = ["source", "output", "state", "config", "signal", "other"];
 
 const PREFIX: &str = "siem_agent_";
 

@@ -752,7 +752,9 @@ impl Exporter {
 
 /// Resolves when a signal has asked the run to stop (never, if the sender
 /// is gone).
-async fn stop_signal(stop: &mut tokio::sync::watch::Receiver<Option<&'static str>>) -> Interrupted {
+pub async fn stop_signal(
+    stop: &mut tokio::sync::watch::Receiver<Option<&'static str>>,
+) -> Interrupted {
     loop {
         if let Some(sig) = *stop.borrow_and_update() {
             return Interrupted(sig);

@@ -30,6 +30,22 @@ pub enum TenantError {
         "{file}: '{name}' cannot name a tenant: use letters, digits, '.', '_' and '-', starting with a letter or digit"
     )]
     BadName { file: String, name: String },
+    #[error("{file}: cannot read the tenant file: {source}")]
+    Unreadable {
+        file: String,
+        name: String,
+        source: std::io::Error,
+    },
+}
+
+impl TenantError {
+    /// The tenant an error is about, when it is about one.
+    pub fn tenant(&self) -> Option<&str> {
+        match self {
+            TenantError::BadName { name, .. } | TenantError::Unreadable { name, .. } => Some(name),
+            _ => None,
+        }
+    }
 }
 
 /// The longest tenant name: it becomes a directory name and a label.
@@ -68,18 +84,22 @@ pub fn discover(
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(list_error)? {
         let entry = entry.map_err(list_error)?;
-        let Some(file) = entry.file_name().to_str().map(str::to_string) else {
-            continue;
-        };
-        // A directory named x.json, a socket: not a tenant file. A
-        // symbolic link to a file is one (configs are often linked from
-        // a secrets store).
-        if !is_tenant_file(&file) || !entry.path().is_file() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if !is_tenant_file(&file) {
             continue;
         }
-        files.push(file);
+        // What the name leads to: a file is a tenant (a symbolic link to
+        // one too: configs are often linked from a secrets store); a
+        // directory named x.json is not; a link that leads nowhere, or
+        // that cannot be followed, is a tenant that fails, never one
+        // skipped without a word.
+        match std::fs::metadata(entry.path()) {
+            Ok(m) if !m.is_file() => continue,
+            Ok(_) => files.push((file, None)),
+            Err(e) => files.push((file, Some(e))),
+        }
     }
-    files.sort();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
     if files.is_empty() {
         return Err(TenantError::Empty {
             dir: dir.display().to_string(),
@@ -87,13 +107,20 @@ pub fn discover(
     }
     Ok(files
         .into_iter()
-        .map(|file| {
+        .map(|(file, unreadable)| {
             let name = file.trim_end_matches(".json").to_string();
             let config = dir.join(&file);
             if !valid_name(&name) {
                 return Err(TenantError::BadName {
                     file: config.display().to_string(),
                     name: crate::report::printable(&name).into_owned(),
+                });
+            }
+            if let Some(source) = unreadable {
+                return Err(TenantError::Unreadable {
+                    file: config.display().to_string(),
+                    name,
+                    source,
                 });
             }
             Ok(Tenant {
@@ -135,6 +162,9 @@ mod tests {
             std::fs::write(d.path().join(f), "{}").unwrap();
         }
         std::fs::create_dir(d.path().join("dir.json")).unwrap();
+        std::os::unix::fs::symlink("/nonexistent/x.json", d.path().join("lost.json")).unwrap();
+        std::os::unix::fs::symlink(d.path().join("acme.json"), d.path().join("linked.json"))
+            .unwrap();
         let found = discover(d.path(), Path::new("/state")).unwrap();
         let names: Vec<_> = found
             .iter()
@@ -143,10 +173,17 @@ mod tests {
                 Err(e) => format!("error: {e}"),
             })
             .collect();
-        assert_eq!(names.len(), 3, "{names:?}");
+        assert_eq!(names.len(), 5, "{names:?}");
         assert_eq!(names[0], "acme");
         assert!(names[1].starts_with("error: ") && names[1].contains("bad name.json"));
         assert_eq!(names[2], "globex");
+        assert_eq!(names[3], "linked");
+        assert!(
+            names[4].contains("lost.json: cannot read the tenant file"),
+            "{}",
+            names[4]
+        );
+        assert_eq!(found[4].as_ref().unwrap_err().tenant(), Some("lost"));
         let acme = found[0].as_ref().unwrap();
         assert_eq!(acme.state_dir, Path::new("/state/acme"));
         assert_eq!(acme.config, d.path().join("acme.json"));

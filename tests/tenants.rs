@@ -455,17 +455,12 @@ fn one_tenant_s_credentials_cannot_come_from_the_command_line() {
         "acme",
         &json!({"source": "mcas", "api_server": "http://127.0.0.1:9/", "token": "t"}),
     );
-    for (flag, env) in [
-        (vec!["--token", "shared-token-1"], None),
-        (vec![], Some(("SIEM_AGENT_MCAS_TOKEN", "shared-token-2"))),
-        (vec!["--apisecret", "shared-secret-3"], None),
+    for flag in [
+        ["--token", "shared-token-1"],
+        ["--apisecret", "shared-secret-3"],
+        ["--orgurl", "https://shared.example"],
     ] {
-        let mut c = fleet.cmd();
-        c.args(&flag);
-        if let Some((k, v)) = env {
-            c.env(k, v);
-        }
-        let out = c.output().unwrap();
+        let out = fleet.cmd().args(flag).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -475,6 +470,29 @@ fn one_tenant_s_credentials_cannot_come_from_the_command_line() {
         );
         assert!(!stderr.contains("shared-"), "{stderr}");
     }
+    // From the environment (API_KEY is a common name): not used, said.
+    let sim = Sim::start(&["--vendor", "mcas", "--events", "10"]);
+    fleet.add("acme", &mcas(&sim));
+    let out = fleet
+        .cmd()
+        .env("API_KEY", "shared-key-4")
+        .env("SIEM_AGENT_MCAS_TOKEN", "shared-token-5")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: API_KEY is set in the environment; with --config DIR it is not used"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: SIEM_AGENT_MCAS_TOKEN is set"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("shared-"), "{stderr}");
+    assert_eq!(rolled_lines(&fleet.path("out.log")).len(), 10 + 1);
     // A directory with no tenant file is one line too.
     let empty = tempfile::tempdir().unwrap();
     let out = Command::new(bin())
@@ -497,17 +515,23 @@ fn a_panic_in_one_tenant_fails_that_tenant_only() {
     let mut broken = cloudsoc(&sim, KEY_SECRET);
     broken["test_panic"] = json!(true);
     fleet.add("bogus", &broken);
+    fleet.add("bogus2", &broken);
     fleet.add("globex", &cloudsoc(&sim, KEY_SECRET));
     let out = fleet.cmd().output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let errors: Vec<&str> = stderr.lines().filter(|l| l.contains(": error: ")).collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(
-        errors[0].starts_with("siem-agent: error: tenant bogus: internal error (please report): ")
-            && errors[0].contains("test_panic"),
-        "{stderr}"
-    );
+    assert_eq!(errors.len(), 2, "{stderr}");
+    // Each with its own panic's message.
+    for (line, t) in errors.iter().zip(["bogus", "bogus2"]) {
+        let file = fleet.tenants().join(format!("{t}.json"));
+        assert!(
+            line.starts_with(&format!(
+                "siem-agent: error: tenant {t}: internal error (please report): "
+            )) && line.ends_with(&format!("test_panic in {}", file.display())),
+            "{stderr}"
+        );
+    }
     assert!(fleet.state("acme").is_some() && fleet.state("globex").is_some());
     assert!(fleet.state("bogus").is_none());
     let alone = alone(&cloudsoc(&sim, KEY_SECRET));
@@ -658,4 +682,179 @@ fn a_tenant_whose_file_output_blocks_holds_up_no_other() {
 /// O_NONBLOCK, so that opening the FIFO never waits.
 fn libc_o_nonblock() -> i32 {
     0o4000
+}
+
+#[test]
+fn a_tenant_file_that_cannot_be_read_is_a_failed_tenant_never_a_missing_one() {
+    let sim = Sim::start(&["--events", "50", "--plain"]);
+    let fleet = Fleet::new();
+    fleet.add("acme", &cloudsoc(&sim, KEY_SECRET));
+    std::os::unix::fs::symlink(
+        "/nonexistent/globex.json",
+        fleet.tenants().join("globex.json"),
+    )
+    .unwrap();
+    let out = fleet
+        .cmd()
+        .arg("--metrics-file")
+        .arg(fleet.path("m.prom"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("siem-agent: error: tenant globex: ")
+            && stderr.contains("globex.json: cannot read the tenant file"),
+        "{stderr}"
+    );
+    assert!(fleet.state("acme").is_some());
+    let m = std::fs::read_to_string(fleet.path("m.prom")).unwrap();
+    assert!(
+        m.contains("siem_agent_last_run_success{tenant=\"globex\"} 0"),
+        "{m}"
+    );
+    assert!(
+        m.contains("siem_agent_last_run_errors{tenant=\"globex\",kind=\"config\"} 1"),
+        "{m}"
+    );
+    let out = Command::new(bin())
+        .args(["status", "--config"])
+        .arg(fleet.tenants())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("tenant globex: error: ") && text.contains("cannot read the tenant file"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_single_config_s_cursor_among_the_tenants_stops_new_tenants_until_moved() {
+    let sim = Sim::start(&["--events", "100", "--plain"]);
+    let fleet = Fleet::new();
+    // A single config, run as before: its cursor next to it.
+    fleet.add("acme", &cloudsoc(&sim, KEY_SECRET));
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(fleet.tenants().join("acme.json"))
+        .arg("--log-file")
+        .arg(fleet.path("agent.log"))
+        .args([
+            "--settle",
+            "0",
+            "--severity",
+            "all",
+            "-o",
+            "FILE",
+            "--format",
+            "json",
+            "-f",
+        ])
+        .arg(fleet.path("out.log"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let first = rolled_lines(&fleet.path("out.log")).len();
+    assert!(first >= 100);
+    // The directory as tenants: acme would start afresh and send it all
+    // again. It is stopped, and told what to do.
+    let out = fleet.cmd().output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("siem-agent: error: tenant acme: ")
+            && stderr.contains("is the cursor of a single config"),
+        "{stderr}"
+    );
+    assert_eq!(rolled_lines(&fleet.path("out.log")).len(), first);
+    // Moved where the tenant's state goes: it goes on from there.
+    std::fs::create_dir_all(fleet.tenants().join("acme")).unwrap();
+    std::fs::rename(
+        fleet.tenants().join("export_log.state"),
+        fleet.tenants().join("acme/export_log.state"),
+    )
+    .unwrap();
+    let out = fleet.cmd().output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(rolled_lines(&fleet.path("out.log")).len(), first);
+}
+
+#[test]
+fn a_dry_run_of_many_tenants_into_head_ends_quietly() {
+    let sim = Sim::start(&["--events", "3000", "--plain"]);
+    let fleet = Fleet::new();
+    for t in ["acme", "globex", "initech"] {
+        fleet.add(t, &cloudsoc(&sim, KEY_SECRET));
+    }
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' --config '{}' --log-file '{}' --dry-run --settle 0 | head -2",
+            bin().display(),
+            fleet.tenants().display(),
+            fleet.path("agent.log").display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    assert_eq!(stderr, "", "{stderr}");
+    // No tenant after the first was begun.
+    assert!(
+        !fleet
+            .log()
+            .contains("tenant globex: Investigate: exporting"),
+        "{}",
+        fleet.log()
+    );
+}
+
+#[test]
+fn a_signal_stops_a_run_whose_api_does_not_answer_at_once() {
+    // An API that takes connections and never answers.
+    let api = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = api.local_addr().unwrap().port();
+    let fleet = Fleet::new();
+    fleet.add(
+        "acme",
+        &json!({"user_id": "u-1", "api_server": format!("http://127.0.0.1:{port}/"),
+                "key_id": KEY_ID, "key_secret": KEY_SECRET, "tenant": "demo"}),
+    );
+    let mut run = fleet
+        .cmd()
+        .args(["--http-timeout", "120"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the agent is waiting for its first answer.
+    let (_held, _) = api.accept().unwrap();
+    let pid = run.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // It ends promptly (well before --http-timeout), with 1.
+    let ended = wait_until(Duration::from_secs(30), Duration::from_millis(20), || {
+        run.try_wait().unwrap().is_some()
+    });
+    if !ended {
+        let _ = run.kill();
+    }
+    assert!(ended, "still waiting for the API after SIGTERM");
+    let done = run.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("tenant acme: ") && stderr.contains("SIGTERM"),
+        "{stderr}"
+    );
 }

@@ -315,6 +315,17 @@ expect_stat /var/log/siem-agent "siem-agent:siem-agent 750" reinstall
 present /var/lib/siem-agent/export_log.state reinstall
 absent /etc/systemd/system/timers.target.wants/siem-agent.timer "reinstall: the timer is still not enabled"
 
+# --- 8b. An upgrade keeps what the administrator changed -----------------------
+# (the log directory opened to a log shipper's group; config.json replaced by
+# tenant files): neither is undone nor brought back.
+chmod 755 /var/log/siem-agent
+mv "$cfg" "$tmp/config.json.saved"
+dpkg -i "$deb"
+expect_stat /var/log/siem-agent "siem-agent:siem-agent 755" "upgrade (the administrator's mode kept)"
+absent "$cfg" "upgrade (a removed config.json stays removed)"
+mv "$tmp/config.json.saved" "$cfg"
+chmod 750 /var/log/siem-agent
+
 # --- 9. Remove: config, state and log stay ---------------------------------------
 cfg_sum=$(sha256sum "$cfg")
 dpkg -r siem-agent

@@ -141,7 +141,7 @@ impl Settings {
         }
     }
 
-    pub fn from_args(a: ExportArgs) -> Result<Settings, SettingsError> {
+    pub fn from_args(mut a: ExportArgs) -> Result<Settings, SettingsError> {
         let mut notes = Vec::new();
         let apps = apps(&a.elastica_app);
         let severities = severities(&a.severity);
@@ -234,7 +234,7 @@ impl Settings {
         }
         let tenants_dir = a.config.is_dir().then(|| a.config.clone());
         if tenants_dir.is_some() {
-            refuse_shared_credentials(&a)?;
+            shared_credentials(&mut a, &mut notes)?;
         }
         let state_dir = match &a.state_dir {
             Some(d) => d.clone(),
@@ -338,19 +338,35 @@ impl Settings {
 }
 
 /// With `--config DIR`, the options that would give every tenant the same
-/// credentials (a flag or its environment variable) are refused: each
-/// tenant's file holds its own.
-fn refuse_shared_credentials(a: &ExportArgs) -> Result<(), SettingsError> {
-    let given = [
-        (a.token.is_some(), "--token (or SIEM_AGENT_MCAS_TOKEN)"),
-        (a.apikey.is_some(), "--apikey (or API_KEY)"),
-        (a.apisecret.is_some(), "--apisecret (or API_SECRET)"),
-        (a.apiurl.is_some(), "--apiurl"),
-        (a.orgurl.is_some(), "--orgurl"),
-    ];
-    match given.iter().find(|(g, _)| *g) {
-        Some((_, what)) => err(format!(
-            "{what} would give every tenant of --config {} the same credentials: put each tenant's in its own file",
+/// credentials are refused: each tenant's file holds its own. The same
+/// credentials from the environment (`API_KEY` is a common name, set for
+/// other programs) are left out, with a note.
+fn shared_credentials(a: &mut ExportArgs, notes: &mut Vec<String>) -> Result<(), SettingsError> {
+    let from_env = |value: &Option<String>, var: &str| {
+        value.is_some() && std::env::var(var).ok().as_ref() == value.as_ref()
+    };
+    let mut given = Vec::new();
+    for (value, flag, var) in [
+        (&mut a.token, "--token", Some("SIEM_AGENT_MCAS_TOKEN")),
+        (&mut a.apikey, "--apikey", Some("API_KEY")),
+        (&mut a.apisecret, "--apisecret", Some("API_SECRET")),
+        (&mut a.apiurl, "--apiurl", None),
+        (&mut a.orgurl, "--orgurl", None),
+    ] {
+        match var {
+            Some(var) if from_env(value, var) => {
+                *value = None;
+                notes.push(format!(
+                    "{var} is set in the environment; with --config DIR it is not used: each tenant's file holds its own credentials"
+                ));
+            }
+            _ if value.is_some() => given.push(flag),
+            _ => {}
+        }
+    }
+    match given.first() {
+        Some(flag) => err(format!(
+            "{flag} would give every tenant of --config {} the same credentials: put each tenant's in its own file",
             a.config.display()
         )),
         None => Ok(()),

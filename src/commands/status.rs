@@ -37,11 +37,12 @@ pub fn report(args: &StatusArgs, now: DateTime<Utc>) -> Result<Value, StatusErro
                     .unwrap_or_else(|e| json!({"error": crate::report::one_line(&e)}));
                 (t.name, r)
             }
-            Err(e) => match &e {
-                crate::tenant::TenantError::BadName { name, .. } => {
-                    (name.clone(), json!({"error": e.to_string()}))
-                }
-                _ => return Err(e.into()),
+            Err(e) => match e.tenant() {
+                Some(name) => (
+                    name.to_string(),
+                    json!({"error": crate::report::one_line(&e)}),
+                ),
+                None => return Err(e.into()),
             },
         };
         tenants.insert(name, value);
@@ -59,9 +60,8 @@ fn one(
     now: DateTime<Utc>,
 ) -> Result<Value, StateError> {
     // The state file's source; without one yet, the config's.
-    let configured = crate::config::Config::load(config)
-        .map(|c| c.source)
-        .unwrap_or_default();
+    let loaded = crate::config::Config::load(config);
+    let configured = loaded.as_ref().map(|c| c.source).unwrap_or_default();
     let cursors = CursorFile::load_any(&dir.join(STATE_FILE), configured)?;
     let mut apps = serde_json::Map::new();
     for &app in cursors.source.streams() {
@@ -81,12 +81,17 @@ fn one(
         );
     }
     let last = Status::load(&dir.join(STATUS_FILE));
-    Ok(json!({
+    let mut report = json!({
         "state_dir": dir.display().to_string(),
         "source": cursors.source.name(),
         "apps": apps,
         "last_run": last.map(|s| serde_json::to_value(s).unwrap_or(Value::Null)),
-    }))
+    });
+    // A config the next run cannot read: said, not hidden.
+    if let Err(e) = &loaded {
+        report["config_error"] = crate::report::one_line(e).into();
+    }
+    Ok(report)
 }
 
 /// `2 h 3 min`, `4 days 1 h`, `35 s`.
@@ -142,6 +147,9 @@ fn one_text(report: &Value) -> String {
         "state directory: {}\n",
         report["state_dir"].as_str().unwrap_or("")
     ));
+    if let Some(e) = report["config_error"].as_str() {
+        out.push_str(&format!("config: error: {}\n", crate::report::printable(e)));
+    }
     for (app, a) in report["apps"].as_object().into_iter().flatten() {
         match a["cursor"].as_str() {
             None => out.push_str(&format!(
