@@ -694,6 +694,8 @@ fn a_tenant_file_that_cannot_be_read_is_a_failed_tenant_never_a_missing_one() {
         fleet.tenants().join("globex.json"),
     )
     .unwrap();
+    // And one whose file is there but not JSON.
+    std::fs::write(fleet.tenants().join("initech.json"), "{not json").unwrap();
     let out = fleet
         .cmd()
         .arg("--metrics-file")
@@ -725,6 +727,14 @@ fn a_tenant_file_that_cannot_be_read_is_a_failed_tenant_never_a_missing_one() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("tenant globex: error: ") && text.contains("cannot read the tenant file"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tenant initech:\n  state directory: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("  config: error: ") && text.contains("initech.json"),
         "{text}"
     );
 }
