@@ -119,6 +119,23 @@ impl RotatingFile {
         Ok(())
     }
 
+    /// Writes whole records, `records[..ends[0]]`, `records[ends[0]..ends[1]]`
+    /// ...: at once when no rollover falls among them, else one by one.
+    pub fn write_records(&mut self, records: &[u8], ends: &[usize]) -> io::Result<()> {
+        let may_roll = self.regular && self.max_bytes > 0 && self.backup_count > 0;
+        if !may_roll || self.size + records.len() as u64 <= self.max_bytes.saturating_sub(1) {
+            self.out.write_all(records)?;
+            self.size += records.len() as u64;
+            return Ok(());
+        }
+        let mut start = 0;
+        for &end in ends {
+            self.write_record(&records[start..end])?;
+            start = end;
+        }
+        Ok(())
+    }
+
     /// Flushes what was written to the kernel.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
@@ -225,8 +242,9 @@ fn identity(path: &Path) -> PathBuf {
     }
 }
 
-/// How many bytes a user gathers before handing them over.
-const BATCH: usize = 64 * 1024;
+/// How many bytes a user gathers before handing them over (the run asks
+/// for a sync after as many: see `Sink::flush_batch`).
+const BATCH: usize = 256 * 1024;
 
 impl SharedFile {
     /// The writer of `path` already open in this process, or a new one
@@ -293,15 +311,7 @@ impl SharedFile {
         let inner = self.inner.clone();
         let task = tokio::task::spawn_blocking(move || {
             let mut shared = inner.lock().unwrap_or_else(|e| e.into_inner());
-            let mut start = 0;
-            let mut res = Ok(());
-            for &end in &ends {
-                res = shared.run(|f| f.write_record(&pending[start..end]));
-                if res.is_err() {
-                    break;
-                }
-                start = end;
-            }
+            let mut res = shared.run(|f| f.write_records(&pending, &ends));
             if res.is_ok() && sync {
                 res = shared.run(RotatingFile::sync);
             }
@@ -475,6 +485,22 @@ mod shared_tests {
         let mut c = SharedFile::open(&path, 100, 3, t).unwrap();
         c.send(b"again\n").await.unwrap();
         c.sync().await.unwrap();
+    }
+
+    #[test]
+    fn records_written_together_roll_over_as_one_by_one() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("out.log");
+        let mut f = RotatingFile::open(&path, 30, 5).unwrap();
+        // Three of 12 bytes into an empty file of at most 30: two, then one.
+        let recs = b"record 0001\nrecord 0002\nrecord 0003\n";
+        f.write_records(recs, &[12, 24, 36]).unwrap();
+        // Two more that fit beside it: written at once.
+        f.write_records(b"ab\ncd\n", &[3, 6]).unwrap();
+        f.sync().unwrap();
+        let read = |n: &str| std::fs::read_to_string(d.path().join(n)).unwrap();
+        assert_eq!(read("out.log.1"), "record 0001\nrecord 0002\n");
+        assert_eq!(read("out.log"), "record 0003\nab\ncd\n");
     }
 
     #[tokio::test]
