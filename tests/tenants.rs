@@ -868,3 +868,32 @@ fn a_signal_stops_a_run_whose_api_does_not_answer_at_once() {
         "{stderr}"
     );
 }
+
+#[test]
+fn json_log_lines_carry_the_tenant() {
+    let sim = Sim::start(&["--events", "30", "--plain"]);
+    let fleet = Fleet::new();
+    fleet.add("acme", &cloudsoc(&sim, KEY_SECRET));
+    fleet.add("globex", &cloudsoc(&sim, KEY_SECRET));
+    let out = fleet.cmd().args(["--log-format", "json"]).output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<Value> = fleet
+        .log()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let exported: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"].as_str().unwrap().contains(": exported "))
+        .collect();
+    assert_eq!(exported.len(), 4, "{lines:?}");
+    for t in ["acme", "globex"] {
+        assert_eq!(exported.iter().filter(|l| l["tenant"] == t).count(), 2);
+    }
+    // The run's own lines have none.
+    let summary = lines
+        .iter()
+        .find(|l| l["message"].as_str().unwrap().starts_with("2 tenants: "))
+        .unwrap();
+    assert!(summary.get("tenant").is_none());
+}
