@@ -115,8 +115,9 @@ impl Write for RedactingFile {
         let mut line = crate::report::printable(&redact(body)).into_owned();
         line.push('\n');
         let mut f = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        f.write_record(line.as_bytes())?;
-        f.flush()?;
+        // Locked while written: another run opening the log never takes
+        // this line for one cut short.
+        f.locked(|f| f.write_record(line.as_bytes()).and_then(|()| f.flush()))?;
         Ok(buf.len())
     }
 
@@ -153,9 +154,8 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for JsonLayer {
         }
         text.push('\n');
         let mut f = self.0.0.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = f
-            .write_record(redact(&text).as_bytes())
-            .and_then(|()| f.flush());
+        let text = redact(&text);
+        let _ = f.locked(|f| f.write_record(text.as_bytes()).and_then(|()| f.flush()));
     }
 }
 

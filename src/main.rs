@@ -49,12 +49,32 @@ fn main() -> std::process::ExitCode {
         }
     };
     let output_given = matches.value_source("output") == Some(ValueSource::CommandLine);
-    let cli = match Cli::from_arg_matches(&matches) {
+    let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("siem-agent: error: {}", one_line_error(&e));
             return ExitCode::Error.into();
         }
+    };
+    // Which credentials came from the environment (with --config DIR they
+    // are left out, where a flag is refused).
+    let export_matches = match matches.subcommand() {
+        Some(("check", m)) => m,
+        _ => &matches,
+    };
+    let from_env = ["token", "apikey", "apisecret"]
+        .into_iter()
+        .filter(|id| export_matches.value_source(id) == Some(ValueSource::EnvVariable))
+        .collect();
+    match &mut cli.command {
+        Some(Command::Check(a)) => a.credentials_from_env = from_env,
+        None => cli.export.credentials_from_env = from_env,
+        _ => {}
+    }
+    // How long a write in flight may take to finish at exit.
+    let send_timeout = match &cli.command {
+        Some(Command::Check(a)) => a.send_timeout,
+        _ => cli.export.send_timeout,
     };
     // The export runs on one thread: fetching, formatting and sending take
     // turns there (the state writer and blocking writes have threads of
@@ -117,8 +137,11 @@ fn main() -> std::process::ExitCode {
         },
         None => runtime.block_on(agent(cli.export, output_given)),
     };
-    // Do not wait for background tasks (a fetch in flight) at exit.
-    runtime.shutdown_background();
+    // Do not wait for background tasks (a fetch in flight) at exit, but
+    // let a write in flight on a blocking thread (a batch of a FILE
+    // output, a buffer to stdout) finish, so that no record is cut; each
+    // such write is bounded by --send-timeout.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(send_timeout));
     code.into()
 }
 
@@ -178,22 +201,24 @@ async fn check(args: ExportArgs) -> ExitCode {
     }
 }
 
-/// Whether a panic on the main thread ends only the tenant whose task it
-/// happened in (`--config DIR`), rather than the process.
-static TENANT_PANICS_CAUGHT: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
+/// The tasks of tenants (`--config DIR`): a panic in one ends that tenant
+/// only, rather than the process.
+static TENANT_TASKS: std::sync::Mutex<Vec<tokio::task::Id>> = std::sync::Mutex::new(Vec::new());
 
 /// A panic message may quote data; it is redacted like every other line.
 /// A panic anywhere (a worker thread included) ends the process with 1;
 /// the cursor was committed only for pages already confirmed. With many
-/// tenants, a panic in a tenant's work (on the main thread, where every
-/// tenant's tasks run) ends that tenant only: it fails with the message,
-/// the others go on.
+/// tenants, a panic in a tenant's own task ends that tenant only: it
+/// fails with the message, the others go on (a panic anywhere else, a
+/// task it started included, still ends the process).
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let msg = redact(&info.to_string()).replace('\n', " ");
-        if TENANT_PANICS_CAUGHT.load(std::sync::atomic::Ordering::SeqCst)
-            && std::thread::current().name() == Some("main")
+        if let Some(id) = tokio::task::try_id()
+            && TENANT_TASKS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&id)
         {
             // The tenant's task ends with the panic; its runner reports it.
             return;
@@ -388,7 +413,6 @@ async fn run_tenants(
     let mut tasks = tokio::task::JoinSet::new();
     let mut ids = std::collections::HashMap::new();
     let mut runs = Vec::new();
-    TENANT_PANICS_CAUGHT.store(true, Ordering::SeqCst);
     for tenant in found {
         let tenant = match tenant {
             Ok(t) => t,
@@ -445,6 +469,10 @@ async fn run_tenants(
             .instrument(logging::tenant_span(&tenant.name)),
         );
         ids.insert(handle.id(), tenant.name.clone());
+        TENANT_TASKS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(handle.id());
     }
     while let Some(done) = tasks.join_next_with_id().await {
         match done {
@@ -462,11 +490,16 @@ async fn run_tenants(
             }
         }
     }
-    TENANT_PANICS_CAUGHT.store(false, Ordering::SeqCst);
     runs.sort_by(|a, b| a.name.cmp(&b.name));
-    // `--dry-run | head`: the reader had enough; end quietly.
-    if settings.dry_run && reader_left.load(Ordering::SeqCst) {
-        return ExitCode::Success;
+    // `--dry-run | head`: the reader had enough; the tenants it cut short
+    // end quietly (another's failure is still said).
+    let reader_left = settings.dry_run && reader_left.load(Ordering::SeqCst);
+    if reader_left {
+        runs.retain(|r| !r.result.as_ref().err().is_some_and(reader_gone));
+        runs.retain(|r| !matches!(r.result, Ok(Outcome::NotStarted(_))));
+        if runs.iter().all(|r| r.result.is_ok()) {
+            return ExitCode::Success;
+        }
     }
 
     let mut failed = Vec::new();

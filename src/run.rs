@@ -395,15 +395,9 @@ impl Exporter {
             disorder: false,
         };
         let mut result = self.pages(app, &start, rx, &mut track, counts).await;
+        // (A fetcher that panicked has ended the process: see main.rs's
+        // panic hook; its closed channel is never taken for the end.)
         fetcher.abort();
-        // A fetcher that panicked closed its channel as if the pages had
-        // ended: the panic is the run's (the panic hook has already
-        // ended the process, but for a tenant of many, see main.rs).
-        if let Err(e) = fetcher.await
-            && e.is_panic()
-        {
-            std::panic::resume_unwind(e.into_panic());
-        }
         if result.is_ok()
             && let Err(e) = self.confirm_routes().await
         {

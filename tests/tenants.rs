@@ -472,7 +472,10 @@ fn one_tenant_s_credentials_cannot_come_from_the_command_line() {
     }
     // From the environment (API_KEY is a common name): not used, said.
     let sim = Sim::start(&["--vendor", "mcas", "--events", "10"]);
-    fleet.add("acme", &mcas(&sim));
+    // (with a destinations list, read against the command line)
+    let mut acme = mcas(&sim);
+    acme["destinations"] = json!([{"output": "FILE", "filename": fleet.path("acme.out")}]);
+    fleet.add("acme", &acme);
     let out = fleet
         .cmd()
         .env("API_KEY", "shared-key-4")
@@ -492,7 +495,16 @@ fn one_tenant_s_credentials_cannot_come_from_the_command_line() {
         "{stderr}"
     );
     assert!(!stderr.contains("shared-"), "{stderr}");
-    assert_eq!(rolled_lines(&fleet.path("out.log")).len(), 10 + 1);
+    assert_eq!(rolled_lines(&fleet.path("acme.out")).len(), 10 + 1);
+    // A flag is a flag even when the environment holds the same value.
+    let out = fleet
+        .cmd()
+        .env("API_KEY", "shared-key-6")
+        .args(["--apikey", "shared-key-6"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--apikey would give every tenant"));
     // A directory with no tenant file is one line too.
     let empty = tempfile::tempdir().unwrap();
     let out = Command::new(bin())
@@ -822,6 +834,25 @@ fn a_dry_run_of_many_tenants_into_head_ends_quietly() {
         "{}",
         fleet.log()
     );
+    // A tenant that failed before the reader left is still said.
+    fleet.add("aaa", &cloudsoc(&sim, "a-wrong-secret"));
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' --config '{}' --log-file '{}' --dry-run --settle 0 --retries 0 | head -2",
+            bin().display(),
+            fleet.tenants().display(),
+            fleet.path("agent.log").display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].starts_with("siem-agent: error: tenant aaa: "),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -896,4 +927,49 @@ fn json_log_lines_carry_the_tenant() {
         .find(|l| l["message"].as_str().unwrap().starts_with("2 tenants: "))
         .unwrap();
     assert!(summary.get("tenant").is_none());
+}
+
+#[test]
+fn a_slow_reader_of_a_fifo_output_that_keeps_reading_is_no_error() {
+    use std::io::Read;
+    let sim = Sim::start(&["--events", "600", "--detect-events", "0", "--plain"]);
+    let a = Agent::with_config(&cloudsoc(&sim, KEY_SECRET));
+    let fifo = a.path("slow.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // A reader taking 16 KiB every 100 ms: the whole export takes longer
+    // than --send-timeout, but the reader never stops reading.
+    let path = fifo.clone();
+    let reader = std::thread::spawn(move || {
+        let mut f = std::fs::File::open(path).unwrap();
+        let mut all = Vec::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match f.read(&mut buf).unwrap() {
+                0 => return all,
+                n => all.extend_from_slice(&buf[..n]),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let out = a
+        .cmd()
+        .args(["--settle", "0", "--severity", "all", "--send-timeout", "1"])
+        .args(["-o", "FILE", "--format", "json", "-f"])
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let got = String::from_utf8(reader.join().unwrap()).unwrap();
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines.len(), 600, "{stderr}");
+    for l in lines {
+        serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+    }
 }

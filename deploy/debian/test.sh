@@ -326,6 +326,18 @@ absent "$cfg" "upgrade (a removed config.json stays removed)"
 mv "$tmp/config.json.saved" "$cfg"
 chmod 750 /var/log/siem-agent
 
+# --- 8c. A tenants directory the service user cannot read is reported ----------
+cp /etc/siem-agent/siem-agent.env "$tmp/env.saved"
+install -d -o root -g siem-agent -m 750 /etc/siem-agent/tenants.d
+install -o root -g root -m 600 /dev/null /etc/siem-agent/tenants.d/acme.json
+echo 'SIEM_AGENT_CONFIG=/etc/siem-agent/tenants.d' >>/etc/siem-agent/siem-agent.env
+dpkg -i "$deb" 2>"$tmp/upgrade.err" || { cat "$tmp/upgrade.err" >&2; fail "upgrade with tenants: dpkg -i failed"; }
+grep -q "the siem-agent user cannot read /etc/siem-agent/tenants.d/acme.json" "$tmp/upgrade.err" ||
+    { cat "$tmp/upgrade.err" >&2; fail "upgrade with tenants: no warning about an unreadable tenant file"; }
+ok "upgrade with tenants: a tenant file the service user cannot read is reported"
+rm -r /etc/siem-agent/tenants.d
+cp "$tmp/env.saved" /etc/siem-agent/siem-agent.env
+
 # --- 9. Remove: config, state and log stay ---------------------------------------
 cfg_sum=$(sha256sum "$cfg")
 dpkg -r siem-agent

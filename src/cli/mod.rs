@@ -651,6 +651,11 @@ pub struct ExportArgs {
     /// Fetch, filter and format as usual, but print to stdout: no output is opened, no cursor moves, no status is written.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
+
+    /// The ids of the credentials (`token`, `apikey`, `apisecret`) that
+    /// came from the environment, not the command line (set by main).
+    #[arg(skip)]
+    pub credentials_from_env: Vec<&'static str>,
 }
 
 /// Moves a subcommand named after global options to the front, so that

@@ -342,19 +342,17 @@ impl Settings {
 /// credentials from the environment (`API_KEY` is a common name, set for
 /// other programs) are left out, with a note.
 fn shared_credentials(a: &mut ExportArgs, notes: &mut Vec<String>) -> Result<(), SettingsError> {
-    let from_env = |value: &Option<String>, var: &str| {
-        value.is_some() && std::env::var(var).ok().as_ref() == value.as_ref()
-    };
+    let env = a.credentials_from_env.clone();
     let mut given = Vec::new();
-    for (value, flag, var) in [
-        (&mut a.token, "--token", Some("SIEM_AGENT_MCAS_TOKEN")),
-        (&mut a.apikey, "--apikey", Some("API_KEY")),
-        (&mut a.apisecret, "--apisecret", Some("API_SECRET")),
-        (&mut a.apiurl, "--apiurl", None),
-        (&mut a.orgurl, "--orgurl", None),
+    for (value, flag, id, var) in [
+        (&mut a.token, "--token", "token", "SIEM_AGENT_MCAS_TOKEN"),
+        (&mut a.apikey, "--apikey", "apikey", "API_KEY"),
+        (&mut a.apisecret, "--apisecret", "apisecret", "API_SECRET"),
+        (&mut a.apiurl, "--apiurl", "apiurl", ""),
+        (&mut a.orgurl, "--orgurl", "orgurl", ""),
     ] {
         match var {
-            Some(var) if from_env(value, var) => {
+            var if value.is_some() && env.contains(&id) => {
                 *value = None;
                 notes.push(format!(
                     "{var} is set in the environment; with --config DIR it is not used: each tenant's file holds its own credentials"
@@ -445,11 +443,14 @@ pub fn config_destinations(
         let cli = <super::Cli as clap::Parser>::try_parse_from(super::hoist_subcommand(args))
             .map_err(|e| at(super::one_line_error(&e)))?;
         // The export's command line, or `check`'s (the same flags).
-        let export = match cli.command {
+        let mut export = match cli.command {
             None => cli.export,
             Some(super::Command::Check(a)) => a,
             Some(_) => return Err(at("not an export command line".into())),
         };
+        // Only its destinations are wanted: of this config (one tenant's,
+        // with --config DIR), not of the directory.
+        export.config = config.to_path_buf();
         let s = Settings::from_args(export).map_err(|e| at(e.0))?;
         all.extend(s.destinations);
     }

@@ -46,8 +46,16 @@ fn remove_partial_line(path: &Path) -> io::Result<Option<u64>> {
         Err(_) => return Ok(None),
     };
     let meta = f.metadata()?;
-    let len = meta.len();
-    if !meta.is_file() || len == 0 {
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    // Writers hold a shared lock while they write (see `SharedFile` and
+    // the agent's log): a line another process is writing right now is
+    // waited for, never taken for a partial one. (A file system without
+    // locks: repaired as before.)
+    let _ = f.lock();
+    let len = f.metadata()?.len();
+    if len == 0 {
         return Ok(None);
     }
     let mut end = len;
@@ -117,6 +125,24 @@ impl RotatingFile {
         self.out.write_all(record)?;
         self.size += record.len() as u64;
         Ok(())
+    }
+
+    /// Holds a shared lock on the file while `f` writes to it: a run
+    /// opening the same file waits before repairing its last line (see
+    /// `remove_partial_line`). Best effort: a file system without locks
+    /// is written all the same.
+    pub fn locked<T>(
+        &mut self,
+        f: impl FnOnce(&mut RotatingFile) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let locked = self.regular && self.out.get_ref().file.lock_shared().is_ok();
+        let res = f(self);
+        if locked {
+            // After a rollover `file` is the new one: unlocking it is
+            // harmless, and closing the old one let its lock go.
+            let _ = self.out.get_ref().file.unlock();
+        }
+        res
     }
 
     /// Writes whole records, `records[..ends[0]]`, `records[ends[0]..ends[1]]`
@@ -190,7 +216,9 @@ impl RotatingFile {
 /// share one writer, so that they never roll it over twice or cut each
 /// other's last line. Each user gathers its records and hands them over
 /// in batches on a blocking thread (a FIFO whose reader stalls, or a slow
-/// fsync, holds up that user only, never the thread the run's tasks share);
+/// fsync, holds up that user only, never the thread the run's tasks share;
+/// a shared lock on the file meanwhile keeps another process's repair of
+/// a last line from cutting a batch in flight);
 /// a sync confirms every record written before it, whoever wrote it. Once
 /// a write or a sync of the file has failed, it fails for every user: a
 /// lost write cannot be confirmed by a later sync that happens to succeed.
@@ -201,7 +229,6 @@ pub struct SharedFile {
     /// This user's records not yet handed over, and where each ends.
     pending: Vec<u8>,
     ends: Vec<usize>,
-    deadline: std::time::Duration,
 }
 
 #[derive(Debug)]
@@ -278,7 +305,6 @@ impl SharedFile {
             inner,
             pending: Vec::with_capacity(BATCH + 4096),
             ends: Vec::new(),
-            deadline,
         })
     }
 
@@ -309,21 +335,25 @@ impl SharedFile {
         let mut pending = std::mem::take(&mut self.pending);
         let mut ends = std::mem::take(&mut self.ends);
         let inner = self.inner.clone();
+        // No deadline around the whole hand-over: a slow reader that keeps
+        // reading is not an error, and waiting for another tenant's turn
+        // is not lack of progress. A write that makes no progress for the
+        // deadline fails inside (`DeadlineWriter`); the process waits for
+        // a hand-over in flight before it exits (main.rs), so that a
+        // record is never cut.
         let task = tokio::task::spawn_blocking(move || {
             let mut shared = inner.lock().unwrap_or_else(|e| e.into_inner());
-            let mut res = shared.run(|f| f.write_records(&pending, &ends));
-            if res.is_ok() && sync {
-                res = shared.run(RotatingFile::sync);
-            }
+            let res = shared.run(|f| {
+                f.locked(|f| {
+                    f.write_records(&pending, &ends)?;
+                    if sync { f.sync() } else { Ok(()) }
+                })
+            });
             pending.clear();
             ends.clear();
             (pending, ends, res)
         });
-        let (pending, ends, res) = match tokio::time::timeout(self.deadline, task).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => return Err(io::Error::other(e)),
-            Err(_) => return Err(crate::fsx::no_progress(self.deadline)),
-        };
+        let (pending, ends, res) = task.await.map_err(io::Error::other)?;
         self.pending = pending;
         self.ends = ends;
         res
@@ -501,6 +531,39 @@ mod shared_tests {
         let read = |n: &str| std::fs::read_to_string(d.path().join(n)).unwrap();
         assert_eq!(read("out.log.1"), "record 0001\nrecord 0002\n");
         assert_eq!(read("out.log"), "record 0003\nab\ncd\n");
+    }
+
+    #[test]
+    fn a_repair_waits_for_a_writer_in_the_middle_of_a_line() {
+        use std::io::Write as _;
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("out.log");
+        // Another run's writer, in the middle of a line, holding its lock.
+        std::fs::write(&path, b"whole\npart").unwrap();
+        let writer = OpenOptions::new().append(true).open(&path).unwrap();
+        writer.lock_shared().unwrap();
+        let ino = std::fs::metadata(&path).unwrap().ino();
+        let p = path.clone();
+        let opener = std::thread::spawn(move || RotatingFile::open(&p, 0, 0).map(|_| ()));
+        // Ready when the opener waits for the lock (a blocked request,
+        // `->`, on this file in /proc/locks).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !std::fs::read_to_string("/proc/locks")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains("->") && l.contains(&format!(":{ino} ")))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the opener never waited"
+            );
+            std::thread::yield_now();
+        }
+        (&writer).write_all(b"ial\n").unwrap();
+        writer.unlock().unwrap();
+        opener.join().unwrap().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "whole\npartial\n");
     }
 
     #[tokio::test]
