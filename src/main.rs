@@ -287,35 +287,24 @@ async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
         && !settings.dry_run
         && !matches!(result, Ok(Outcome::Locked))
     {
-        report.duration_seconds = started.elapsed().as_secs_f64();
-        report.ended = chrono::Utc::now().timestamp();
-        report.error = result.as_ref().err().map(error_kind);
+        close_report(&mut report, started, &result);
         if let Err(e) = siem_agent::metrics::write(path, &report) {
             warn!("{e}");
         }
     }
-    let total = |f: fn(&siem_agent::state::status::Counts) -> u64| -> u64 {
-        report.apps.values().map(f).sum()
-    };
+    let total = totals([&report]);
     // A reader of stdout that has had enough (`| head`) ends a dry run or
     // a demo quietly; an export to STREAM fails (its cursor stays).
     if (settings.dry_run || demo.is_some()) && result.as_ref().err().is_some_and(reader_gone) {
         return ExitCode::Success;
     }
     if settings.dry_run && result.is_ok() {
-        eprintln!(
-            "siem-agent: dry run: {} logs printed, {} filtered out, {} newer than --settle left for a later run",
-            total(|c| c.exported),
-            total(|c| c.filtered),
-            total(|c| c.held)
-        );
+        dry_run_summary(&total, "");
     }
     if let Some(d) = &demo {
         eprintln!(
             "siem-agent: demo: exported {} logs ({} filtered out) from the simulator at http://{} (state and log were in a temporary directory, now removed)",
-            total(|c| c.exported),
-            total(|c| c.filtered),
-            d.simulator.addr
+            total.exported, total.filtered, d.simulator.addr
         );
     }
     match result {
@@ -331,6 +320,39 @@ async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
             ExitCode::Error
         }
     }
+}
+
+/// A run's report completed with how it ended.
+fn close_report(
+    report: &mut siem_agent::metrics::RunReport,
+    started: std::time::Instant,
+    result: &Result<Outcome>,
+) {
+    report.duration_seconds = started.elapsed().as_secs_f64();
+    report.ended = chrono::Utc::now().timestamp();
+    report.error = result.as_ref().err().map(error_kind);
+}
+
+/// Every app's counts of `reports`, summed.
+fn totals<'a>(
+    reports: impl IntoIterator<Item = &'a siem_agent::metrics::RunReport>,
+) -> siem_agent::state::status::Counts {
+    let mut t = siem_agent::state::status::Counts::default();
+    for c in reports.into_iter().flat_map(|r| r.apps.values()) {
+        t.exported += c.exported;
+        t.filtered += c.filtered;
+        t.held += c.held;
+    }
+    t
+}
+
+/// A dry run's last line on stderr (`more`: what it covered, if not one
+/// config).
+fn dry_run_summary(total: &siem_agent::state::status::Counts, more: &str) {
+    eprintln!(
+        "siem-agent: dry run: {} logs printed, {} filtered out, {} newer than --settle left for a later run{more}",
+        total.exported, total.filtered, total.held
+    );
 }
 
 /// How one tenant's export ended.
@@ -457,9 +479,7 @@ async fn run_tenants(
                 if result.as_ref().err().is_some_and(reader_gone) {
                     reader_left.store(true, Ordering::SeqCst);
                 }
-                report.duration_seconds = started.elapsed().as_secs_f64();
-                report.ended = chrono::Utc::now().timestamp();
-                report.error = result.as_ref().err().map(error_kind);
+                close_report(&mut report, started, &result);
                 TenantRun {
                     name,
                     result,
@@ -547,19 +567,8 @@ async fn run_tenants(
         }
     }
     if settings.dry_run && failed.is_empty() {
-        let total = |f: fn(&siem_agent::state::status::Counts) -> u64| -> u64 {
-            runs.iter()
-                .flat_map(|r| r.report.apps.values())
-                .map(f)
-                .sum()
-        };
-        eprintln!(
-            "siem-agent: dry run: {} logs printed, {} filtered out, {} newer than --settle left for a later run ({} tenants)",
-            total(|c| c.exported),
-            total(|c| c.filtered),
-            total(|c| c.held),
-            runs.len()
-        );
+        let total = totals(runs.iter().map(|r| &r.report));
+        dry_run_summary(&total, &format!(" ({} tenants)", runs.len()));
     }
     info!(
         "{} tenants: {} exported, {} failed{}, {} held by another run{}",

@@ -58,9 +58,14 @@ impl Fleet {
     /// A run over the directory: JSON lines to `out.log` (shared by the
     /// tenants that name no destination), nothing held back by --settle.
     fn cmd(&self) -> Command {
+        self.cmd_on(&self.tenants())
+    }
+
+    /// The same run with `config` (a single file) as its config.
+    fn cmd_on(&self, config: &Path) -> Command {
         let mut c = Command::new(bin());
         c.arg("--config")
-            .arg(self.tenants())
+            .arg(config)
             .arg("--log-file")
             .arg(self.path("agent.log"))
             .args(["--retry-delay-ms", "20", "--http-timeout", "10"])
@@ -757,23 +762,8 @@ fn a_single_config_s_cursor_among_the_tenants_stops_new_tenants_until_moved() {
     let fleet = Fleet::new();
     // A single config, run as before: its cursor next to it.
     fleet.add("acme", &cloudsoc(&sim, KEY_SECRET));
-    let out = Command::new(bin())
-        .arg("--config")
-        .arg(fleet.tenants().join("acme.json"))
-        .arg("--log-file")
-        .arg(fleet.path("agent.log"))
-        .args([
-            "--settle",
-            "0",
-            "--severity",
-            "all",
-            "-o",
-            "FILE",
-            "--format",
-            "json",
-            "-f",
-        ])
-        .arg(fleet.path("out.log"))
+    let out = fleet
+        .cmd_on(&fleet.tenants().join("acme.json"))
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -806,6 +796,21 @@ fn a_single_config_s_cursor_among_the_tenants_stops_new_tenants_until_moved() {
     assert_eq!(rolled_lines(&fleet.path("out.log")).len(), first);
 }
 
+/// `--dry-run` over the fleet's tenants with `extra` options, into
+/// `head -2`.
+fn dry_run_into_head(fleet: &Fleet, extra: &str) -> std::process::Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' --config '{}' --log-file '{}' --dry-run --settle 0 {extra} | head -2",
+            bin().display(),
+            fleet.tenants().display(),
+            fleet.path("agent.log").display()
+        ))
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_dry_run_of_many_tenants_into_head_ends_quietly() {
     let sim = Sim::start(&["--events", "3000", "--plain"]);
@@ -813,16 +818,7 @@ fn a_dry_run_of_many_tenants_into_head_ends_quietly() {
     for t in ["acme", "globex", "initech"] {
         fleet.add(t, &cloudsoc(&sim, KEY_SECRET));
     }
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "'{}' --config '{}' --log-file '{}' --dry-run --settle 0 | head -2",
-            bin().display(),
-            fleet.tenants().display(),
-            fleet.path("agent.log").display()
-        ))
-        .output()
-        .unwrap();
+    let out = dry_run_into_head(&fleet, "");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
     assert_eq!(stderr, "", "{stderr}");
@@ -836,16 +832,7 @@ fn a_dry_run_of_many_tenants_into_head_ends_quietly() {
     );
     // A tenant that failed before the reader left is still said.
     fleet.add("aaa", &cloudsoc(&sim, "a-wrong-secret"));
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "'{}' --config '{}' --log-file '{}' --dry-run --settle 0 --retries 0 | head -2",
-            bin().display(),
-            fleet.tenants().display(),
-            fleet.path("agent.log").display()
-        ))
-        .output()
-        .unwrap();
+    let out = dry_run_into_head(&fleet, "--retries 0");
     let stderr = String::from_utf8_lossy(&out.stderr);
     let errors: Vec<&str> = stderr.lines().collect();
     assert_eq!(errors.len(), 1, "{stderr}");
