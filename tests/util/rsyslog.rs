@@ -62,12 +62,16 @@ pub struct Rsyslog {
     relp_tls: Option<SocketAddr>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Ports free now, all different: each probe is held until all are
+/// picked (a port let go may be handed out again at once, and two inputs
+/// on one port is a receiver that never answers one of them).
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 impl Builder {
@@ -121,15 +125,13 @@ impl Builder {
         };
         // A port picked free can be taken before rsyslogd binds it: retry.
         for attempt in 0..5 {
-            rs.udp = rs
-                .config
-                .udp
-                .then(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
-            rs.tcp = rs
-                .config
-                .tcp
-                .then(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
-            let port = |on: bool| on.then(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
+            let mut ports = free_ports(5).into_iter();
+            let mut port = |on: bool| {
+                let p = ports.next().unwrap();
+                on.then(|| SocketAddr::from(([127, 0, 0, 1], p)))
+            };
+            rs.udp = port(rs.config.udp);
+            rs.tcp = port(rs.config.tcp);
             rs.tls = port(rs.config.tls.is_some());
             rs.relp = port(rs.config.relp);
             rs.relp_tls = port(rs.config.relp_tls.is_some());
