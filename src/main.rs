@@ -647,6 +647,7 @@ fn error_kind(e: &anyhow::Error) -> &'static str {
                 RunError::Sink(_) => "output",
                 RunError::State(_) => "state",
                 RunError::Interrupted(_) => "signal",
+                RunError::Stalled(_) => "source",
             };
         }
         if cause.is::<siem_agent::source::SourceError>() {
@@ -931,6 +932,7 @@ async fn run_apps(
         horizon: (!settings.settle.is_zero())
             .then(|| now - chrono::Duration::from_std(settings.settle).unwrap_or_default()),
     };
+    let mut stalled = Vec::new();
     for &app in streams {
         if settings.filter.excludes_app(app) {
             info!("{app}: no selected severity level applies to {app}; skipped");
@@ -957,16 +959,29 @@ async fn run_apps(
             "{app}: exported {} logs ({} filtered out, {} already delivered, {} newer than --settle left for the next run) from {} pages",
             counts.exported, counts.filtered, counts.skipped, counts.held, counts.pages
         );
-        if end == AppEnd::Capped {
-            info!(
-                "--max-events {} reached; the next run continues from here",
-                settings.max_events
-            );
-            break;
+        match end {
+            AppEnd::Capped => {
+                info!(
+                    "--max-events {} reached; the next run continues from here",
+                    settings.max_events
+                );
+                break;
+            }
+            AppEnd::Stalled(why) => {
+                warn!(
+                    "{} {app}: {why}; this stream ends here (what was delivered is saved)",
+                    exporter.source.vendor()
+                );
+                stalled.push(format!("{} {app}: {why}", exporter.source.vendor()));
+            }
+            AppEnd::CaughtUp => {}
         }
     }
     for route in &mut exporter.routes {
         route.sink.close().await.context("closing the output")?;
+    }
+    if !stalled.is_empty() {
+        return Err(siem_agent::run::RunError::Stalled(stalled).into());
     }
     Ok(())
 }

@@ -133,6 +133,17 @@ impl Source {
         })
     }
 
+    /// What goes on the wire for `req` (method, URL, body), as a run tells
+    /// a request made twice: never the run's own counters. A declared
+    /// API's method and body are the same for every request of it.
+    pub fn wire(&self, req: &Request) -> String {
+        match req {
+            Request::Get(url) => format!("GET {url}"),
+            Request::Mcas(q) => format!("POST gte {} skip {}", q.gte_ms, q.skip),
+            Request::Rest(q) => format!("REST {}", q.url),
+        }
+    }
+
     /// One page, retried as the API allows.
     pub async fn fetch(&self, app: App, req: &Request) -> Result<Page, SourceError> {
         match (self, req) {

@@ -8,8 +8,13 @@
 //! in the future) are remembered by key in a bounded list of recent keys
 //! instead, and skipped when a later run meets them again.
 //!
+//! Logs delivered ahead of the cursor (the API sent them out of time
+//! order, and the cursor may not pass older logs still to come) are
+//! remembered by key with their second, in a bounded list, until the
+//! cursor passes them.
+//!
 //! File format (`export_log.state`):
-//! `{"version":1,"cursors":{"Investigate":{"timestamp":"2023-01-01T23:23:59","ids":["a","b"],"recent":["h:..."]}}}`
+//! `{"version":1,"cursors":{"Investigate":{"timestamp":"2023-01-01T23:23:59","ids":["a","b"],"recent":["h:..."],"ahead":[["2023-01-01T23:24:10","c"]]}}}`
 
 use super::{StateError, write_atomic};
 use crate::event::{App, Event, api_timestamp, parse_timestamp};
@@ -139,6 +144,55 @@ impl Recent {
     }
 }
 
+/// How many keys of logs delivered ahead of the cursor are remembered
+/// (the oldest handed over are forgotten first: a forgotten one may be
+/// sent again, never lost).
+pub const AHEAD_MAX: usize = 10_000;
+
+/// Keys of logs delivered ahead of the cursor, with their second, in the
+/// order they were delivered, bounded by [`AHEAD_MAX`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ahead {
+    order: VecDeque<(DateTime<Utc>, Key)>,
+    set: HashSet<Key>,
+}
+
+impl Ahead {
+    pub fn contains(&self, key: &str) -> bool {
+        !self.set.is_empty() && self.set.contains(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// Remembers a log delivered at `t` (whole seconds).
+    pub fn insert(&mut self, t: DateTime<Utc>, key: &Key) {
+        if self.set.contains(key.as_str()) {
+            return;
+        }
+        if self.order.len() >= AHEAD_MAX
+            && let Some((_, old)) = self.order.pop_front()
+        {
+            self.set.remove(old.as_str());
+        }
+        self.order.push_back((t.trunc_subsecs(0), key.clone()));
+        self.set.insert(key.clone());
+    }
+
+    /// Forgets the logs older than `t`: the cursor covers them by time.
+    fn forget_before(&mut self, t: DateTime<Utc>) {
+        if self.order.iter().any(|(at, _)| *at < t) {
+            self.order.retain(|(at, _)| *at >= t);
+            self.set = self.order.iter().map(|(_, k)| k.clone()).collect();
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cursor {
     /// The newest second delivered; `None` before the first log.
@@ -148,6 +202,8 @@ pub struct Cursor {
     pub ids: HashSet<Key>,
     /// Keys of delivered logs that could not move the cursor.
     pub recent: Recent,
+    /// Keys of logs delivered ahead of `timestamp`, out of time order.
+    pub ahead: Ahead,
     /// For an API that pages by position (a next-page URL): where the
     /// next run resumes, a page's URL and how many logs of that page were
     /// delivered already.
@@ -162,6 +218,9 @@ pub enum Step {
     Advance(DateTime<Utc>, Key),
     /// Remember its key (it has no usable time).
     Remember(String),
+    /// A log delivered out of time order, at this time: the cursor stays,
+    /// the log is remembered by key until the cursor passes it.
+    Ahead(DateTime<Utc>, Key),
     /// The API's position moves to `skip` logs into the page at a URL
     /// (past a log of that page, or 0 into the next page); with the log's
     /// time, for the lag `status` shows.
@@ -175,16 +234,73 @@ impl Cursor {
             timestamp: Some(t.trunc_subsecs(0)),
             ids: HashSet::new(),
             recent: Recent::default(),
+            ahead: Ahead::default(),
             position: None,
             skip: 0,
         }
     }
 
-    /// The same position, keeping `other`'s recent keys (a restart at a
-    /// date must not forget them).
+    /// The same position, keeping `other`'s recent keys and the keys it
+    /// delivered ahead (a restart at a date must not forget them).
     pub fn with_recent(mut self, other: &Cursor) -> Cursor {
         self.recent = other.recent.clone();
+        self.ahead = other.ahead.clone();
+        self.forget_passed();
         self
+    }
+
+    /// True when a log with this time and key was delivered: behind the
+    /// cursor, or remembered by key.
+    pub fn delivered(&self, time: Option<DateTime<Utc>>, key: &str) -> bool {
+        time.is_some_and(|t| self.has_passed(t, key))
+            || self.ahead.contains(key)
+            || self.recent.contains(key)
+    }
+
+    /// Remembers a log delivered out of time order at `t`: into the ids if
+    /// it is of the cursor's second, ahead if later; nothing if the cursor
+    /// has passed it.
+    pub fn note_ahead(&mut self, t: DateTime<Utc>, key: &Key) {
+        let t = t.trunc_subsecs(0);
+        match self.timestamp {
+            Some(ts) if t < ts => {}
+            Some(ts) if t == ts => {
+                self.ids.insert(key.clone());
+            }
+            _ => self.ahead.insert(t, key),
+        }
+    }
+
+    /// The whole answer from the cursor on was read, and every log of it
+    /// delivered: the cursor moves to the newest log remembered ahead, if
+    /// one is newer than it.
+    pub fn catch_up(&mut self) {
+        let Some(newest) = self.ahead.order.iter().map(|(t, _)| *t).max() else {
+            return;
+        };
+        if self.timestamp.is_some_and(|ts| newest < ts) {
+            self.forget_passed();
+            return;
+        }
+        if self.timestamp != Some(newest) {
+            self.timestamp = Some(newest);
+            self.ids.clear();
+        }
+        for (t, k) in &self.ahead.order {
+            if *t == newest {
+                self.ids.insert(k.clone());
+            }
+        }
+        self.ahead = Ahead::default();
+    }
+
+    /// Forgets the keys ahead that the cursor now covers by time.
+    fn forget_passed(&mut self) {
+        if let Some(ts) = self.timestamp
+            && !self.ahead.is_empty()
+        {
+            self.ahead.forget_before(ts);
+        }
     }
 
     /// Applies one [`Step`].
@@ -192,6 +308,7 @@ impl Cursor {
         match step {
             Step::Advance(t, key) => self.advance_shared(*t, key),
             Step::Remember(key) => self.recent.insert(key),
+            Step::Ahead(t, key) => self.note_ahead(*t, key),
             Step::Position(p, skip, t) => self.move_to(p, *skip, *t),
         }
     }
@@ -210,6 +327,7 @@ impl Cursor {
             if self.timestamp.is_none_or(|ts| t > ts) {
                 self.timestamp = Some(t);
                 self.ids.clear();
+                self.forget_passed();
             }
             if self.timestamp == Some(t) {
                 for s in steps.clone() {
@@ -226,6 +344,7 @@ impl Cursor {
         for s in steps {
             match s {
                 Step::Remember(key) => self.recent.insert(key),
+                Step::Ahead(t, key) => self.note_ahead(*t, key),
                 Step::Position(p, skip, t) => {
                     last_position = Some((p, *skip));
                     newest = newest.max(*t);
@@ -251,6 +370,7 @@ impl Cursor {
         {
             self.timestamp = Some(t);
             self.ids.clear();
+            self.forget_passed();
         }
     }
 
@@ -281,6 +401,7 @@ impl Cursor {
                 self.timestamp = Some(t);
                 self.ids.clear();
                 self.ids.insert(key.clone());
+                self.forget_passed();
             }
         }
     }
@@ -296,6 +417,7 @@ impl Cursor {
                 self.timestamp = Some(t);
                 self.ids.clear();
                 self.ids.insert(key.clone());
+                self.forget_passed();
                 true
             }
         }
@@ -351,6 +473,24 @@ impl Cursor {
             }
             Some(_) => return Err(format!("cursors.{app}.recent is not an array")),
         }
+        let mut ahead = Ahead::default();
+        match obj.get("ahead") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(a)) => {
+                let bad = || format!("cursors.{app}.ahead holds something other than [time, key]");
+                for i in a {
+                    let pair = i.as_array().filter(|p| p.len() == 2).ok_or_else(bad)?;
+                    let (Some(t), Some(key)) = (pair[0].as_str(), pair[1].as_str()) else {
+                        return Err(bad());
+                    };
+                    let t = parse_timestamp(t).ok_or_else(|| {
+                        format!("cursors.{app}.ahead holds {t:?}, not a timestamp")
+                    })?;
+                    ahead.insert(t, &Key::new(key));
+                }
+            }
+            Some(_) => return Err(format!("cursors.{app}.ahead is not an array")),
+        }
         let position = match obj.get("position") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
@@ -362,13 +502,16 @@ impl Cursor {
                 .as_u64()
                 .ok_or_else(|| format!("cursors.{app}.skip is not a count"))?,
         };
-        Ok(Cursor {
+        let mut c = Cursor {
             timestamp,
             ids,
             recent,
+            ahead,
             position,
             skip,
-        })
+        };
+        c.forget_passed();
+        Ok(c)
     }
 }
 
@@ -486,6 +629,8 @@ impl CursorFile {
             ids: &'a HashSet<Key>,
             #[serde(skip_serializing_if = "VecDeque::is_empty")]
             recent: &'a VecDeque<String>,
+            #[serde(skip_serializing_if = "VecDeque::is_empty", serialize_with = "pairs")]
+            ahead: &'a VecDeque<(DateTime<Utc>, Key)>,
             #[serde(skip_serializing_if = "Option::is_none")]
             position: Option<&'a str>,
             #[serde(skip_serializing_if = "is_zero")]
@@ -500,11 +645,18 @@ impl CursorFile {
             sorted.sort_unstable();
             s.collect_seq(sorted)
         }
+        fn pairs<S: serde::Serializer>(
+            ahead: &&VecDeque<(DateTime<Utc>, Key)>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            s.collect_seq(ahead.iter().map(|(t, k)| (api_timestamp(*t), k.as_str())))
+        }
         fn view(c: &Cursor) -> CursorView<'_> {
             CursorView {
                 timestamp: c.timestamp.map(api_timestamp),
                 ids: &c.ids,
                 recent: &c.recent.order,
+                ahead: &c.ahead.order,
                 position: c.position.as_deref(),
                 skip: c.skip,
             }
@@ -626,6 +778,62 @@ mod tests {
         assert!(
             CursorFile::parse(br#"{"version":1,"cursors":{"Detect":{"recent":[1]}}}"#).is_err()
         );
+    }
+
+    #[test]
+    fn logs_delivered_ahead_are_kept_until_the_cursor_passes_them() {
+        let mut c = Cursor::starting_at(t("2023-01-01T00:00:05"));
+        c.apply(&Step::Ahead(t("2023-01-01T00:00:09.500"), Key::new("d9")));
+        c.apply(&Step::Ahead(t("2023-01-01T00:00:07"), Key::new("d7")));
+        c.apply(&Step::Ahead(t("2023-01-01T00:00:05"), Key::new("d5")));
+        c.apply(&Step::Ahead(t("2023-01-01T00:00:01"), Key::new("d1")));
+        assert_eq!(c.timestamp, Some(t("2023-01-01T00:00:05")));
+        assert_eq!(c.ahead.len(), 2);
+        assert!(c.delivered(Some(t("2023-01-01T00:00:09")), "d9"));
+        assert!(c.delivered(Some(t("2023-01-01T00:00:05")), "d5"));
+        assert!(c.delivered(None, "d7"));
+        assert!(!c.delivered(Some(t("2023-01-01T00:00:08")), "x"));
+        let mut f = CursorFile::default();
+        f.cursors.insert(App::Investigate, c.clone());
+        let bytes = f.to_bytes();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            text.contains(r#""ahead":[["2023-01-01T00:00:09","d9"],["2023-01-01T00:00:07","d7"]]"#),
+            "{text}"
+        );
+        assert_eq!(
+            CursorFile::parse(&bytes).unwrap().cursor(App::Investigate),
+            c
+        );
+        let mut read = c.clone();
+        read.catch_up();
+        assert_eq!(read.timestamp, Some(t("2023-01-01T00:00:09")));
+        assert!(read.ahead.is_empty() && read.ids.contains("d9") && read.ids.len() == 1);
+        // The cursor passes one: it is forgotten, the later one kept.
+        c.advance(t("2023-01-01T00:00:08"), "e");
+        assert_eq!(c.ahead.len(), 1);
+        assert!(c.delivered(None, "d9") && !c.ahead.contains("d7"));
+        for bad in [
+            r#"{"version":1,"cursors":{"Detect":{"ahead":[1]}}}"#,
+            r#"{"version":1,"cursors":{"Detect":{"ahead":[["soon","k"]]}}}"#,
+            r#"{"version":1,"cursors":{"Detect":{"ahead":{}}}}"#,
+        ] {
+            let e = CursorFile::parse(bad.as_bytes()).unwrap_err();
+            assert!(e.contains("cursors.Detect.ahead"), "{e}");
+        }
+    }
+
+    #[test]
+    fn ahead_is_bounded_oldest_first() {
+        let mut c = Cursor::starting_at(t("2023-01-01T00:00:00"));
+        for i in 0..AHEAD_MAX + 3 {
+            c.apply(&Step::Ahead(
+                t("2023-01-01T00:00:09"),
+                Key::new(&format!("k{i}")),
+            ));
+        }
+        assert_eq!(c.ahead.len(), AHEAD_MAX);
+        assert!(!c.ahead.contains("k2") && c.ahead.contains("k3"));
     }
 
     #[test]

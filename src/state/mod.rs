@@ -139,11 +139,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     write_atomic_with(path, bytes, None)
 }
 
-/// Like [`write_atomic`] without the directory's fsync: the file is whole
-/// and on disk, but after a power loss the old one may be back (the caller
-/// syncs the directory with [`sync_parent`] when it matters).
-pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    write_and_rename(path, bytes, None).map(drop)
+/// Replaces `path` with `bytes` by a rename, syncing nothing: a process
+/// killed at any moment leaves the old file or the new one, whole (the
+/// kernel has both); after a power loss an older one may be back, or, on
+/// a file system that does not order a rename after the data it names,
+/// an empty one. The cursor is written so between the synced writes.
+pub fn write_renamed(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    write_and_rename(path, bytes, None, false).map(drop)
 }
 
 /// Fsyncs the directory of `path` (making a rename into it durable).
@@ -159,13 +161,14 @@ fn parent_of(path: &Path) -> &Path {
 }
 
 fn write_atomic_with(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), StateError> {
-    sync_dir(write_and_rename(path, bytes, mode)?)
+    sync_dir(write_and_rename(path, bytes, mode, true)?)
 }
 
 fn write_and_rename<'p>(
     path: &'p Path,
     bytes: &[u8],
     mode: Option<u32>,
+    sync: bool,
 ) -> Result<&'p Path, StateError> {
     let dir = parent_of(path);
     let mut tmp = tempfile::Builder::new()
@@ -179,7 +182,13 @@ fn write_and_rename<'p>(
             .map_err(|e| StateError::io(path, "cannot set the mode of", e))?;
     }
     tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
+        .and_then(|()| {
+            if sync {
+                tmp.as_file().sync_all()
+            } else {
+                Ok(())
+            }
+        })
         .map_err(|e| StateError::io(path, "cannot write", e))?;
     tmp.persist(path)
         .map_err(|e| StateError::io(path, "cannot replace", e.error))?;

@@ -76,3 +76,59 @@ pub fn page(logs: &[serde_json::Value]) -> ResponseTemplate {
         serde_json::json!({"status": "success", "logs": logs, "meta": {"total": logs.len()}}),
     )
 }
+
+/// A stub answering every request (any method, any path) with what
+/// `answer` computes from it and the number of requests before it: for
+/// hostile APIs of any source.
+pub struct AnyStub {
+    pub rt: tokio::runtime::Runtime,
+    pub server: MockServer,
+}
+
+struct AnyResponder(
+    Box<dyn Fn(&Request, usize) -> ResponseTemplate + Send + Sync>,
+    AtomicUsize,
+);
+
+impl Respond for AnyResponder {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        (self.0)(req, self.1.fetch_add(1, Ordering::SeqCst))
+    }
+}
+
+impl AnyStub {
+    pub fn start(
+        answer: impl Fn(&Request, usize) -> ResponseTemplate + Send + Sync + 'static,
+    ) -> AnyStub {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let server = rt.block_on(async {
+            let server = MockServer::start().await;
+            Mock::given(wiremock::matchers::any())
+                .respond_with(AnyResponder(Box::new(answer), AtomicUsize::new(0)))
+                .mount(&server)
+                .await;
+            server
+        });
+        AnyStub { rt, server }
+    }
+
+    /// The base URL, without a trailing slash.
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// How many requests it was sent.
+    pub fn requests(&self) -> usize {
+        self.rt
+            .block_on(self.server.received_requests())
+            .map_or(0, |r| r.len())
+    }
+}
+
+/// The value of query parameter `k` of a request.
+pub fn param(req: &Request, k: &str) -> Option<String> {
+    req.url
+        .query_pairs()
+        .find(|(key, _)| key == k)
+        .map(|(_, v)| v.into_owned())
+}

@@ -5,6 +5,11 @@
 //! time. A fetch task reads the next page whenever the export waits (for
 //! the receiver, the pace or the API; both run on one thread, see
 //! `main`); at most three pages are in memory, whatever the backfill.
+//!
+//! The delivery discipline it applies (what is sent, passed over, ended,
+//! committed) is in [`ledger`], with its invariants.
+
+pub mod ledger;
 
 use crate::cli::settings::{Destination, Settings};
 use crate::encode::{Encoder, Stamp};
@@ -18,7 +23,8 @@ use crate::state::status::Counts;
 use crate::state::writer::StateWriter;
 use crate::state::{Cursor, CursorFile, StateDir, StateError};
 use chrono::{DateTime, SubsecRound, Utc};
-use std::collections::{HashSet, VecDeque};
+use ledger::{Ledger, PageIs, Requests};
+use std::collections::VecDeque;
 use std::time::Instant;
 use thiserror::Error;
 use tokio::sync::mpsc;
@@ -37,6 +43,13 @@ pub enum RunError {
         .0.0
     )]
     Interrupted(Interrupted),
+    /// Streams that ended for lack of progress (ledger's invariant 2),
+    /// each `stream: why`.
+    #[error(
+        "{}; what was delivered is saved, but logs may be missing upstream",
+        .0.join("; ")
+    )]
+    Stalled(Vec<String>),
 }
 
 /// Where a run starts for one app.
@@ -109,18 +122,6 @@ pub struct Route {
 /// Frames unconfirmed for this long are confirmed even when no batch is
 /// full (a slow `--rate`), so that the cursor keeps up.
 pub const CONFIRM_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// The confirmed cursor is written to the state file once this many logs
-/// were confirmed since the last write, or [`COMMIT_EVERY`] after it, and
-/// at the end of each app's export. (Each write is a file, an fsync and a
-/// rename: writing after every confirmed batch cost more CPU than the
-/// export itself, and every 1000 logs still 9% of it.) So a run killed in
-/// the middle sends again at most about this many logs (or a second's
-/// worth), plus what was in flight.
-pub const COMMIT_LOGS: u64 = 10_000;
-
-/// See [`COMMIT_LOGS`].
-pub const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Route {
     pub fn new(sink: Sink, encoder: Encoder) -> Route {
@@ -258,6 +259,9 @@ pub enum AppEnd {
     CaughtUp,
     /// `--max-events` was reached.
     Capped,
+    /// The stream made no progress (why): it ended there, what was
+    /// delivered is committed (ledger's invariant 2).
+    Stalled(String),
 }
 
 /// How far ahead of the local clock a log's time may be and still count as
@@ -278,23 +282,17 @@ struct Pending {
     step: Step,
     /// It was sent (not filtered out).
     delivered: bool,
-    /// Handled after the API was seen out of time order: it may not move
-    /// the cursor before the run has caught up.
-    after_disorder: bool,
 }
 
 /// Where one app's export stands.
 struct Track {
-    /// What was handed on (decides what is skipped).
+    /// What was handed on: where the cursor goes once the run has read
+    /// the whole answer of an API seen out of time order.
     progress: Cursor,
     /// What every destination has confirmed.
     confirmed: Cursor,
     /// `confirmed` moved since it was last handed to the state writer.
     dirty: bool,
-    /// Logs confirmed since then.
-    uncommitted: u64,
-    /// When it was last handed to the state writer.
-    committed_at: Instant,
     /// Logs handed on, oldest first; the first `settled` are confirmed
     /// and not yet applied to `confirmed`.
     pending: VecDeque<Pending>,
@@ -302,7 +300,13 @@ struct Track {
     /// How many of `pending` after the first `settled` were sent (not
     /// filtered out).
     pending_delivered: u64,
+    /// The API was seen out of time order: the cursor stays until the run
+    /// has read the whole answer (ledger's invariant 3).
     disorder: bool,
+    /// The newest second handed on that may move the cursor.
+    newest: Option<DateTime<Utc>>,
+    /// What this run met of the stream (ledger's invariants 1 and 2).
+    ledger: Ledger,
 }
 
 /// Confirmed logs are applied to the confirmed cursor at least this many at
@@ -316,13 +320,7 @@ impl Track {
         if self.settled == 0 {
             return;
         }
-        // Out of order: moving past such a log could pass older logs still
-        // to come (it is remembered in its second only by the run).
-        let steps = self
-            .pending
-            .range(..self.settled)
-            .filter(|p| !(p.after_disorder && matches!(p.step, Step::Advance(..))))
-            .map(|p| &p.step);
+        let steps = self.pending.range(..self.settled).map(|p| &p.step);
         self.confirmed.apply_all(steps);
         self.pending.drain(..self.settled);
         self.settled = 0;
@@ -374,7 +372,7 @@ impl Exporter {
             ),
         }
 
-        let (tx, rx) = mpsc::channel::<Result<Page, SourceError>>(1);
+        let (tx, rx) = mpsc::channel::<Fetched>(1);
         // In the caller's span: a tenant's retries are logged as its own.
         let fetcher = tokio::spawn(tracing::Instrument::in_current_span(fetch_pages(
             self.source.clone(),
@@ -387,12 +385,12 @@ impl Exporter {
             progress: start.clone(),
             confirmed: start.clone(),
             dirty: false,
-            uncommitted: 0,
-            committed_at: Instant::now(),
             pending_delivered: 0,
             pending: VecDeque::new(),
             settled: 0,
             disorder: false,
+            newest: None,
+            ledger: Ledger::new(),
         };
         let mut result = self.pages(app, &start, rx, &mut track, counts).await;
         // (A fetcher that panicked has ended the process: see main.rs's
@@ -404,9 +402,17 @@ impl Exporter {
             result = Err(e);
         }
         match &result {
-            Ok(AppEnd::CaughtUp) if track.disorder => {
-                // The whole answer was read: nothing older is to come.
-                track.confirmed = track.progress.clone();
+            Ok(AppEnd::CaughtUp) if !self.one_request && !app.positional() => {
+                // The whole answer was read, all of it confirmed: nothing
+                // older is to come (ledger's invariant 3).
+                self.settle(&mut track, counts);
+                track.apply_settled();
+                if track.disorder {
+                    track.confirmed = track.progress.clone();
+                }
+                if !track.confirmed.ahead.is_empty() {
+                    track.confirmed.catch_up();
+                }
                 track.dirty = true;
             }
             Err(RunError::Interrupted(_)) => {
@@ -426,7 +432,7 @@ impl Exporter {
         // Whatever ended the export, what the destinations confirmed is
         // kept; nothing else.
         self.settle(&mut track, counts);
-        self.commit(app, &mut track, true)?;
+        self.commit(app, &mut track)?;
         track.apply_settled();
         self.cursors.cursors.insert(app, track.confirmed);
         self.drain().await?;
@@ -437,7 +443,7 @@ impl Exporter {
         &mut self,
         app: App,
         start: &Cursor,
-        mut rx: mpsc::Receiver<Result<Page, SourceError>>,
+        mut rx: mpsc::Receiver<Fetched>,
         track: &mut Track,
         counts: &mut Counts,
     ) -> Result<AppEnd, RunError> {
@@ -456,8 +462,12 @@ impl Exporter {
                 p = rx.recv() => p,
                 sig = stop_signal(&mut self.stop) => return Err(RunError::Interrupted(sig)),
             };
-            let Some(page) = page else { break };
-            let page = page?;
+            let page = match page {
+                None => break,
+                Some(Fetched::Page(p)) => p,
+                Some(Fetched::Failed(e)) => return Err(e.into()),
+                Some(Fetched::Stalled(why)) => return Ok(AppEnd::Stalled(why)),
+            };
             counts.pages += 1;
             if page.malformed > 0 {
                 warn!(
@@ -475,10 +485,37 @@ impl Exporter {
                 );
             }
             let stamp = Stamp::now();
-            for (n, ev) in page.events.iter().enumerate() {
+            // The same content as a page met before in this run: nothing
+            // of it is sent again (ledger's invariant 1).
+            let repeated = track.ledger.begin_page(&page.events) == PageIs::Repeated;
+            if repeated {
+                warn!(
+                    "{app}: the API answered a page this run already read ({} records); it is not sent again",
+                    page.events.len()
+                );
+            } else if !track.disorder
+                && !app.positional()
+                && runs_backwards(&page.events, start, track.newest, self.cursor_limit())
+            {
+                // Decided before any record of the page is handled: the
+                // page's newest record must not move the cursor past its
+                // older ones (ledger's invariant 3).
+                track.disorder = true;
+                warn!(
+                    "{app}: the API sent logs out of time order (newest first?); the cursor stays where it was until the run has read the whole answer, and the logs delivered meanwhile are remembered by key"
+                );
+            }
+            let events = if repeated {
+                &page.events[..0]
+            } else {
+                &page.events[..]
+            };
+            counts.skipped += (page.events.len() - events.len()) as u64;
+            for (n, ev) in events.iter().enumerate() {
                 if skip > 0 {
                     skip -= 1;
                     counts.skipped += 1;
+                    track.ledger.meet_unkeyed();
                     continue;
                 }
                 if self.capped() {
@@ -491,9 +528,20 @@ impl Exporter {
                 // An API paged by position: the position moves past this
                 // log of the page once it is confirmed.
                 let step = if let Some(url) = page.url.as_ref().filter(|_| app.positional()) {
+                    track.ledger.meet_unkeyed();
                     Step::Position(url.clone(), n as u64 + 1, ev.time)
                 } else {
                     let key = ev.key();
+                    // A record met before in this run is passed over; one
+                    // without an id never is (two identical events are two).
+                    if ev.id().is_some() {
+                        if !track.ledger.meet(&key) {
+                            counts.skipped += 1;
+                            continue;
+                        }
+                    } else {
+                        track.ledger.meet_unkeyed();
+                    }
                     // Too recent: the API may still add logs of that time.
                     // Neither delivered nor passed by the cursor. (A log dated
                     // beyond now is not recent but wrong: it is delivered.)
@@ -523,30 +571,28 @@ impl Exporter {
                     };
                     match time {
                         Some(t) => {
-                            let p = &track.progress;
-                            if start.has_passed(t, &key) || p.recent.contains(&key) {
+                            if start.delivered(Some(t), &key) {
                                 counts.skipped += 1;
                                 continue;
                             }
-                            let older = p.timestamp.is_some_and(|pt| t.trunc_subsecs(0) < pt);
-                            let key = crate::state::cursor::Key::new(&key);
-                            // The run's cursor moves over it now (one hash for
-                            // the check and the move); a log already handled is
-                            // skipped.
-                            if !track.progress.advance_new(t, &key) {
-                                counts.skipped += 1;
-                                continue;
-                            }
-                            if older && !track.disorder {
+                            let second = t.trunc_subsecs(0);
+                            if track.newest.is_some_and(|n| second < n) && !track.disorder {
                                 track.disorder = true;
                                 warn!(
                                     "{app}: the API sent logs out of time order; the cursor moves past them only when the run has caught up"
                                 );
                             }
-                            Step::Advance(t, key)
+                            track.newest = track.newest.max(Some(second));
+                            let key = crate::state::cursor::Key::new(&key);
+                            track.progress.advance_shared(t, &key);
+                            if track.disorder {
+                                Step::Ahead(t, key)
+                            } else {
+                                Step::Advance(t, key)
+                            }
                         }
                         None => {
-                            if track.progress.recent.contains(&key) {
+                            if start.delivered(None, &key) {
                                 counts.skipped += 1;
                                 continue;
                             }
@@ -595,7 +641,6 @@ impl Exporter {
                     at: self.routes.first().map_or(0, |r| r.sent),
                     step,
                     delivered,
-                    after_disorder: track.disorder,
                 });
                 // A batch is ready: confirm it, so that the cursor can
                 // move inside the page.
@@ -604,13 +649,10 @@ impl Exporter {
                     self.flush_routes().await?;
                 }
                 self.settle(track, counts);
-                // The writer's lock and the clock only when a write may be
-                // due (the clock every 64 logs).
-                if track.dirty
-                    && (track.uncommitted >= COMMIT_LOGS || self.exported.is_multiple_of(64))
-                    && self.writer.as_ref().is_some_and(StateWriter::idle)
-                {
-                    self.commit(app, track, false)?;
+                // Each confirmation is written as soon as the writer is
+                // free (ledger's invariant 4).
+                if track.dirty && self.writer.as_ref().is_some_and(StateWriter::idle) {
+                    self.commit(app, track)?;
                 }
             }
             // Only the page resumed from is skipped into.
@@ -631,13 +673,12 @@ impl Exporter {
                     at: self.routes.first().map_or(0, |r| r.sent),
                     step: Step::Position(position.into(), 0, None),
                     delivered: false,
-                    after_disorder: false,
                 });
             }
             self.flush_routes().await?;
             self.settle(track, counts);
-            if self.writer.as_ref().is_some_and(StateWriter::idle) {
-                self.commit(app, track, false)?;
+            if track.dirty && self.writer.as_ref().is_some_and(StateWriter::idle) {
+                self.commit(app, track)?;
             }
             if let Some(pb) = &self.progress {
                 pb.set_position(self.exported);
@@ -652,8 +693,17 @@ impl Exporter {
             if end == AppEnd::Capped {
                 break;
             }
+            if let Some(why) = track.ledger.end_page() {
+                return Ok(AppEnd::Stalled(why));
+            }
         }
         Ok(end)
+    }
+
+    /// The latest time a log may have and still move the cursor: later
+    /// ones are held (`--settle`) or remembered by key.
+    fn cursor_limit(&self) -> DateTime<Utc> {
+        self.horizon.map_or(self.ceiling, |h| h.min(self.ceiling))
     }
 
     /// Confirms what every destination was given (never cut short by a
@@ -682,7 +732,6 @@ impl Exporter {
             // Everything handled is confirmed.
             counts.exported += track.pending_delivered;
             track.pending_delivered = 0;
-            track.uncommitted += (track.pending.len() - track.settled) as u64;
             track.dirty |= track.settled < track.pending.len();
             track.settled = track.pending.len();
         } else {
@@ -694,7 +743,6 @@ impl Exporter {
                     track.pending_delivered -= 1;
                 }
                 track.settled += 1;
-                track.uncommitted += 1;
                 track.dirty = true;
             }
         }
@@ -703,21 +751,14 @@ impl Exporter {
         }
     }
 
-    /// Hands the confirmed cursor to the state writer, if it moved: at
-    /// once when `now`, else when [`COMMIT_LOGS`] or [`COMMIT_EVERY`] say
-    /// it is time.
-    fn commit(&mut self, app: App, track: &mut Track, now: bool) -> Result<(), StateError> {
-        if !track.dirty
-            || !(now
-                || track.uncommitted >= COMMIT_LOGS
-                || track.committed_at.elapsed() >= COMMIT_EVERY)
-        {
+    /// Hands the confirmed cursor to the state writer, if it moved (the
+    /// writer spaces its writes: see [`crate::state::writer::SPACING`]).
+    fn commit(&mut self, app: App, track: &mut Track) -> Result<(), StateError> {
+        if !track.dirty {
             return Ok(());
         }
         track.apply_settled();
         track.dirty = false;
-        track.uncommitted = 0;
-        track.committed_at = Instant::now();
         // A dry run keeps its cursor in memory (`export_app` stores it).
         let Some(writer) = &mut self.writer else {
             return Ok(());
@@ -759,41 +800,73 @@ pub async fn stop_signal(
     }
 }
 
+/// What the fetch task hands to the export.
+enum Fetched {
+    Page(Page),
+    Failed(SourceError),
+    /// The stream goes nowhere (why).
+    Stalled(String),
+}
+
 /// Follows each page's next request from `req`, sending each page; stops
-/// on the last page, an empty page, a request seen before, an error, or
-/// when the receiver is gone.
+/// on the last page, an empty page, a request made before (the stream
+/// ends: ledger's invariant 2), an error, or when the receiver is gone.
 async fn fetch_pages(
     source: Source,
     app: App,
     mut req: Request,
     one_request: bool,
-    tx: mpsc::Sender<Result<Page, SourceError>>,
+    tx: mpsc::Sender<Fetched>,
 ) {
-    let mut seen = HashSet::new();
-    seen.insert(req.clone());
+    let mut requests = Requests::default();
+    requests.first_time(source.wire(&req));
     loop {
         let page = match source.fetch(app, &req).await {
             Ok(p) => p,
             Err(e) => {
-                let _ = tx.send(Err(e)).await;
+                let _ = tx.send(Fetched::Failed(e)).await;
                 return;
             }
         };
         let empty = page.events.is_empty() && page.malformed == 0;
         let next = page.next.clone();
-        if tx.send(Ok(page)).await.is_err() || empty || one_request {
+        if tx.send(Fetched::Page(page)).await.is_err() || empty || one_request {
             return;
         }
         match next {
             None => return,
-            Some(n) if !seen.insert(n.clone()) => {
-                warn!(
-                    "{app}: the API repeated {} ({n}); ending this run here",
-                    n.what()
-                );
+            Some(n) if !requests.first_time(source.wire(&n)) => {
+                let _ = tx
+                    .send(Fetched::Stalled(format!(
+                        "the API led back to a request this run already made ({} {n})",
+                        n.what()
+                    )))
+                    .await;
                 return;
             }
             Some(n) => req = n,
         }
     }
+}
+
+/// Whether a page runs backwards in time: a record older than one handled
+/// before it (by second), among those that may move the cursor (newer than
+/// the cursor it started from, not later than `limit`).
+fn runs_backwards(
+    events: &[crate::event::Event],
+    start: &Cursor,
+    mut newest: Option<DateTime<Utc>>,
+    limit: DateTime<Utc>,
+) -> bool {
+    for t in events.iter().filter_map(|e| e.cursor_time) {
+        let second = t.trunc_subsecs(0);
+        if t > limit || start.timestamp.is_some_and(|ts| second < ts) {
+            continue;
+        }
+        if newest.is_some_and(|n| second < n) {
+            return true;
+        }
+        newest = newest.max(Some(second));
+    }
+    false
 }

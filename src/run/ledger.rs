@@ -1,0 +1,249 @@
+//! The delivery discipline of one stream's export: which records a run
+//! may send, which it must pass over, when a stream that goes nowhere
+//! ends, and how far the cursor may move. Every source obeys it; the run
+//! loop (`run/mod.rs`) only applies it.
+//!
+//! # Invariants
+//!
+//! 1. **A run never writes the same record twice.** Every record with an
+//!    id that the run meets is remembered by a keyed 64-bit hash (at most
+//!    [`KEYS_MAX`], about 9 MiB, however long the run; past it the oldest
+//!    are forgotten: a repeat of one of those is a duplicate, never a
+//!    loss) and a record met again is passed over. A record without an id
+//!    (a Cirrus entry, a declared API without `id_field`) is never dropped
+//!    for its content, since two identical login failures in one second
+//!    are two events; instead a page whose whole content was met before in
+//!    this run is not sent again.
+//! 2. **A stream that makes no progress ends.** The same request on the
+//!    wire twice (method, URL and body, not the run's own counters), or
+//!    [`STALL_PAGES`] pages in a row that bring nothing new, ends that
+//!    stream with one warning naming the source and what repeated. What was
+//!    delivered is committed, the other streams go on, and the run fails
+//!    (logs may be missing upstream); the status says why.
+//! 3. **The cursor never passes a record that is unconfirmed or may still
+//!    come.** It moves over confirmed records in the order the API sent
+//!    them, while that order is the time order. From the first page that
+//!    runs backwards (newest first, or a record older than one handled
+//!    before it), the cursor stays where it was until the run has read the
+//!    whole answer; the records confirmed meanwhile are remembered by key in
+//!    the state file ([`crate::state::cursor::AHEAD_MAX`] of them, past it
+//!    duplicates, never loss), so that the run after one cut short (an API
+//!    error, `--max-events`, a signal, a kill) skips them instead of
+//!    sending them again.
+//! 4. **The cursor file keeps up.** It is written (a new file renamed over
+//!    the old) after each confirmation, at most every
+//!    [`crate::state::writer::SPACING`], and synced to disk at most once a
+//!    second and at the end of the run: a killed process repeats at most
+//!    what was in flight (and what was confirmed in that spacing), a
+//!    machine crash at most a second more.
+
+use crate::event::Event;
+use std::collections::{HashSet, VecDeque};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+
+/// How many record keys one stream's run remembers.
+pub const KEYS_MAX: usize = 450_000;
+
+/// Pages in a row bringing nothing new that end a stream.
+pub const STALL_PAGES: u32 = 3;
+
+/// Hashes that are already hashes: used as they are.
+#[derive(Default)]
+struct Passthrough(u64);
+
+impl Hasher for Passthrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64s are hashed here; anything else is folded in.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type HashedSet = HashSet<u64, BuildHasherDefault<Passthrough>>;
+
+/// A set of 64-bit keys that forgets its oldest past [`KEYS_MAX`].
+#[derive(Default)]
+struct KeySet {
+    set: HashedSet,
+    order: VecDeque<u64>,
+}
+
+impl KeySet {
+    /// Adds `k`; false when it was there already.
+    fn insert(&mut self, k: u64) -> bool {
+        if !self.set.insert(k) {
+            return false;
+        }
+        if self.order.len() >= KEYS_MAX
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        self.order.push_back(k);
+        true
+    }
+}
+
+/// What the run knows of one stream's records and pages, for invariants 1
+/// and 2.
+pub struct Ledger {
+    /// Keys of the records with an id met so far (sent or passed over).
+    met: KeySet,
+    /// The content of each page met so far.
+    pages: HashedSet,
+    /// Pages in a row that brought nothing new.
+    idle: u32,
+    /// Records of the current page new to this run.
+    fresh: u64,
+    /// Keyed per run: a record cannot be made to collide on purpose.
+    hasher: RandomState,
+}
+
+impl Default for Ledger {
+    fn default() -> Ledger {
+        Ledger::new()
+    }
+}
+
+/// What a page is to the run.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PageIs {
+    /// Not seen before in this run.
+    New,
+    /// The same content as a page met before: nothing of it is sent.
+    Repeated,
+}
+
+impl Ledger {
+    pub fn new() -> Ledger {
+        Ledger {
+            met: KeySet::default(),
+            pages: HashedSet::default(),
+            idle: 0,
+            fresh: 0,
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn hash(&self, key: &str) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        h.write(key.as_bytes());
+        h.finish()
+    }
+
+    /// Starts a page: whether its content was met before. (An empty page
+    /// ends the stream before it gets here.)
+    pub fn begin_page(&mut self, events: &[Event]) -> PageIs {
+        self.fresh = 0;
+        let mut h = self.hasher.build_hasher();
+        h.write_usize(events.len());
+        for ev in events {
+            h.write(ev.key().as_bytes());
+            h.write_u8(0xff);
+        }
+        if self.pages.insert(h.finish()) {
+            PageIs::New
+        } else {
+            PageIs::Repeated
+        }
+    }
+
+    /// A record with id `key` is met: true the first time in this run
+    /// (it counts as something new), false for a repeat (pass it over).
+    pub fn meet(&mut self, key: &str) -> bool {
+        let fresh = self.met.insert(self.hash(key));
+        self.fresh += u64::from(fresh);
+        fresh
+    }
+
+    /// A record without an id on a page not met before: new.
+    pub fn meet_unkeyed(&mut self) {
+        self.fresh += 1;
+    }
+
+    /// Ends a page: `Some(reason)` when the stream must end for lack of
+    /// progress (invariant 2).
+    pub fn end_page(&mut self) -> Option<String> {
+        if self.fresh > 0 {
+            self.idle = 0;
+            return None;
+        }
+        self.idle += 1;
+        (self.idle >= STALL_PAGES).then(|| {
+            format!(
+                "{STALL_PAGES} pages in a row brought nothing new (the API keeps answering records this run already met)"
+            )
+        })
+    }
+}
+
+/// Requests made for one stream, by what went on the wire (invariant 2).
+#[derive(Default)]
+pub struct Requests {
+    seen: HashSet<String>,
+}
+
+impl Requests {
+    /// Notes a request; false when the same was made before.
+    pub fn first_time(&mut self, wire: String) -> bool {
+        self.seen.insert(wire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_met_once_and_the_oldest_are_forgotten_past_the_budget() {
+        let mut l = Ledger::new();
+        assert!(l.meet("a"));
+        assert!(!l.meet("a"));
+        assert!(l.meet("b"));
+        let mut s = KeySet::default();
+        for k in 0..(KEYS_MAX as u64 + 10) {
+            assert!(s.insert(k));
+        }
+        assert_eq!(s.order.len(), KEYS_MAX);
+        assert_eq!(s.set.len(), KEYS_MAX);
+        // The first ten were forgotten; the rest are known.
+        assert!(s.insert(3));
+        assert!(!s.insert(KEYS_MAX as u64 + 9));
+    }
+
+    #[test]
+    fn pages_with_nothing_new_end_the_stream_after_three() {
+        let mut l = Ledger::new();
+        l.fresh = 0;
+        assert!(l.meet("a"));
+        assert_eq!(l.end_page(), None);
+        for round in 1..=STALL_PAGES {
+            l.fresh = 0;
+            assert!(!l.meet("a"));
+            let end = l.end_page();
+            assert_eq!(end.is_some(), round == STALL_PAGES, "round {round}");
+        }
+        // Something new in between starts the count again.
+        let mut l = Ledger::new();
+        for (i, key) in ["a", "a", "b", "b", "b", "b"].iter().enumerate() {
+            l.fresh = 0;
+            l.meet(key);
+            assert_eq!(l.end_page().is_some(), i == 5, "page {i}");
+        }
+    }
+
+    #[test]
+    fn the_same_request_twice_is_noticed() {
+        let mut r = Requests::default();
+        assert!(r.first_time("GET http://x/p0".into()));
+        assert!(r.first_time("GET http://x/p1".into()));
+        assert!(!r.first_time("GET http://x/p0".into()));
+    }
+}
