@@ -940,6 +940,12 @@ async fn run_apps(
         }
         let start = start_cursor(settings, &exporter.source, &exporter.cursors, app, now);
         let start = match start.timestamp {
+            Some(t) if t > exporter.future_limit && settings.since.is_some() => {
+                anyhow::bail!(
+                    "--since {} is in the future: there is nothing to export yet",
+                    siem_agent::event::api_timestamp(t)
+                );
+            }
             Some(t) if t > exporter.future_limit => {
                 warn!(
                     "{app}: the saved cursor ({}) is in the future; exporting from now instead (a clock was wrong when it was saved)",

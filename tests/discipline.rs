@@ -383,3 +383,88 @@ fn a_failing_page_after_out_of_order_ones_is_not_followed_by_repeats() {
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert_each_once(&a, 300, "healthy run");
 }
+
+fn cirrus_agent(sim: &util::agent::Sim) -> Agent {
+    Agent::with_config(&json!({
+        "source": "cirrus",
+        "apiurl": format!("{}logs/v1", sim.url()),
+        "apikey": "demo-key",
+        "apisecret": "demo-secret",
+        "orgurl": "https://example.edu",
+    }))
+}
+
+#[test]
+fn a_start_date_left_in_a_recurring_job_is_warned_about() {
+    // Three runs re-exported their whole window without a word before.
+    let sim = util::agent::Sim::start(&["--events", "50", "--per-second", "1"]);
+    let a = Agent::new(&sim.url());
+    let day = (Utc::now() - Duration::days(2))
+        .format("%Y-%m-%d")
+        .to_string();
+    for i in 0..2 {
+        let out = a
+            .file_cmd()
+            .args(["--severity", "all", "--start_date", &day])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let warned = stderr.contains(&format!("--start_date {day} is before the saved cursor"))
+            && stderr.contains("remove --start_date from a recurring job");
+        assert_eq!(warned, i == 1, "run {i}: {stderr}");
+    }
+}
+
+#[test]
+fn since_in_the_future_is_named_as_such() {
+    let sim = util::agent::Sim::start(&["--vendor", "cirrus", "--events", "5"]);
+    let a = cirrus_agent(&sim);
+    let later = (Utc::now() + Duration::days(2))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let out = a.file_cmd().args(["--since", &later]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--since") && stderr.contains("is in the future"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("saved cursor"), "{stderr}");
+}
+
+#[test]
+fn a_cirrus_position_saved_without_its_time_is_resumed_and_said_so() {
+    let sim =
+        util::agent::Sim::start(&["--vendor", "cirrus", "--events", "250", "--per-second", "1"]);
+    let a = cirrus_agent(&sim);
+    assert!(
+        a.file_cmd()
+            .args(["--max-events", "120"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let state = a.path("export_log.state");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let cursor = &mut v["cursors"]["logs"];
+    assert!(cursor["position"].is_string(), "{v}");
+    cursor["timestamp"] = Value::Null;
+    std::fs::write(&state, v.to_string()).unwrap();
+    let out = a.file_cmd().output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the saved position has no timestamp"),
+        "{stderr}"
+    );
+    // Resumed where it stopped: every entry once, none from a restart.
+    let lines = a.json_lines();
+    let ids: std::collections::HashSet<String> = lines
+        .iter()
+        .map(|l| l["correlationid"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(lines.len(), 250);
+    assert_eq!(ids.len(), 250);
+}

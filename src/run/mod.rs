@@ -85,6 +85,16 @@ fn start_position(settings: &Settings, c: &Cursor, app: App, w: Window) -> Curso
             .and_hms_opt(0, 0, 0)
             .map(|t| t.and_utc())
             .unwrap_or(w.first_run);
+        if let Some(saved) = c.timestamp
+            && saved > t
+        {
+            // Left in a recurring job, it would send the same window on
+            // every run.
+            warn!(
+                "{app}: --start_date {day} is before the saved cursor ({}): this run exports again from {day}; remove --start_date from a recurring job",
+                crate::event::api_timestamp(saved)
+            );
+        }
         if let Some(oldest) = w.oldest
             && t < oldest
         {
@@ -94,6 +104,14 @@ fn start_position(settings: &Settings, c: &Cursor, app: App, w: Window) -> Curso
         return Cursor::starting_at(t);
     }
     match (c.timestamp, w.oldest) {
+        // A position saved without its time (edited by hand): the
+        // position alone says where to resume.
+        (None, _) if app.positional() && c.position.is_some() => {
+            warn!(
+                "{app}: the saved position has no timestamp; resuming from the position (status shows no lag until a log is delivered)"
+            );
+            c.clone()
+        }
         (None, _) => Cursor::starting_at(w.first_run),
         (Some(t), Some(oldest)) if t < oldest => {
             warn!(
