@@ -536,6 +536,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn what_the_peer_has_not_acknowledged_is_never_confirmed() {
+        bounded(async {
+            // A receiver with a small buffer that never reads: its kernel
+            // acknowledges a few KiB, then closes the window.
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.set_recv_buffer_size(4096).unwrap();
+            socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = socket.listen(8).unwrap();
+            let endpoint = Endpoint::Inet {
+                host: "127.0.0.1".into(),
+                port: listener.local_addr().unwrap().port(),
+            };
+            let retry = SendRetry {
+                retries: 0,
+                base: Duration::from_millis(10),
+                timeout: Duration::from_secs(1),
+            };
+            let mut sink = TcpSink::connect(endpoint, None, retry).await.unwrap();
+            let (_peer, _) = listener.accept().await.unwrap();
+            let frame = [b'x'; 1023]
+                .iter()
+                .chain(b"\n")
+                .copied()
+                .collect::<Vec<u8>>();
+            // One chunk, which the kernel on our side takes whole.
+            for _ in 0..64 {
+                sink.send(&frame).await.unwrap();
+            }
+            sink.flush().await.unwrap();
+            // Held long enough, on an open connection: not acknowledged.
+            tokio::time::sleep(HOLD * 2).await;
+            sink.flush().await.unwrap();
+            assert_eq!(sink.unconfirmed(), 64);
+            let e = sink.confirm_all().await.unwrap_err();
+            assert!(e.to_string().contains("acknowledged nothing"), "{e}");
+            assert_eq!(sink.unconfirmed(), 64);
+        })
+        .await;
+    }
+
+    #[tokio::test]
     async fn enough_bytes_after_a_batch_confirm_it_before_the_hold() {
         bounded(async {
             let (mut sink, listener) = sink_and_listener().await;
