@@ -33,10 +33,10 @@ const READ_FIRST: usize = 256 * 1024;
 /// doubles it): a few logs.
 const RECEIVE_BUFFER: libc::c_int = 4096;
 
-/// A listener on 127.0.0.1 whose connections have a small receive buffer
-/// (set before `listen`, so that the window offered is small from the
-/// handshake on; std's `TcpListener::bind` listens at once).
-fn small_buffer_listener() -> TcpListener {
+/// A listener on 127.0.0.1 whose connections have a receive buffer of
+/// `size` bytes (set before `listen`, so that the window offered fits it
+/// from the handshake on; std's `TcpListener::bind` listens at once).
+fn listener_with_buffer(size: libc::c_int) -> TcpListener {
     // SAFETY: plain socket calls on a descriptor made here, with pointers
     // to locals of the sizes given; the descriptor is handed to the
     // listener, which owns it from then on.
@@ -44,7 +44,6 @@ fn small_buffer_listener() -> TcpListener {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
         assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
         let listener = TcpListener::from_raw_fd(fd);
-        let size = RECEIVE_BUFFER;
         let r = libc::setsockopt(
             fd,
             libc::SOL_SOCKET,
@@ -182,10 +181,20 @@ fn lines(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// What a receiver reads of the connections it accepts.
+#[derive(Clone, Copy, PartialEq)]
+enum Reads {
+    /// Each, to the end.
+    All,
+    /// [`READ_FIRST`] bytes of the first one, then nothing of any.
+    First,
+    /// Nothing.
+    Nothing,
+}
+
 /// Accepts connections on `listener` in a thread until stopped: over TLS
-/// it completes the handshake of each; then it reads each to the end into
-/// `got` (`reading`), or reads [`READ_FIRST`] bytes of the first and
-/// nothing more of any, keeping them.
+/// it completes the handshake of each; then it reads them as `reads` says,
+/// to the end into `got`, or keeping them.
 struct Receiver {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<(TcpListener, Vec<Held>)>>,
@@ -196,7 +205,7 @@ impl Receiver {
     fn start(
         listener: TcpListener,
         tls: Option<Arc<rustls::ServerConfig>>,
-        reading: bool,
+        reads: Reads,
     ) -> Receiver {
         let stop = Arc::new(AtomicBool::new(false));
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -223,7 +232,7 @@ impl Receiver {
                     }
                     s
                 });
-                if reading {
+                if reads == Reads::All {
                     let got = got2.clone();
                     std::thread::spawn(move || {
                         let mut all = Vec::new();
@@ -241,7 +250,7 @@ impl Receiver {
                         tls: session,
                         read: Vec::new(),
                     };
-                    if held.is_empty() {
+                    if reads == Reads::First && held.is_empty() {
                         h.read_first(READ_FIRST);
                     }
                     held.push(h);
@@ -318,9 +327,9 @@ fn args(socket_type: &str, target: &str, extra: &[&str]) -> Vec<String> {
 fn unread_then_read(socket_type: &str, tls: Option<Arc<rustls::ServerConfig>>, extra: &[&str]) {
     let sim = Sim::start(&["--events", &EVENTS.to_string(), "--detect-events", "0"]);
     let a = Agent::new(&sim.url());
-    let listener = small_buffer_listener();
+    let listener = listener_with_buffer(RECEIVE_BUFFER);
     let target = listener.local_addr().unwrap().to_string();
-    let receiver = Receiver::start(listener, tls.clone(), false);
+    let receiver = Receiver::start(listener, tls.clone(), Reads::First);
     let quick = [extra, &["--send-timeout", "1", "--send-retries", "2"]].concat();
     let out = a
         .cmd()
@@ -361,7 +370,7 @@ fn unread_then_read(socket_type: &str, tls: Option<Arc<rustls::ServerConfig>>, e
     );
 
     // Then it reads: the next run delivers the rest.
-    let receiver = Receiver::start(listener, tls, true);
+    let receiver = Receiver::start(listener, tls, Reads::All);
     let out = a
         .cmd()
         .args(args(socket_type, &target, extra))
@@ -394,5 +403,37 @@ fn tls_to_a_receiver_that_never_reads_fails_and_the_cursor_keeps_the_rest() {
         "TLS",
         Some(server_config(&certs)),
         &["--tls-ca", ca.to_str().unwrap()],
+    );
+}
+
+/// A receiver that never reads, its buffer large: each new connection
+/// takes what its kernel acknowledges (many batches), and
+/// what the agent's kernel queues, and then its writes block. Those
+/// connections use up the retries: a new one does not get them all again
+/// because the receiver acknowledged something on it.
+#[test]
+fn tcp_retries_are_not_renewed_by_each_connection_a_stuck_receiver_takes() {
+    let sim = Sim::start(&["--events", "20000", "--detect-events", "0"]);
+    let a = Agent::new(&sim.url());
+    let listener = listener_with_buffer(1 << 20);
+    let target = listener.local_addr().unwrap().to_string();
+    let receiver = Receiver::start(listener, None, Reads::Nothing);
+    let out = a
+        .cmd()
+        .args(args(
+            "TCP",
+            &target,
+            &["--send-timeout", "1", "--send-retries", "2"],
+        ))
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_, held) = receiver.stop();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        held.len() <= 3,
+        "{} connections for 2 retries: {stderr}",
+        held.len()
     );
 }
