@@ -350,7 +350,7 @@ fn unacknowledged(timeout: Duration) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::TimedOut,
         format!(
-            "the receiver acknowledged nothing of what it was sent for {} s (--send-timeout); it does not read",
+            "the receiver acknowledged none of what it was sent for {} s (--send-timeout): it does not read, or cannot be reached",
             timeout.as_secs()
         ),
     )
@@ -570,7 +570,7 @@ mod tests {
             sink.flush().await.unwrap();
             assert_eq!(sink.unconfirmed(), 64);
             let e = sink.confirm_all().await.unwrap_err();
-            assert!(e.to_string().contains("acknowledged nothing"), "{e}");
+            assert!(e.to_string().contains("acknowledged none"), "{e}");
             assert_eq!(sink.unconfirmed(), 64);
         })
         .await;
