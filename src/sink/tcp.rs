@@ -1,16 +1,24 @@
 //! REMOTE over a byte stream: TCP, TLS (RFC 5425) or a unix stream socket.
 //!
 //! Frames are buffered and written in large writes. A flush writes them
-//! and checks that the connection is still open (a peer that has closed
-//! shows as end-of-file or a reset on a non-blocking read). A flushed batch
-//! is confirmed only once the same connection is still open [`HOLD`] after
-//! it was flushed, or after [`HOLD_BYTES`] more were written on it: a
-//! receiver stopped with the batch unread in its socket resets the
-//! connection, and the sink learns it before the batch counts as delivered.
-//! Frames stay held until confirmed; when the connection is lost (checked
-//! before each write too), the sink reconnects with backoff and writes them
-//! all again, so a receiver may see the unconfirmed ones twice but never
-//! miss one it took in.
+//! (with TLS, its own buffer too) and checks that the connection is still
+//! open (a peer that has closed shows as end-of-file or a reset on a
+//! non-blocking read). A flushed batch is confirmed only once the peer has
+//! acknowledged its bytes (the kernel holds none of them any more, see
+//! [`Conn::acknowledged`]): a receiver that stops reading closes its
+//! window, and what the kernel took after that was never delivered, though
+//! every write succeeded. And, acknowledged, only once the same connection
+//! is still open [`HOLD`] after it was flushed, or after [`HOLD_BYTES`]
+//! more were written on it: a receiver stopped with the batch unread in its
+//! socket resets the connection, and the sink learns it before the batch
+//! counts as delivered. Frames stay held until confirmed; when the
+//! connection is lost (checked before each write too), the sink reconnects
+//! with backoff and writes them all again, so a receiver may see the
+//! unconfirmed ones twice but never miss one it took in. A flush does not
+//! wait for the acknowledgements (the next flush finds them); the end of a
+//! run does ([`TcpSink::confirm_all`]), at most `--send-timeout` without
+//! any, and a connection that does not get what it was given acknowledged
+//! counts as lost.
 
 use super::conn::{self, Conn, Endpoint};
 use super::tls::Tls;
@@ -18,6 +26,22 @@ use super::{SendRetry, SinkError};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
+
+/// How far [`TcpSink::deliver`] goes.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Upto {
+    /// Write what fills the buffer.
+    Write,
+    /// Write everything, flush it and check the connection.
+    Flush,
+    /// Then wait until the peer has acknowledged every byte.
+    Acknowledged,
+}
+
+/// The first and the longest pause between two looks at what the peer
+/// has acknowledged, while waiting for it.
+const ACK_POLL_FIRST: Duration = Duration::from_millis(1);
+const ACK_POLL_MAX: Duration = Duration::from_millis(50);
 
 /// Bytes buffered before a write is made without waiting for flush.
 const BUFFER: usize = 64 * 1024;
@@ -38,6 +62,9 @@ struct Chunk {
     frames: u64,
     /// When a flush after its last frame found the connection open.
     flushed: Option<Instant>,
+    /// The connection's [`Conn::written`] after that flush: the chunk is
+    /// acknowledged once the peer has acknowledged this many bytes.
+    end: u64,
 }
 
 pub struct TcpSink {
@@ -57,6 +84,13 @@ pub struct TcpSink {
     /// Buffers of confirmed chunks, for the next ones.
     spare: Vec<Vec<u8>>,
     retry: SendRetry,
+    /// Connections lost in a row: a new connection that is given frames
+    /// again counts as good only once they are all confirmed, so that a
+    /// receiver that takes each new connection and never reads uses up
+    /// the retries (its kernel would take a little on each).
+    failures: u32,
+    /// Frames given again to the current connection, not yet confirmed.
+    resent: u64,
 }
 
 pub fn display_target(host: &str, port: u16) -> String {
@@ -85,8 +119,10 @@ impl TcpSink {
             frames: 0,
             spare: Vec::new(),
             retry,
+            failures: 0,
+            resent: 0,
         };
-        sink.deliver(false).await?;
+        sink.deliver(Upto::Write).await?;
         Ok(sink)
     }
 
@@ -100,6 +136,7 @@ impl TcpSink {
                 bytes,
                 frames: 0,
                 flushed: None,
+                end: 0,
             });
         }
         let chunk = self.chunks.back_mut().expect("one is being filled");
@@ -108,7 +145,7 @@ impl TcpSink {
         self.frames += 1;
         self.bytes += frame.len();
         if chunk.bytes.len() >= BUFFER {
-            self.deliver(false).await?;
+            self.deliver(Upto::Write).await?;
         }
         Ok(())
     }
@@ -119,24 +156,36 @@ impl TcpSink {
         self.frames
     }
 
-    /// Writes and flushes every frame, and confirms those held long
-    /// enough; the others stay held (see the module's doc).
+    /// Writes and flushes every frame, and confirms those acknowledged and
+    /// held long enough; the others stay held (see the module's doc).
     pub async fn flush(&mut self) -> Result<(), SinkError> {
+        self.confirm(Upto::Flush).await
+    }
+
+    /// Delivers up to `upto` (at least a flush), then confirms what the
+    /// peer has acknowledged and what was held long enough.
+    async fn confirm(&mut self, upto: Upto) -> Result<(), SinkError> {
         if self.chunks.is_empty() && self.conn.is_none() {
             return Ok(()); // nothing to confirm, no connection to keep
         }
-        self.deliver(true).await?;
-        // The connection is open now.
+        self.deliver(upto).await?;
+        // The connection is open now, and has taken every chunk.
+        let c = self.conn.as_ref().expect("delivered");
+        let end = c.written();
+        let acknowledged = c
+            .acknowledged()
+            .map_err(|e| SinkError::write(&self.target, e))?;
         let now = Instant::now();
         for c in self.chunks.iter_mut().rev() {
             if c.flushed.is_some() {
                 break;
             }
             c.flushed = Some(now);
+            c.end = end;
         }
         while let Some(c) = self.chunks.front() {
             let held_enough = c.flushed.is_some_and(|t| now - t >= HOLD);
-            if !held_enough && self.bytes - c.bytes.len() < HOLD_BYTES {
+            if c.end > acknowledged || (!held_enough && self.bytes - c.bytes.len() < HOLD_BYTES) {
                 break;
             }
             self.release_first();
@@ -152,6 +201,13 @@ impl TcpSink {
         self.bytes -= c.bytes.len();
         self.frames -= c.frames;
         self.written = self.written.saturating_sub(1);
+        if self.resent > 0 {
+            self.resent = self.resent.saturating_sub(c.frames);
+            if self.resent == 0 {
+                // What the connection was given again is delivered.
+                self.failures = 0;
+            }
+        }
         // Kept for reuse (at most what HOLD_BYTES holds): the memory of a
         // new buffer costs more than its contents.
         if self.spare.len() <= HOLD_BYTES / BUFFER && c.bytes.capacity() <= 2 * BUFFER {
@@ -160,18 +216,20 @@ impl TcpSink {
         }
     }
 
-    /// Flushes and waits until every frame is confirmed, then closes the
-    /// connection (the next frame opens another). Our side is closed
-    /// first: a receiver that reads to the end closes its own, which
-    /// confirms everything at once; one stopped with frames unread resets
-    /// the connection, and they are sent again on a new one (then held as
-    /// by [`TcpSink::flush`], in case the receiver resets whatever it
-    /// read); one that does neither within [`HOLD`] has kept the
-    /// connection open that long, as a flush asks.
+    /// Flushes, waits until the peer has acknowledged every frame and
+    /// confirms them all, then closes the connection (the next frame opens
+    /// another). Our side is closed first: a receiver that reads to the
+    /// end closes its own, which confirms everything at once; one stopped
+    /// with frames unread resets the connection, and they are sent again
+    /// on a new one (then held as by [`TcpSink::flush`], in case the
+    /// receiver resets whatever it read); one that does neither within
+    /// [`HOLD`] has kept the connection open that long, as a flush asks.
+    /// A receiver that acknowledges nothing for `--send-timeout` (it does
+    /// not read) loses the connection, as a write that long would.
     pub async fn confirm_all(&mut self) -> Result<(), SinkError> {
         let mut close_first = true;
         loop {
-            self.flush().await?;
+            self.confirm(Upto::Acknowledged).await?;
             if self.chunks.is_empty() {
                 return Ok(());
             }
@@ -195,6 +253,7 @@ impl TcpSink {
                 Err(e) => {
                     tracing::warn!("{e}; sending again what it was not seen to read");
                     self.written = 0;
+                    self.resent = self.frames;
                     for c in &mut self.chunks {
                         c.flushed = None;
                     }
@@ -203,32 +262,38 @@ impl TcpSink {
         }
     }
 
-    /// Writes what the connection has not been given yet (and, with
-    /// `confirm`, flushes and checks the connection), reconnecting and
-    /// starting over from the first unconfirmed frame when it fails.
-    async fn deliver(&mut self, confirm: bool) -> Result<(), SinkError> {
-        let mut attempt = 0;
+    /// Writes what the connection has not been given yet (and, as `upto`
+    /// asks, flushes and checks the connection, and waits for the peer's
+    /// acknowledgement), reconnecting and starting over from the first
+    /// unconfirmed frame when it fails.
+    async fn deliver(&mut self, upto: Upto) -> Result<(), SinkError> {
         loop {
-            let result = self.try_deliver(confirm).await;
+            let result = self.try_deliver(upto).await;
             let Err(e) = result else {
+                if self.resent == 0 {
+                    self.failures = 0;
+                }
                 return Ok(());
             };
             // The connection may have lost anything it was given; what it
             // held is held again on the next one.
             self.conn = None;
             self.written = 0;
+            self.resent = self.frames;
             for c in &mut self.chunks {
                 c.flushed = None;
             }
             if matches!(e, SinkError::Tls { .. }) {
                 return Err(e);
             }
-            self.retry.back_off(attempt, e, "reconnecting").await?;
-            attempt += 1;
+            self.retry
+                .back_off(self.failures, e, "reconnecting")
+                .await?;
+            self.failures += 1;
         }
     }
 
-    async fn try_deliver(&mut self, confirm: bool) -> Result<(), SinkError> {
+    async fn try_deliver(&mut self, upto: Upto) -> Result<(), SinkError> {
         if let Some(c) = &mut self.conn {
             check_open(c, &self.target)?;
         } else {
@@ -242,14 +307,53 @@ impl TcpSink {
                 .map_err(|e| SinkError::write(&self.target, e))?;
             self.written += 1;
         }
-        if confirm {
+        if upto >= Upto::Flush {
             super::with_deadline(deadline, c.flush())
                 .await
                 .map_err(|e| SinkError::write(&self.target, e))?;
             check_open(c, &self.target)?;
         }
+        if upto >= Upto::Acknowledged {
+            acknowledged(c, &self.target, deadline).await?;
+        }
         Ok(())
     }
+}
+
+/// Waits until the peer has acknowledged every byte written to `c`,
+/// looking at it after a pause that doubles from [`ACK_POLL_FIRST`] to
+/// [`ACK_POLL_MAX`]; fails when the peer closes or resets the connection,
+/// or acknowledges nothing for `timeout`.
+async fn acknowledged(c: &mut Conn, target: &str, timeout: Duration) -> Result<(), SinkError> {
+    let asked = |c: &Conn| c.acknowledged().map_err(|e| SinkError::write(target, e));
+    let mut done = asked(c)?;
+    let mut progress = Instant::now();
+    let mut pause = ACK_POLL_FIRST;
+    while done < c.written() {
+        check_open(c, target)?;
+        if progress.elapsed() >= timeout {
+            return Err(SinkError::write(target, unacknowledged(timeout)));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(ACK_POLL_MAX);
+        let now = asked(c)?;
+        if now > done {
+            done = now;
+            progress = Instant::now();
+        }
+    }
+    Ok(())
+}
+
+/// The error of a peer that acknowledged nothing for `timeout`.
+fn unacknowledged(timeout: Duration) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!(
+            "the receiver acknowledged none of what it was sent for {} s (--send-timeout): it does not read, or cannot be reached",
+            timeout.as_secs()
+        ),
+    )
 }
 
 /// Closes our side of `c` and waits for the peer: `Ok` when it closes its
@@ -427,6 +531,47 @@ mod tests {
                 (got.as_slice(), again.as_slice()),
                 (&b"one\n"[..], &b"one\n"[..])
             );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn what_the_peer_has_not_acknowledged_is_never_confirmed() {
+        bounded(async {
+            // A receiver with a small buffer that never reads: its kernel
+            // acknowledges a few KiB, then closes the window.
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.set_recv_buffer_size(4096).unwrap();
+            socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = socket.listen(8).unwrap();
+            let endpoint = Endpoint::Inet {
+                host: "127.0.0.1".into(),
+                port: listener.local_addr().unwrap().port(),
+            };
+            let retry = SendRetry {
+                retries: 0,
+                base: Duration::from_millis(10),
+                timeout: Duration::from_secs(1),
+            };
+            let mut sink = TcpSink::connect(endpoint, None, retry).await.unwrap();
+            let (_peer, _) = listener.accept().await.unwrap();
+            let frame = [b'x'; 1023]
+                .iter()
+                .chain(b"\n")
+                .copied()
+                .collect::<Vec<u8>>();
+            // One chunk, which the kernel on our side takes whole.
+            for _ in 0..64 {
+                sink.send(&frame).await.unwrap();
+            }
+            sink.flush().await.unwrap();
+            // Held long enough, on an open connection: not acknowledged.
+            tokio::time::sleep(HOLD * 2).await;
+            sink.flush().await.unwrap();
+            assert_eq!(sink.unconfirmed(), 64);
+            let e = sink.confirm_all().await.unwrap_err();
+            assert!(e.to_string().contains("acknowledged none"), "{e}");
+            assert_eq!(sink.unconfirmed(), 64);
         })
         .await;
     }

@@ -3,6 +3,7 @@
 //! `--tls-ca`, and its name against the target's host; a client
 //! certificate with `--tls-cert` and `--tls-key`.
 
+use super::conn::Counted;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -169,8 +170,8 @@ impl Tls {
     pub async fn handshake(
         &self,
         host: &str,
-        tcp: TcpStream,
-    ) -> std::io::Result<TlsStream<TcpStream>> {
+        tcp: Counted<TcpStream>,
+    ) -> std::io::Result<TlsStream<Counted<TcpStream>>> {
         let name = ServerName::try_from(host.to_string()).map_err(|_| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -191,7 +192,7 @@ impl Tls {
 /// ticket, which means the server accepted us, or a close or alert, which
 /// means it did not. TLS 1.2 settles this inside the handshake.
 async fn await_client_verdict(
-    stream: &mut TlsStream<TcpStream>,
+    stream: &mut TlsStream<Counted<TcpStream>>,
     presented: bool,
 ) -> std::io::Result<()> {
     use std::pin::Pin;
