@@ -774,6 +774,9 @@ async fn export(
         info!("--dry-run: printing to stdout; no cursor or status is written");
     } else if settings.reset_cursor {
         state.remove(STATE_FILE)?;
+        state.remove(
+            &siem_agent::state::writer::twin(std::path::Path::new(STATE_FILE)).to_string_lossy(),
+        )?;
         state.remove(STATUS_FILE)?;
         info!("-r: cursor and status cleared; starting from the earliest log the API keeps");
     } else if settings.clear_status {

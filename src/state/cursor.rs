@@ -566,10 +566,29 @@ impl CursorFile {
                 });
             }
         };
-        CursorFile::parse(&bytes).map_err(|reason| StateError::Corrupt {
-            path: path.to_path_buf(),
-            reason,
-        })
+        match CursorFile::parse(&bytes) {
+            Ok(f) => Ok(f),
+            Err(reason) => {
+                // Cut by a power loss between two syncs: the version
+                // before it, if whole, loses nothing (some logs may be
+                // sent again).
+                let twin = super::writer::twin(path);
+                if let Ok(b) = std::fs::read(&twin)
+                    && let Ok(f) = CursorFile::parse(&b)
+                {
+                    tracing::warn!(
+                        "{} {reason}; using the version before it ({}): some logs may be sent again",
+                        path.display(),
+                        twin.display()
+                    );
+                    return Ok(f);
+                }
+                Err(StateError::Corrupt {
+                    path: path.to_path_buf(),
+                    reason,
+                })
+            }
+        }
     }
 
     fn parse(bytes: &[u8]) -> Result<CursorFile, String> {
@@ -918,6 +937,22 @@ mod tests {
             let e = CursorFile::parse(bytes).unwrap_err();
             assert!(e.contains(reason), "{e} should contain {reason}");
         }
+    }
+
+    #[test]
+    fn a_cut_file_falls_back_to_the_version_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export_log.state");
+        let mut f = CursorFile::default();
+        let mut c = Cursor::default();
+        c.advance(t("2023-01-01T23:23:59"), "a");
+        f.cursors.insert(App::Investigate, c);
+        std::fs::write(super::super::writer::twin(&path), f.to_bytes()).unwrap();
+        std::fs::write(&path, &f.to_bytes()[..20]).unwrap();
+        assert_eq!(CursorFile::load(&path).unwrap(), f);
+        // Without a whole twin, the cut file is an error.
+        std::fs::write(super::super::writer::twin(&path), "{").unwrap();
+        assert!(CursorFile::load(&path).is_err());
     }
 
     #[test]

@@ -4,8 +4,16 @@
 //! other waiting one, so the file always moves to the newest confirmed
 //! position.
 //!
-//! Each write is a new file renamed over the old (a process killed at any
-//! moment leaves one of them whole). Writes follow each other at most
+//! Each write leaves a whole file under the name whatever moment kills the
+//! process: between the synced writes, the previous version's twin
+//! ([`twin`]) is overwritten in place and swapped with the file in one
+//! `renameat2(RENAME_EXCHANGE)` (about 20 µs of CPU here, where a new file
+//! renamed over the old cost 100 to 300 µs: ext4 allocates, flushes and
+//! frees the blocks of each new file); where the file system cannot swap,
+//! a new file is renamed over the old. After a power loss between syncs the
+//! file may hold an older version, or, overwritten in place, be cut: then
+//! [`super::cursor::CursorFile::load`] reads the twin, the version before.
+//! Writes follow each other at most
 //! every [`SPACING`] (more when the file is large: the writer never spends
 //! more than a tenth of its time on the CPU writing; time it waits for the
 //! disk costs nothing and does not count), and reach the disk (fsync of
@@ -14,7 +22,9 @@
 //! in flight and confirmed in the last spacing; a machine that loses power
 //! at most a second more.
 
-use super::{StateError, sync_parent, write_atomic, write_renamed};
+use super::{StateError, open_no_follow, sync_parent, write_atomic, write_renamed};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -139,6 +149,62 @@ impl Drop for StateWriter {
     }
 }
 
+/// The twin of the cursor file at `path`: `.export_log.state.prev` beside
+/// `export_log.state`, the previous version.
+pub fn twin(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.prev"))
+}
+
+/// Writes `bytes` into the twin of `path` in place (padded with spaces to
+/// its length, so that its blocks are reused, not reallocated) and swaps
+/// the two names. `Ok(false)`: the file system cannot swap (or `path` is
+/// not there yet); nothing was changed under `path`.
+fn write_swapped(path: &Path, bytes: &[u8]) -> Result<bool, StateError> {
+    use std::os::unix::ffi::OsStrExt;
+    let other = twin(path);
+    let file =
+        open_no_follow(&other, false).map_err(|e| StateError::io(&other, "cannot open", e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| StateError::io(&other, "cannot read", e))?
+        .len() as usize;
+    let padded;
+    let data = if bytes.len() < len {
+        // JSON may end in any whitespace: the spaces go before the last
+        // line break.
+        let mut v = Vec::with_capacity(len);
+        v.extend_from_slice(bytes.strip_suffix(b"\n").unwrap_or(bytes));
+        v.resize(len - 1, b' ');
+        v.push(b'\n');
+        padded = v;
+        &padded[..]
+    } else {
+        bytes
+    };
+    file.write_all_at(data, 0)
+        .map_err(|e| StateError::io(&other, "cannot write", e))?;
+    drop(file);
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).ok();
+    let (Some(from), Some(to)) = (c(&other), c(path)) else {
+        return Ok(false);
+    };
+    // SAFETY: two valid C strings; renameat2 only reads them.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    Ok(r == 0)
+}
+
 /// The CPU time this thread has used.
 fn thread_cpu() -> Duration {
     let mut ts = libc::timespec {
@@ -170,6 +236,8 @@ fn write_loop(
 ) {
     let (lock, cv) = shared;
     let mut synced: Option<Instant> = None;
+    // Cleared for good the first time the file system cannot swap.
+    let mut swap = true;
     loop {
         let (seq, bytes) = {
             let mut s = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -187,7 +255,17 @@ fn write_loop(
         let started = thread_cpu();
         let sync = synced.is_none_or(|t| t.elapsed() >= SYNC_EVERY);
         let result = if sync {
+            // A whole new file, synced (the twin keeps an older version).
             write_atomic(path, &bytes)
+        } else if swap {
+            match write_swapped(path, &bytes) {
+                Ok(true) => Ok(()),
+                Ok(false) => {
+                    swap = false;
+                    write_renamed(path, &bytes)
+                }
+                Err(e) => Err(e),
+            }
         } else {
             write_renamed(path, &bytes)
         };
@@ -250,6 +328,30 @@ mod tests {
             waited += SPACING;
         }
         assert!(w.idle());
+    }
+
+    #[tokio::test]
+    async fn writes_between_syncs_swap_with_the_twin_and_leave_valid_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let mut w = StateWriter::new(path.clone());
+        let big = format!("{{\"v\":\"{}\"}}\n", "x".repeat(300));
+        w.submit(big.clone().into_bytes()).unwrap();
+        w.wait().await.unwrap();
+        for i in 0..20 {
+            while !w.idle() {
+                tokio::time::sleep(SPACING).await;
+            }
+            w.submit(format!("{{\"v\":{i}}}\n").into_bytes()).unwrap();
+            w.wait().await.unwrap();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(v["v"], i, "{text:?}");
+            // The twin holds the version before, whole.
+            let before: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(twin(&path)).unwrap()).unwrap();
+            assert!(before["v"].is_string() || before["v"] == i - 1, "{before}");
+        }
     }
 
     #[tokio::test]
