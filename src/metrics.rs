@@ -277,8 +277,10 @@ pub fn write_tenants(
 }
 
 fn write_text(path: &Path, text: &str) -> Result<(), crate::state::StateError> {
-    // No secret in it; node_exporter's textfile collector (another user)
-    // must be able to read it.
+    // No secret in it (a label naming a destination is redacted all the
+    // same); node_exporter's textfile collector (another user) must be
+    // able to read it.
+    let text = crate::secret::redact(text);
     write_atomic_mode(path, text.as_bytes(), 0o644)
 }
 

@@ -109,8 +109,11 @@ impl Client {
             let mut px = reqwest::Proxy::all(&p.url)
                 .map_err(|e| SourceError::Setup(format!("--proxy: {e}")))?;
             if let Some(user) = &p.username {
-                let pass = p.password.as_ref().map(|s| s.expose()).unwrap_or("");
-                px = px.basic_auth(user, pass);
+                let pass = p.password.clone().unwrap_or_default();
+                // The proxy may echo its `Proxy-Authorization` header: the
+                // Basic credentials built from the password are a secret.
+                crate::secret::register(&crate::config::basic_credentials(user, &pass));
+                px = px.basic_auth(user, pass.expose());
             }
             builder = builder.proxy(px);
         }
@@ -390,12 +393,15 @@ fn status_error(
 
 /// The start of a body, on one line, for error messages.
 pub(crate) fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
+    // Redacted whole before it is cut: a secret cut in two at the end of
+    // the snippet would no longer be recognised, and its start would show.
+    let text = redact(&String::from_utf8_lossy(body));
     let one_line: String = text
         .chars()
+        .take(300)
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    redact(one_line.trim())
+    one_line.trim().to_string()
 }
 
 #[cfg(test)]
