@@ -315,7 +315,10 @@ mod tests {
         // A surrogate pair, and a near miss left alone.
         register("x\u{1f600}-smile");
         assert_eq!(redact(r"[x\ud83d\ude00-smile]"), "[***]");
-        assert_eq!(redact("k3y%2Bwith%2Fsp+ace%3D%C3%A8"), "k3y%2Bwith%2Fsp+ace%3D%C3%A8");
+        assert_eq!(
+            redact("k3y%2Bwith%2Fsp+ace%3D%C3%A8"),
+            "k3y%2Bwith%2Fsp+ace%3D%C3%A8"
+        );
         // Backslashes in a secret, raw or escaped, cost no more.
         register(r"b\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\z");
         let text = "\\".repeat(5000);

@@ -31,7 +31,11 @@ fn base64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -112,7 +116,10 @@ fn secrets() -> Vec<String> {
         HEADER_TOKEN.into(),
         BASIC_PASS.into(),
         base64(format!("{BASIC_USER}:{BASIC_PASS}").as_bytes()),
-        format!("Basic {}", base64(format!("{BASIC_USER}:{BASIC_PASS}").as_bytes())),
+        format!(
+            "Basic {}",
+            base64(format!("{BASIC_USER}:{BASIC_PASS}").as_bytes())
+        ),
         BEARER.into(),
         PROXY_PASS.into(),
         base64(format!("{PROXY_USER}:{PROXY_PASS}").as_bytes()),
@@ -252,7 +259,10 @@ fn exercise(config: serde_json::Value, proxy: bool) {
     assert!(all.contains("HTTP 400") && all.contains("***"), "{all}");
     assert!(a.log().contains("HTTP 400"), "{}", a.log());
     assert!(
-        a.status().unwrap()["error"].as_str().unwrap().contains("HTTP 400"),
+        a.status().unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 400"),
         "{:?}",
         a.status()
     );

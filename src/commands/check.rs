@@ -24,18 +24,8 @@ impl std::fmt::Display for Check {
         // terminal escape): printed redacted and escaped.
         let shown = |s: &str| crate::report::printable(&crate::secret::redact(s)).into_owned();
         match &self.result {
-            Ok(detail) => write!(
-                f,
-                "PASS {}: {}",
-                shown(&self.what),
-                shown(detail)
-            ),
-            Err(why) => write!(
-                f,
-                "FAIL {}: {}",
-                shown(&self.what),
-                shown(why)
-            ),
+            Ok(detail) => write!(f, "PASS {}: {}", shown(&self.what), shown(detail)),
+            Err(why) => write!(f, "FAIL {}: {}", shown(&self.what), shown(why)),
         }
     }
 }
