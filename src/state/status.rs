@@ -71,6 +71,10 @@ impl Status {
     /// Reads the file; `None` when it does not exist or cannot be parsed
     /// (the status is information only: it never decides what is sent).
     pub fn load(path: &Path) -> Option<Status> {
+        // Never through a symbolic link (see `StateDir::open`).
+        if super::is_link(path) {
+            return None;
+        }
         let bytes = std::fs::read(path).ok()?;
         let mut status: Status = serde_json::from_slice(&bytes).ok()?;
         // Written by another version, or before a secret was registered:
