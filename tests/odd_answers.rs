@@ -178,3 +178,76 @@ fn a_log_nested_too_deeply_is_delivered_as_text_among_the_others_from_rest() {
         assert_eq!(a.json_lines().len(), 3, "{depth}");
     }
 }
+
+#[test]
+fn a_timeout_names_the_url_without_its_secrets() {
+    // Connections are taken by the kernel and never answered.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let mut config = rest_config(&format!("http://127.0.0.1:{port}/events"));
+    config["params"] = json!({"api_key": "Timeout-Key-4471"});
+    let a = Agent::with_config(&config);
+    let out = a
+        .file_cmd()
+        .args(["--http-timeout", "1", "--retries", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("siem-agent: error: "))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert!(line.contains("timed out"), "{line}");
+    // The URL whole, its declared key masked.
+    assert!(
+        line.contains(&format!(
+            "http://127.0.0.1:{port}/events?api_key=***&since="
+        )),
+        "{line}"
+    );
+    for out in [stderr.to_string(), a.log()] {
+        assert!(!out.contains("Timeout-Key-4471"), "{out}");
+    }
+    drop(silent);
+}
+
+#[test]
+fn a_timeout_reading_the_body_names_the_url_without_its_secrets() {
+    use std::io::{Read, Write};
+    // Headers, the start of a body, then nothing.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let (mut conn, _) = server.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = conn.read(&mut buf);
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"data\":");
+        let _ = stop_rx.recv();
+    });
+    let mut config = rest_config(&format!("http://127.0.0.1:{port}/events"));
+    config["params"] = json!({"api_key": "Timeout-Key-4471"});
+    let a = Agent::with_config(&config);
+    let out = a
+        .file_cmd()
+        .args(["--http-timeout", "1", "--retries", "0"])
+        .output()
+        .unwrap();
+    let _ = stop_tx.send(());
+    thread.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("siem-agent: error: "))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert!(line.contains("timed out"), "{line}");
+    // The URL whole, its declared key masked.
+    assert!(
+        line.contains(&format!(
+            "http://127.0.0.1:{port}/events?api_key=***&since="
+        )),
+        "{line}"
+    );
+    assert!(!stderr.contains("Timeout-Key-4471") && !a.log().contains("Timeout-Key-4471"));
+}

@@ -188,7 +188,15 @@ impl Client {
     /// most `--max-page-mib`); an error status is a [`SourceError`] with
     /// the start of its body.
     pub async fn send(&self, req: RequestBuilder) -> Result<Answer, SourceError> {
-        let resp = req.send().await.map_err(|e| transport_error(&e))?;
+        // The request's URL, for an error that does not carry it (a
+        // timeout reading the body).
+        let (client, request) = req.build_split();
+        let request = request.map_err(|e| transport_error(&e, &self.base))?;
+        let url = request.url().clone();
+        let resp = client
+            .execute(request)
+            .await
+            .map_err(|e| transport_error(&e, &url))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         if !status.is_success() {
@@ -208,7 +216,7 @@ impl Client {
         // gzip bomb or an endless body stops at the limit.
         let body = match read_body(resp, self.max_body, false).await {
             Ok(b) => b,
-            Err(ReadError::Transport(e)) => return Err(transport_error(&e)),
+            Err(ReadError::Transport(e)) => return Err(transport_error(&e, &url)),
             Err(ReadError::TooLarge) => {
                 return Err(SourceError::TooLarge(format!(
                     "more than {} MiB once decompressed; --max-page-mib raises the limit",
@@ -273,10 +281,13 @@ pub fn json_api_headers(authorization: &str, what: &str) -> Result<HeaderMap, So
     Ok(headers)
 }
 
-/// A request that failed before an answer, in a short line: the endpoint
-/// (without its query) and the root cause. The whole chain goes to the
-/// debug log.
-pub fn transport_error(e: &reqwest::Error) -> SourceError {
+/// A request that failed before an answer, in a short line: the URL (the
+/// error's, else `url`, the request's) and the root cause. The URL is
+/// shown without user information, and its query with every registered
+/// secret masked (the declared `params` that may be keys among them), in
+/// whatever form the URL encodes it. The whole chain goes to the debug
+/// log.
+pub fn transport_error(e: &reqwest::Error, url: &Url) -> SourceError {
     debug!("{}", redact(&error_chain(e)));
     let mut root: &dyn std::error::Error = e;
     while let Some(next) = root.source() {
@@ -292,16 +303,10 @@ pub fn transport_error(e: &reqwest::Error) -> SourceError {
     } else {
         ""
     };
-    let at = e
-        .url()
-        .map(|u| {
-            let mut u = u.clone();
-            u.set_query(None);
-            let _ = u.set_password(None);
-            let _ = u.set_username("");
-            format!("{what}{u}: ")
-        })
-        .unwrap_or_default();
+    let mut u = e.url().unwrap_or(url).clone();
+    let _ = u.set_password(None);
+    let _ = u.set_username("");
+    let at = format!("{what}{}: ", redact(u.as_str()));
     SourceError::Transport(redact(&format!("{at}{cause}")))
 }
 
