@@ -281,12 +281,10 @@ pub fn json_api_headers(authorization: &str, what: &str) -> Result<HeaderMap, So
     Ok(headers)
 }
 
-/// A request that failed before an answer, in a short line: the URL (the
-/// error's, else `url`, the request's) and the root cause. The URL is
-/// shown without user information, and its query with every registered
-/// secret masked (the declared `params` that may be keys among them), in
-/// whatever form the URL encodes it. The whole chain goes to the debug
-/// log.
+/// A request that failed before an answer, in a short line: the endpoint
+/// (the error's URL, else `url`, the request's: a timeout reading the body
+/// carries none) without its query (where a declared key may be) and the
+/// root cause. The whole chain goes to the debug log.
 pub fn transport_error(e: &reqwest::Error, url: &Url) -> SourceError {
     debug!("{}", redact(&error_chain(e)));
     let mut root: &dyn std::error::Error = e;
@@ -304,6 +302,7 @@ pub fn transport_error(e: &reqwest::Error, url: &Url) -> SourceError {
         ""
     };
     let mut u = e.url().unwrap_or(url).clone();
+    u.set_query(None);
     let _ = u.set_password(None);
     let _ = u.set_username("");
     let at = format!("{what}{}: ", redact(u.as_str()));
