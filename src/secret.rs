@@ -108,9 +108,17 @@ fn mask_encoded(text: &str, secret: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     let mut copied = 0;
+    let bytes = text.as_bytes();
+    let mut lead = [0u8; 4];
+    let lead = first.encode_utf8(&mut lead).as_bytes()[0];
     while i < text.len() {
+        // A form of the secret starts with its first byte, an escape, or
+        // `+` (a space): anything else is passed over at once.
+        let b = bytes[i];
+        let may_start = b == lead || b == b'%' || b == b'\\' || (first == ' ' && b == b'+');
         // The first character must match here before the rest is tried.
-        if !stands_for(text, i, first).is_empty()
+        if may_start
+            && !stands_for(text, i, first).is_empty()
             && let Some(end) = match_at(text, i, secret)
         {
             out.push_str(&text[copied..i]);
