@@ -229,8 +229,7 @@ fn tenant_of_line(line: &str) -> Option<String> {
 pub fn render_tenants(reports: &[RunReport], kept: &[String], previous: &str) -> String {
     let ran: Vec<&str> = reports.iter().filter_map(|r| r.tenant.as_deref()).collect();
     let keep = |line: &&str| {
-        tenant_of_line(line)
-            .is_some_and(|t| !ran.contains(&t.as_str()) && kept.iter().any(|k| *k == t))
+        tenant_of_line(line).is_some_and(|t| !ran.contains(&t.as_str()) && kept.contains(&t))
     };
     let mut s = String::new();
     for f in FAMILIES {
