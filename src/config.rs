@@ -185,6 +185,11 @@ impl Config {
                 crate::source::rest::Spec::parse(path, &obj)
                     .map_err(|message| ConfigError::Declared { message })?,
             )
+            .inspect(|spec| {
+                spec.params
+                    .iter()
+                    .for_each(|(_, v)| secret::register_param(v))
+            })
         } else {
             None
         };

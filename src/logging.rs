@@ -137,7 +137,9 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for JsonLayer {
         let mut line = serde_json::json!({
             "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "level": event.metadata().level().as_str(),
-            "message": v.0,
+            // Redacted before it is escaped as JSON: an echoed secret's
+            // escapes would otherwise be escaped again, out of reach.
+            "message": redact(&v.0),
         });
         if let Some(t) = tenant_of(event, &ctx) {
             line["tenant"] = t.0.into();

@@ -412,10 +412,7 @@ async fn run_tenants(
         .iter()
         .filter_map(|t| match t {
             Ok(t) => Some(t.name.clone()),
-            Err(e) => e
-                .tenant()
-                .filter(|n| siem_agent::tenant::valid_name(n))
-                .map(str::to_string),
+            Err(e) => e.tenant().map(str::to_string),
         })
         .collect();
     info!(

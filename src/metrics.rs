@@ -204,11 +204,22 @@ fn family_head(s: &mut String, f: &Family) {
     let _ = writeln!(s, "# TYPE {PREFIX}{} {}", f.name, f.kind);
 }
 
-/// The tenant label of a sample line, if it has one.
-fn tenant_of_line(line: &str) -> Option<&str> {
+/// The tenant label of a sample line, if it has one, unescaped (the name
+/// of a tenant file that cannot name a tenant may hold a quote).
+fn tenant_of_line(line: &str) -> Option<String> {
     let rest = &line[line.find("{tenant=\"")? + 9..];
-    // Tenant names have no quote or backslash (see `tenant::valid_name`).
-    Some(&rest[..rest.find('"')?])
+    let mut name = String::new();
+    let mut chars = rest.chars();
+    loop {
+        match chars.next()? {
+            '"' => return Some(name),
+            '\\' => match chars.next()? {
+                'n' => name.push('\n'),
+                c => name.push(c),
+            },
+            c => name.push(c),
+        }
+    }
 }
 
 /// The metrics text of a run of many tenants (`--config DIR`): the
@@ -218,7 +229,7 @@ fn tenant_of_line(line: &str) -> Option<&str> {
 pub fn render_tenants(reports: &[RunReport], kept: &[String], previous: &str) -> String {
     let ran: Vec<&str> = reports.iter().filter_map(|r| r.tenant.as_deref()).collect();
     let keep = |line: &&str| {
-        tenant_of_line(line).is_some_and(|t| !ran.contains(&t) && kept.iter().any(|k| k == t))
+        tenant_of_line(line).is_some_and(|t| !ran.contains(&t.as_str()) && kept.contains(&t))
     };
     let mut s = String::new();
     for f in FAMILIES {
@@ -277,14 +288,23 @@ pub fn write_tenants(
 }
 
 fn write_text(path: &Path, text: &str) -> Result<(), crate::state::StateError> {
-    // No secret in it; node_exporter's textfile collector (another user)
-    // must be able to read it.
+    // No secret in it (a label naming a destination is redacted all the
+    // same); node_exporter's textfile collector (another user) must be
+    // able to read it.
+    let text = crate::secret::redact(text);
     write_atomic_mode(path, text.as_bytes(), 0o644)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tenant_labels_are_read_back_unescaped() {
+        let line = format!("{PREFIX}x{} 1", labels(Some("bad \"name\\"), &[("k", "v")]));
+        assert_eq!(tenant_of_line(&line).as_deref(), Some("bad \"name\\"));
+        assert_eq!(tenant_of_line("siem_agent_x 1"), None);
+    }
 
     #[test]
     fn renders_prometheus_text() {

@@ -63,16 +63,188 @@ pub fn register(value: &str) {
     }
 }
 
-/// Replaces every registered secret in `text` with `***`.
+/// Registers the value of a declared REST `params` entry, which may be an
+/// API key (`?api_key=...`). Values that cannot be a key are left out, as
+/// masking them would garble every line that happens to hold them: numbers
+/// and booleans (`"limit": "1000"`), values shorter than 8 characters
+/// (`"json"`, `"asc"`), and words of lowercase letters, `_`, `-` and `.`
+/// (a field name or an order: `"created_at"`, `"ascending"`).
+pub fn register_param(value: &str) {
+    let word = value
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || matches!(c, '_' | '-' | '.'));
+    let scalar = value.parse::<f64>().is_ok() || matches!(value, "true" | "false");
+    if value.chars().count() < 8 || word || scalar {
+        return;
+    }
+    register(value);
+}
+
+/// Replaces every registered secret in `text` with `***`, in each form a
+/// server may echo it: raw, percent-encoded (`%2B`, `%2b`, `+` or `%20`
+/// for a space), JSON-escaped (`\/`, `\u002b`, any character as a
+/// `\uXXXX` escape), and percent-encoded then JSON-escaped.
 pub fn redact(text: &str) -> String {
     let reg = registry().read().unwrap_or_else(|e| e.into_inner());
     let mut out = text.to_string();
+    // Only a text with an escape or a `+` can hold an encoded form: the
+    // others (nearly every line) take the plain search.
+    let encoded = out.contains(['%', '\\', '+']);
     for v in reg.iter() {
-        if out.contains(v.as_str()) {
+        if encoded {
+            out = mask_encoded(&out, v);
+        } else if out.contains(v.as_str()) {
             out = out.replace(v.as_str(), MASK);
         }
     }
     out
+}
+
+/// `text` with every form of `secret` (see [`redact`]) masked.
+fn mask_encoded(text: &str, secret: &str) -> String {
+    let Some(first) = secret.chars().next() else {
+        return text.to_string();
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut copied = 0;
+    let bytes = text.as_bytes();
+    let mut lead = [0u8; 4];
+    let lead = first.encode_utf8(&mut lead).as_bytes()[0];
+    while i < text.len() {
+        // A form of the secret starts with its first byte, an escape, or
+        // `+` (a space): anything else is passed over at once.
+        let b = bytes[i];
+        let may_start = b == lead || b == b'%' || b == b'\\' || (first == ' ' && b == b'+');
+        // The first character must match here before the rest is tried.
+        if may_start
+            && !stands_for(text, i, first).is_empty()
+            && let Some(end) = match_at(text, i, secret)
+        {
+            out.push_str(&text[copied..i]);
+            out.push_str(MASK);
+            i = end;
+            copied = end;
+            continue;
+        }
+        i += text[i..].chars().next().map_or(1, char::len_utf8);
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// Where a form of `secret` that starts at `i` ends (the longest one).
+/// The positions each prefix of the secret can end at are carried along
+/// (a breadth-first search), so that a text of backslashes, each either
+/// itself or the start of an escape, costs no more than any other.
+fn match_at(text: &str, i: usize, secret: &str) -> Option<usize> {
+    let mut at = vec![i];
+    for c in secret.chars() {
+        let mut next = Vec::new();
+        for &p in &at {
+            for end in stands_for(text, p, c) {
+                if !next.contains(&end) {
+                    next.push(end);
+                }
+            }
+        }
+        if next.is_empty() {
+            return None;
+        }
+        at = next;
+    }
+    at.into_iter().max()
+}
+
+/// The ends of the forms of `c` that start at `i` in `text`.
+fn stands_for(text: &str, i: usize, c: char) -> Vec<usize> {
+    let mut ends = Vec::new();
+    for (d, len) in json_units(text, i) {
+        if d == c || (c == ' ' && d == '+') {
+            ends.push(i + len);
+        }
+    }
+    // Percent-encoded: `%XX` for each of its UTF-8 bytes, hex in either
+    // case, each character of which may itself be JSON-escaped.
+    let mut buf = [0u8; 4];
+    let mut p = i;
+    let mut whole = true;
+    for &b in c.encode_utf8(&mut buf).as_bytes() {
+        match percent_byte(text, p) {
+            Some((got, end)) if got == b => p = end,
+            _ => {
+                whole = false;
+                break;
+            }
+        }
+    }
+    if whole {
+        ends.push(p);
+    }
+    ends
+}
+
+/// The byte a `%XX` at `i` stands for, and where it ends.
+fn percent_byte(text: &str, i: usize) -> Option<(u8, usize)> {
+    let ascii = |p: usize, want: fn(char) -> bool| {
+        json_units(text, p)
+            .into_iter()
+            .find(|(c, _)| want(*c))
+            .map(|(c, len)| (c, p + len))
+    };
+    let (_, p) = ascii(i, |c| c == '%')?;
+    let (h, p) = ascii(p, |c| c.is_ascii_hexdigit())?;
+    let (l, p) = ascii(p, |c| c.is_ascii_hexdigit())?;
+    let byte = (h.to_digit(16)? * 16 + l.to_digit(16)?) as u8;
+    Some((byte, p))
+}
+
+/// The characters that `text` at `i` may stand for, each with its length:
+/// itself, and when it starts a JSON escape (`\/`, `\n`, `\u002b`, a
+/// surrogate pair), the escaped character.
+fn json_units(text: &str, i: usize) -> Vec<(char, usize)> {
+    let rest = &text[i..];
+    let Some(c) = rest.chars().next() else {
+        return Vec::new();
+    };
+    let mut units = vec![(c, c.len_utf8())];
+    if c != '\\' {
+        return units;
+    }
+    let b = rest.as_bytes();
+    let simple = match b.get(1) {
+        Some(b'/') => Some('/'),
+        Some(b'\\') => Some('\\'),
+        Some(b'"') => Some('"'),
+        Some(b'b') => Some('\u{8}'),
+        Some(b'f') => Some('\u{c}'),
+        Some(b'n') => Some('\n'),
+        Some(b'r') => Some('\r'),
+        Some(b't') => Some('\t'),
+        _ => None,
+    };
+    if let Some(s) = simple {
+        units.push((s, 2));
+    }
+    let hex4 = |s: &str| -> Option<u32> {
+        let h = s.get(2..6)?;
+        if !s.starts_with("\\u") || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(h, 16).ok()
+    };
+    if let Some(u) = hex4(rest) {
+        if let Some(ch) = char::from_u32(u) {
+            units.push((ch, 6));
+        } else if (0xd800..0xdc00).contains(&u)
+            && let Some(low) = rest.get(6..).and_then(hex4)
+            && (0xdc00..0xe000).contains(&low)
+            && let Some(ch) = char::from_u32(0x10000 + ((u - 0xd800) << 10) + (low - 0xdc00))
+        {
+            units.push((ch, 12));
+        }
+    }
+    units
 }
 
 /// The user information (`user:password@`) of a URL-like text, found
@@ -131,6 +303,46 @@ mod tests {
         register("s3cr3t-abc-longer");
         let line = redact("got s3cr3t-abc-longer and s3cr3t-abc here");
         assert_eq!(line, "got *** and *** here");
+    }
+
+    #[test]
+    fn echoed_forms_are_masked() {
+        register("k3y+with/sp ace=é");
+        for form in [
+            "k3y+with/sp ace=é",
+            "k3y%2Bwith%2Fsp+ace%3D%C3%A9",
+            "k3y%2bwith%2fsp%20ace%3d%c3%a9",
+            r"k3y+with\/sp ace=\u00e9",
+            r"k3y\u002bwith\u002Fsp\u0020ace\u003d\u00E9",
+            r"\u006b\u0033\u0079\u002b\u0077\u0069\u0074\u0068\u002f\u0073\u0070\u0020\u0061\u0063\u0065\u003d\u00e9",
+            r"k3y%2Bwith%2Fsp\u002bace%3D%C3%A9",
+            r"k3y\u00252Bwith%2Fsp+ace%3D%C3%A9",
+        ] {
+            assert_eq!(redact(&format!("a {form} b")), "a *** b", "{form}");
+        }
+        // A surrogate pair, and a near miss left alone.
+        register("x\u{1f600}-smile");
+        assert_eq!(redact(r"[x\ud83d\ude00-smile]"), "[***]");
+        assert_eq!(
+            redact("k3y%2Bwith%2Fsp+ace%3D%C3%A8"),
+            "k3y%2Bwith%2Fsp+ace%3D%C3%A8"
+        );
+        // Backslashes in a secret, raw or escaped, cost no more.
+        register(r"b\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\z");
+        let text = "\\".repeat(5000);
+        assert_eq!(redact(&text), text);
+    }
+
+    #[test]
+    fn params_that_cannot_be_keys_are_not_registered() {
+        for v in ["1000", "1e3", "true", "json", "created_at", "ascending"] {
+            register_param(v);
+        }
+        register_param("Ab12Cd34Ef56");
+        assert_eq!(
+            redact("config.json 1000 true created_at ascending ?key=Ab12Cd34Ef56"),
+            "config.json 1000 true created_at ascending ?key=***"
+        );
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub enum TenantError {
         "{file}: '{name}' cannot name a tenant: use letters, digits, '.', '_' and '-', starting with a letter or digit"
     )]
     BadName { file: String, name: String },
+    #[error(
+        "{dir}: the tenant's state directory is a symbolic link; refusing to follow it (replace it with the directory itself)"
+    )]
+    StateLink { dir: String, name: String },
     #[error("{file}: cannot read the tenant file: {source}")]
     Unreadable {
         file: String,
@@ -42,7 +46,9 @@ impl TenantError {
     /// The tenant an error is about, when it is about one.
     pub fn tenant(&self) -> Option<&str> {
         match self {
-            TenantError::BadName { name, .. } | TenantError::Unreadable { name, .. } => Some(name),
+            TenantError::BadName { name, .. }
+            | TenantError::Unreadable { name, .. }
+            | TenantError::StateLink { name, .. } => Some(name),
             _ => None,
         }
     }
@@ -123,8 +129,18 @@ pub fn discover(
                     source,
                 });
             }
+            // Its state directory is the agent's own, made by the first
+            // run: a link there would lead its cursor and lock elsewhere
+            // (another tenant's, or anywhere a root-run agent may write).
+            let state_dir = state_root.join(&name);
+            if std::fs::symlink_metadata(&state_dir).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(TenantError::StateLink {
+                    dir: state_dir.display().to_string(),
+                    name,
+                });
+            }
             Ok(Tenant {
-                state_dir: state_root.join(&name),
+                state_dir,
                 name,
                 config,
             })

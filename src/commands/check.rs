@@ -20,20 +20,12 @@ pub struct Check {
 
 impl std::fmt::Display for Check {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A server's words may hold anything (a secret it echoed, a
+        // terminal escape): printed redacted and escaped.
+        let shown = |s: &str| crate::report::printable(&crate::secret::redact(s)).into_owned();
         match &self.result {
-            // A server's words may hold anything: printed escaped.
-            Ok(detail) => write!(
-                f,
-                "PASS {}: {}",
-                crate::report::printable(&self.what),
-                crate::report::printable(detail)
-            ),
-            Err(why) => write!(
-                f,
-                "FAIL {}: {}",
-                crate::report::printable(&self.what),
-                crate::report::printable(why)
-            ),
+            Ok(detail) => write!(f, "PASS {}: {}", shown(&self.what), shown(detail)),
+            Err(why) => write!(f, "FAIL {}: {}", shown(&self.what), shown(why)),
         }
     }
 }

@@ -109,8 +109,11 @@ impl Client {
             let mut px = reqwest::Proxy::all(&p.url)
                 .map_err(|e| SourceError::Setup(format!("--proxy: {e}")))?;
             if let Some(user) = &p.username {
-                let pass = p.password.as_ref().map(|s| s.expose()).unwrap_or("");
-                px = px.basic_auth(user, pass);
+                let pass = p.password.clone().unwrap_or_default();
+                // The proxy may echo its `Proxy-Authorization` header: the
+                // Basic credentials built from the password are a secret.
+                crate::secret::register(&crate::config::basic_credentials(user, &pass));
+                px = px.basic_auth(user, pass.expose());
             }
             builder = builder.proxy(px);
         }
@@ -185,7 +188,15 @@ impl Client {
     /// most `--max-page-mib`); an error status is a [`SourceError`] with
     /// the start of its body.
     pub async fn send(&self, req: RequestBuilder) -> Result<Answer, SourceError> {
-        let resp = req.send().await.map_err(|e| transport_error(&e))?;
+        // The request's URL, for an error that does not carry it (a
+        // timeout reading the body).
+        let (client, request) = req.build_split();
+        let request = request.map_err(|e| transport_error(&e, &self.base))?;
+        let url = request.url().clone();
+        let resp = client
+            .execute(request)
+            .await
+            .map_err(|e| transport_error(&e, &url))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         if !status.is_success() {
@@ -205,7 +216,7 @@ impl Client {
         // gzip bomb or an endless body stops at the limit.
         let body = match read_body(resp, self.max_body, false).await {
             Ok(b) => b,
-            Err(ReadError::Transport(e)) => return Err(transport_error(&e)),
+            Err(ReadError::Transport(e)) => return Err(transport_error(&e, &url)),
             Err(ReadError::TooLarge) => {
                 return Err(SourceError::TooLarge(format!(
                     "more than {} MiB once decompressed; --max-page-mib raises the limit",
@@ -271,9 +282,10 @@ pub fn json_api_headers(authorization: &str, what: &str) -> Result<HeaderMap, So
 }
 
 /// A request that failed before an answer, in a short line: the endpoint
-/// (without its query) and the root cause. The whole chain goes to the
-/// debug log.
-pub fn transport_error(e: &reqwest::Error) -> SourceError {
+/// (the error's URL, else `url`, the request's: a timeout reading the body
+/// carries none) without its query (where a declared key may be) and the
+/// root cause. The whole chain goes to the debug log.
+pub fn transport_error(e: &reqwest::Error, url: &Url) -> SourceError {
     debug!("{}", redact(&error_chain(e)));
     let mut root: &dyn std::error::Error = e;
     while let Some(next) = root.source() {
@@ -289,16 +301,11 @@ pub fn transport_error(e: &reqwest::Error) -> SourceError {
     } else {
         ""
     };
-    let at = e
-        .url()
-        .map(|u| {
-            let mut u = u.clone();
-            u.set_query(None);
-            let _ = u.set_password(None);
-            let _ = u.set_username("");
-            format!("{what}{u}: ")
-        })
-        .unwrap_or_default();
+    let mut u = e.url().unwrap_or(url).clone();
+    u.set_query(None);
+    let _ = u.set_password(None);
+    let _ = u.set_username("");
+    let at = format!("{what}{}: ", redact(u.as_str()));
     SourceError::Transport(redact(&format!("{at}{cause}")))
 }
 
@@ -390,12 +397,15 @@ fn status_error(
 
 /// The start of a body, on one line, for error messages.
 pub(crate) fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
+    // Redacted whole before it is cut: a secret cut in two at the end of
+    // the snippet would no longer be recognised, and its start would show.
+    let text = redact(&String::from_utf8_lossy(body));
     let one_line: String = text
         .chars()
+        .take(300)
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    redact(one_line.trim())
+    one_line.trim().to_string()
 }
 
 #[cfg(test)]

@@ -9,6 +9,11 @@
 //! * a number whose magnitude does not fit in an `f64`, such as `1e400`,
 //!   `-1e400` or an integer with 400 digits.
 //!
+//! It also refuses a whole document nested deeper than its recursion limit
+//! (128): one log nested that deep would block its source for good, every
+//! run failing on the same page. A value nested deeper than
+//! [`MAX_NESTING`] is kept as a string of its JSON text.
+//!
 //! [`repair`] rewrites just those values and copies every other byte as it
 //! is, so that the rest of the page can still be read. It is meant to be
 //! called only after serde_json has already failed on a body.
@@ -24,7 +29,15 @@ pub struct Repaired {
     pub strings: u64,
     /// How many out-of-range numbers were turned into strings.
     pub numbers: u64,
+    /// How many values nested too deeply were turned into strings.
+    pub deep: u64,
 }
+
+/// Nesting kept as it is: an array or object that would open a deeper
+/// level becomes a string of its JSON text. Low enough that a log taken
+/// out of a page is read by the lean reader ([`crate::event::json`], 100
+/// levels from a page's top) as well as by serde_json (128).
+pub const MAX_NESTING: u32 = 90;
 
 /// The escape written in place of a lone surrogate escape.
 const REPLACEMENT_ESCAPE: &[u8] = b"\\ufffd";
@@ -54,12 +67,34 @@ pub fn repair(input: &[u8]) -> Option<Repaired> {
     let mut copied = 0usize;
     let mut strings = 0u64;
     let mut numbers = 0u64;
+    let mut deep = 0u64;
+    // Arrays and objects open here (outside strings).
+    let mut depth = 0u32;
 
     let mut i = 0usize;
     let len = input.len();
     while i < len {
         let b = input[i];
-        if b == b'"' {
+        if matches!(b, b'[' | b'{') && depth >= MAX_NESTING {
+            // A value one level too deep, whole and well formed (else it
+            // is copied, and the document stays refused): its text.
+            if let Some(end) = value_end(input, i) {
+                out.extend_from_slice(&input[copied..i]);
+                write_string(&input[i..end], &mut out);
+                i = end;
+                copied = end;
+                deep += 1;
+                continue;
+            }
+            depth += 1;
+            i += 1;
+        } else if matches!(b, b'[' | b'{') {
+            depth += 1;
+            i += 1;
+        } else if matches!(b, b']' | b'}') {
+            depth = depth.saturating_sub(1);
+            i += 1;
+        } else if b == b'"' {
             // Scan one string, from its opening quote to its closing quote
             // (or to the end of the input when it is never closed).
             i += 1;
@@ -95,7 +130,13 @@ pub fn repair(input: &[u8]) -> Option<Repaired> {
                 i += 1;
             }
             let raw = &input[start..i];
-            if is_json_number(raw) && number_overflows(raw) {
+            // A number before a `:` stands where a key must be a string:
+            // that document is broken, not repaired into a valid one.
+            let key = input[i..]
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                .is_some_and(|&b| b == b':');
+            if is_json_number(raw) && number_overflows(raw) && !key {
                 out.extend_from_slice(&input[copied..start]);
                 out.push(b'"');
                 out.extend_from_slice(raw);
@@ -108,7 +149,7 @@ pub fn repair(input: &[u8]) -> Option<Repaired> {
         }
     }
 
-    if strings == 0 && numbers == 0 {
+    if strings == 0 && numbers == 0 && deep == 0 {
         return None;
     }
     out.extend_from_slice(&input[copied..]);
@@ -116,7 +157,134 @@ pub fn repair(input: &[u8]) -> Option<Repaired> {
         bytes: out,
         strings,
         numbers,
+        deep,
     })
+}
+
+/// `text` as a JSON string: quotes and backslashes escaped, control
+/// characters (whitespace between tokens) as `\u00XX`.
+fn write_string(text: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    for &b in text {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0..=0x1f => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+/// Where the JSON value (an array or an object) that starts at `start`
+/// ends, when it is whole and well formed: its grammar is checked with a
+/// stack, not recursion, so that any depth costs only its length.
+/// Strings are checked for their escapes and raw control characters
+/// only (a lone surrogate is text like any other here); numbers and
+/// literals for their form.
+fn value_end(input: &[u8], start: usize) -> Option<usize> {
+    /// What may come next.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Want {
+        /// A value (`]` too, right after `[`).
+        Value {
+            or_close: bool,
+        },
+        /// A key (`}` too, right after `{`).
+        Key {
+            or_close: bool,
+        },
+        Colon,
+        /// `,` or the close of the innermost container.
+        Next,
+    }
+    let mut stack: Vec<u8> = Vec::new();
+    let mut want = Want::Value { or_close: false };
+    let mut i = start;
+    while i < input.len() {
+        let b = input[i];
+        if b.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        match (want, b) {
+            (Want::Value { .. }, b'[') | (Want::Value { .. }, b'{') => {
+                stack.push(b);
+                want = if b == b'[' {
+                    Want::Value { or_close: true }
+                } else {
+                    Want::Key { or_close: true }
+                };
+                i += 1;
+            }
+            (Want::Value { or_close: true }, b']')
+            | (Want::Key { or_close: true }, b'}')
+            | (Want::Next, b']' | b'}') => {
+                let open = stack.pop()?;
+                if (open == b'[') != (b == b']') {
+                    return None;
+                }
+                i += 1;
+                if stack.is_empty() {
+                    return Some(i);
+                }
+                want = Want::Next;
+            }
+            (Want::Next, b',') => {
+                want = match stack.last() {
+                    Some(b'[') => Want::Value { or_close: false },
+                    _ => Want::Key { or_close: false },
+                };
+                i += 1;
+            }
+            (Want::Colon, b':') => {
+                want = Want::Value { or_close: false };
+                i += 1;
+            }
+            (Want::Value { .. } | Want::Key { .. }, b'"') => {
+                i = string_end(input, i)?;
+                want = if matches!(want, Want::Key { .. }) {
+                    Want::Colon
+                } else {
+                    Want::Next
+                };
+            }
+            (Want::Value { .. }, _) if is_word_byte(b) => {
+                let from = i;
+                while i < input.len() && is_word_byte(input[i]) {
+                    i += 1;
+                }
+                let raw = &input[from..i];
+                if !(is_json_number(raw) || matches!(raw, b"true" | b"false" | b"null")) {
+                    return None;
+                }
+                want = Want::Next;
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Where the string that opens at `start` ends (after its closing quote),
+/// when its escapes are well formed and it holds no raw control byte.
+fn string_end(input: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    loop {
+        match *input.get(i)? {
+            b'"' => return Some(i + 1),
+            b'\\' => match *input.get(i + 1)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
+                b'u' => {
+                    unicode_escape_at(input, i)?;
+                    i += 6;
+                }
+                _ => return None,
+            },
+            0..=0x1f => return None,
+            _ => i += 1,
+        }
+    }
 }
 
 /// What to do with the escape sequence that starts at a backslash.
@@ -574,13 +742,71 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_fine() {
+        // The value past MAX_NESTING is kept as its text, whatever it holds.
         let depth = 200_000;
-        let mut input = "[".repeat(depth);
-        input.push_str("1e400, \"\\ud800\"");
-        input.push_str(&"]".repeat(depth));
+        let mut inner = "[".repeat(depth - MAX_NESTING as usize);
+        inner.push_str("1e400, \"\\ud800\"");
+        inner.push_str(&"]".repeat(depth - MAX_NESTING as usize));
+        let kept = MAX_NESTING as usize;
+        let input = format!("{}{inner}{}", "[".repeat(kept), "]".repeat(kept));
         let r = repair(input.as_bytes()).unwrap();
-        assert_eq!((r.strings, r.numbers), (1, 1));
-        assert_eq!(r.bytes.len(), input.len() + 2);
+        assert_eq!((r.strings, r.numbers, r.deep), (0, 0, 1));
+        let mut v = &parse(&r.bytes).unwrap();
+        for _ in 0..kept {
+            v = &v[0];
+        }
+        assert_eq!(v.as_str(), Some(inner.as_str()));
+    }
+
+    #[test]
+    fn too_deep_values_become_their_text_among_the_rest() {
+        let deep = format!(
+            "{}\n\"k\": \"\\\"\"{}",
+            "{\"a\":[".repeat(100),
+            "]}".repeat(100)
+        );
+        let deep = deep.replacen("\n\"k\": \"\\\"\"", "{\"k\": \"\\\"\", \"n\": 1e400}", 1);
+        let input =
+            format!(r#"{{"logs":[{{"_id":"x"}},{{"_id":"deep","v":{deep}}},{{"_id":"y"}}]}}"#);
+        assert!(parse(input.as_bytes()).is_err());
+        let (_, value, r) = repaired(&input);
+        assert_eq!(r.deep, 1);
+        assert_eq!(value["logs"][0]["_id"], "x");
+        assert_eq!(value["logs"][2]["_id"], "y");
+        // The page, `logs` and the log take three levels; the rest are kept
+        // down to MAX_NESTING.
+        let mut v = &value["logs"][1]["v"];
+        let mut depth = 3;
+        while !v.is_string() {
+            depth += 1;
+            v = if v.is_object() { &v["a"] } else { &v[0] };
+        }
+        assert_eq!(depth, MAX_NESTING);
+        let text = v.as_str().unwrap();
+        assert!(text.ends_with(&format!("{}]", "]}".repeat(40))), "{text}");
+        assert!(text.contains(r#"{"k": "\"", "n": 1e400}"#), "{text}");
+        // Broken inside: left as it is, and refused.
+        let broken = format!("[{}1,]{}", "[".repeat(200), "]".repeat(199));
+        assert_eq!(repair(broken.as_bytes()), None);
+        let unclosed = "[".repeat(200);
+        assert_eq!(repair(unclosed.as_bytes()), None);
+    }
+
+    #[test]
+    fn a_number_where_a_key_must_be_is_not_repaired() {
+        for input in [
+            r#"{"a": 1, 1e400: "x"}"#,
+            r#"{1e400 : "x"}"#,
+            "{\"a\":\"\\ud800\", 1e400:1}",
+        ] {
+            let r = repair(input.as_bytes());
+            assert!(
+                r.as_ref().is_none_or(|r| parse(&r.bytes).is_err()),
+                "{input}: {r:?}"
+            );
+        }
+        // A value before a `:` of a broken text is not a key: a value.
+        assert_eq!(repaired(r#"{"a": 1e400}"#).2.numbers, 1);
     }
 
     /// A small deterministic pseudo-random generator (xorshift64*).

@@ -74,8 +74,14 @@ mod tests {
         std::fs::write(&victim, "precious\n").unwrap();
         let state_dir = dir.path().join("state");
         std::fs::create_dir(&state_dir).unwrap();
-        std::os::unix::fs::symlink(&victim, state_dir.join(LOCK_FILE)).unwrap();
+        // Planted after the directory was opened (which refuses it too).
         let state = StateDir::open(&state_dir).unwrap();
+        std::os::unix::fs::symlink(&victim, state_dir.join(LOCK_FILE)).unwrap();
+        let e = StateDir::open(&state_dir).unwrap_err().to_string();
+        assert!(
+            e.contains("export_log.lock: cannot open: is a symbolic link"),
+            "{e}"
+        );
         let e = Lock::acquire(&state).unwrap_err().to_string();
         assert!(e.contains("symbolic link"), "{e}");
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");

@@ -84,6 +84,15 @@ impl StateDir {
                 std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
             ));
         }
+        // Its files are never followed through a symbolic link (the lock
+        // is opened without following one): a link planted there would
+        // lead the cursor, or the status, anywhere.
+        for name in [STATE_FILE, STATUS_FILE, LOCK_FILE] {
+            let path = dir.join(name);
+            if is_link(&path) {
+                return Err(StateError::io(&path, "cannot open", link_refused()));
+            }
+        }
         Ok(StateDir {
             dir: dir.to_path_buf(),
         })
@@ -117,6 +126,19 @@ impl StateDir {
             Err(e) => Err(StateError::io(&path, "cannot remove", e)),
         }
     }
+}
+
+/// Whether `path` is a symbolic link (to anything, or to nothing).
+pub fn is_link(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// The error of a state file that is a symbolic link, as the lock's.
+fn link_refused() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "is a symbolic link; refusing to follow it (replace it with the file itself)",
+    )
 }
 
 /// Opens a state file (the lock) for reading and writing, creating it

@@ -59,7 +59,11 @@ impl Status {
     }
 
     pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        // The error may quote a server that echoed a secret: redacted here,
+        // whoever built it, before JSON escapes it out of reach.
+        let mut shown = self.clone();
+        shown.error = shown.error.map(|e| crate::secret::redact(&e));
+        let mut bytes = serde_json::to_vec_pretty(&shown).unwrap_or_default();
         bytes.push(b'\n');
         write_atomic(path, &bytes)
     }
@@ -67,8 +71,16 @@ impl Status {
     /// Reads the file; `None` when it does not exist or cannot be parsed
     /// (the status is information only: it never decides what is sent).
     pub fn load(path: &Path) -> Option<Status> {
+        // Never through a symbolic link (see `StateDir::open`).
+        if super::is_link(path) {
+            return None;
+        }
         let bytes = std::fs::read(path).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        let mut status: Status = serde_json::from_slice(&bytes).ok()?;
+        // Written by another version, or before a secret was registered:
+        // redacted again with this process's secrets.
+        status.error = status.error.map(|e| crate::secret::redact(&e));
+        Some(status)
     }
 }
 
