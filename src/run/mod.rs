@@ -304,8 +304,9 @@ struct Pending {
 
 /// Where one app's export stands.
 struct Track {
-    /// What was handed on: where the cursor goes once the run has read
-    /// the whole answer of an API seen out of time order.
+    /// What was handed on, kept from the moment the API is seen out of
+    /// time order: where the cursor goes once the run has read the whole
+    /// answer.
     progress: Cursor,
     /// What every destination has confirmed.
     confirmed: Cursor,
@@ -333,6 +334,16 @@ struct Track {
 const SETTLED_BATCH: usize = 4096;
 
 impl Track {
+    /// The API was seen out of time order: the cursor holds (the logs
+    /// handed on from now are remembered ahead), and what was handed on is
+    /// tracked from here.
+    fn hold(&mut self) {
+        self.disorder = true;
+        let mut p = self.confirmed.clone();
+        p.apply_all(self.pending.iter().map(|x| &x.step));
+        self.progress = p;
+    }
+
     /// Moves the confirmed cursor over the settled logs.
     fn apply_settled(&mut self) {
         if self.settled == 0 {
@@ -518,7 +529,7 @@ impl Exporter {
                 // Decided before any record of the page is handled: the
                 // page's newest record must not move the cursor past its
                 // older ones (ledger's invariant 3).
-                track.disorder = true;
+                track.hold();
                 warn!(
                     "{app}: the API sent logs out of time order (newest first?); the cursor stays where it was until the run has read the whole answer, and the logs delivered meanwhile are remembered by key"
                 );
@@ -553,7 +564,7 @@ impl Exporter {
                     // A record met before in this run is passed over; one
                     // without an id never is (two identical events are two).
                     if ev.id().is_some() {
-                        if !track.ledger.meet(&key) {
+                        if !track.ledger.meet(n) {
                             counts.skipped += 1;
                             continue;
                         }
@@ -595,15 +606,15 @@ impl Exporter {
                             }
                             let second = t.trunc_subsecs(0);
                             if track.newest.is_some_and(|n| second < n) && !track.disorder {
-                                track.disorder = true;
+                                track.hold();
                                 warn!(
                                     "{app}: the API sent logs out of time order; the cursor moves past them only when the run has caught up"
                                 );
                             }
                             track.newest = track.newest.max(Some(second));
                             let key = crate::state::cursor::Key::new(&key);
-                            track.progress.advance_shared(t, &key);
                             if track.disorder {
+                                track.progress.advance_shared(t, &key);
                                 Step::Ahead(t, key)
                             } else {
                                 Step::Advance(t, key)
@@ -651,7 +662,9 @@ impl Exporter {
                 } else {
                     counts.filtered += 1;
                 }
-                if let Step::Remember(_) = step {
+                if track.disorder
+                    && let Step::Remember(_) = step
+                {
                     track.progress.apply(&step);
                 }
                 track.pending_delivered += u64::from(delivered);
@@ -700,7 +713,7 @@ impl Exporter {
             }
             if let Some(pb) = &self.progress {
                 pb.set_position(self.exported);
-                if let Some(t) = track.progress.timestamp {
+                if let Some(t) = track.newest.or(start.timestamp) {
                     let lag = (Utc::now() - t).num_seconds();
                     pb.set_message(format!(
                         "{app}: {}",

@@ -573,7 +573,8 @@ impl CursorFile {
                 // before it, if whole, loses nothing (some logs may be
                 // sent again).
                 let twin = super::writer::twin(path);
-                if let Ok(b) = std::fs::read(&twin)
+                if std::fs::symlink_metadata(&twin).is_ok_and(|m| m.is_file())
+                    && let Ok(b) = std::fs::read(&twin)
                     && let Ok(f) = CursorFile::parse(&b)
                 {
                     tracing::warn!(
