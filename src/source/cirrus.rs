@@ -254,10 +254,15 @@ impl Cirrus {
         };
         let limit = limit_of(url).unwrap_or(self.opts.limit);
         let full = items.len() as u64 >= u64::from(limit);
-        if full && link.is_none() {
+        if full && position.is_none() {
             warn!(
-                "cirrus: a full page ({} entries, the limit asked) came without a Link header's next URL: logs after it may be missing; the next run asks this page again",
-                items.len()
+                "cirrus: a full page ({} entries, the limit asked) named no next page ({}): logs after it may be missing; the next run asks this page again",
+                items.len(),
+                if link.is_none() {
+                    "no Link header's next URL"
+                } else {
+                    "its Link header's next URL is its own"
+                }
             );
         }
         let (events, malformed) = body::events(App::CirrusLogs, items)?;
