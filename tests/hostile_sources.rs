@@ -123,8 +123,12 @@ fn cirrus_api(
         if req.method.as_str() != "POST" {
             return ResponseTemplate::new(405);
         }
-        let after: usize = param(req, "after").and_then(|a| a.parse().ok()).unwrap_or(0);
-        let limit: usize = param(req, "limit").and_then(|l| l.parse().ok()).unwrap_or(1000);
+        let after: usize = param(req, "after")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0);
+        let limit: usize = param(req, "limit")
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(1000);
         let total = total.load(Ordering::SeqCst);
         let end = (after + limit).min(total).max(after);
         let entries: Vec<Value> = (after..end)
@@ -189,7 +193,9 @@ fn cirrus_follows_the_next_link_after_a_bare_prev_link_and_reaches_every_page_ac
 fn cirrus_runs_without_orgurl_and_without_a_config_file_on_flags_or_environment() {
     let total = Arc::new(AtomicUsize::new(3));
     let api = cirrus_api(total, |base, _, _, next| {
-        Some(format!("<{base}/logs/v1?limit=2&after={next}>; rel=\"next\""))
+        Some(format!(
+            "<{base}/logs/v1?limit=2&after={next}>; rel=\"next\""
+        ))
     });
     let endpoint = format!("{}/logs/v1", api.uri());
     // A config without orgurl.
@@ -214,7 +220,8 @@ fn cirrus_runs_without_orgurl_and_without_a_config_file_on_flags_or_environment(
             .env_remove("API_SECRET")
             .timeout(Duration::from_secs(60));
         if env {
-            cmd.env("API_KEY", "demo-key").env("API_SECRET", "demo-secret");
+            cmd.env("API_KEY", "demo-key")
+                .env("API_SECRET", "demo-secret");
         } else {
             cmd.args(["--apikey", "demo-key", "--apisecret", "demo-secret"]);
         }
@@ -264,7 +271,9 @@ fn cirrus_runs_without_orgurl_and_without_a_config_file_on_flags_or_environment(
 fn cirrus_resumes_from_a_next_url_on_a_gateway_path_of_the_same_origin() {
     let total = Arc::new(AtomicUsize::new(4));
     let api = cirrus_api(total.clone(), |base, _, _, next| {
-        Some(format!("<{base}/gw/logs/v1?limit=2&after={next}>; rel=\"next\""))
+        Some(format!(
+            "<{base}/gw/logs/v1?limit=2&after={next}>; rel=\"next\""
+        ))
     });
     let a = agent_with(cirrus_config(&api, "/logs/v1", true));
     let out = cirrus_run(&a, &[]);
@@ -338,9 +347,12 @@ fn defender_a_server_that_ignores_skip_within_one_millisecond_ends_the_run_with_
         let data: Vec<Value> = (0..100)
             .map(|i| json!({"_id": format!("a{i}"), "timestamp": ms, "severityValue": 2, "title": "t"}))
             .collect();
-        ResponseTemplate::new(200).set_body_json(json!({"data": data, "hasNext": true, "total": 5000}))
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"data": data, "hasNext": true, "total": 5000}))
     });
-    let a = agent_with(json!({"source": "mcas", "api_server": format!("{}/", api.uri()), "token": "demo-token"}));
+    let a = agent_with(
+        json!({"source": "mcas", "api_server": format!("{}/", api.uri()), "token": "demo-token"}),
+    );
     let started = std::time::Instant::now();
     let out = a
         .file_cmd()
@@ -436,7 +448,10 @@ fn rest_follows_the_next_link_after_a_bare_prev_link() {
 fn rest_times_read_in_the_wrong_time_format_stop_the_run_naming_time_format() {
     for (format, time) in [
         // epoch_ms against seconds: January 1970.
-        ("epoch_ms", Box::new(|i| json!(recent(i).timestamp())) as Box<dyn Fn(usize) -> Value + Send + Sync>),
+        (
+            "epoch_ms",
+            Box::new(|i| json!(recent(i).timestamp())) as Box<dyn Fn(usize) -> Value + Send + Sync>,
+        ),
         // epoch_s against milliseconds: year 58891.
         ("epoch_s", Box::new(|i| json!(recent(i).timestamp_millis()))),
     ] {
@@ -447,7 +462,10 @@ fn rest_times_read_in_the_wrong_time_format_stop_the_run_naming_time_format() {
         assert_eq!(out.status.code(), Some(1), "{format}: {err}\n{}", a.log());
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(err.contains("\"time_format\""), "{err}");
-        assert!(err.contains(&format!("{}", a.config_path().display())), "{err}");
+        assert!(
+            err.contains(&format!("{}", a.config_path().display())),
+            "{err}"
+        );
         assert!(a.json_lines().is_empty(), "{format}: nothing is sent");
     }
     // The right format: the same records delivered.
@@ -461,8 +479,12 @@ fn rest_times_read_in_the_wrong_time_format_stop_the_run_naming_time_format() {
 fn rest_an_offset_read_as_a_page_number_stops_the_run_naming_next() {
     let offset_as = |pages: bool| {
         move |req: &Request, _: &str, n: usize| {
-            let limit: usize = param(req, "limit").and_then(|l| l.parse().ok()).unwrap_or(30);
-            let o: usize = param(req, "offset").and_then(|o| o.parse().ok()).unwrap_or(0);
+            let limit: usize = param(req, "limit")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(30);
+            let o: usize = param(req, "offset")
+                .and_then(|o| o.parse().ok())
+                .unwrap_or(0);
             let from = if pages { o * limit } else { o };
             (from.min(n)..(from + limit).min(n), None)
         }
@@ -476,7 +498,10 @@ fn rest_an_offset_read_as_a_page_number_stops_the_run_naming_next() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}\n{}", a.log());
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("check next") && err.contains("\"offset\""), "{err}");
+    assert!(
+        err.contains("check next") && err.contains("\"offset\""),
+        "{err}"
+    );
     // An API that reads it as a number of records: every record once,
     // with pages that overlap by one.
     let api = rest_api(100, |i| json!(rfc3339(recent(i))), offset_as(false));
@@ -491,10 +516,22 @@ fn rest_an_offset_read_as_a_page_number_stops_the_run_naming_next() {
 #[test]
 fn status_says_each_source_s_own_first_run_window() {
     for (config, window) in [
-        (json!({"source": "rest", "url": "https://x.example/e", "since_param": "s", "time_field": "t"}), "7 days"),
-        (json!({"source": "cirrus", "apikey": "k", "apisecret": "s"}), "7 days"),
-        (json!({"source": "mcas", "api_server": "https://x.example/", "token": "t"}), "2 days"),
-        (json!({"api_server": "https://x.example/", "key_id": "k", "key_secret": "s", "tenant": "t"}), "180 days"),
+        (
+            json!({"source": "rest", "url": "https://x.example/e", "since_param": "s", "time_field": "t"}),
+            "7 days",
+        ),
+        (
+            json!({"source": "cirrus", "apikey": "k", "apisecret": "s"}),
+            "7 days",
+        ),
+        (
+            json!({"source": "mcas", "api_server": "https://x.example/", "token": "t"}),
+            "2 days",
+        ),
+        (
+            json!({"api_server": "https://x.example/", "key_id": "k", "key_secret": "s", "tenant": "t"}),
+            "180 days",
+        ),
     ] {
         let a = agent_with(config.clone());
         let out = assert_cmd::Command::new(bin())
@@ -507,7 +544,9 @@ fn status_says_each_source_s_own_first_run_window() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{}", stderr(&out));
         assert!(
-            text.contains(&format!("no cursor yet (the next run starts {window} back)")),
+            text.contains(&format!(
+                "no cursor yet (the next run starts {window} back)"
+            )),
             "{config}: {text}"
         );
     }
@@ -533,7 +572,9 @@ fn severity_critical_with_a_defender_source_is_refused_naming_its_levels() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
-        err.contains("--severity critical") && err.contains("mcas") && err.contains("low, medium, high"),
+        err.contains("--severity critical")
+            && err.contains("mcas")
+            && err.contains("low, medium, high"),
         "{err}"
     );
     assert!(api.requests("").is_empty(), "no request");
@@ -570,7 +611,14 @@ fn severity_critical_with_a_defender_source_is_refused_naming_its_levels() {
         .arg(&dir)
         .arg("--log-file")
         .arg(fleet.path().join("agent.log"))
-        .args(["--severity", "critical", "--settle", "0", "--retry-delay-ms", "20"])
+        .args([
+            "--severity",
+            "critical",
+            "--settle",
+            "0",
+            "--retry-delay-ms",
+            "20",
+        ])
         .args(["-o", "FILE", "--format", "json", "-f"])
         .arg(fleet.path().join("out.log"))
         .timeout(Duration::from_secs(60))
