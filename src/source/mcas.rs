@@ -342,6 +342,15 @@ mod tests {
     }
 
     #[test]
+    fn a_page_is_known_by_its_logs() {
+        assert_eq!(fingerprint(&[]), 0);
+        let a = fingerprint(&evs(&[105, 105]));
+        assert_ne!(a, 0);
+        assert_eq!(a, fingerprint(&evs(&[105, 105])));
+        assert_ne!(a, fingerprint(&evs(&[105])));
+    }
+
+    #[test]
     fn the_query_asks_by_date_ascending() {
         let b = query_body(
             &Query {

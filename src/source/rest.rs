@@ -629,12 +629,12 @@ impl Rest {
         if let (Some(expected), Next::Offset(param)) = (&q.overlap, &self.spec.next) {
             if first_key.as_deref() != Some(expected.as_str()) {
                 return Err(declared(format!(
-                    "asked from offset {} (\"{param}\"), the API did not answer first the record it answered at that offset before ({}): it does not read \"{param}\" as a number of records (a page number?): check next",
+                    "asked with \"{param}\" {} (one record back), the API answered {} instead of the last record of the page before: it does not read \"{param}\" as a number of records (a page number?): check next",
                     q.offset - 1,
                     if events.is_empty() {
-                        "it answered none".to_string()
+                        "no record"
                     } else {
-                        "it answered another".to_string()
+                        "another record"
                     }
                 )));
             }
@@ -710,7 +710,7 @@ fn implausible_times(events: &[Event], now: DateTime<Utc>) -> Option<String> {
         ))
     } else if times.iter().all(|t| *t > latest) {
         Some(format!(
-            "more than a day ahead of the server's clock (year {})",
+            "more than a day ahead of now (year {})",
             chrono::Datelike::year(&first)
         ))
     } else {
@@ -881,6 +881,34 @@ mod tests {
             1767323045
         );
         assert_eq!(record_time(&ev, "/meta/missing", TimeFormat::EpochMs), None);
+    }
+
+    #[test]
+    fn a_page_dated_before_2000_or_a_day_ahead_is_implausible() {
+        let now = DateTime::parse_from_rfc3339("2026-12-03T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let page = |times: &[i64]| -> Vec<Event> {
+            times
+                .iter()
+                .map(|t| {
+                    let mut ev = Event::from_log(App::RestLogs, Default::default());
+                    ev.set_time_and_id(DateTime::from_timestamp(*t, 0), None);
+                    ev
+                })
+                .collect()
+        };
+        let s = now.timestamp();
+        // Seconds read as milliseconds: January 1970.
+        let e = implausible_times(&page(&[s / 1000, s / 1000 + 1]), now).unwrap();
+        assert!(e.starts_with("before 2000 (1970-01-"), "{e}");
+        // Milliseconds read as seconds: far ahead.
+        assert!(implausible_times(&page(&[s * 1000]), now).is_some());
+        // Right, or one record wrong among right ones: not the declaration's.
+        assert_eq!(implausible_times(&page(&[s - 60, s]), now), None);
+        assert_eq!(implausible_times(&page(&[s - 60, 5]), now), None);
+        assert_eq!(implausible_times(&page(&[s + 3600]), now), None);
+        assert_eq!(implausible_times(&[], now), None);
     }
 
     #[test]
