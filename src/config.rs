@@ -609,6 +609,29 @@ mod tests {
     }
 
     #[test]
+    fn cirrus_runs_without_a_config_file_and_without_orgurl() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("config.json");
+        let c = Config::load_as(&missing, Some(Vendor::Cirrus)).unwrap();
+        assert_eq!(c.source, Vendor::Cirrus);
+        assert_eq!(c.api_server, CIRRUS_API);
+        assert!(c.apikey.is_none() && c.orgurl.is_none());
+        // Only for Cirrus, and only a file that is not there.
+        for given in [None, Some(Vendor::Mcas), Some(Vendor::Rest)] {
+            assert!(matches!(
+                Config::load_as(&missing, given),
+                Err(ConfigError::Read { .. })
+            ));
+        }
+        let c = Config::parse(
+            Path::new("c.json"),
+            br#"{"source": "cirrus", "apikey": "k", "apisecret": "s"}"#,
+        )
+        .unwrap();
+        assert!(c.orgurl.is_none());
+    }
+
+    #[test]
     fn the_source_key_chooses_the_vendor() {
         assert_eq!(parse(GOOD).unwrap().source, Vendor::CloudSoc);
         let with = |src: &str| GOOD.replacen('{', &format!("{{\"source\":{src},"), 1);

@@ -21,9 +21,10 @@
 //! - Offsets. After a page of `count` records read from offset `N`, the
 //!   next request asks from `N + count - 1`: one record back. An API that
 //!   reads the parameter as a number of records answers first the record
-//!   that ended the page before; one that reads it as a page number (or
-//!   caps it) answers another, or nothing, and the run stops naming
-//!   `next`. The record asked twice is dropped. (A page of one record is
+//!   that ended the page before (or, in a list sorted newest first that
+//!   grew meanwhile, a few places later); one that reads it as a page
+//!   number answers other records, or none, and the run stops naming
+//!   `next`. The records read twice are dropped. (A page of one record is
 //!   followed from `N + 1`, unchecked: one back would be the same request.)
 //!
 //! The cursor is CloudSOC's: the newest second delivered and the ids at
@@ -625,20 +626,23 @@ impl Rest {
             });
         }
         // One record back: the record that ended the page before must
-        // come first (see the module's comment).
+        // come first (see the module's comment). Records added at the
+        // start of a list sorted newest first push it further: those
+        // before it were read already, and are dropped with it.
         if let (Some(expected), Next::Offset(param)) = (&q.overlap, &self.spec.next) {
-            if first_key.as_deref() != Some(expected.as_str()) {
+            let Some(at) = events.iter().position(|e| e.key() == expected.as_str()) else {
                 return Err(declared(format!(
                     "asked with \"{param}\" {} (one record back), the API answered {} instead of the last record of the page before: it does not read \"{param}\" as a number of records (a page number?): check next",
                     q.offset - 1,
                     if events.is_empty() {
                         "no record"
                     } else {
-                        "another record"
+                        "other records"
                     }
                 )));
-            }
-            events.remove(0);
+            };
+            events.drain(..=at);
+            // The offset counts places in the list: one was asked twice.
             count -= 1;
         }
         let text_at = |p: &str| match body.value.pointer(p) {
