@@ -238,9 +238,11 @@ impl Cirrus {
             None => None,
         };
         // The page's own URL as the next: no position past it. Saved, every
-        // later run would ask this page again from its start.
+        // later run would ask this page again from its start. (Compared
+        // with this run's parameters on both: a next URL may leave out
+        // those the request carried.)
         let position = position.filter(|next| {
-            let own = same_request(next, url);
+            let own = same_request(&self.with_run_params(next), &self.with_run_params(url));
             if own {
                 debug!("the Link header's next URL is this page's own: the stream ends here");
             }
