@@ -53,7 +53,8 @@ pub struct Config {
     pub data_types: Vec<App>,
     /// Cirrus Identity: the API key and secret (or `--apikey`,
     /// `--apisecret`, `API_KEY`, `API_SECRET`) and the organisation's URL
-    /// (`orgurl`, `--orgurl`). Its endpoint is `api_server`, from
+    /// (`orgurl`, `--orgurl`; optional: a key that serves one organization
+    /// needs none). Its endpoint is `api_server`, from
     /// `"apiurl"` (default [`CIRRUS_API`]).
     pub apikey: Option<String>,
     pub apisecret: Option<Secret>,
@@ -104,11 +105,25 @@ impl Config {
     }
 
     /// Reads and checks `path` for the source `--source` names, if any.
+    /// With `--source cirrus`, a file that does not exist is read as an
+    /// empty one: Cirrus Identity's example client runs on its flags (or
+    /// `API_KEY` and `API_SECRET`) alone, its endpoint defaulting to
+    /// production, and so does the agent.
     pub fn load_as(path: &Path, source: Option<Vendor>) -> Result<Config, ConfigError> {
-        let text = std::fs::read(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = match std::fs::read(path) {
+            Ok(text) => text,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound && source == Some(Vendor::Cirrus) =>
+            {
+                b"{}".to_vec()
+            }
+            Err(e) => {
+                return Err(ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source: e,
+                });
+            }
+        };
         Config::parse_as(path, &text, source)
     }
 
@@ -596,6 +611,29 @@ mod tests {
             "{e}"
         );
         assert!(!e.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn cirrus_runs_without_a_config_file_and_without_orgurl() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("config.json");
+        let c = Config::load_as(&missing, Some(Vendor::Cirrus)).unwrap();
+        assert_eq!(c.source, Vendor::Cirrus);
+        assert_eq!(c.api_server, CIRRUS_API);
+        assert!(c.apikey.is_none() && c.orgurl.is_none());
+        // Only for Cirrus, and only a file that is not there.
+        for given in [None, Some(Vendor::Mcas), Some(Vendor::Rest)] {
+            assert!(matches!(
+                Config::load_as(&missing, given),
+                Err(ConfigError::Read { .. })
+            ));
+        }
+        let c = Config::parse(
+            Path::new("c.json"),
+            br#"{"source": "cirrus", "apikey": "k", "apisecret": "s"}"#,
+        )
+        .unwrap();
+        assert!(c.orgurl.is_none());
     }
 
     #[test]

@@ -2,14 +2,56 @@
 //! safe, and always applied again here, so that the result is right whether
 //! or not the server honours them.
 
-use crate::event::{App, Event, Known, Val};
+use crate::event::{App, Event, Known, Val, Vendor};
 use std::collections::BTreeSet;
+use thiserror::Error;
+
+/// A filter that does not fit the source it is applied to.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum FilterError {
+    /// A `--severity` level the source's logs never have: the filter would
+    /// drop every log that has a level, in silence.
+    #[error(
+        "--severity {given}: not a level of {vendor}'s logs{whose}; its levels are {levels} (or --severity all)"
+    )]
+    UnknownLevel {
+        given: String,
+        vendor: &'static str,
+        /// ` (the source of <config>)`, or empty.
+        whose: String,
+        levels: String,
+    },
+    #[error(
+        "--severity {given}: {vendor}'s logs{whose} have no severity levels; leave --severity out"
+    )]
+    NoLevels {
+        given: String,
+        vendor: &'static str,
+        whose: String,
+    },
+}
+
+/// The severity levels of `vendor`'s logs (of all its streams), in order.
+pub fn vendor_levels(vendor: Vendor) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for app in vendor.streams() {
+        for level in app.severities() {
+            if !out.contains(level) {
+                out.push(level);
+            }
+        }
+    }
+    out
+}
 
 /// `None` in a field means "no filter on it".
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {
     /// Lower-case severity names.
     pub severities: Option<BTreeSet<String>>,
+    /// Whether the severities were given (`--severity`), not the default
+    /// (which names every source's usual levels).
+    pub severities_given: bool,
     /// SaaS app names (`service`), case-sensitive.
     pub services: Option<BTreeSet<String>>,
     pub object_types: Option<BTreeSet<String>>,
@@ -28,6 +70,7 @@ impl Filter {
     ) -> Filter {
         Filter {
             severities,
+            severities_given: false,
             services,
             object_types,
             activity_types,
@@ -53,6 +96,45 @@ impl Filter {
             && matches_field(ev, Known::Service, &self.services)
             && matches_field(ev, Known::ObjectType, &self.object_types)
             && matches_field(ev, Known::ActivityType, &self.activity_types)
+    }
+
+    /// Whether the given severity levels are levels of `vendor`'s logs:
+    /// a level of another vendor's (`critical`, CloudSOC's, for Defender
+    /// for Cloud Apps) would filter out every log. `config` names the file
+    /// whose source it is, for the message.
+    pub fn check_levels(&self, vendor: Vendor, config: &str) -> Result<(), FilterError> {
+        let Some(given) = self.severities.as_ref().filter(|_| self.severities_given) else {
+            return Ok(());
+        };
+        let levels = vendor_levels(vendor);
+        let whose = if config.is_empty() {
+            String::new()
+        } else {
+            format!(" (the source of {config})")
+        };
+        let list = |v: &mut dyn Iterator<Item = &String>| {
+            v.map(String::as_str).collect::<Vec<_>>().join(" ")
+        };
+        if levels.is_empty() {
+            return Err(FilterError::NoLevels {
+                given: list(&mut given.iter()),
+                vendor: vendor.name(),
+                whose,
+            });
+        }
+        let unknown: Vec<&String> = given
+            .iter()
+            .filter(|l| !levels.contains(&l.as_str()))
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        Err(FilterError::UnknownLevel {
+            given: list(&mut unknown.into_iter()),
+            vendor: vendor.name(),
+            whose,
+            levels: levels.join(", "),
+        })
     }
 
     /// The severity levels of `app` that pass, or `None` if all do.
@@ -168,6 +250,46 @@ mod tests {
         assert_eq!(
             f.server_params(App::Detect),
             vec![("severity", "high".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_level_the_source_does_not_have_is_refused() {
+        let mut f = Filter::new(set(&["critical"]), None, None, None);
+        // The default (not given) is never refused.
+        assert_eq!(f.check_levels(Vendor::Mcas, "c.json"), Ok(()));
+        f.severities_given = true;
+        assert_eq!(f.check_levels(Vendor::CloudSoc, "c.json"), Ok(()));
+        let e = f.check_levels(Vendor::Mcas, "c.json").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--severity critical: not a level of mcas's logs (the source of c.json); its levels are low, medium, high (or --severity all)"
+        );
+        let f = Filter {
+            severities_given: true,
+            ..Filter::new(set(&["high", "error"]), None, None, None)
+        };
+        assert!(
+            f.check_levels(Vendor::Mcas, "")
+                .unwrap_err()
+                .to_string()
+                .starts_with("--severity error: not a level of mcas's logs; its levels")
+        );
+        assert!(matches!(
+            f.check_levels(Vendor::Cirrus, ""),
+            Err(FilterError::NoLevels { .. })
+        ));
+        assert_eq!(
+            vendor_levels(Vendor::CloudSoc),
+            [
+                "informational",
+                "warning",
+                "error",
+                "critical",
+                "low",
+                "medium",
+                "high"
+            ]
         );
     }
 

@@ -237,7 +237,7 @@ pub enum FramingArg {
 /// The export's flags (the default command).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExportArgs {
-    /// The vendor API to pull: cloudsoc, mcas, cirrus or rest [default: config.json's "source", else cloudsoc].
+    /// The vendor API to pull: cloudsoc, mcas, cirrus or rest [default: config.json's "source", else cloudsoc]. With cirrus, a run needs no config file: the flags (or API_KEY and API_SECRET) are enough.
     #[arg(long, value_name = "NAME", value_parser = parse_vendor, help_heading = "Source")]
     pub source: Option<crate::source::Vendor>,
 
@@ -275,7 +275,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "URL", help_heading = "Cirrus Identity")]
     pub apiurl: Option<String>,
 
-    /// Cirrus Identity: your organisation's URL (orgUrl), over config.json's "orgurl".
+    /// Cirrus Identity: your organisation's URL (orgUrl), over config.json's "orgurl"; not needed with a key that serves one organization.
     #[arg(long, value_name = "URL", help_heading = "Cirrus Identity")]
     pub orgurl: Option<String>,
 

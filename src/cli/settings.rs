@@ -105,7 +105,12 @@ pub struct Settings {
 impl Settings {
     /// config.json with what the command line gives over it (`--token`,
     /// `--apikey`, ...).
+    /// A `--severity` level the config's source does not have is refused
+    /// here, for each config (each tenant checks its own).
     pub fn apply_to(&self, config: &mut crate::config::Config) -> Result<(), SettingsError> {
+        self.filter
+            .check_levels(config.source, &config.path.display().to_string())
+            .map_err(|e| SettingsError(e.to_string()))?;
         if self.token.is_some() {
             config.token.clone_from(&self.token);
         }
@@ -152,6 +157,7 @@ impl Settings {
             set(&a.activity_type),
         );
         filter.exact = a.query.clone().map(|q| q.0).unwrap_or_default();
+        filter.severities_given = !a.severity.is_empty();
         let outputs = match a.output {
             OutputKind::Syslog => vec![Output::Syslog {
                 socket: a.syslog_socket.clone(),

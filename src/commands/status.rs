@@ -94,6 +94,24 @@ fn one(
     Ok(report)
 }
 
+/// How far back a first run of `source` starts (no cursor, no
+/// --start-date): each source's own window, from the source's constants.
+pub fn first_run_words(source: crate::event::Vendor) -> String {
+    use crate::event::Vendor;
+    use crate::source::{cirrus, cloudsoc, mcas, rest};
+    let window = match source {
+        Vendor::CloudSoc => cloudsoc::MAX_LOOKBACK,
+        Vendor::Mcas => mcas::FIRST_RUN,
+        Vendor::Cirrus => cirrus::FIRST_RUN,
+        Vendor::Rest => rest::FIRST_RUN,
+    };
+    match window.num_days() {
+        1 => "1 day".to_string(),
+        d if d > 1 => format!("{d} days"),
+        _ => duration_words(window.num_seconds()),
+    }
+}
+
 /// `2 h 3 min`, `4 days 1 h`, `35 s`.
 pub fn duration_words(secs: i64) -> String {
     match secs {
@@ -154,11 +172,12 @@ fn one_text(report: &Value) -> String {
         match a["cursor"].as_str() {
             None => out.push_str(&format!(
                 "{app}: no cursor yet (the next run starts {} back)\n",
-                match report["source"].as_str() {
-                    Some("mcas") => "2 days",
-                    Some("cirrus") => "7 days",
-                    _ => "180 days",
-                }
+                first_run_words(
+                    report["source"]
+                        .as_str()
+                        .and_then(crate::event::Vendor::parse)
+                        .unwrap_or_default()
+                )
             )),
             Some(t) => out.push_str(&format!(
                 "{app}: cursor {t} UTC ({} ids at that second), {}\n",
@@ -188,4 +207,18 @@ fn one_text(report: &Value) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_source_says_its_own_first_run_window() {
+        use crate::event::Vendor;
+        assert_eq!(first_run_words(Vendor::CloudSoc), "180 days");
+        assert_eq!(first_run_words(Vendor::Mcas), "2 days");
+        assert_eq!(first_run_words(Vendor::Cirrus), "7 days");
+        assert_eq!(first_run_words(Vendor::Rest), "7 days");
+    }
 }

@@ -1,10 +1,19 @@
 //! Cirrus Identity's Log API (the "SIEM API", seed 003): `POST
 //! <apiurl>?orgUrl=..&limit=..&since=..` with HTTP Basic (the API key and
-//! secret) and the body `{}`, answered with a JSON array of entries. Paging
-//! is by position: the `Link` header's `rel="next"` URL (with or without
-//! RFC 8288's angle brackets, as the vendor's example client reads it) is
-//! the position after the last entry. The run follows it while answers are
-//! full, and saves it, once the page is delivered, to resume from.
+//! secret) and the body `{}`, answered with a JSON array of entries.
+//! `orgUrl` is sent only when configured: a key that serves one
+//! organization needs none (the vendor's client sends it only when given).
+//! Paging is by position: the `Link` header's `rel="next"` URL (with or
+//! without RFC 8288's angle brackets, as the vendor's example client reads
+//! it; see [`super::link`]) is the position after the last entry, on any
+//! path of the API's origin (a gateway may name its own). The run follows
+//! it while answers are full, and saves it, once the page is delivered, to
+//! resume from.
+//!
+//! Two answers name no position past the page: a next URL that is the
+//! page's own, and none at all. The stream ends there, and the cursor stays
+//! inside the page (its URL and the entries delivered of it), so that the
+//! next run asks that page again and delivers only what was added to it.
 
 use super::http::{Client, HttpOptions, Origin, Proxy, json_api_headers};
 use super::{Page, Request, SourceError, body};
@@ -14,7 +23,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::header::LINK;
 use reqwest::{Method, Url};
 use serde_json::Value;
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// Entries per request: the API's maximum and the client's default.
 pub const LIMIT_MAX: u32 = 1000;
@@ -61,7 +70,8 @@ impl Default for Options {
 pub struct Cirrus {
     http: Client,
     endpoint: Url,
-    orgurl: String,
+    /// `orgUrl`, when configured.
+    orgurl: Option<String>,
     opts: Options,
 }
 
@@ -73,10 +83,18 @@ impl Cirrus {
         opts: &Options,
     ) -> Result<Cirrus, SourceError> {
         let missing = |what: &str, flag: &str| {
-            SourceError::Setup(format!(
-                "{}: field \"{what}\" is missing (or give {flag})",
-                config.path.display()
-            ))
+            SourceError::Setup(if config.path.exists() {
+                format!(
+                    "{}: field \"{what}\" is missing (or give {flag})",
+                    config.path.display()
+                )
+            } else {
+                // A run on flags alone (see Config::load_as).
+                format!(
+                    "no {what}: give {flag} (there is no config file {})",
+                    config.path.display()
+                )
+            })
         };
         let key = config
             .apikey
@@ -86,10 +104,7 @@ impl Cirrus {
             .apisecret
             .as_ref()
             .ok_or_else(|| missing("apisecret", "--apisecret, or set API_SECRET"))?;
-        let orgurl = config
-            .orgurl
-            .clone()
-            .ok_or_else(|| missing("orgurl", "--orgurl"))?;
+        let orgurl = config.orgurl.clone().filter(|o| !o.trim().is_empty());
         let endpoint = Url::parse(&config.api_server).map_err(|e| {
             SourceError::Setup(format!(
                 "{}: field \"apiurl\" is not a URL ({e})",
@@ -122,7 +137,10 @@ impl Cirrus {
     /// The first request: the saved position, else from `since`. The
     /// saved position keeps its place (`after`, ...) but takes this run's
     /// `orgurl`, `--limit`, `--until` and `--query`: the URL the API gave
-    /// carries those of the run that saved it.
+    /// carries those of the run that saved it. Its path may be another
+    /// than apiurl's (the API names its next pages where it likes, a
+    /// gateway's `/gw/logs/v1` for one): only its origin must be apiurl's,
+    /// since the credentials go with it.
     pub fn first(
         &self,
         since: DateTime<Utc>,
@@ -132,13 +150,6 @@ impl Cirrus {
             let saved = self
                 .http
                 .pin(&self.endpoint, position, "the saved position")?;
-            if saved.path().trim_end_matches('/') != self.endpoint.path().trim_end_matches('/') {
-                return Err(SourceError::Setup(format!(
-                    "the saved position is for the endpoint {}, not apiurl's {}: give this apiurl its own --state-dir, or -r to start over",
-                    saved.path(),
-                    self.endpoint.path()
-                )));
-            }
             return Ok(Request::Get(self.with_run_params(&saved)));
         }
         Ok(Request::Get(self.url(since, self.opts.limit)))
@@ -156,7 +167,9 @@ impl Cirrus {
         {
             let mut q = out.query_pairs_mut();
             q.clear();
-            q.append_pair("orgUrl", &self.orgurl);
+            if let Some(org) = &self.orgurl {
+                q.append_pair("orgUrl", org);
+            }
             q.append_pair("limit", &self.opts.limit.to_string());
             if let Some(until) = self.opts.until {
                 q.append_pair("until", &rfc3339(until));
@@ -173,7 +186,9 @@ impl Cirrus {
         let mut url = self.endpoint.clone();
         {
             let mut q = url.query_pairs_mut();
-            q.append_pair("orgUrl", &self.orgurl);
+            if let Some(org) = &self.orgurl {
+                q.append_pair("orgUrl", org);
+            }
             q.append_pair("limit", &limit.to_string());
             q.append_pair("since", &rfc3339(since));
             if let Some(until) = self.opts.until {
@@ -211,16 +226,28 @@ impl Cirrus {
             .http
             .send(self.http.request(Method::POST, url.clone()).body("{}"))
             .await?;
-        let link = answer
-            .headers
-            .get_all(LINK)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(next_link);
-        let position = match link {
-            Some(raw) => Some(self.http.pin(url, &raw, "the Link header's next URL")?),
+        let link = super::link::next_in(
+            answer
+                .headers
+                .get_all(LINK)
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+        );
+        let position = match link.as_deref() {
+            Some(raw) => Some(self.http.pin(url, raw, "the Link header's next URL")?),
             None => None,
         };
+        // The page's own URL as the next: no position past it. Saved, every
+        // later run would ask this page again from its start. (Compared
+        // with this run's parameters on both: a next URL may leave out
+        // those the request carried.)
+        let position = position.filter(|next| {
+            let own = same_request(&self.with_run_params(next), &self.with_run_params(url));
+            if own {
+                debug!("the Link header's next URL is this page's own: the stream ends here");
+            }
+            !own
+        });
         let body = body::parse(answer.body)?;
         let items = match body.value {
             Value::Array(items) => items,
@@ -229,6 +256,17 @@ impl Cirrus {
         };
         let limit = limit_of(url).unwrap_or(self.opts.limit);
         let full = items.len() as u64 >= u64::from(limit);
+        if full && position.is_none() {
+            warn!(
+                "cirrus: a full page ({} entries, the limit asked) named no next page ({}): logs after it may be missing; the next run asks this page again",
+                items.len(),
+                if link.is_none() {
+                    "no Link header's next URL"
+                } else {
+                    "its Link header's next URL is its own"
+                }
+            );
+        }
         let (events, malformed) = body::events(App::CirrusLogs, items)?;
         Ok(Page {
             // The run ends at an answer with fewer entries than asked for.
@@ -243,6 +281,20 @@ impl Cirrus {
     }
 }
 
+/// Whether two URLs ask for the same page: the same path and the same
+/// query parameters, in any order.
+fn same_request(a: &Url, b: &Url) -> bool {
+    let pairs = |u: &Url| {
+        let mut p: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        p.sort();
+        p
+    };
+    a.path().trim_end_matches('/') == b.path().trim_end_matches('/') && pairs(a) == pairs(b)
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ`, as the API takes it.
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -255,72 +307,25 @@ fn limit_of(url: &Url) -> Option<u32> {
         .and_then(|(_, v)| v.parse().ok())
 }
 
-/// The next URL of a `Link` header value: the link whose parameters say
-/// `rel="next"` (or `rel=next`), its URL with or without angle brackets.
-pub fn next_link(header: &str) -> Option<String> {
-    // Links are separated by commas, but a bare URL may hold commas: a
-    // link is taken up to its `;` parameters.
-    let mut rest = header;
-    while !rest.trim().is_empty() {
-        let (target, after) = match rest.trim_start().strip_prefix('<') {
-            Some(inner) => {
-                let end = inner.find('>')?;
-                (&inner[..end], &inner[end + 1..])
-            }
-            None => {
-                let end = rest.find(';').unwrap_or(rest.len());
-                (rest[..end].trim(), &rest[end..])
-            }
-        };
-        // The parameters, up to the next link (a `,` followed by `<`).
-        let (params, next) = match after.find(",") {
-            Some(i) if after[i + 1..].trim_start().starts_with('<') => {
-                (&after[..i], &after[i + 1..])
-            }
-            _ => (after, ""),
-        };
-        let is_next = params.split(';').any(|p| {
-            let p = p.trim();
-            p.strip_prefix("rel=").is_some_and(|v| {
-                v.trim_matches('"')
-                    .split_ascii_whitespace()
-                    .any(|r| r.eq_ignore_ascii_case("next"))
-            })
-        });
-        if is_next && !target.trim().is_empty() {
-            return Some(target.trim().to_string());
-        }
-        rest = next;
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn next_links_in_both_forms() {
-        let url = "https://api.example/logs/v1?orgUrl=o&limit=2&after=abc";
-        assert_eq!(
-            next_link(&format!("<{url}>; rel=\"next\"")).as_deref(),
-            Some(url)
-        );
-        assert_eq!(
-            next_link(&format!("{url}; rel=\"next\"")).as_deref(),
-            Some(url)
-        );
-        assert_eq!(next_link(&format!("{url};rel=next")).as_deref(), Some(url));
-        assert_eq!(
-            next_link(&format!(
-                "<https://x/prev>; rel=\"prev\", <{url}>; rel=\"next\""
-            ))
-            .as_deref(),
-            Some(url)
-        );
-        assert_eq!(next_link("<https://x/prev>; rel=\"prev\""), None);
-        assert_eq!(next_link(""), None);
-        assert_eq!(next_link("<unclosed; rel=\"next\""), None);
+    fn the_same_request_in_any_order_of_parameters() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert!(same_request(
+            &u("https://a/logs/v1?orgUrl=o&limit=2&after=x"),
+            &u("https://a/logs/v1/?after=x&limit=2&orgUrl=o")
+        ));
+        assert!(!same_request(
+            &u("https://a/logs/v1?limit=2&after=x"),
+            &u("https://a/logs/v1?limit=2&after=y")
+        ));
+        assert!(!same_request(
+            &u("https://a/logs/v1?after=x"),
+            &u("https://a/gw/logs/v1?after=x")
+        ));
     }
 
     #[test]

@@ -9,6 +9,12 @@
 //! that millisecond already read (counted across pages that hold nothing
 //! else). Alerts added later than that millisecond cannot shift it, and the
 //! run's cursor (the time and the ids at it) drops anything seen twice.
+//!
+//! A server that ignores `skip`, or caps it, answers the same page for the
+//! next `skip` of one millisecond, and `hasNext` stays true: each request
+//! carries a fingerprint of the page before it, and a page equal to it ends
+//! the stream with a warning (the logs of that millisecond past the cap
+//! cannot be reached by this API).
 
 use super::http::{Client, HttpOptions, Origin, Proxy, json_api_headers};
 use super::{Page, Request, SourceError, body};
@@ -17,7 +23,7 @@ use crate::event::{App, Event};
 use chrono::{DateTime, Utc};
 use reqwest::{Method, Url};
 use serde_json::{Value, json};
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// Logs per request: the API's maximum.
 pub const PAGE_LIMIT: u64 = 100;
@@ -31,6 +37,9 @@ pub const FIRST_RUN: chrono::Duration = chrono::Duration::days(2);
 pub struct Query {
     pub gte_ms: i64,
     pub skip: u64,
+    /// A fingerprint of the keys of the page before this one (0: none),
+    /// to notice a server that answers the same page whatever the skip.
+    pub before: u64,
 }
 
 /// The Defender for Cloud Apps client. Cheap to clone.
@@ -83,6 +92,7 @@ impl Mcas {
         Request::Mcas(Query {
             gte_ms: since.timestamp_millis(),
             skip: 0,
+            before: 0,
         })
     }
 
@@ -99,6 +109,7 @@ impl Mcas {
         let q = Query {
             gte_ms: since.timestamp_millis(),
             skip: 0,
+            before: 0,
         };
         Ok(self.fetch_once(app, &q, 1).await?.events.len())
     }
@@ -113,6 +124,7 @@ impl Mcas {
                     &Query {
                         gte_ms: Utc::now().timestamp_millis(),
                         skip: 0,
+                        before: 0,
                     },
                     1,
                 )
@@ -145,8 +157,27 @@ impl Mcas {
             _ => count >= limit,
         };
         let (events, malformed) = body::events(app, items)?;
+        let print = fingerprint(&events);
+        if q.before != 0 && print == q.before {
+            warn!(
+                "mcas: the API answered the same {count} {app} for skip {} from {} ms as for the skip before: it ignores or caps skip within one millisecond, and the logs of that millisecond past them cannot be reached; this run's export of {app} ends here",
+                q.skip, q.gte_ms
+            );
+            return Ok(Page {
+                url: None,
+                position: None,
+                events: Vec::new(),
+                next: None,
+                malformed: 0,
+                lossy: false,
+                repaired: 0,
+            });
+        }
         let next = if has_next && count > 0 {
-            Some(Request::Mcas(next_query(q, &events, count)))
+            Some(Request::Mcas(Query {
+                before: print,
+                ..next_query(q, &events, count)
+            }))
         } else {
             None
         };
@@ -160,6 +191,20 @@ impl Mcas {
             repaired: body.repaired,
         })
     }
+}
+
+/// A fingerprint of a page's logs (their keys, in order); never 0 for a
+/// page that holds one.
+fn fingerprint(events: &[Event]) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    if events.is_empty() {
+        return 0;
+    }
+    let mut h = DefaultHasher::new();
+    for ev in events {
+        ev.key().hash(&mut h);
+    }
+    h.finish().max(1)
 }
 
 /// The body of a request for `limit` logs from `q`.
@@ -184,6 +229,7 @@ fn next_query(q: &Query, events: &[Event], count: u64) -> Query {
         Some(last) if last == q.gte_ms => Query {
             gte_ms: last,
             skip: q.skip + count,
+            before: 0,
         },
         Some(last) if last > q.gte_ms => Query {
             gte_ms: last,
@@ -192,10 +238,12 @@ fn next_query(q: &Query, events: &[Event], count: u64) -> Query {
                 .rev()
                 .take_while(|e| ms(e) == Some(last))
                 .count() as u64,
+            before: 0,
         },
         _ => Query {
             gte_ms: q.gte_ms,
             skip: q.skip + count,
+            before: 0,
         },
     }
 }
@@ -225,24 +273,28 @@ mod tests {
         let q = Query {
             gte_ms: 100,
             skip: 0,
+            before: 0,
         };
         assert_eq!(
             next_query(&q, &evs(&[100, 101, 105, 105]), 4),
             Query {
                 gte_ms: 105,
-                skip: 2
+                skip: 2,
+                before: 0
             }
         );
         // A page all at the millisecond it started from: skip grows.
         let q = Query {
             gte_ms: 105,
             skip: 2,
+            before: 0,
         };
         assert_eq!(
             next_query(&q, &evs(&[105, 105, 105]), 3),
             Query {
                 gte_ms: 105,
-                skip: 5
+                skip: 5,
+                before: 0
             }
         );
         // ... and once past it, counts from the new millisecond.
@@ -250,20 +302,23 @@ mod tests {
             next_query(&q, &evs(&[105, 107]), 2),
             Query {
                 gte_ms: 107,
-                skip: 1
+                skip: 1,
+                before: 0
             }
         );
         // No usable time: by skip.
         let q = Query {
             gte_ms: 100,
             skip: 0,
+            before: 0,
         };
         let none = vec![Event::from_log(App::Alerts, Default::default())];
         assert_eq!(
             next_query(&q, &none, 1),
             Query {
                 gte_ms: 100,
-                skip: 1
+                skip: 1,
+                before: 0
             }
         );
         // An entry that was not a log is counted too when the page is all
@@ -272,21 +327,39 @@ mod tests {
             next_query(
                 &Query {
                     gte_ms: 105,
-                    skip: 0
+                    skip: 0,
+                    before: 0
                 },
                 &evs(&[105]),
                 2
             ),
             Query {
                 gte_ms: 105,
-                skip: 2
+                skip: 2,
+                before: 0
             }
         );
     }
 
     #[test]
+    fn a_page_is_known_by_its_logs() {
+        assert_eq!(fingerprint(&[]), 0);
+        let a = fingerprint(&evs(&[105, 105]));
+        assert_ne!(a, 0);
+        assert_eq!(a, fingerprint(&evs(&[105, 105])));
+        assert_ne!(a, fingerprint(&evs(&[105])));
+    }
+
+    #[test]
     fn the_query_asks_by_date_ascending() {
-        let b = query_body(&Query { gte_ms: 5, skip: 7 }, 100);
+        let b = query_body(
+            &Query {
+                gte_ms: 5,
+                skip: 7,
+                before: 0,
+            },
+            100,
+        );
         assert_eq!(
             b,
             json!({"filters": {"date": {"gte": 5}}, "skip": 7, "limit": 100, "sortField": "date", "sortDirection": "asc"})

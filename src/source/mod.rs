@@ -7,6 +7,7 @@ pub mod cirrus;
 pub mod cloudsoc;
 pub mod http;
 pub mod lenient;
+pub mod link;
 pub mod mcas;
 pub mod rest;
 

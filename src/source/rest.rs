@@ -9,6 +9,24 @@
 //! - `token:/pointer:param`: a token in the answer, sent back as `param`;
 //! - `offset:param`: the number of records read so far, sent as `param`.
 //!
+//! Two checks catch a declaration that does not fit the API, which would
+//! otherwise skip records without a word:
+//!
+//! - Times. A record dated before 2000, or more than a day ahead of the
+//!   server's clock, was read in the wrong `time_format` (`epoch_ms`
+//!   against seconds puts records in January 1970, and the cursor passes
+//!   them as already delivered; the reverse puts them in year 58891). A
+//!   page whose every dated record is so stops the run, naming
+//!   `time_format`.
+//! - Offsets. After a page of `count` records read from offset `N`, the
+//!   next request asks from `N + count - 1`: one record back. An API that
+//!   reads the parameter as a number of records answers first the record
+//!   that ended the page before (or, in a list sorted newest first that
+//!   grew meanwhile, a few places later); one that reads it as a page
+//!   number answers other records, or none, and the run stops naming
+//!   `next`. The records read twice are dropped. (A page of one record is
+//!   followed from `N + 1`, unchecked: one back would be the same request.)
+//!
 //! The cursor is CloudSOC's: the newest second delivered and the ids at
 //! it; each run asks from that second (`since_param`) and skips those ids.
 //! Every header value and auth secret is a registered secret.
@@ -18,7 +36,7 @@ use super::{Page, Request, SourceError, body};
 use crate::event::{App, Event, Val, parse_epoch_ms, parse_timestamp};
 use crate::secret::{Secret, register};
 use chrono::{DateTime, SecondsFormat, Utc};
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, LINK};
+use reqwest::header::{AUTHORIZATION, DATE, HeaderMap, HeaderName, HeaderValue, LINK};
 use reqwest::{Method, Url};
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -377,6 +395,9 @@ pub struct Query {
     /// The key of the first record of the page before (an API that
     /// ignores the offset answers the same page again).
     pub before: Option<String>,
+    /// `offset:`: the key of the last record of the page before, which the
+    /// URL (one record back) must answer first.
+    pub overlap: Option<String>,
 }
 
 /// The client of a declared API. Cheap to clone.
@@ -455,6 +476,7 @@ impl Rest {
             url,
             offset: 0,
             before: None,
+            overlap: None,
         })
     }
 
@@ -518,12 +540,21 @@ impl Rest {
     async fn fetch_once(&self, q: &Query) -> Result<Page, SourceError> {
         debug!("{} {}", self.spec.method, self.shown(&q.url));
         let answer = self.http.send(self.request(&q.url)).await?;
-        let link = answer
+        let link = super::link::next_in(
+            answer
+                .headers
+                .get_all(LINK)
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+        );
+        // The server's clock, else ours: records dated more than a day
+        // past it were read in the wrong time_format.
+        let now = answer
             .headers
-            .get_all(LINK)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(super::cirrus::next_link);
+            .get(DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
+            .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
         let body = body::parse(answer.body)?;
         let declared =
             |what: String| SourceError::Setup(format!("{}: {what}", self.config.display()));
@@ -550,7 +581,10 @@ impl Rest {
                 )));
             }
         };
-        let count = items.len() as u64;
+        let mut count = items.len() as u64;
+        // Whether the last entry is a record (one that is not is not
+        // an event, and cannot be matched by its key).
+        let last_is_record = items.last().is_some_and(Value::is_object);
         let (mut events, malformed) = body::events(App::RestLogs, items)?;
         for ev in &mut events {
             let time = record_time(ev, &self.spec.time_field, self.spec.time_format);
@@ -561,6 +595,13 @@ impl Rest {
         if !events.is_empty() && events.iter().all(|e| e.time.is_none()) {
             return Err(declared(format!(
                 "no record of the answer has a time in \"time_field\" {:?} read as {}: check time_field and time_format",
+                self.spec.time_field,
+                self.spec.time_format.name()
+            )));
+        }
+        if let Some(when) = implausible_times(&events, now) {
+            return Err(declared(format!(
+                "the records' times in \"time_field\" {:?} read as \"time_format\" {} are {when}: check time_format (rfc3339, epoch_ms or epoch_s; a number of seconds is epoch_s)",
                 self.spec.time_field,
                 self.spec.time_format.name()
             )));
@@ -584,9 +625,35 @@ impl Rest {
                 repaired: 0,
             });
         }
+        // One record back: the record that ended the page before must
+        // come first (see the module's comment). Records added at the
+        // start of a list sorted newest first push it further: those
+        // before it were read already, and are dropped with it.
+        if let (Some(expected), Next::Offset(param)) = (&q.overlap, &self.spec.next) {
+            let Some(at) = events.iter().position(|e| e.key() == expected.as_str()) else {
+                return Err(declared(format!(
+                    "asked with \"{param}\" {} (one record back), the API answered {} instead of the last record of the page before: it does not read \"{param}\" as a number of records (a page number?): check next",
+                    q.offset - 1,
+                    if events.is_empty() {
+                        "no record"
+                    } else {
+                        "other records"
+                    }
+                )));
+            };
+            events.drain(..=at);
+            // The offset counts places in the list: one was asked twice.
+            count -= 1;
+        }
         let text_at = |p: &str| match body.value.pointer(p) {
             Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let overlap = match &self.spec.next {
+            Next::Offset(_) if count >= 2 && last_is_record => {
+                events.last().map(|e| e.key().into_owned())
+            }
             _ => None,
         };
         let next = match &self.spec.next {
@@ -602,9 +669,15 @@ impl Rest {
             Next::Token { pointer, param } => {
                 text_at(pointer).map(|token| with_param(&q.url, param, &token))
             }
-            Next::Offset(param) => {
-                (count > 0).then(|| with_param(&q.url, param, &(q.offset + count).to_string()))
-            }
+            Next::Offset(param) => (count > 0).then(|| {
+                // One record back, when that is another request than this.
+                let from = if overlap.is_some() {
+                    q.offset + count - 1
+                } else {
+                    q.offset + count
+                };
+                with_param(&q.url, param, &from.to_string())
+            }),
         };
         Ok(Page {
             next: next.map(|url| {
@@ -612,6 +685,7 @@ impl Rest {
                     url,
                     offset: q.offset + count,
                     before: first_key.clone(),
+                    overlap: overlap.clone(),
                 })
             }),
             url: None,
@@ -621,6 +695,30 @@ impl Rest {
             lossy: body.lossy,
             repaired: body.repaired,
         })
+    }
+}
+
+/// Why a page's times cannot be right, when every record of it that has a
+/// time is dated before 2000 or more than a day after `now`: one record
+/// so dated may be the producer's error (the run delivers it), a whole
+/// page is the declaration's.
+fn implausible_times(events: &[Event], now: DateTime<Utc>) -> Option<String> {
+    let earliest = DateTime::from_timestamp(946_684_800, 0)?; // 2000-01-01
+    let latest = now + chrono::Duration::days(1);
+    let times: Vec<DateTime<Utc>> = events.iter().filter_map(|e| e.time).collect();
+    let first = *times.first()?;
+    if times.iter().all(|t| *t < earliest) {
+        Some(format!(
+            "before 2000 ({})",
+            first.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ))
+    } else if times.iter().all(|t| *t > latest) {
+        Some(format!(
+            "more than a day ahead of now (year {})",
+            chrono::Datelike::year(&first)
+        ))
+    } else {
+        None
     }
 }
 
@@ -787,6 +885,34 @@ mod tests {
             1767323045
         );
         assert_eq!(record_time(&ev, "/meta/missing", TimeFormat::EpochMs), None);
+    }
+
+    #[test]
+    fn a_page_dated_before_2000_or_a_day_ahead_is_implausible() {
+        let now = DateTime::parse_from_rfc3339("2026-12-03T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let page = |times: &[i64]| -> Vec<Event> {
+            times
+                .iter()
+                .map(|t| {
+                    let mut ev = Event::from_log(App::RestLogs, Default::default());
+                    ev.set_time_and_id(DateTime::from_timestamp(*t, 0), None);
+                    ev
+                })
+                .collect()
+        };
+        let s = now.timestamp();
+        // Seconds read as milliseconds: January 1970.
+        let e = implausible_times(&page(&[s / 1000, s / 1000 + 1]), now).unwrap();
+        assert!(e.starts_with("before 2000 (1970-01-"), "{e}");
+        // Milliseconds read as seconds: far ahead.
+        assert!(implausible_times(&page(&[s * 1000]), now).is_some());
+        // Right, or one record wrong among right ones: not the declaration's.
+        assert_eq!(implausible_times(&page(&[s - 60, s]), now), None);
+        assert_eq!(implausible_times(&page(&[s - 60, 5]), now), None);
+        assert_eq!(implausible_times(&page(&[s + 3600]), now), None);
+        assert_eq!(implausible_times(&[], now), None);
     }
 
     #[test]
