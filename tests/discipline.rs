@@ -266,8 +266,8 @@ fn records_without_an_id_are_not_dropped_for_their_content_but_a_repeated_page_i
 }
 
 /// An API paged by offset (`limit` per page) that serves `order` (indexes
-/// into `all`); `fail_at` makes the page at that offset answer 500 while
-/// the flag is set.
+/// into `all`); `fail_at` makes every page reaching past that many records
+/// answer 500 while the flag is set.
 fn offset_api(
     all: Vec<Value>,
     order: Vec<usize>,
@@ -279,7 +279,7 @@ fn offset_api(
             .and_then(|o| o.parse().ok())
             .unwrap_or(0);
         if let Some((at, on)) = &fail_at
-            && offset == *at
+            && offset + limit > *at
             && on.load(Ordering::SeqCst)
         {
             return ResponseTemplate::new(500).set_body_string("down");
@@ -373,11 +373,14 @@ fn a_failing_page_after_out_of_order_ones_is_not_followed_by_repeats() {
     let down = Arc::new(AtomicBool::new(true));
     let api = offset_api(all, swapped_pairs(), 50, Some((150, down.clone())));
     let a = offset_agent(&api, 50);
-    for i in 1..=2 {
-        let r = run(&a, &["--retries", "1"]);
-        assert_eq!(r.code, Some(1), "{}", r.stderr);
-        assert_each_once(&a, 150, &format!("failed run {i}"));
-    }
+    let r = run(&a, &["--retries", "1"]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    let first = copies(&a).len();
+    assert!(first >= 140, "{first} records before the failing page");
+    assert_each_once(&a, first, "failed run 1");
+    let r = run(&a, &["--retries", "1"]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert_each_once(&a, first, "failed run 2");
     down.store(false, Ordering::SeqCst);
     let r = run(&a, &[]);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
@@ -467,4 +470,42 @@ fn a_cirrus_position_saved_without_its_time_is_resumed_and_said_so() {
         .collect();
     assert_eq!(lines.len(), 250);
     assert_eq!(ids.len(), 250);
+}
+
+#[test]
+fn a_declared_newest_first_api_holds_the_cursor_from_its_first_record() {
+    // One record a page: no page shows the order, the declaration does.
+    let all = records(5);
+    let down = Arc::new(AtomicBool::new(true));
+    let flag = down.clone();
+    let api = AnyStub::start(move |req, _| {
+        let p: usize = param(req, "page").and_then(|p| p.parse().ok()).unwrap_or(0);
+        if p >= 1 && flag.load(Ordering::SeqCst) {
+            return ResponseTemplate::new(500).set_body_string("down");
+        }
+        let page = json_page(json!([all[4 - p]]));
+        if p < 4 {
+            let next = format!("<{}/logs?page={}>; rel=\"next\"", origin(req), p + 1);
+            page.insert_header("Link", next.as_str())
+        } else {
+            page
+        }
+    });
+    let a = agent(&api, json!({"next": "link", "order": "newest_first"}));
+    let r = run(&a, &["--retries", "1"]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert_each_once(&a, 1, "run 1");
+    down.store(false, Ordering::SeqCst);
+    let r = run(&a, &[]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_each_once(&a, 5, "run 2");
+    let bad = agent(&api, json!({"next": "link", "order": "sideways"}));
+    let r = run(&bad, &[]);
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.stderr
+            .contains("field \"order\" is \"sideways\": oldest_first or newest_first"),
+        "{}",
+        r.stderr
+    );
 }

@@ -421,6 +421,10 @@ impl Exporter {
             newest: None,
             ledger: Ledger::new(),
         };
+        if self.source.newest_first() && !app.positional() {
+            // Declared: the cursor holds from the first record on.
+            track.hold();
+        }
         let mut result = self.pages(app, &start, rx, &mut track, counts).await;
         // (A fetcher that panicked has ended the process: see main.rs's
         // panic hook; its closed channel is never taken for the end.)

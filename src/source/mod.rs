@@ -159,6 +159,15 @@ impl Source {
         }
     }
 
+    /// Whether the API is known to answer newest first (a declared
+    /// API's `"order"`); others are watched page by page.
+    pub fn newest_first(&self) -> bool {
+        match self {
+            Source::Rest(r) => r.newest_first(),
+            _ => false,
+        }
+    }
+
     /// The API server's clock, when it tells.
     pub async fn server_now(&self) -> Option<DateTime<Utc>> {
         match self {

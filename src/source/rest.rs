@@ -129,6 +129,9 @@ pub struct Spec {
     pub time_format: TimeFormat,
     pub id_field: Option<String>,
     pub next: Next,
+    /// `"order": "newest_first"`: the API answers its newest records
+    /// first; the cursor holds until the run has read the whole answer.
+    pub newest_first: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -144,7 +147,7 @@ fn bad(path: &Path, key: &str, problem: impl std::fmt::Display) -> String {
 
 impl Spec {
     /// The keys a declaration may hold.
-    pub const KEYS: [&'static str; 13] = [
+    pub const KEYS: [&'static str; 14] = [
         "url",
         "method",
         "headers",
@@ -158,6 +161,7 @@ impl Spec {
         "time_format",
         "id_field",
         "next",
+        "order",
     ];
 
     /// Checks the declaration in `obj` (config.json at `path`); secrets
@@ -382,6 +386,17 @@ impl Spec {
             time_format: format("time_format")?,
             id_field: string("id_field")?,
             next,
+            newest_first: match string("order")?.as_deref() {
+                None | Some("oldest_first") => false,
+                Some("newest_first") => true,
+                Some(other) => {
+                    return Err(bad(
+                        path,
+                        "order",
+                        format!("is {other:?}: oldest_first or newest_first"),
+                    ));
+                }
+            },
         })
     }
 }
@@ -491,6 +506,11 @@ impl Rest {
             return Ok(0);
         };
         Ok(self.fetch_once(&q).await?.events.len())
+    }
+
+    /// Whether the declaration says the API answers newest first.
+    pub fn newest_first(&self) -> bool {
+        self.spec.newest_first
     }
 
     pub async fn server_now(&self) -> Option<DateTime<Utc>> {
@@ -611,19 +631,12 @@ impl Rest {
         let first_key = events.first().map(|e| e.key().into_owned());
         if matches!(self.spec.next, Next::Offset(_)) && q.before.is_some() && first_key == q.before
         {
-            tracing::warn!(
-                "the API answered the same page for offset {} as before: is the offset parameter in \"next\" right? This run's export ends here",
+            // No progress: the stream ends, and the run fails (records
+            // after the first page may be missing).
+            return Err(declared(format!(
+                "the API answered the same page for offset {} as for the one before: it ignores the offset parameter in \"next\" (misspelt?): check next",
                 q.offset
-            );
-            return Ok(Page {
-                next: None,
-                url: None,
-                position: None,
-                events: Vec::new(),
-                malformed: 0,
-                lossy: false,
-                repaired: 0,
-            });
+            )));
         }
         // One record back: the record that ended the page before must
         // come first (see the module's comment). Records added at the
