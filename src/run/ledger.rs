@@ -95,26 +95,65 @@ impl Hasher for Passthrough {
 
 type HashedSet = HashSet<u64, BuildHasherDefault<Passthrough>>;
 
-/// A set of 64-bit keys that forgets its oldest past [`KEYS_MAX`].
+/// A set of 64-bit keys, each with its record's second, that forgets its
+/// oldest past [`KEYS_MAX`].
+///
+/// While the records come in time order (what nearly every API does), a
+/// repeat can only be of the newest second: the keys are kept in arrival
+/// order (sequential writes), and only the newest second's are hashed. The
+/// first record older than the newest second (or without a time) builds
+/// the hash set of every key, used from then on. (A hash set of every key
+/// from the start cost a tenth of the export's CPU.)
 #[derive(Default)]
 struct KeySet {
-    set: HashedSet,
-    order: VecDeque<u64>,
+    /// (second, key), oldest first.
+    order: VecDeque<(i64, u64)>,
+    /// Every key of `order`, once the order is broken.
+    all: Option<HashedSet>,
+    /// The newest second, and its keys, while in order.
+    newest: i64,
+    current: HashedSet,
 }
 
 impl KeySet {
-    /// Adds `k`; false when it was there already.
-    fn insert(&mut self, k: u64) -> bool {
-        if !self.set.insert(k) {
+    /// Adds `k` of a record at `second`; false when it was there already.
+    fn insert(&mut self, second: Option<i64>, k: u64) -> bool {
+        let at = second.unwrap_or(i64::MIN);
+        if self.all.is_none() {
+            if self.order.is_empty() || at > self.newest {
+                if self.current.capacity() > 4096 {
+                    self.current = HashedSet::default();
+                } else {
+                    self.current.clear();
+                }
+                self.newest = at;
+            } else if at < self.newest || second.is_none() {
+                let mut all = HashedSet::default();
+                all.reserve(self.order.len() + 1);
+                all.extend(self.order.iter().map(|&(_, k)| k));
+                self.all = Some(all);
+                self.current = HashedSet::default();
+            }
+        }
+        let fresh = match &mut self.all {
+            Some(all) => all.insert(k),
+            None => self.current.insert(k),
+        };
+        if !fresh {
             return false;
         }
         if self.order.len() >= KEYS_MAX
-            && let Some(old) = self.order.pop_front()
+            && let Some((_, old)) = self.order.pop_front()
+            && let Some(all) = &mut self.all
         {
-            self.set.remove(&old);
+            all.remove(&old);
         }
-        self.order.push_back(k);
+        self.order.push_back((at, k));
         true
+    }
+
+    fn len(&self) -> usize {
+        self.order.len()
     }
 }
 
@@ -183,12 +222,12 @@ impl Ledger {
         }
     }
 
-    /// The record at `index` of the page, which has an id, is met: true
-    /// the first time in this run (it counts as something new), false for
-    /// a repeat (pass it over).
-    pub fn meet(&mut self, index: usize) -> bool {
+    /// The record at `index` of the page, which has an id, is met (with
+    /// its time, if it has one): true the first time in this run (it
+    /// counts as something new), false for a repeat (pass it over).
+    pub fn meet(&mut self, index: usize, time: Option<chrono::DateTime<chrono::Utc>>) -> bool {
         let h = self.hashes.get(index).copied().unwrap_or_default();
-        let fresh = self.met.insert(h);
+        let fresh = self.met.insert(time.map(|t| t.timestamp()), h);
         self.fresh += u64::from(fresh);
         fresh
     }
@@ -235,18 +274,44 @@ mod tests {
     fn a_key_is_met_once_and_the_oldest_are_forgotten_past_the_budget() {
         let mut l = Ledger::new();
         l.hashes = vec![keyed_hash(l.seed, b"a"), keyed_hash(l.seed, b"b")];
-        assert!(l.meet(0));
-        assert!(!l.meet(0));
-        assert!(l.meet(1));
-        let mut s = KeySet::default();
-        for k in 0..(KEYS_MAX as u64 + 10) {
-            assert!(s.insert(k));
+        assert!(l.meet(0, None));
+        assert!(!l.meet(0, None));
+        assert!(l.meet(1, None));
+        for ordered in [true, false] {
+            let mut s = KeySet::default();
+            for k in 0..(KEYS_MAX as u64 + 10) {
+                let second = if ordered {
+                    k as i64 / 7
+                } else {
+                    -(k as i64 % 5)
+                };
+                assert!(s.insert(Some(second), k));
+            }
+            assert_eq!(s.len(), KEYS_MAX);
+            assert_eq!(s.all.is_some(), !ordered);
+            if let Some(all) = &s.all {
+                assert_eq!(all.len(), KEYS_MAX);
+                // The first ten were forgotten; the rest are known.
+                assert!(s.insert(Some(0), 3));
+                assert!(!s.insert(Some(0), KEYS_MAX as u64 + 9));
+            }
         }
-        assert_eq!(s.order.len(), KEYS_MAX);
-        assert_eq!(s.set.len(), KEYS_MAX);
-        // The first ten were forgotten; the rest are known.
-        assert!(s.insert(3));
-        assert!(!s.insert(KEYS_MAX as u64 + 9));
+    }
+
+    #[test]
+    fn in_order_a_repeat_of_the_newest_second_is_known_and_an_older_one_too() {
+        let mut s = KeySet::default();
+        assert!(s.insert(Some(10), 1));
+        assert!(s.insert(Some(10), 2));
+        assert!(!s.insert(Some(10), 1));
+        assert!(s.insert(Some(11), 3));
+        assert!(s.all.is_none());
+        // Back in time: every key is known from here on.
+        assert!(!s.insert(Some(10), 2));
+        assert!(s.all.is_some());
+        assert!(!s.insert(Some(11), 3));
+        assert!(s.insert(Some(9), 4));
+        assert!(!s.insert(None, 4));
     }
 
     #[test]
@@ -254,11 +319,11 @@ mod tests {
         let mut l = Ledger::new();
         l.hashes = vec![keyed_hash(l.seed, b"a"), keyed_hash(l.seed, b"b")];
         l.fresh = 0;
-        assert!(l.meet(0));
+        assert!(l.meet(0, None));
         assert_eq!(l.end_page(), None);
         for round in 1..=STALL_PAGES {
             l.fresh = 0;
-            assert!(!l.meet(0));
+            assert!(!l.meet(0, None));
             let end = l.end_page();
             assert_eq!(end.is_some(), round == STALL_PAGES, "round {round}");
         }
@@ -267,7 +332,7 @@ mod tests {
         l.hashes = vec![keyed_hash(l.seed, b"a"), keyed_hash(l.seed, b"b")];
         for (i, key) in [0, 0, 1, 1, 1, 1].into_iter().enumerate() {
             l.fresh = 0;
-            l.meet(key);
+            l.meet(key, None);
             assert_eq!(l.end_page().is_some(), i == 5, "page {i}");
         }
     }

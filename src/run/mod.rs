@@ -568,7 +568,7 @@ impl Exporter {
                     // A record met before in this run is passed over; one
                     // without an id never is (two identical events are two).
                     if ev.id().is_some() {
-                        if !track.ledger.meet(n) {
+                        if !track.ledger.meet(n, ev.cursor_time) {
                             counts.skipped += 1;
                             continue;
                         }
