@@ -86,8 +86,18 @@ fn status_shows_cursors_lag_and_the_last_run() {
         "{text}"
     );
 
-    // A corrupt state file: one line, exit 1.
+    // A cut state file: its twin, the version before it, is read.
     std::fs::write(a.path("export_log.state"), "{").unwrap();
+    let out = Command::new(bin())
+        .arg("status")
+        .arg("--config")
+        .arg(a.config_path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // Both corrupt: one line, exit 1.
+    std::fs::write(a.path(".export_log.state.prev"), "{").unwrap();
     let out = Command::new(bin())
         .arg("status")
         .arg("--config")

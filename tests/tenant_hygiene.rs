@@ -7,39 +7,12 @@
 mod util;
 
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use util::agent::{Agent, KEY_ID, KEY_SECRET, Sim, bin};
-
-/// A directory of tenant files (`tenants/`) and the state beside it.
-struct Fleet {
-    dir: tempfile::TempDir,
-}
+use util::fleet::Fleet;
 
 impl Fleet {
-    fn new() -> Fleet {
-        let f = Fleet {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        std::fs::create_dir(f.tenants()).unwrap();
-        f
-    }
-
-    fn tenants(&self) -> PathBuf {
-        self.dir.path().join("tenants")
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn add(&self, file: &str, config: &Value) {
-        use std::os::unix::fs::PermissionsExt;
-        let p = self.tenants().join(file);
-        std::fs::write(&p, config.to_string()).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-
     /// A run over the directory, its metrics to `m.prom`.
     fn run(&self) -> Output {
         Command::new(bin())
@@ -89,10 +62,10 @@ fn tenants_with_bad_names_have_metrics_samples_even_when_all_are_bad() {
     let sim = Sim::start(&["--events", "10"]);
     for with_good in [true, false] {
         let fleet = Fleet::new();
-        fleet.add("bad name.json", &cloudsoc(&sim));
-        fleet.add("-dash.json", &cloudsoc(&sim));
+        fleet.add_file("bad name.json", &cloudsoc(&sim));
+        fleet.add_file("-dash.json", &cloudsoc(&sim));
         if with_good {
-            fleet.add("acme.json", &cloudsoc(&sim));
+            fleet.add_file("acme.json", &cloudsoc(&sim));
         }
         let out = fleet.run();
         let err = stderr(&out);
@@ -131,8 +104,8 @@ fn tenants_with_bad_names_have_metrics_samples_even_when_all_are_bad() {
 fn a_tenant_state_directory_that_is_a_link_is_refused_and_the_others_run() {
     let sim = Sim::start(&["--events", "10"]);
     let fleet = Fleet::new();
-    fleet.add("acme.json", &cloudsoc(&sim));
-    fleet.add("globex.json", &cloudsoc(&sim));
+    fleet.add_file("acme.json", &cloudsoc(&sim));
+    fleet.add_file("globex.json", &cloudsoc(&sim));
     // globex's state directory leads to acme's: it would share its cursor.
     let state_root = fleet.tenants();
     std::fs::create_dir(state_root.join("elsewhere")).unwrap();

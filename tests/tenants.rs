@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use util::agent::{Agent, KEY_ID, KEY_SECRET, Sim, bin, read_json_lines};
+use util::fleet::Fleet;
 use util::wait_until;
 
 /// A CloudSOC tenant's config (`secret` its key secret).
@@ -26,35 +27,7 @@ fn mcas(sim: &Sim) -> Value {
            "data_types": ["alerts", "activities"]})
 }
 
-/// A directory of tenant files, and what the runs over it write.
-struct Fleet {
-    dir: tempfile::TempDir,
-}
-
 impl Fleet {
-    fn new() -> Fleet {
-        let f = Fleet {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        std::fs::create_dir(f.tenants()).unwrap();
-        f
-    }
-
-    fn tenants(&self) -> PathBuf {
-        self.dir.path().join("tenants")
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn add(&self, name: &str, config: &Value) {
-        use std::os::unix::fs::PermissionsExt;
-        let p = self.tenants().join(format!("{name}.json"));
-        std::fs::write(&p, config.to_string()).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-
     /// A run over the directory: JSON lines to `out.log` (shared by the
     /// tenants that name no destination), nothing held back by --settle.
     fn cmd(&self) -> Command {

@@ -151,10 +151,6 @@ impl KeySet {
         self.order.push_back((at, k));
         true
     }
-
-    fn len(&self) -> usize {
-        self.order.len()
-    }
 }
 
 /// What the run knows of one stream's records and pages, for invariants 1
@@ -287,7 +283,7 @@ mod tests {
                 };
                 assert!(s.insert(Some(second), k));
             }
-            assert_eq!(s.len(), KEYS_MAX);
+            assert_eq!(s.order.len(), KEYS_MAX);
             assert_eq!(s.all.is_some(), !ordered);
             if let Some(all) = &s.all {
                 assert_eq!(all.len(), KEYS_MAX);

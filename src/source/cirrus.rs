@@ -20,7 +20,6 @@ use super::{Page, Request, SourceError, body};
 use crate::config::{Config, basic_credentials};
 use crate::event::App;
 use chrono::{DateTime, SecondsFormat, Utc};
-use reqwest::header::LINK;
 use reqwest::{Method, Url};
 use serde_json::Value;
 use tracing::{debug, warn};
@@ -226,13 +225,7 @@ impl Cirrus {
             .http
             .send(self.http.request(Method::POST, url.clone()).body("{}"))
             .await?;
-        let link = super::link::next_in(
-            answer
-                .headers
-                .get_all(LINK)
-                .iter()
-                .filter_map(|v| v.to_str().ok()),
-        );
+        let link = super::link::next_of(&answer.headers);
         let position = match link.as_deref() {
             Some(raw) => Some(self.http.pin(url, raw, "the Link header's next URL")?),
             None => None,

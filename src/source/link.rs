@@ -109,6 +109,17 @@ pub fn next_in<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<String> 
     values.into_iter().find_map(next_link)
 }
 
+/// The next URL of an answer's `Link` headers (values that are not text
+/// are passed over).
+pub fn next_of(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    next_in(
+        headers
+            .get_all(reqwest::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
+}
+
 /// Where the last `,` followed by whitespace is in a bare target, if any.
 fn last_separator(t: &str) -> Option<usize> {
     let bytes = t.as_bytes();

@@ -36,7 +36,7 @@ use super::{Page, Request, SourceError, body};
 use crate::event::{App, Event, Val, parse_epoch_ms, parse_timestamp};
 use crate::secret::{Secret, register};
 use chrono::{DateTime, SecondsFormat, Utc};
-use reqwest::header::{AUTHORIZATION, DATE, HeaderMap, HeaderName, HeaderValue, LINK};
+use reqwest::header::{AUTHORIZATION, DATE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -560,13 +560,7 @@ impl Rest {
     async fn fetch_once(&self, q: &Query) -> Result<Page, SourceError> {
         debug!("{} {}", self.spec.method, self.shown(&q.url));
         let answer = self.http.send(self.request(&q.url)).await?;
-        let link = super::link::next_in(
-            answer
-                .headers
-                .get_all(LINK)
-                .iter()
-                .filter_map(|v| v.to_str().ok()),
-        );
+        let link = super::link::next_of(&answer.headers);
         // The server's clock, else ours: records dated more than a day
         // past it were read in the wrong time_format.
         let now = answer

@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod certs;
+pub mod fleet;
 pub mod rsyslog;
 
 use std::time::{Duration, Instant};

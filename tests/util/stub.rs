@@ -85,10 +85,9 @@ pub struct AnyStub {
     pub server: MockServer,
 }
 
-struct AnyResponder(
-    Box<dyn Fn(&Request, usize) -> ResponseTemplate + Send + Sync>,
-    AtomicUsize,
-);
+type AnyAnswer = dyn Fn(&Request, usize) -> ResponseTemplate + Send + Sync;
+
+struct AnyResponder(Box<AnyAnswer>, AtomicUsize);
 
 impl Respond for AnyResponder {
     fn respond(&self, req: &Request) -> ResponseTemplate {
