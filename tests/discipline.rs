@@ -229,9 +229,10 @@ fn overlapping_pages_write_each_record_once() {
 }
 
 #[test]
-fn records_without_an_id_are_not_dropped_for_their_content_but_a_repeated_page_is() {
-    // Two identical events in one second are two events; the same page
-    // answered again under another URL is not sent again.
+fn records_without_an_id_are_never_dropped_for_their_content() {
+    // Two identical events in one second are two events, also when a
+    // page of them has the same content as the one before: it counts as
+    // nothing new, and is sent.
     let base = (Utc::now() - Duration::days(1)).to_rfc3339_opts(SecondsFormat::Secs, true);
     let same = json!({"published": base, "msg": "login failed", "user": "bob"});
     let other = json!({"published": base, "msg": "login ok", "user": "eve"});
@@ -257,9 +258,19 @@ fn records_without_an_id_are_not_dropped_for_their_content_but_a_repeated_page_i
         .iter()
         .map(|l| l["msg"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(msgs, ["login failed", "login failed", "login ok"]);
+    assert_eq!(
+        msgs,
+        [
+            "login failed",
+            "login failed",
+            "login failed",
+            "login failed",
+            "login ok"
+        ]
+    );
     assert!(
-        a.log().contains("a page this run already read"),
+        a.log()
+            .contains("the same content as one this run already read"),
         "{}",
         a.log()
     );
@@ -508,4 +519,167 @@ fn a_declared_newest_first_api_holds_the_cursor_from_its_first_record() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn an_undeclared_newest_first_api_whose_first_page_shows_no_order_loses_nothing() {
+    // A first page of one record: it alone cannot show the order; before,
+    // its time was saved and the 30 older records were lost for good.
+    let all = records(31);
+    let down = Arc::new(AtomicBool::new(true));
+    let flag = down.clone();
+    let api = AnyStub::start(move |req, _| {
+        let p: usize = param(req, "page").and_then(|p| p.parse().ok()).unwrap_or(0);
+        if p >= 1 && flag.load(Ordering::SeqCst) {
+            return ResponseTemplate::new(500).set_body_string("down");
+        }
+        // Page 0: r030; page p: the ten before.
+        let items: Vec<Value> = if p == 0 {
+            vec![all[30].clone()]
+        } else {
+            (0..10)
+                .map(|i| all[30 - (p - 1) * 10 - 1 - i].clone())
+                .collect()
+        };
+        let page = json_page(Value::Array(items));
+        if p < 3 {
+            let next = format!("<{}/logs?page={}>; rel=\"next\"", origin(req), p + 1);
+            page.insert_header("Link", next.as_str())
+        } else {
+            page
+        }
+    });
+    let a = agent(&api, json!({"next": "link"}));
+    let r = run(&a, &["--retries", "0"]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert_each_once(&a, 1, "run 1");
+    down.store(false, Ordering::SeqCst);
+    let r = run(&a, &[]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_each_once(&a, 31, "run 2");
+}
+
+#[test]
+fn pages_that_go_back_in_time_each_oldest_first_lose_nothing() {
+    // Page 1: r020..r029, page 2: r010..r019, page 3: r000..r009.
+    let all = records(30);
+    let down = Arc::new(AtomicBool::new(true));
+    let flag = down.clone();
+    let api = AnyStub::start(move |req, _| {
+        let p: usize = param(req, "page").and_then(|p| p.parse().ok()).unwrap_or(0);
+        if p >= 1 && flag.load(Ordering::SeqCst) {
+            return ResponseTemplate::new(500).set_body_string("down");
+        }
+        let page = json_page(Value::Array(all[20 - p * 10..30 - p * 10].to_vec()));
+        if p < 2 {
+            let next = format!("<{}/logs?page={}>; rel=\"next\"", origin(req), p + 1);
+            page.insert_header("Link", next.as_str())
+        } else {
+            page
+        }
+    });
+    let a = agent(&api, json!({"next": "link"}));
+    let r = run(&a, &["--retries", "0"]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert_each_once(&a, 10, "run 1");
+    down.store(false, Ordering::SeqCst);
+    let r = run(&a, &[]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_each_once(&a, 30, "run 2");
+}
+
+#[test]
+fn an_empty_page_that_names_a_next_one_does_not_move_a_held_cursor() {
+    // Declared newest first, 30 records in pages of 10; page 2 is empty
+    // but names page 3. Before: the cursor jumped to the newest record
+    // and 20 were lost without a word.
+    let all = records(30);
+    let hole = Arc::new(AtomicBool::new(true));
+    let flag = hole.clone();
+    let api = AnyStub::start(move |req, _| {
+        let p: usize = param(req, "page").and_then(|p| p.parse().ok()).unwrap_or(0);
+        let items: Vec<Value> = if p == 1 && flag.load(Ordering::SeqCst) {
+            Vec::new()
+        } else {
+            (0..10).map(|i| all[29 - p * 10 - i].clone()).collect()
+        };
+        let page = json_page(Value::Array(items));
+        if p < 2 {
+            let next = format!("<{}/logs?page={}>; rel=\"next\"", origin(req), p + 1);
+            page.insert_header("Link", next.as_str())
+        } else {
+            page
+        }
+    });
+    let a = agent(&api, json!({"next": "link", "order": "newest_first"}));
+    let r = run(&a, &[]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_each_once(&a, 10, "run 1");
+    assert!(
+        r.stderr.contains("empty page that still names a next page"),
+        "{}",
+        r.stderr
+    );
+    hole.store(false, Ordering::SeqCst);
+    let r = run(&a, &[]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_each_once(&a, 30, "run 2");
+}
+
+#[test]
+fn logs_held_back_for_settle_are_never_passed_by_a_catching_up_cursor() {
+    // Records of the last 400 s, newest first. Run 1 (--settle 0) takes
+    // the 5 newest; run 2 (--settle 300) reads to the end but holds the
+    // last 300 s back: the cursor must not move to the 5 delivered before.
+    let base = Utc::now() - Duration::seconds(400);
+    let all: Vec<Value> = (0..400)
+        .map(|i| {
+            let t = base + Duration::seconds(i);
+            json!({"uuid": format!("r{i:03}"), "published": t.to_rfc3339_opts(SecondsFormat::Secs, true), "msg": "m"})
+        })
+        .collect();
+    let api = offset_api(all, (0..400).rev().collect(), 100, None);
+    let a = agent(
+        &api,
+        json!({"params": {"limit": "100"}, "next": "offset:offset", "order": "newest_first"}),
+    );
+    let r = run(&a, &["--settle", "0", "--max-events", "5"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let r = run(&a, &["--settle", "300"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let r = run(&a, &["--settle", "0"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_each_once(&a, 400, "after the third run");
+}
+
+#[test]
+fn identical_records_without_an_id_under_offset_paging_are_each_delivered() {
+    // A, A, B, C with pages of 1 and of 2: before, every run failed on
+    // "the same page for offset 1".
+    let day = Utc::now() - Duration::days(1);
+    let base = day.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let later = (day + Duration::seconds(5)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    let a_rec = json!({"published": base, "msg": "A"});
+    let recs = vec![
+        a_rec.clone(),
+        a_rec,
+        json!({"published": base, "msg": "B"}),
+        json!({"published": later, "msg": "C"}),
+    ];
+    for limit in [1usize, 2] {
+        let api = offset_api(recs.clone(), (0..4).collect(), limit, None);
+        let a = Agent::with_config(
+            &json!({"source": "rest", "url": format!("{}/logs", api.uri()),
+            "since_param": "since", "time_field": "published",
+            "params": {"limit": limit.to_string()}, "next": "offset:offset"}),
+        );
+        let r = run(&a, &[]);
+        assert_eq!(r.code, Some(0), "limit {limit}: {}", r.stderr);
+        let msgs: Vec<String> = a
+            .json_lines()
+            .iter()
+            .map(|l| l["msg"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(msgs, ["A", "A", "B", "C"], "limit {limit}");
+    }
 }

@@ -373,10 +373,21 @@ fn defender_a_server_that_ignores_skip_within_one_millisecond_ends_the_run_with_
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(60));
     assert!(out.status.code().is_some(), "killed by the timeout");
+    // Logs past the repeated page cannot be reached: the run fails, and
+    // the status says why.
+    assert_eq!(out.status.code(), Some(1));
+    let status = a.status().unwrap();
+    assert!(
+        status["error"]
+            .as_str()
+            .unwrap()
+            .contains("ignores or caps skip"),
+        "{status}"
+    );
     assert_whole_once(&values(&a, "_id"), 100, &a.log());
     let log = a.log();
     assert!(
-        log.contains("WARN") && log.contains("mcas: the API answered the same 100 alerts"),
+        log.contains("WARN") && log.contains("mcas alerts: the API answered the same 100 alerts"),
         "{log}"
     );
     assert!(log.contains("ignores or caps skip"), "{log}");

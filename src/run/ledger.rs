@@ -12,8 +12,9 @@
 //!    loss) and a record met again is passed over. A record without an id
 //!    (a Cirrus entry, a declared API without `id_field`) is never dropped
 //!    for its content, since two identical login failures in one second
-//!    are two events; instead a page whose whole content was met before in
-//!    this run is not sent again.
+//!    are two events: a page whose whole content was met before in this run
+//!    counts as nothing new (invariant 2), so that a loop of such pages
+//!    ends after at most [`STALL_PAGES`] of them.
 //! 2. **A stream that makes no progress ends.** The same request on the
 //!    wire twice (method, URL and body, not the run's own counters), or
 //!    [`STALL_PAGES`] pages in a row that bring nothing new, ends that
@@ -166,6 +167,8 @@ pub struct Ledger {
     fresh: u64,
     /// The hash of each record of the current page, in order.
     hashes: Vec<u64>,
+    /// The current page's content was met before: none of it is new.
+    repeat: bool,
     /// Random per run: a record cannot be made to collide on purpose.
     seed: u64,
 }
@@ -181,7 +184,7 @@ impl Default for Ledger {
 pub enum PageIs {
     /// Not seen before in this run.
     New,
-    /// The same content as a page met before: nothing of it is sent.
+    /// The same content as a page met before: nothing of it is new.
     Repeated,
 }
 
@@ -193,6 +196,7 @@ impl Ledger {
             idle: 0,
             fresh: 0,
             hashes: Vec::new(),
+            repeat: false,
             seed: RandomState::new().build_hasher().finish(),
         }
     }
@@ -211,10 +215,11 @@ impl Ledger {
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15)
                 .rotate_left(23);
         }
-        if self.pages.insert(page) {
-            PageIs::New
-        } else {
+        self.repeat = !self.pages.insert(page);
+        if self.repeat {
             PageIs::Repeated
+        } else {
+            PageIs::New
         }
     }
 
@@ -228,9 +233,10 @@ impl Ledger {
         fresh
     }
 
-    /// A record without an id on a page not met before: new.
+    /// A record without an id: new, unless its page was met before
+    /// (it is still sent: two identical events are two).
     pub fn meet_unkeyed(&mut self) {
-        self.fresh += 1;
+        self.fresh += u64::from(!self.repeat);
     }
 
     /// Ends a page: `Some(reason)` when the stream must end for lack of

@@ -324,6 +324,18 @@ struct Track {
     disorder: bool,
     /// The newest second handed on that may move the cursor.
     newest: Option<DateTime<Utc>>,
+    /// The first page's logs are remembered ahead, not passed by the
+    /// cursor, until the next page shows that the API answers in time
+    /// order (or the whole answer was read): a first page of one record,
+    /// or pages that go back in time each sorted oldest first, show no
+    /// order of their own (ledger's invariant 3).
+    gated: bool,
+    /// The first page's logs so far confirmed and remembered ahead, which
+    /// the cursor passes when the gate opens.
+    gated_steps: Vec<(DateTime<Utc>, crate::state::cursor::Key)>,
+    /// The last page read named a next page (an empty one that does is
+    /// not the API's end).
+    named_next: bool,
     /// What this run met of the stream (ledger's invariants 1 and 2).
     ledger: Ledger,
 }
@@ -341,16 +353,56 @@ impl Track {
         self.disorder = true;
         let mut p = self.confirmed.clone();
         p.apply_all(self.pending.iter().map(|x| &x.step));
+        for (t, k) in self.gated_steps.drain(..) {
+            p.advance_shared(t, &k);
+        }
         self.progress = p;
+        // What was handed on and is not yet passed by the cursor never
+        // will be before the run has read the whole answer.
+        self.gated = false;
+        for x in &mut self.pending {
+            if let Step::Advance(t, k) = &x.step {
+                x.step = Step::Ahead(*t, k.clone());
+            }
+        }
     }
 
-    /// Moves the confirmed cursor over the settled logs.
+    /// The next page shows the API in time order, or the whole answer was
+    /// read: the cursor passes the first page's logs.
+    fn open_gate(&mut self) {
+        if !self.gated {
+            return;
+        }
+        self.gated = false;
+        let steps: Vec<Step> = self
+            .gated_steps
+            .drain(..)
+            .map(|(t, k)| Step::Advance(t, k))
+            .collect();
+        self.confirmed.apply_all(steps.iter());
+        self.dirty = true;
+    }
+
+    /// Moves the confirmed cursor over the settled logs (while the gate is
+    /// closed, remembers them ahead instead).
     fn apply_settled(&mut self) {
         if self.settled == 0 {
             return;
         }
-        let steps = self.pending.range(..self.settled).map(|p| &p.step);
-        self.confirmed.apply_all(steps);
+        if self.gated {
+            for p in self.pending.range(..self.settled) {
+                match &p.step {
+                    Step::Advance(t, k) => {
+                        self.confirmed.note_ahead(*t, k);
+                        self.gated_steps.push((*t, k.clone()));
+                    }
+                    other => self.confirmed.apply(other),
+                }
+            }
+        } else {
+            let steps = self.pending.range(..self.settled).map(|p| &p.step);
+            self.confirmed.apply_all(steps);
+        }
         self.pending.drain(..self.settled);
         self.settled = 0;
     }
@@ -419,6 +471,9 @@ impl Exporter {
             settled: 0,
             disorder: false,
             newest: None,
+            gated: !app.positional(),
+            gated_steps: Vec::new(),
+            named_next: false,
             ledger: Ledger::new(),
         };
         if self.source.newest_first() && !app.positional() {
@@ -435,16 +490,24 @@ impl Exporter {
             result = Err(e);
         }
         match &result {
+            Ok(AppEnd::CaughtUp) if !self.one_request && !app.positional() && track.named_next => {
+                // An empty page that still names a next one is not the
+                // API's end: the cursor passes nothing it held back.
+                warn!(
+                    "{app}: the API answered an empty page that still names a next page; the run ends there, and the cursor keeps to what it knows was read in order"
+                );
+            }
             Ok(AppEnd::CaughtUp) if !self.one_request && !app.positional() => {
                 // The whole answer was read, all of it confirmed: nothing
                 // older is to come (ledger's invariant 3).
                 self.settle(&mut track, counts);
                 track.apply_settled();
+                track.open_gate();
                 if track.disorder {
                     track.confirmed = track.progress.clone();
                 }
                 if !track.confirmed.ahead.is_empty() {
-                    track.confirmed.catch_up();
+                    track.confirmed.catch_up(self.cursor_limit());
                 }
                 track.dirty = true;
             }
@@ -498,10 +561,14 @@ impl Exporter {
             let page = match page {
                 None => break,
                 Some(Fetched::Page(p)) => p,
+                Some(Fetched::Failed(SourceError::NoProgress(why))) => {
+                    return Ok(AppEnd::Stalled(why));
+                }
                 Some(Fetched::Failed(e)) => return Err(e.into()),
                 Some(Fetched::Stalled(why)) => return Ok(AppEnd::Stalled(why)),
             };
             counts.pages += 1;
+            track.named_next = page.next.is_some();
             if page.malformed > 0 {
                 warn!(
                     "{app}: skipped {} entries of a page that were not log objects",
@@ -518,12 +585,13 @@ impl Exporter {
                 );
             }
             let stamp = Stamp::now();
-            // The same content as a page met before in this run: nothing
-            // of it is sent again (ledger's invariant 1).
+            // The same content as a page met before in this run: records
+            // with an id are passed over one by one; the page counts as
+            // nothing new (ledger's invariants 1 and 2).
             let repeated = track.ledger.begin_page(&page.events) == PageIs::Repeated;
             if repeated {
                 warn!(
-                    "{app}: the API answered a page this run already read ({} records); it is not sent again",
+                    "{app}: the API answered a page with the same content as one this run already read ({} records)",
                     page.events.len()
                 );
             } else if !track.disorder
@@ -537,13 +605,11 @@ impl Exporter {
                 warn!(
                     "{app}: the API sent logs out of time order (newest first?); the cursor stays where it was until the run has read the whole answer, and the logs delivered meanwhile are remembered by key"
                 );
+            } else if track.newest.is_some() && !page.events.is_empty() {
+                // A page after the first, in time order after it.
+                track.open_gate();
             }
-            let events = if repeated {
-                &page.events[..0]
-            } else {
-                &page.events[..]
-            };
-            counts.skipped += (page.events.len() - events.len()) as u64;
+            let events = &page.events[..];
             for (n, ev) in events.iter().enumerate() {
                 if skip > 0 {
                     skip -= 1;

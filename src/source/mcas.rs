@@ -23,7 +23,7 @@ use crate::event::{App, Event};
 use chrono::{DateTime, Utc};
 use reqwest::{Method, Url};
 use serde_json::{Value, json};
-use tracing::{debug, warn};
+use tracing::debug;
 
 /// Logs per request: the API's maximum.
 pub const PAGE_LIMIT: u64 = 100;
@@ -159,19 +159,10 @@ impl Mcas {
         let (events, malformed) = body::events(app, items)?;
         let print = fingerprint(&events);
         if q.before != 0 && print == q.before {
-            warn!(
-                "mcas: the API answered the same {count} {app} for skip {} from {} ms as for the skip before: it ignores or caps skip within one millisecond, and the logs of that millisecond past them cannot be reached; this run's export of {app} ends here",
+            return Err(SourceError::NoProgress(format!(
+                "the API answered the same {count} {app} for skip {} from {} ms as for the skip before: it ignores or caps skip within one millisecond, and the logs of that millisecond past them cannot be reached",
                 q.skip, q.gte_ms
-            );
-            return Ok(Page {
-                url: None,
-                position: None,
-                events: Vec::new(),
-                next: None,
-                malformed: 0,
-                lossy: false,
-                repaired: 0,
-            });
+            )));
         }
         let next = if has_next && count > 0 {
             Some(Request::Mcas(Query {

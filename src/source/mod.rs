@@ -278,6 +278,10 @@ pub enum SourceError {
     },
     #[error("{0}")]
     Setup(String),
+    /// The API makes no progress (the same page again): the stream ends,
+    /// what was delivered is saved, the run fails.
+    #[error("{0}")]
+    NoProgress(String),
 }
 
 impl SourceError {

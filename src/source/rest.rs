@@ -623,12 +623,18 @@ impl Rest {
         // An API that ignores the offset (or a misspelt parameter) answers
         // the first page again: the export ends there.
         let first_key = events.first().map(|e| e.key().into_owned());
-        if matches!(self.spec.next, Next::Offset(_)) && q.before.is_some() && first_key == q.before
+        // (Only with ids: records without one may be alike, and two
+        // identical events are two.)
+        if matches!(self.spec.next, Next::Offset(_))
+            && self.spec.id_field.is_some()
+            && q.before.is_some()
+            && first_key == q.before
         {
             // No progress: the stream ends, and the run fails (records
             // after the first page may be missing).
-            return Err(declared(format!(
-                "the API answered the same page for offset {} as for the one before: it ignores the offset parameter in \"next\" (misspelt?): check next",
+            return Err(SourceError::NoProgress(format!(
+                "{}: the API answered the same page for offset {} as for the one before: it ignores the offset parameter in \"next\" (misspelt?): check next",
+                self.config.display(),
                 q.offset
             )));
         }

@@ -273,9 +273,17 @@ impl Cursor {
 
     /// The whole answer from the cursor on was read, and every log of it
     /// delivered: the cursor moves to the newest log remembered ahead, if
-    /// one is newer than it.
-    pub fn catch_up(&mut self) {
-        let Some(newest) = self.ahead.order.iter().map(|(t, _)| *t).max() else {
+    /// one is newer than it, but never past `limit` (logs held back for
+    /// `--settle`, or a clock: what is later stays remembered ahead).
+    pub fn catch_up(&mut self, limit: DateTime<Utc>) {
+        let Some(newest) = self
+            .ahead
+            .order
+            .iter()
+            .map(|(t, _)| *t)
+            .filter(|t| *t <= limit)
+            .max()
+        else {
             return;
         };
         if self.timestamp.is_some_and(|ts| newest < ts) {
@@ -291,7 +299,8 @@ impl Cursor {
                 self.ids.insert(k.clone());
             }
         }
-        self.ahead = Ahead::default();
+        self.ahead.order.retain(|(t, _)| *t > newest);
+        self.ahead.set = self.ahead.order.iter().map(|(_, k)| k.clone()).collect();
     }
 
     /// Forgets the keys ahead that the cursor now covers by time.
@@ -826,9 +835,14 @@ mod tests {
             c
         );
         let mut read = c.clone();
-        read.catch_up();
+        read.catch_up(t("2030-01-01T00:00:00"));
         assert_eq!(read.timestamp, Some(t("2023-01-01T00:00:09")));
         assert!(read.ahead.is_empty() && read.ids.contains("d9") && read.ids.len() == 1);
+        // Never past the limit: what is later stays ahead.
+        let mut held = c.clone();
+        held.catch_up(t("2023-01-01T00:00:08"));
+        assert_eq!(held.timestamp, Some(t("2023-01-01T00:00:07")));
+        assert!(held.ahead.contains("d9") && held.ahead.len() == 1);
         // The cursor passes one: it is forgotten, the later one kept.
         c.advance(t("2023-01-01T00:00:08"), "e");
         assert_eq!(c.ahead.len(), 1);
