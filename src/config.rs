@@ -203,7 +203,7 @@ impl Config {
             .inspect(|spec| {
                 spec.params
                     .iter()
-                    .for_each(|(_, v)| secret::register_param(v))
+                    .for_each(|(k, v)| secret::register_param(k, v))
             })
         } else {
             None

@@ -63,18 +63,53 @@ pub fn register(value: &str) {
     }
 }
 
-/// Registers the value of a declared REST `params` entry, which may be an
-/// API key (`?api_key=...`). Values that cannot be a key are left out, as
-/// masking them would garble every line that happens to hold them: numbers
-/// and booleans (`"limit": "1000"`), values shorter than 8 characters
-/// (`"json"`, `"asc"`), and words of lowercase letters, `_`, `-` and `.`
-/// (a field name or an order: `"created_at"`, `"ascending"`).
-pub fn register_param(value: &str) {
-    let word = value
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || matches!(c, '_' | '-' | '.'));
-    let scalar = value.parse::<f64>().is_ok() || matches!(value, "true" | "false");
-    if value.chars().count() < 8 || word || scalar {
+/// Parameters that name how a page is asked for, never a credential:
+/// their values are not registered.
+const PLAIN_PARAMS: [&str; 34] = [
+    "limit",
+    "count",
+    "size",
+    "page_size",
+    "pagesize",
+    "per_page",
+    "perpage",
+    "max",
+    "max_results",
+    "maxresults",
+    "top",
+    "sort",
+    "sort_by",
+    "sortby",
+    "order",
+    "order_by",
+    "orderby",
+    "direction",
+    "format",
+    "fields",
+    "filter",
+    "type",
+    "types",
+    "q",
+    "query",
+    "since",
+    "until",
+    "from",
+    "to",
+    "page",
+    "offset",
+    "include",
+    "expand",
+    "version",
+];
+
+/// Registers the value of a declared REST `params` entry named `name`,
+/// which may be an API key (`?api_key=...`), whatever its value looks like
+/// (all digits, all letters): every value of 6 characters or more, but
+/// for parameters that only say how a page is asked for ([`PLAIN_PARAMS`]:
+/// masking `"limit": "1000"` would garble every count) and `true`/`false`.
+pub fn register_param(name: &str, value: &str) {
+    let plain = PLAIN_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(name));
+    if plain || value.chars().count() < 6 || matches!(value, "true" | "false") {
         return;
     }
     register(value);
@@ -334,14 +369,24 @@ mod tests {
     }
 
     #[test]
-    fn params_that_cannot_be_keys_are_not_registered() {
-        for v in ["1000", "1e3", "true", "json", "created_at", "ascending"] {
-            register_param(v);
+    fn params_that_only_say_how_a_page_is_asked_for_are_not_registered() {
+        for (k, v) in [
+            ("limit", "100000"),
+            ("sort", "created_at"),
+            ("ORDER", "ascending"),
+            ("x", "true"),
+            ("x", "json"),
+        ] {
+            register_param(k, v);
         }
-        register_param("Ab12Cd34Ef56");
+        register_param("api_key", "Ab12Cd34Ef56");
+        register_param("token", "902105551234");
+        register_param("account", "keyonlyletters");
         assert_eq!(
-            redact("config.json 1000 true created_at ascending ?key=Ab12Cd34Ef56"),
-            "config.json 1000 true created_at ascending ?key=***"
+            redact(
+                "config.json 100000 true created_at ascending ?key=Ab12Cd34Ef56&t=902105551234&a=keyonlyletters"
+            ),
+            "config.json 100000 true created_at ascending ?key=***&t=***&a=***"
         );
     }
 

@@ -20,6 +20,9 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 /// A declared `params` value: an API key with a `/`, a `+`, a space, a `=`
 /// and a letter outside ASCII.
 const PARAM_KEY: &str = "Qk/3+Zx 7=Ab-é";
+/// Keys that look like a number or a word are keys all the same.
+const DIGIT_KEY: &str = "90210555123498761234";
+const WORD_KEY: &str = "secretkeyonlyletters";
 const HEADER_TOKEN: &str = "Hd/9+Tok 3=Yy";
 const BASIC_USER: &str = "bas-user";
 const BASIC_PASS: &str = "Bp/4+Pass 8=Ww";
@@ -112,6 +115,8 @@ fn forms(v: &str) -> Vec<String> {
 fn secrets() -> Vec<String> {
     vec![
         PARAM_KEY.into(),
+        DIGIT_KEY.into(),
+        WORD_KEY.into(),
         format!("SSWS {HEADER_TOKEN}"),
         HEADER_TOKEN.into(),
         BASIC_PASS.into(),
@@ -287,7 +292,7 @@ fn echoed_bearer_tokens_and_proxy_credentials_are_masked_in_every_form() {
     exercise(
         serde_json::json!({"source": "rest",
             "auth": {"bearer": BEARER},
-            "params": {"api_key": PARAM_KEY},
+            "params": {"api_key": PARAM_KEY, "token": DIGIT_KEY, "account": WORD_KEY, "limit": "1000"},
             "since_param": "since", "time_field": "published"}),
         true,
     );

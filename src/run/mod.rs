@@ -336,6 +336,8 @@ struct Track {
     /// The last page read named a next page (an empty one that does is
     /// not the API's end).
     named_next: bool,
+    /// A large cursor was made into the file's bytes: not again before.
+    commit_after: Option<Instant>,
     /// What this run met of the stream (ledger's invariants 1 and 2).
     ledger: Ledger,
 }
@@ -474,6 +476,7 @@ impl Exporter {
             gated: !app.positional(),
             gated_steps: Vec::new(),
             named_next: false,
+            commit_after: None,
             ledger: Ledger::new(),
         };
         if self.source.newest_first() && !app.positional() {
@@ -528,7 +531,7 @@ impl Exporter {
         // Whatever ended the export, what the destinations confirmed is
         // kept; nothing else.
         self.settle(&mut track, counts);
-        self.commit(app, &mut track)?;
+        self.commit(app, &mut track, true)?;
         track.apply_settled();
         self.cursors.cursors.insert(app, track.confirmed);
         self.drain().await?;
@@ -753,7 +756,7 @@ impl Exporter {
                 // Each confirmation is written as soon as the writer is
                 // free (ledger's invariant 4).
                 if track.dirty && self.writer.as_ref().is_some_and(StateWriter::idle) {
-                    self.commit(app, track)?;
+                    self.commit(app, track, false)?;
                 }
             }
             // Only the page resumed from is skipped into.
@@ -779,7 +782,7 @@ impl Exporter {
             self.flush_routes().await?;
             self.settle(track, counts);
             if track.dirty && self.writer.as_ref().is_some_and(StateWriter::idle) {
-                self.commit(app, track)?;
+                self.commit(app, track, false)?;
             }
             if let Some(pb) = &self.progress {
                 pb.set_position(self.exported);
@@ -854,8 +857,13 @@ impl Exporter {
 
     /// Hands the confirmed cursor to the state writer, if it moved (the
     /// writer spaces its writes: see [`crate::state::writer::SPACING`]).
-    fn commit(&mut self, app: App, track: &mut Track) -> Result<(), StateError> {
-        if !track.dirty {
+    ///
+    /// Making the file's bytes is the export's own work: a large cursor
+    /// (many logs of one second) is made at most a tenth of the time, so
+    /// that its cost never grows with the square of the logs. `last`: the
+    /// export's end, made whatever it costs.
+    fn commit(&mut self, app: App, track: &mut Track, last: bool) -> Result<(), StateError> {
+        if !track.dirty || !last && track.commit_after.is_some_and(|t| Instant::now() < t) {
             return Ok(());
         }
         track.apply_settled();
@@ -864,7 +872,12 @@ impl Exporter {
         let Some(writer) = &mut self.writer else {
             return Ok(());
         };
-        writer.submit(self.cursors.to_bytes_with(Some((app, &track.confirmed))))?;
+        let started = Instant::now();
+        let bytes = self.cursors.to_bytes_with(Some((app, &track.confirmed)));
+        let took = started.elapsed();
+        track.commit_after =
+            (took > std::time::Duration::from_micros(100)).then(|| Instant::now() + took * 9);
+        writer.submit(bytes)?;
         debug!(
             "{app}: cursor at {} ({} ids)",
             track
