@@ -338,6 +338,8 @@ struct Track {
     named_next: bool,
     /// A large cursor was made into the file's bytes: not again before.
     commit_after: Option<Instant>,
+    /// The keys remembered ahead reached their bound (warned once).
+    ahead_full: bool,
     /// What this run met of the stream (ledger's invariants 1 and 2).
     ledger: Ledger,
 }
@@ -477,6 +479,7 @@ impl Exporter {
             gated_steps: Vec::new(),
             named_next: false,
             commit_after: None,
+            ahead_full: false,
             ledger: Ledger::new(),
         };
         if self.source.newest_first() && !app.positional() {
@@ -868,6 +871,13 @@ impl Exporter {
         }
         track.apply_settled();
         track.dirty = false;
+        if !track.ahead_full && track.confirmed.ahead.len() >= crate::state::cursor::AHEAD_MAX {
+            track.ahead_full = true;
+            warn!(
+                "{app}: more than {} logs were delivered ahead of the cursor (the API answers out of time order); the oldest are forgotten, and a run that does not read the whole answer may send those again",
+                crate::state::cursor::AHEAD_MAX
+            );
+        }
         // A dry run keeps its cursor in memory (`export_app` stores it).
         let Some(writer) = &mut self.writer else {
             return Ok(());
