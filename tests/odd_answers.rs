@@ -261,3 +261,38 @@ fn a_timeout_reading_the_body_names_the_url_without_its_secrets() {
     );
     assert!(!stderr.contains("Timeout-Key-4471") && !a.log().contains("Timeout-Key-4471"));
 }
+
+/// A REST page whose body is `body` (raw), and what the run said.
+fn rest_run_on(body: &str) -> (Option<i32>, String) {
+    let server =
+        serve(ResponseTemplate::new(200).set_body_raw(body.to_string(), "application/json"));
+    let a = Agent::with_config(&rest_config(&format!("{}/logs", server.server.uri())));
+    let out = a.file_cmd().args(["--retries", "0"]).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn trailing_garbage_after_a_repaired_value_is_what_the_error_names() {
+    // Before: the lone surrogate (repaired) was blamed.
+    let t = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let (code, stderr) = rest_run_on(&format!(
+        r#"{{"data":[{{"id":"a","time":"{t}","x":"\ud800"}}]}} garbage"#
+    ));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("trailing characters"), "{stderr}");
+    assert!(!stderr.contains("surrogate"), "{stderr}");
+}
+
+#[test]
+fn an_unquoted_number_as_a_key_is_refused_not_repaired() {
+    // Before: `1e400` became a key, and the page was delivered.
+    let t = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let (code, stderr) = rest_run_on(&format!(
+        r#"{{"data":[{{"id":"a","time":"{t}", 1e400: "x"}}]}}"#
+    ));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("cannot be read"), "{stderr}");
+}
