@@ -50,6 +50,9 @@ struct Shared {
     busy: bool,
     /// The first write that failed (later ones are not tried).
     error: Option<StateError>,
+    /// The newest bytes, when they were swapped in unsynced (perhaps
+    /// padded): [`StateWriter::wait`] writes them whole and synced.
+    unsynced: Option<Vec<u8>>,
     closed: bool,
 }
 
@@ -131,8 +134,16 @@ impl StateWriter {
         if self.thread.is_none() || target == 0 {
             return Ok(()); // written (and synced) by `submit`, or nothing
         }
+        // Nothing is pending (everything handed over is written): the
+        // writer thread writes nothing until the next `submit`.
+        let last = self.lock().unsynced.take();
         let path = self.path.clone();
-        match tokio::task::spawn_blocking(move || sync_file(&path)).await {
+        let finish = move || match &last {
+            // The file as made, without padding, and on disk.
+            Some(bytes) => write_atomic(&path, bytes),
+            None => sync_file(&path),
+        };
+        match tokio::task::spawn_blocking(finish).await {
             Ok(r) => r,
             Err(_) => sync_file(&self.path),
         }
@@ -272,10 +283,12 @@ fn write_loop(
         if sync && result.is_ok() {
             synced = Some(Instant::now());
         }
+        let unsynced = (!sync && result.is_ok()).then_some(bytes);
         let took = thread_cpu().saturating_sub(started);
         let failed = result.is_err();
         {
             let mut s = lock.lock().unwrap_or_else(|e| e.into_inner());
+            s.unsynced = unsynced;
             if let Err(e) = result {
                 if s.error.is_none() {
                     s.error = Some(e);
