@@ -683,3 +683,20 @@ fn identical_records_without_an_id_under_offset_paging_are_each_delivered() {
         assert_eq!(msgs, ["A", "A", "B", "C"], "limit {limit}");
     }
 }
+
+#[test]
+fn the_debug_line_about_a_record_without_a_time_names_time_field() {
+    let mut all = records(3);
+    all[1].as_object_mut().unwrap().remove("published");
+    let api = AnyStub::start(move |_, _| json_page(Value::Array(all.clone())));
+    let a = agent(&api, json!({}));
+    let r = run(&a, &["-d"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_each_once(&a, 3, "records");
+    let log = a.log();
+    assert!(
+        log.contains("log r001 has no valid time_field \"published\""),
+        "{log}"
+    );
+    assert!(!log.contains("created_timestamp"), "{log}");
+}

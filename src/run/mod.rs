@@ -703,8 +703,9 @@ impl Exporter {
                             }
                             if ev.cursor_time.is_none() {
                                 debug!(
-                                    "{app}: log {} has no valid created_timestamp or inserted_timestamp; delivered, and remembered by key",
-                                    crate::report::printable(&key)
+                                    "{app}: log {} has no valid {}; delivered, and remembered by key",
+                                    crate::report::printable(&key),
+                                    self.source.time_words()
                                 );
                             }
                             Step::Remember(key.into_owned())

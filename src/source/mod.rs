@@ -159,6 +159,16 @@ impl Source {
         }
     }
 
+    /// Where a log's time is read, for messages about a log without one.
+    pub fn time_words(&self) -> String {
+        match self {
+            Source::CloudSoc(_) => "created_timestamp or inserted_timestamp".into(),
+            Source::Mcas(_) => "timestamp".into(),
+            Source::Cirrus(_) => "timestamp".into(),
+            Source::Rest(r) => format!("time_field {:?}", r.time_field()),
+        }
+    }
+
     /// Whether the API is known to answer newest first (a declared
     /// API's `"order"`); others are watched page by page.
     pub fn newest_first(&self) -> bool {

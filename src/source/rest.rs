@@ -508,6 +508,11 @@ impl Rest {
         Ok(self.fetch_once(&q).await?.events.len())
     }
 
+    /// The declared `time_field`, for messages.
+    pub fn time_field(&self) -> &str {
+        &self.spec.time_field
+    }
+
     /// Whether the declaration says the API answers newest first.
     pub fn newest_first(&self) -> bool {
         self.spec.newest_first
