@@ -863,7 +863,7 @@ impl Exporter {
     /// writer spaces its writes: see [`crate::state::writer::SPACING`]).
     ///
     /// Making the file's bytes is the export's own work: a large cursor
-    /// (many logs of one second) is made at most a tenth of the time, so
+    /// (many logs of one second) is made at most a fifth of the time, so
     /// that its cost never grows with the square of the logs. `last`: the
     /// export's end, made whatever it costs.
     fn commit(&mut self, app: App, track: &mut Track, last: bool) -> Result<(), StateError> {
@@ -883,11 +883,13 @@ impl Exporter {
         let Some(writer) = &mut self.writer else {
             return Ok(());
         };
-        let started = Instant::now();
+        // On this thread's CPU time: a busy machine that preempts the
+        // thread must not stretch the pause (the cursor would lag).
+        let started = crate::state::writer::thread_cpu();
         let bytes = self.cursors.to_bytes_with(Some((app, &track.confirmed)));
-        let took = started.elapsed();
+        let took = crate::state::writer::thread_cpu().saturating_sub(started);
         track.commit_after =
-            (took > std::time::Duration::from_micros(100)).then(|| Instant::now() + took * 9);
+            (took > std::time::Duration::from_micros(500)).then(|| Instant::now() + took * 4);
         writer.submit(bytes)?;
         debug!(
             "{app}: cursor at {} ({} ids)",

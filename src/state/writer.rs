@@ -216,8 +216,9 @@ fn write_swapped(path: &Path, bytes: &[u8]) -> Result<bool, StateError> {
     Ok(r == 0)
 }
 
-/// The CPU time this thread has used.
-fn thread_cpu() -> Duration {
+/// The CPU time this thread has used (not the time it waited or was
+/// preempted: a busy machine must not stretch the pauses reckoned on it).
+pub fn thread_cpu() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
