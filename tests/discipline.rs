@@ -483,25 +483,48 @@ fn a_cirrus_position_saved_without_its_time_is_resumed_and_said_so() {
     assert_eq!(ids.len(), 250);
 }
 
-#[test]
-fn a_declared_newest_first_api_holds_the_cursor_from_its_first_record() {
-    // One record a page: no page shows the order, the declaration does.
-    let all = records(5);
-    let down = Arc::new(AtomicBool::new(true));
-    let flag = down.clone();
-    let api = AnyStub::start(move |req, _| {
+/// What a page of [`link_api`] answers while its flag is set.
+#[derive(Clone, Copy)]
+enum Flagged {
+    /// Every page after the first answers 500.
+    Fail,
+    /// The second page is empty, and still names the third.
+    Empty,
+}
+
+/// An API serving `pages` in order, each naming the next in its `Link`
+/// header, and answering as `flagged` says while `flag` is set.
+fn link_api(pages: Vec<Vec<Value>>, flag: Arc<AtomicBool>, flagged: Flagged) -> AnyStub {
+    AnyStub::start(move |req, _| {
         let p: usize = param(req, "page").and_then(|p| p.parse().ok()).unwrap_or(0);
-        if p >= 1 && flag.load(Ordering::SeqCst) {
-            return ResponseTemplate::new(500).set_body_string("down");
-        }
-        let page = json_page(json!([all[4 - p]]));
-        if p < 4 {
+        let on = flag.load(Ordering::SeqCst);
+        let items = match flagged {
+            Flagged::Fail if on && p >= 1 => {
+                return ResponseTemplate::new(500).set_body_string("down");
+            }
+            Flagged::Empty if on && p == 1 => Vec::new(),
+            _ => pages[p].clone(),
+        };
+        let page = json_page(Value::Array(items));
+        if p + 1 < pages.len() {
             let next = format!("<{}/logs?page={}>; rel=\"next\"", origin(req), p + 1);
             page.insert_header("Link", next.as_str())
         } else {
             page
         }
-    });
+    })
+}
+
+#[test]
+fn a_declared_newest_first_api_holds_the_cursor_from_its_first_record() {
+    // One record a page: no page shows the order, the declaration does.
+    let all = records(5);
+    let down = Arc::new(AtomicBool::new(true));
+    let api = link_api(
+        (0..5).rev().map(|i| vec![all[i].clone()]).collect(),
+        down.clone(),
+        Flagged::Fail,
+    );
     let a = agent(&api, json!({"next": "link", "order": "newest_first"}));
     let r = run(&a, &["--retries", "1"]);
     assert_eq!(r.code, Some(1), "{}", r.stderr);
@@ -527,28 +550,19 @@ fn an_undeclared_newest_first_api_whose_first_page_shows_no_order_loses_nothing(
     // its time was saved and the 30 older records were lost for good.
     let all = records(31);
     let down = Arc::new(AtomicBool::new(true));
-    let flag = down.clone();
-    let api = AnyStub::start(move |req, _| {
-        let p: usize = param(req, "page").and_then(|p| p.parse().ok()).unwrap_or(0);
-        if p >= 1 && flag.load(Ordering::SeqCst) {
-            return ResponseTemplate::new(500).set_body_string("down");
-        }
-        // Page 0: r030; page p: the ten before.
-        let items: Vec<Value> = if p == 0 {
-            vec![all[30].clone()]
-        } else {
-            (0..10)
-                .map(|i| all[30 - (p - 1) * 10 - 1 - i].clone())
-                .collect()
-        };
-        let page = json_page(Value::Array(items));
-        if p < 3 {
-            let next = format!("<{}/logs?page={}>; rel=\"next\"", origin(req), p + 1);
-            page.insert_header("Link", next.as_str())
-        } else {
-            page
-        }
-    });
+    let api = link_api(
+        std::iter::once(vec![all[30].clone()])
+            .chain((0..3).map(|p| {
+                all[20 - p * 10..30 - p * 10]
+                    .iter()
+                    .rev()
+                    .cloned()
+                    .collect()
+            }))
+            .collect(),
+        down.clone(),
+        Flagged::Fail,
+    );
     let a = agent(&api, json!({"next": "link"}));
     let r = run(&a, &["--retries", "0"]);
     assert_eq!(r.code, Some(1), "{}", r.stderr);
@@ -564,20 +578,13 @@ fn pages_that_go_back_in_time_each_oldest_first_lose_nothing() {
     // Page 1: r020..r029, page 2: r010..r019, page 3: r000..r009.
     let all = records(30);
     let down = Arc::new(AtomicBool::new(true));
-    let flag = down.clone();
-    let api = AnyStub::start(move |req, _| {
-        let p: usize = param(req, "page").and_then(|p| p.parse().ok()).unwrap_or(0);
-        if p >= 1 && flag.load(Ordering::SeqCst) {
-            return ResponseTemplate::new(500).set_body_string("down");
-        }
-        let page = json_page(Value::Array(all[20 - p * 10..30 - p * 10].to_vec()));
-        if p < 2 {
-            let next = format!("<{}/logs?page={}>; rel=\"next\"", origin(req), p + 1);
-            page.insert_header("Link", next.as_str())
-        } else {
-            page
-        }
-    });
+    let api = link_api(
+        (0..3)
+            .map(|p| all[20 - p * 10..30 - p * 10].to_vec())
+            .collect(),
+        down.clone(),
+        Flagged::Fail,
+    );
     let a = agent(&api, json!({"next": "link"}));
     let r = run(&a, &["--retries", "0"]);
     assert_eq!(r.code, Some(1), "{}", r.stderr);
@@ -595,22 +602,19 @@ fn an_empty_page_that_names_a_next_one_does_not_move_a_held_cursor() {
     // and 20 were lost without a word.
     let all = records(30);
     let hole = Arc::new(AtomicBool::new(true));
-    let flag = hole.clone();
-    let api = AnyStub::start(move |req, _| {
-        let p: usize = param(req, "page").and_then(|p| p.parse().ok()).unwrap_or(0);
-        let items: Vec<Value> = if p == 1 && flag.load(Ordering::SeqCst) {
-            Vec::new()
-        } else {
-            (0..10).map(|i| all[29 - p * 10 - i].clone()).collect()
-        };
-        let page = json_page(Value::Array(items));
-        if p < 2 {
-            let next = format!("<{}/logs?page={}>; rel=\"next\"", origin(req), p + 1);
-            page.insert_header("Link", next.as_str())
-        } else {
-            page
-        }
-    });
+    let api = link_api(
+        (0..3)
+            .map(|p| {
+                all[20 - p * 10..30 - p * 10]
+                    .iter()
+                    .rev()
+                    .cloned()
+                    .collect()
+            })
+            .collect(),
+        hole.clone(),
+        Flagged::Empty,
+    );
     let a = agent(&api, json!({"next": "link", "order": "newest_first"}));
     let r = run(&a, &[]);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
