@@ -193,8 +193,13 @@ impl Ahead {
 
     /// Forgets the logs older than `t`: the cursor covers them by time.
     fn forget_before(&mut self, t: DateTime<Utc>) {
-        if self.order.iter().any(|(at, _)| *at < t) {
-            self.order.retain(|(at, _)| *at >= t);
+        self.keep(|at| at >= t);
+    }
+
+    /// Keeps only the logs whose second `keep` takes.
+    fn keep(&mut self, keep: impl Fn(DateTime<Utc>) -> bool) {
+        if self.order.iter().any(|(at, _)| !keep(*at)) {
+            self.order.retain(|(at, _)| keep(*at));
             self.set = self.order.iter().map(|(_, k)| k.clone()).collect();
         }
     }
@@ -306,8 +311,7 @@ impl Cursor {
                 self.ids.insert(k.clone());
             }
         }
-        self.ahead.order.retain(|(t, _)| *t > newest);
-        self.ahead.set = self.ahead.order.iter().map(|(_, k)| k.clone()).collect();
+        self.ahead.keep(|t| t > newest);
     }
 
     /// Forgets the keys ahead that the cursor now covers by time.
