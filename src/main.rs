@@ -10,7 +10,7 @@ use siem_agent::config::Config;
 use siem_agent::exit_codes::ExitCode;
 use siem_agent::pace::Pacer;
 use siem_agent::report::one_line;
-use siem_agent::run::{AppEnd, Exporter, Route, start_cursor};
+use siem_agent::run::{Exporter, Route, start_cursor};
 use siem_agent::secret::redact;
 use siem_agent::source::Source;
 use siem_agent::state::status::RunState;
@@ -927,12 +927,13 @@ async fn run_apps(
         exported: 0,
         max_events: settings.max_events,
         one_request: settings.one_request,
+        parallel_streams: settings.parallel_streams,
         dry_run: settings.dry_run,
         progress: progress_bar(settings),
         horizon: (!settings.settle.is_zero())
             .then(|| now - chrono::Duration::from_std(settings.settle).unwrap_or_default()),
     };
-    let mut stalled = Vec::new();
+    let mut plans = Vec::with_capacity(streams.len());
     for &app in streams {
         if settings.filter.excludes_app(app) {
             info!("{app}: no selected severity level applies to {app}; skipped");
@@ -956,33 +957,12 @@ async fn run_apps(
             }
             _ => start,
         };
-        let counts = status.apps.entry(app.to_string()).or_default();
-        let end = exporter
-            .export_app(app, start, counts)
-            .await
-            .with_context(|| format!("{app}"))?;
-        info!(
-            "{app}: exported {} logs ({} filtered out, {} already delivered, {} newer than --settle left for the next run) from {} pages",
-            counts.exported, counts.filtered, counts.skipped, counts.held, counts.pages
-        );
-        match end {
-            AppEnd::Capped => {
-                info!(
-                    "--max-events {} reached; the next run continues from here",
-                    settings.max_events
-                );
-                break;
-            }
-            AppEnd::Stalled(why) => {
-                warn!(
-                    "{} {app}: {why}; this stream ends here (what was delivered is saved)",
-                    exporter.source.vendor()
-                );
-                stalled.push(format!("{} {app}: {why}", exporter.source.vendor()));
-            }
-            AppEnd::CaughtUp => {}
-        }
+        plans.push((app, start));
     }
+    let stalled = exporter
+        .export_streams(plans, &mut status.apps)
+        .await
+        .map_err(|(app, e)| anyhow::Error::new(e).context(app.to_string()))?;
     for route in &mut exporter.routes {
         route.sink.close().await.context("closing the output")?;
     }

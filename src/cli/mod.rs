@@ -611,6 +611,10 @@ pub struct ExportArgs {
     )]
     pub max_events: u64,
 
+    /// How many streams of a config (CloudSOC's apps, Defender's data types) are read at once, each with its own cursor; 1 reads them one after another.
+    #[arg(long = "parallel-streams", default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Source")]
+    pub parallel_streams: u16,
+
     /// Seconds to wait for the API to connect or answer.
     #[arg(long = "http-timeout", default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600), help_heading = "Source")]
     pub http_timeout: u64,

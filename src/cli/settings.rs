@@ -98,6 +98,8 @@ pub struct Settings {
     pub tenants_dir: Option<PathBuf>,
     /// `--parallel`: how many tenants export at once.
     pub parallel: usize,
+    /// `--parallel-streams`: how many streams of a config are read at once.
+    pub parallel_streams: usize,
     /// The tenant these settings are for (`--config DIR`).
     pub tenant: Option<String>,
 }
@@ -323,6 +325,12 @@ impl Settings {
                 1
             } else {
                 usize::from(a.parallel)
+            },
+            // A dry run prints each stream's logs together, too.
+            parallel_streams: if a.dry_run {
+                1
+            } else {
+                usize::from(a.parallel_streams)
             },
             tenant: None,
         })

@@ -649,13 +649,16 @@ impl CursorFile {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.to_bytes_with(None)
+        self.to_bytes_with(std::iter::empty())
     }
 
-    /// The file's bytes, with `replace`'s cursor in place of the saved
-    /// one of its app. Written without building a JSON tree: a run does
+    /// The file's bytes, with `replace`'s cursors in place of the saved
+    /// ones of their apps. Written without building a JSON tree: a run does
     /// this each time its outputs confirm a batch.
-    pub fn to_bytes_with(&self, replace: Option<(App, &Cursor)>) -> Vec<u8> {
+    pub fn to_bytes_with<'a>(
+        &self,
+        replace: impl IntoIterator<Item = (App, &'a Cursor)>,
+    ) -> Vec<u8> {
         #[derive(serde::Serialize)]
         struct FileView<'a> {
             version: u64,
@@ -712,7 +715,7 @@ impl CursorFile {
             .iter()
             .map(|(app, c)| (app.as_str(), view(c)))
             .collect();
-        if let Some((app, c)) = replace {
+        for (app, c) in replace {
             cursors.insert(app.as_str(), view(c));
         }
         let mut out = serde_json::to_vec(&FileView {
