@@ -363,6 +363,9 @@ fn file_output_to_dev_null_and_to_a_fifo() {
 fn run_to_stuck_receiver(a: &Agent, socket_type: &str, port: u16) -> String {
     let out = a
         .cmd()
+        // Investigate alone: an empty Detect, read at the same time, would
+        // end (its cursor saved) before the receiver is found stuck.
+        .args(["--elastica_app", "investigate"])
         .args([
             "--severity",
             "all",
@@ -751,7 +754,11 @@ fn a_fifo_whose_reader_stops_reading_ends_the_run_with_an_error() {
         .unwrap();
     let out = a
         .cmd()
+        // Investigate alone: the empty Detect, read at the same time,
+        // would end (its cursor saved) before the pipe is full.
         .args([
+            "--elastica_app",
+            "investigate",
             "--severity",
             "all",
             "--send-timeout",

@@ -358,6 +358,9 @@ fn https_collectors_are_verified() {
     let b = Agent::new(&sim.url());
     let bad = b
         .cmd()
+        // Investigate alone: the empty Detect, read at the same time,
+        // would end (its cursor saved) before the first send fails.
+        .args(["--elastica_app", "investigate"])
         .args([
             "-o",
             "HEC",
@@ -390,6 +393,9 @@ fn with_acks_the_cursor_moves_inside_a_page() {
     let a = Agent::new(&sim.url());
     let mut child = a
         .process()
+        // Investigate alone: the empty Detect, read at the same time,
+        // would save its cursor at once.
+        .args(["--elastica_app", "investigate"])
         .args(["-o", "HEC", "--severity", "all", "--hec-url"])
         .arg(hec.server.uri())
         .args(["--hec-token", TOKEN, "--hec-ack", "--hec-batch", "20"])

@@ -62,7 +62,9 @@ fn debug_lines_go_to_the_log_file_or_the_state_dir_with_a_note() {
 
 #[test]
 fn errors_reach_stderr_and_the_log() {
-    let sim = Sim::start(&["--events", "20", "--faults", "500,500"]);
+    // Two failures for each of the two streams (read at once, each
+    // retried once).
+    let sim = Sim::start(&["--events", "20", "--faults", "500,500,500,500"]);
     let a = Agent::new(&sim.url());
     a.file_cmd()
         .args(["--retries", "1"])

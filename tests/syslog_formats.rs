@@ -62,7 +62,10 @@ fn rfc5424_structured_data_reaches_rsyslog_as_sent() {
         .success();
     let n = exported(&a);
     assert_eq!(n, 170);
-    let got = rs.wait_for(n, WAIT);
+    // The two apps are read at once: their logs interleave as their pages
+    // arrive, each app's in its order. Compared app by app.
+    let mut got = rs.wait_for(n, WAIT);
+    got.sort_by(|a, b| a.msgid.cmp(&b.msgid));
     assert_eq!(got.len(), n, "one message per log");
 
     // The same run written to stdout: what was sent, parsed by an
@@ -70,7 +73,12 @@ fn rfc5424_structured_data_reaches_rsyslog_as_sent() {
     // (TCP's default limit applies to both.)
     let mut stream_flags = vec!["--syslog-format", "rfc5424", "--max-message-size", "8096"];
     stream_flags.extend_from_slice(&flags);
-    let sent = sent_lines(&sim, &stream_flags);
+    let mut sent = sent_lines(&sim, &stream_flags);
+    sent.sort_by_key(|l| {
+        syslog_rfc5424::parse_message(l.as_str())
+            .ok()
+            .and_then(|p| p.msgid)
+    });
     assert_eq!(sent.len(), n);
     for (m, line) in got.iter().zip(&sent) {
         let p = syslog_rfc5424::parse_message(line).unwrap_or_else(|e| panic!("{e}: {line}"));

@@ -125,6 +125,9 @@ async fn connection(mut stream: TcpStream, world: Arc<World>) -> std::io::Result
         }
         req.body = buf.drain(..length).collect();
         world.stats.requests.fetch_add(1, Ordering::Relaxed);
+        if world.args.latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(world.args.latency_ms)).await;
+        }
         let outcome = match world.args.vendor {
             super::SimVendor::Mcas => Some(super::mcas::handle(&req, &world)),
             super::SimVendor::Cirrus => Some(super::cirrus::handle(&req, &world)),

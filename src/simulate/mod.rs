@@ -106,6 +106,11 @@ pub struct SimArgs {
     /// How long a `slow` answer waits, in milliseconds.
     #[arg(long = "slow-ms", default_value_t = 5000)]
     pub slow_ms: u64,
+    /// Delay every answer by this many milliseconds, as a distant API does
+    /// (each connection waits on its own: many clients at once are not
+    /// slowed by each other).
+    #[arg(long = "latency-ms", default_value_t = 0, value_name = "N")]
+    pub latency_ms: u64,
     /// Realistic values only: no hostile value in every seventh log (for benchmarks).
     #[arg(long)]
     pub plain: bool,
