@@ -91,3 +91,15 @@ pub(super) async fn fetch_pages(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::page_budget;
+
+    #[test]
+    fn the_budget_is_two_pages_per_stream_and_one_for_the_run() {
+        assert_eq!(page_budget(1), 3, "a single stream: as before");
+        assert_eq!(page_budget(4), 9);
+        assert_eq!(page_budget(0), 3, "never less than one stream's");
+    }
+}
