@@ -20,7 +20,6 @@ LATENCY_MS=${LATENCY_MS:-150}
 INVESTIGATE=${INVESTIGATE:-15000}
 DETECT=${DETECT:-10000}
 RUNS=${RUNS:-3}
-command -v /usr/bin/time >/dev/null || { echo "streams.sh: /usr/bin/time is needed (apt-get install time)" >&2; exit 1; }
 
 cargo build --release --locked --quiet
 target=${CARGO_TARGET_DIR:-target}
