@@ -221,12 +221,13 @@ fn a_config_readable_by_others_is_warned_about() {
 #[test]
 fn a_run_killed_while_holding_the_lock_does_not_block_the_next() {
     // The API answers the first request only after 30 s: the run waits
-    // with the lock held until it is killed.
+    // with the lock held until it is killed (one stream only: another,
+    // read meanwhile, would write before the kill).
     let sim = Sim::start(&["--events", "50", "--faults", "slow", "--slow-ms", "30000"]);
     let a = Agent::new(&sim.url());
     let mut child = a
         .process()
-        .args(["-d", "-o", "FILE", "-f"])
+        .args(["-d", "--elastica_app", "investigate", "-o", "FILE", "-f"])
         .arg(a.path("out.log"))
         .spawn()
         .unwrap();
