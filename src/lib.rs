@@ -5,6 +5,7 @@
 //! with `state` committed only over logs every sink has confirmed
 //! (`run` drives it).
 
+pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -301,7 +301,7 @@ fn credentials_from_flags_or_environment_and_rejected_ones_shown_nowhere() {
         "{stderr}"
     );
     assert!(stderr.contains("check apikey and apisecret"), "{stderr}");
-    let basic = siem_agent::config::base64(format!("demo-key:{secret}").as_bytes());
+    let basic = siem_agent::source::http::base64(format!("demo-key:{secret}").as_bytes());
     for text in [stderr.to_string(), bad.log()] {
         assert!(!text.contains(secret) && !text.contains(&basic), "{text}");
     }

@@ -237,7 +237,7 @@ fn cirrus_runs_without_orgurl_and_without_a_config_file_on_flags_or_environment(
     }
     let basic = format!(
         "Basic {}",
-        siem_agent::config::base64(b"demo-key:demo-secret")
+        siem_agent::source::http::base64(b"demo-key:demo-secret")
     );
     let reqs = api.requests("/logs/v1");
     assert!(!reqs.is_empty());

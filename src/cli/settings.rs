@@ -113,26 +113,27 @@ impl Settings {
         self.filter
             .check_levels(config.source, &config.path.display().to_string())
             .map_err(|e| SettingsError(e.to_string()))?;
-        if self.token.is_some() {
-            config.token.clone_from(&self.token);
-        }
-        let k = &self.cirrus_keys;
-        if k.apikey.is_some() {
-            config.apikey.clone_from(&k.apikey);
-        }
-        if k.apisecret.is_some() {
-            config.apisecret.clone_from(&k.apisecret);
-        }
-        if k.orgurl.is_some() {
-            config.orgurl.clone_from(&k.orgurl);
-        }
-        if let Some(url) = k
-            .apiurl
-            .as_ref()
-            .filter(|_| config.source == crate::event::Vendor::Cirrus)
-        {
-            config.api_server = crate::config::normalize_url(Path::new("--apiurl"), "apiurl", url)
-                .map_err(|e| SettingsError(e.to_string()))?;
+        use crate::source::VendorConfig;
+        match &mut config.vendor {
+            VendorConfig::Mcas(m) if self.token.is_some() => m.token.clone_from(&self.token),
+            VendorConfig::Cirrus(c) => {
+                let k = &self.cirrus_keys;
+                if k.apikey.is_some() {
+                    c.apikey.clone_from(&k.apikey);
+                }
+                if k.apisecret.is_some() {
+                    c.apisecret.clone_from(&k.apisecret);
+                }
+                if k.orgurl.is_some() {
+                    c.orgurl.clone_from(&k.orgurl);
+                }
+                if let Some(url) = &k.apiurl {
+                    c.apiurl =
+                        crate::source::keys::normalize_url(Path::new("--apiurl"), "apiurl", url)
+                            .map_err(|e| SettingsError(e.to_string()))?;
+                }
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -142,7 +143,10 @@ impl Settings {
     pub fn streams(&self, config: &crate::config::Config) -> Vec<App> {
         match config.source {
             crate::event::Vendor::CloudSoc => self.apps.clone(),
-            crate::event::Vendor::Mcas => config.data_types.clone(),
+            crate::event::Vendor::Mcas => match &config.vendor {
+                crate::source::VendorConfig::Mcas(m) => m.data_types.clone(),
+                _ => Vec::new(),
+            },
             crate::event::Vendor::Cirrus => vec![App::CirrusLogs],
             crate::event::Vendor::Rest => vec![App::RestLogs],
         }

@@ -75,11 +75,11 @@ pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Ch
             "config",
             config
                 .as_ref()
-                .map(|c| match c.source {
-                    crate::event::Vendor::CloudSoc => {
-                        format!("{} (tenant {})", c.path.display(), c.tenant)
+                .map(|c| match &c.vendor {
+                    crate::source::VendorConfig::CloudSoc(cs) => {
+                        format!("{} (tenant {})", c.path.display(), cs.tenant)
                     }
-                    other => format!("{} (source {other})", c.path.display()),
+                    _ => format!("{} (source {})", c.path.display(), c.source),
                 })
                 .map_err(Clone::clone),
         ),
@@ -88,7 +88,8 @@ pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Ch
     let mut destinations: Vec<Destination> = settings.destinations.clone();
     if let Ok(config) = &config {
         let source = Source::open(
-            config,
+            &config.vendor,
+            &config.path,
             &settings.http,
             settings.proxy.as_ref(),
             &settings.source_options,
@@ -99,7 +100,7 @@ pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Ch
             Ok(source) => {
                 push(
                     check(
-                        format!("API {}", config.api_server),
+                        format!("API {}", config.vendor.api_url()),
                         source
                             .probe_credentials()
                             .await

@@ -21,7 +21,7 @@ pub(crate) fn handle(req: &Request, world: &World) -> Outcome {
     }
     let want = format!(
         "Basic {}",
-        crate::config::base64(format!("{}:{}", a.key_id, a.key_secret).as_bytes())
+        crate::source::http::base64(format!("{}:{}", a.key_id, a.key_secret).as_bytes())
     );
     if req.header("authorization") != Some(want.as_str()) {
         return Outcome::Answer(json_response(403, json!({"message": "Forbidden"})));

@@ -177,7 +177,7 @@ fn handle(req: &Request, world: &World) -> Outcome {
     if req.proxied {
         world.stats.proxied.fetch_add(1, Ordering::Relaxed);
         if let Some(creds) = &a.proxy_auth {
-            let want = format!("Basic {}", crate::config::base64(creds.as_bytes()));
+            let want = format!("Basic {}", crate::source::http::base64(creds.as_bytes()));
             if req.header("proxy-authorization") != Some(want.as_str()) {
                 let mut r = json_response(
                     407,

@@ -228,7 +228,7 @@ fn world(args: SimArgs) -> std::io::Result<World> {
     let detect_count = args.detect_events.unwrap_or(args.events / 10);
     let auth = format!(
         "Basic {}",
-        crate::config::base64(format!("{}:{}", args.key_id, args.key_secret).as_bytes())
+        crate::source::http::base64(format!("{}:{}", args.key_id, args.key_secret).as_bytes())
     );
     Ok(World {
         args,

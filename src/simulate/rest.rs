@@ -31,7 +31,7 @@ pub(crate) fn handle(req: &Request, world: &World) -> Outcome {
         "/token/events" => (
             format!(
                 "Basic {}",
-                crate::config::base64(format!("{}:{}", a.key_id, a.key_secret).as_bytes())
+                crate::source::http::base64(format!("{}:{}", a.key_id, a.key_secret).as_bytes())
             ),
             Shape::Token,
         ),

@@ -15,14 +15,48 @@
 //! inside the page (its URL and the entries delivered of it), so that the
 //! next run asks that page again and delivers only what was added to it.
 
-use super::http::{Client, HttpOptions, Origin, Proxy, json_api_headers};
+use super::http::{Client, HttpOptions, Origin, Proxy, basic_credentials, json_api_headers};
+use super::keys::{KeyError, Keys, normalize_url};
 use super::{Page, Request, SourceError, body};
-use crate::config::{Config, basic_credentials};
 use crate::event::App;
+use crate::secret::Secret;
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::{Method, Url};
 use serde_json::Value;
 use tracing::{debug, warn};
+
+/// Cirrus Identity's production endpoint (its example client's default).
+pub const CIRRUS_API: &str = "https://apigw.cirrusidentity.com/logs/v1";
+
+/// Cirrus Identity's keys of config.json: the API key and secret (or
+/// `--apikey`, `--apisecret`, `API_KEY`, `API_SECRET`), the endpoint
+/// (`"apiurl"`, default [`CIRRUS_API`]) and the organisation's URL
+/// (`orgurl`, `--orgurl`; optional: a key that serves one organization
+/// needs none).
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    pub apiurl: String,
+    pub apikey: Option<String>,
+    pub apisecret: Option<Secret>,
+    pub orgurl: Option<String>,
+}
+
+impl Config {
+    pub const KEYS: [&'static str; 4] = ["apikey", "apisecret", "apiurl", "orgurl"];
+
+    pub fn parse(keys: &Keys) -> Result<Config, KeyError> {
+        let apiurl = match keys.get("apiurl") {
+            None => CIRRUS_API.to_string(),
+            Some(_) => normalize_url(keys.path, "apiurl", &keys.required_str("apiurl")?)?,
+        };
+        Ok(Config {
+            apiurl,
+            apikey: keys.optional_nonblank("apikey")?,
+            apisecret: keys.optional_nonblank("apisecret")?.map(Secret::new),
+            orgurl: keys.optional_nonblank("orgurl")?,
+        })
+    }
+}
 
 /// Entries per request: the API's maximum and the client's default.
 pub const LIMIT_MAX: u32 = 1000;
@@ -75,23 +109,26 @@ pub struct Cirrus {
 }
 
 impl Cirrus {
+    /// The client for `config`, read from the file `path` (which may not
+    /// exist: a run on flags alone).
     pub fn new(
         config: &Config,
+        path: &std::path::Path,
         http: &HttpOptions,
         proxy: Option<&Proxy>,
         opts: &Options,
     ) -> Result<Cirrus, SourceError> {
         let missing = |what: &str, flag: &str| {
-            SourceError::Setup(if config.path.exists() {
+            SourceError::Setup(if path.exists() {
                 format!(
                     "{}: field \"{what}\" is missing (or give {flag})",
-                    config.path.display()
+                    path.display()
                 )
             } else {
-                // A run on flags alone (see Config::load_as).
+                // A run on flags alone (see config::Config::load_as).
                 format!(
                     "no {what}: give {flag} (there is no config file {})",
-                    config.path.display()
+                    path.display()
                 )
             })
         };
@@ -104,10 +141,10 @@ impl Cirrus {
             .as_ref()
             .ok_or_else(|| missing("apisecret", "--apisecret, or set API_SECRET"))?;
         let orgurl = config.orgurl.clone().filter(|o| !o.trim().is_empty());
-        let endpoint = Url::parse(&config.api_server).map_err(|e| {
+        let endpoint = Url::parse(&config.apiurl).map_err(|e| {
             SourceError::Setup(format!(
                 "{}: field \"apiurl\" is not a URL ({e})",
-                config.path.display()
+                path.display()
             ))
         })?;
         let credentials = basic_credentials(key, secret);
@@ -119,7 +156,7 @@ impl Cirrus {
             http,
             proxy,
             Origin {
-                config: &config.path,
+                config: path,
                 field: "apiurl",
                 credentials: "apikey and apisecret",
                 location: "apiurl and orgurl",

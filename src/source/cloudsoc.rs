@@ -1,13 +1,14 @@
-//! The CloudSOC log export API (see `cloudsoc-api.md`): Basic auth, the
+//! The CloudSOC log export API (see `cloudsoc-api.md`): its keys in
+//! config.json (as the console downloads them), Basic auth, the
 //! `X-Elastica-Dbname-Resolved` header, pages of up to 1000 logs followed
 //! through `next_url`.
 
-use super::http::{Client, HttpOptions, Origin, Proxy, secret_header};
+use super::http::{Client, HttpOptions, Origin, Proxy, basic_credentials, secret_header};
+use super::keys::{KeyError, Keys, normalize_server};
 use super::{Page, SourceError};
-use crate::config::{Config, basic_credentials};
 use crate::event::json::{Bail, Reader};
 use crate::event::{App, Event, api_timestamp};
-use crate::secret::redact;
+use crate::secret::{Secret, redact};
 use chrono::{DateTime, Utc};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use reqwest::{Method, Url};
@@ -25,6 +26,43 @@ pub const MAX_PAGE_LOGS: usize = 10 * PAGE_LIMIT;
 /// How far back Investigate can be queried.
 pub const MAX_LOOKBACK: chrono::Duration = chrono::Duration::days(180);
 
+/// CloudSOC's keys of config.json.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The API's base URL, always ending in `/`.
+    pub api_server: String,
+    pub key_id: String,
+    pub key_secret: Secret,
+    pub tenant: String,
+}
+
+impl Config {
+    pub const KEYS: [&'static str; 4] = ["api_server", "key_id", "key_secret", "tenant"];
+
+    /// Reads and checks CloudSOC's keys; registers the Basic credentials
+    /// built from them as a secret (an answer may echo the header).
+    pub fn parse(keys: &Keys) -> Result<Config, KeyError> {
+        let key_secret = Secret::new(keys.required_str("key_secret")?);
+        let key_id = keys.required_str("key_id")?;
+        let tenant = keys.required_str("tenant")?;
+        if tenant.contains(['/', '?', '#']) || tenant.trim() != tenant {
+            return Err(keys.invalid(
+                "tenant",
+                "must be a bare name (no '/', '?', '#' or surrounding spaces)",
+            ));
+        }
+        let api_server =
+            normalize_server(keys.path, "api_server", &keys.required_str("api_server")?)?;
+        crate::secret::register(&basic_credentials(&key_id, &key_secret));
+        Ok(Config {
+            api_server,
+            key_id,
+            key_secret,
+            tenant,
+        })
+    }
+}
+
 /// The CloudSOC client. Cheap to clone (the HTTP client is shared).
 #[derive(Clone)]
 pub struct CloudSoc {
@@ -34,8 +72,10 @@ pub struct CloudSoc {
 }
 
 impl CloudSoc {
+    /// The client for `config`, read from the file `path`.
     pub fn new(
         config: &Config,
+        path: &std::path::Path,
         http: &HttpOptions,
         proxy: Option<&Proxy>,
     ) -> Result<CloudSoc, SourceError> {
@@ -64,7 +104,7 @@ impl CloudSoc {
             http,
             proxy,
             Origin {
-                config: &config.path,
+                config: path,
                 field: "api_server",
                 credentials: "key_id, key_secret and tenant",
                 location: "api_server and tenant",
@@ -535,16 +575,15 @@ mod tests {
     }
 
     fn client(server: &str, insecure: bool) -> Result<CloudSoc, SourceError> {
-        let cfg = Config::parse(
-            std::path::Path::new("config.json"),
-            format!(
-                r#"{{"api_server":"{server}","key_id":"k","key_secret":"abc123","tenant":"acme"}}"#
-            )
-            .as_bytes(),
-        )
+        let path = std::path::Path::new("config.json");
+        let obj: serde_json::Map<String, Value> = serde_json::from_str(&format!(
+            r#"{{"api_server":"{server}","key_id":"k","key_secret":"abc123","tenant":"acme"}}"#
+        ))
         .unwrap();
+        let cfg = Config::parse(&Keys::new(path, &obj)).unwrap();
         CloudSoc::new(
             &cfg,
+            path,
             &HttpOptions {
                 timeout: std::time::Duration::from_secs(5),
                 retries: 0,

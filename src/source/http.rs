@@ -2,7 +2,8 @@
 //! proxy, TLS roots only when TLS can be spoken, no redirects, no system
 //! proxy), plain http refused off this machine, retries with the server's
 //! `Retry-After`, bodies read against a cap, error answers in one line
-//! with secrets redacted, and next URLs pinned to the API's origin.
+//! with secrets redacted, next URLs pinned to the API's origin, and HTTP
+//! Basic credentials.
 
 use super::{RetryPolicy, SourceError, error_chain, jitter};
 use crate::secret::{Secret, redact};
@@ -112,7 +113,7 @@ impl Client {
                 let pass = p.password.clone().unwrap_or_default();
                 // The proxy may echo its `Proxy-Authorization` header: the
                 // Basic credentials built from the password are a secret.
-                crate::secret::register(&crate::config::basic_credentials(user, &pass));
+                crate::secret::register(&basic_credentials(user, &pass));
                 px = px.basic_auth(user, pass.expose());
             }
             builder = builder.proxy(px);
@@ -408,6 +409,38 @@ pub(crate) fn snippet(body: &[u8]) -> String {
     one_line.trim().to_string()
 }
 
+/// The value of the `Authorization: Basic` header's credentials, base64.
+pub fn basic_credentials(user: &str, password: &Secret) -> String {
+    base64(format!("{user}:{}", password.expose()).as_bytes())
+}
+
+/// Standard base64 with padding (RFC 4648), for the Basic header.
+pub fn base64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(T[(n >> 18) as usize & 63] as char);
+        out.push(T[(n >> 12) as usize & 63] as char);
+        out.push(if chunk.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,5 +554,22 @@ mod tests {
             "the API rejected the credentials (HTTP 401: nope): check the token in the config file"
         );
         assert!(!e.retryable());
+    }
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+        assert_eq!(
+            basic_credentials("Aladdin", &Secret::new("open sesame")),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
     }
 }

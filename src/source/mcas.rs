@@ -17,9 +17,10 @@
 //! cannot be reached by this API).
 
 use super::http::{Client, HttpOptions, Origin, Proxy, json_api_headers};
+use super::keys::{KeyError, Keys, normalize_server, type_name};
 use super::{Page, Request, SourceError, body};
-use crate::config::Config;
-use crate::event::{App, Event};
+use crate::event::{App, Event, Vendor};
+use crate::secret::Secret;
 use chrono::{DateTime, Utc};
 use reqwest::{Method, Url};
 use serde_json::{Value, json};
@@ -42,6 +43,71 @@ pub struct Query {
     pub before: u64,
 }
 
+/// Defender for Cloud Apps' keys of config.json.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The tenant's API URL, always ending in `/`.
+    pub api_server: String,
+    /// The API token (or `--token`).
+    pub token: Option<Secret>,
+    /// `"data_types"`: the streams (default alerts, the seed agent's).
+    pub data_types: Vec<App>,
+}
+
+impl Config {
+    pub const KEYS: [&'static str; 3] = ["api_server", "token", "data_types"];
+
+    pub fn parse(keys: &Keys) -> Result<Config, KeyError> {
+        let token = keys.optional_nonblank("token")?.map(Secret::new);
+        let data_types = data_types(keys)?;
+        let api_server =
+            normalize_server(keys.path, "api_server", &keys.required_str("api_server")?)?;
+        Ok(Config {
+            api_server,
+            token,
+            data_types,
+        })
+    }
+}
+
+/// `"data_types"`: a list of `alerts` and `activities` (default: alerts,
+/// the seed agent's).
+fn data_types(keys: &Keys) -> Result<Vec<App>, KeyError> {
+    let list = match keys.get("data_types") {
+        None => return Ok(vec![App::Alerts]),
+        Some(Value::Array(list)) => list,
+        Some(other) => {
+            return Err(keys.invalid(
+                "data_types",
+                format!(
+                    "must be a list such as [\"alerts\", \"activities\"], not {}",
+                    type_name(other)
+                ),
+            ));
+        }
+    };
+    let mut out = Vec::new();
+    for v in list {
+        let app = v
+            .as_str()
+            .and_then(|s| App::parse_in(Vendor::Mcas, s.trim()))
+            .ok_or_else(|| {
+                keys.invalid(
+                    "data_types",
+                    format!("holds {v}: each must be \"alerts\" or \"activities\""),
+                )
+            })?;
+        if !out.contains(&app) {
+            out.push(app);
+        }
+    }
+    if out.is_empty() {
+        return Err(keys.invalid("data_types", "is empty: name alerts, activities or both"));
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// The Defender for Cloud Apps client. Cheap to clone.
 #[derive(Clone)]
 pub struct Mcas {
@@ -50,8 +116,10 @@ pub struct Mcas {
 }
 
 impl Mcas {
+    /// The client for `config`, read from the file `path`.
     pub fn new(
         config: &Config,
+        path: &std::path::Path,
         http: &HttpOptions,
         proxy: Option<&Proxy>,
     ) -> Result<Mcas, SourceError> {
@@ -60,7 +128,7 @@ impl Mcas {
         let token = config.token.as_ref().ok_or_else(|| {
             SourceError::Setup(format!(
                 "{}: field \"token\" is missing (or give --token, or set SIEM_AGENT_MCAS_TOKEN)",
-                config.path.display()
+                path.display()
             ))
         })?;
         let headers = json_api_headers(&format!("Token {}", token.expose()), "the token")?;
@@ -70,7 +138,7 @@ impl Mcas {
             http,
             proxy,
             Origin {
-                config: &config.path,
+                config: path,
                 field: "api_server",
                 credentials: "token (the API token of the portal's Security extensions)",
                 location: "api_server (the tenant's API URL)",

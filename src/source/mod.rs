@@ -6,20 +6,92 @@ pub mod body;
 pub mod cirrus;
 pub mod cloudsoc;
 pub mod http;
+pub mod keys;
 pub mod lenient;
 pub mod link;
 pub mod mcas;
 pub mod rest;
 
-use crate::config::Config;
 use crate::event::{App, Event};
 use chrono::{DateTime, Utc};
 use http::{HttpOptions, Proxy};
 use reqwest::Url;
+use std::path::Path;
 use std::time::Duration;
 use thiserror::Error;
 
 pub use crate::event::Vendor;
+
+/// The keys of config.json that hold a secret, whatever the source: each
+/// is registered for redaction before anything is checked.
+pub const SECRET_KEYS: [&str; 3] = ["key_secret", "token", "apisecret"];
+
+/// A config's source section: the vendor's own keys, read and checked by
+/// the vendor's file (config.json keeps what every source shares).
+#[derive(Clone)]
+pub enum VendorConfig {
+    CloudSoc(cloudsoc::Config),
+    Mcas(mcas::Config),
+    Cirrus(cirrus::Config),
+    Rest(Box<rest::Config>),
+}
+
+/// Secrets show as `Secret(***)`; a declared API shows its URL only (its
+/// query parameters may hold a key).
+impl std::fmt::Debug for VendorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VendorConfig::CloudSoc(c) => c.fmt(f),
+            VendorConfig::Mcas(c) => c.fmt(f),
+            VendorConfig::Cirrus(c) => c.fmt(f),
+            VendorConfig::Rest(spec) => f
+                .debug_struct("Spec")
+                .field("url", &spec.url.as_str())
+                .finish(),
+        }
+    }
+}
+
+impl VendorConfig {
+    /// Reads `vendor`'s keys of a config file's object.
+    pub fn parse(vendor: Vendor, keys: &keys::Keys) -> Result<VendorConfig, keys::KeyError> {
+        Ok(match vendor {
+            Vendor::CloudSoc => VendorConfig::CloudSoc(cloudsoc::Config::parse(keys)?),
+            Vendor::Mcas => VendorConfig::Mcas(mcas::Config::parse(keys)?),
+            Vendor::Cirrus => VendorConfig::Cirrus(cirrus::Config::parse(keys)?),
+            Vendor::Rest => VendorConfig::Rest(Box::new(rest::Config::read(keys)?)),
+        })
+    }
+
+    /// The keys `vendor` reads.
+    pub fn keys(vendor: Vendor) -> &'static [&'static str] {
+        match vendor {
+            Vendor::CloudSoc => &cloudsoc::Config::KEYS,
+            Vendor::Mcas => &mcas::Config::KEYS,
+            Vendor::Cirrus => &cirrus::Config::KEYS,
+            Vendor::Rest => &rest::Config::KEYS,
+        }
+    }
+
+    pub fn vendor(&self) -> Vendor {
+        match self {
+            VendorConfig::CloudSoc(_) => Vendor::CloudSoc,
+            VendorConfig::Mcas(_) => Vendor::Mcas,
+            VendorConfig::Cirrus(_) => Vendor::Cirrus,
+            VendorConfig::Rest(_) => Vendor::Rest,
+        }
+    }
+
+    /// The API's URL, as configured (for messages).
+    pub fn api_url(&self) -> String {
+        match self {
+            VendorConfig::CloudSoc(c) => c.api_server.clone(),
+            VendorConfig::Mcas(c) => c.api_server.clone(),
+            VendorConfig::Cirrus(c) => c.apiurl.clone(),
+            VendorConfig::Rest(spec) => spec.url.to_string(),
+        }
+    }
+}
 
 /// The next page to ask for, in the source's own terms: the run only
 /// hands it back to [`Source::fetch`] (and notices one asked twice).
@@ -73,37 +145,25 @@ pub enum Source {
 }
 
 impl Source {
-    /// The client for the API `config` names.
+    /// The client for the API `config` names; `path` is its file (for
+    /// messages).
     pub fn open(
-        config: &Config,
+        config: &VendorConfig,
+        path: &Path,
         http: &HttpOptions,
         proxy: Option<&Proxy>,
         options: &Options,
     ) -> Result<Source, SourceError> {
-        match config.source {
-            Vendor::CloudSoc => Ok(Source::CloudSoc(cloudsoc::CloudSoc::new(
-                config, http, proxy,
-            )?)),
-            Vendor::Mcas => Ok(Source::Mcas(mcas::Mcas::new(config, http, proxy)?)),
-            Vendor::Cirrus => Ok(Source::Cirrus(cirrus::Cirrus::new(
-                config,
-                http,
-                proxy,
-                &options.cirrus,
-            )?)),
-            Vendor::Rest => match &config.rest {
-                Some(spec) => Ok(Source::Rest(rest::Rest::new(
-                    spec,
-                    &config.path,
-                    http,
-                    proxy,
-                )?)),
-                None => Err(SourceError::Setup(format!(
-                    "{}: no REST API declared",
-                    config.path.display()
-                ))),
-            },
-        }
+        Ok(match config {
+            VendorConfig::CloudSoc(c) => {
+                Source::CloudSoc(cloudsoc::CloudSoc::new(c, path, http, proxy)?)
+            }
+            VendorConfig::Mcas(c) => Source::Mcas(mcas::Mcas::new(c, path, http, proxy)?),
+            VendorConfig::Cirrus(c) => {
+                Source::Cirrus(cirrus::Cirrus::new(c, path, http, proxy, &options.cirrus)?)
+            }
+            VendorConfig::Rest(spec) => Source::Rest(rest::Rest::new(spec, path, http, proxy)?),
+        })
     }
 
     pub fn vendor(&self) -> Vendor {

@@ -111,6 +111,10 @@ pub enum Next {
     Offset(String),
 }
 
+/// A declared API's keys of config.json: its declaration (every vendor's
+/// file has its `Config`).
+pub type Config = Spec;
+
 /// The declaration, checked.
 #[derive(Clone, Debug)]
 pub struct Spec {
@@ -163,6 +167,18 @@ impl Spec {
         "next",
         "order",
     ];
+
+    /// The declaration among a config file's keys, checked; the values of
+    /// its query parameters registered as secrets where they show in a URL
+    /// (an API key may be one).
+    pub fn read(keys: &super::keys::Keys) -> Result<Spec, super::keys::KeyError> {
+        let spec = Spec::parse(keys.path, keys.obj)
+            .map_err(|message| super::keys::KeyError::Declared { message })?;
+        for (k, v) in &spec.params {
+            crate::secret::register_param(k, v);
+        }
+        Ok(spec)
+    }
 
     /// Checks the declaration in `obj` (config.json at `path`); secrets
     /// are registered before anything can print them.
@@ -443,7 +459,7 @@ impl Rest {
         if let Some(auth) = &spec.auth {
             let text = match auth {
                 Auth::Basic(user, secret) => {
-                    let c = crate::config::basic_credentials(user, secret);
+                    let c = super::http::basic_credentials(user, secret);
                     register(&c);
                     format!("Basic {c}")
                 }

@@ -1,0 +1,108 @@
+//! What a run tells when it ends: its report for the metrics, the totals
+//! of its streams (or tenants), a dry run's last line, and the progress
+//! line shown at a terminal.
+
+use super::{AppError, Outcome};
+use crate::cli::settings::Settings;
+
+/// A run's report completed with how it ended.
+pub fn close_report(
+    report: &mut crate::metrics::RunReport,
+    started: std::time::Instant,
+    result: &Result<Outcome, AppError>,
+) {
+    report.duration_seconds = started.elapsed().as_secs_f64();
+    report.ended = chrono::Utc::now().timestamp();
+    report.error = result.as_ref().err().map(AppError::kind);
+}
+
+/// Every app's counts of `reports`, summed.
+pub fn totals<'a>(
+    reports: impl IntoIterator<Item = &'a crate::metrics::RunReport>,
+) -> crate::state::status::Counts {
+    let mut t = crate::state::status::Counts::default();
+    for c in reports.into_iter().flat_map(|r| r.apps.values()) {
+        t.exported += c.exported;
+        t.filtered += c.filtered;
+        t.held += c.held;
+    }
+    t
+}
+
+/// A dry run's last line on stderr (`more`: what it covered, if not one
+/// config).
+pub fn dry_run_summary(total: &crate::state::status::Counts, more: &str) {
+    eprintln!(
+        "siem-agent: dry run: {} logs printed, {} filtered out, {} newer than --settle left for a later run{more}",
+        total.exported, total.filtered, total.held
+    );
+}
+
+/// A progress line on stderr for runs watched from a terminal; none under
+/// cron, systemd or a pipe, nor for a tenant of many.
+pub fn progress_bar(settings: &Settings) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() || settings.tenant.is_some() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {human_pos} logs exported ({rate}) {msg} [{elapsed}]",
+        )
+        .map(|st| {
+            st.with_key(
+                "rate",
+                |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0}/s", s.per_sec());
+                },
+            )
+        })
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    Some(pb)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::RunReport;
+    use crate::state::status::Counts;
+
+    fn report(apps: &[(&str, u64, u64, u64)]) -> RunReport {
+        let mut r = RunReport::default();
+        for &(app, exported, filtered, held) in apps {
+            let c = Counts {
+                exported,
+                filtered,
+                held,
+                ..Counts::default()
+            };
+            r.apps.insert(app.to_string(), c);
+        }
+        r
+    }
+
+    #[test]
+    fn totals_sum_every_stream_of_every_report() {
+        let a = report(&[("Investigate", 10, 2, 1), ("Detect", 5, 0, 0)]);
+        let b = report(&[("Investigate", 7, 1, 3)]);
+        let t = totals([&a, &b]);
+        assert_eq!((t.exported, t.filtered, t.held), (22, 3, 4));
+        let none = totals([]);
+        assert_eq!(none.exported, 0);
+    }
+
+    #[test]
+    fn a_closed_report_says_how_the_run_ended() {
+        let mut r = RunReport::default();
+        let started = std::time::Instant::now();
+        close_report(&mut r, started, &Ok(Outcome::Done));
+        assert_eq!(r.error, None);
+        assert!(r.ended > 0);
+        let failed: Result<Outcome, AppError> = Err(AppError::Refused("no".into()));
+        close_report(&mut r, started, &failed);
+        assert_eq!(r.error, Some("other"));
+    }
+}
