@@ -89,7 +89,8 @@ impl Config {
         let text = match std::fs::read(path) {
             Ok(text) => text,
             Err(e)
-                if e.kind() == std::io::ErrorKind::NotFound && source == Some(Vendor::Cirrus) =>
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && matches!(source, Some(Vendor::Cirrus | Vendor::Sls)) =>
             {
                 b"{}".to_vec()
             }
@@ -393,7 +394,7 @@ mod tests {
         assert!(parse(&with("\"cloudsoc\"")).unwrap().unknown.is_empty());
         assert_eq!(
             parse(&with("\"okta\"")).unwrap_err().to_string(),
-            "config.json: field \"source\" is \"okta\", not one of cloudsoc, mcas, cirrus, rest"
+            "config.json: field \"source\" is \"okta\", not one of cloudsoc, mcas, cirrus, rest, sls"
         );
         let as_ = |s: &str, v| Config::parse_as(Path::new("config.json"), s.as_bytes(), Some(v));
         assert_eq!(

@@ -29,6 +29,7 @@ pub async fn prepare(args: &mut ExportArgs, output_given: bool) -> std::io::Resu
         Vendor::Cirrus => "cirrus",
         Vendor::Rest => "rest",
         Vendor::CloudSoc => "cloudsoc",
+        Vendor::Sls => "sls",
     };
     let sim = SimOnly::try_parse_from(["simulate", "--events", "400", "--vendor", sim_vendor])
         .map_err(|e| std::io::Error::other(e.to_string()))?

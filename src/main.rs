@@ -52,10 +52,16 @@ fn main() -> std::process::ExitCode {
         Some(("check", m)) => m,
         _ => &matches,
     };
-    let from_env = ["token", "apikey", "apisecret"]
-        .into_iter()
-        .filter(|id| export_matches.value_source(id) == Some(ValueSource::EnvVariable))
-        .collect();
+    let from_env = [
+        "token",
+        "apikey",
+        "apisecret",
+        "sls_access_key_id",
+        "sls_access_key_secret",
+    ]
+    .into_iter()
+    .filter(|id| export_matches.value_source(id) == Some(ValueSource::EnvVariable))
+    .collect();
     match &mut cli.command {
         Some(Command::Check(a)) => a.credentials_from_env = from_env,
         None => cli.export.credentials_from_env = from_env,

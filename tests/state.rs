@@ -85,7 +85,7 @@ fn the_state_file_records_its_source_and_another_source_is_refused() {
         .clone();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("'okta' is not a source (one of cloudsoc, mcas, cirrus, rest)"),
+        stderr.contains("'okta' is not a source (one of cloudsoc, mcas, cirrus, rest, sls)"),
         "{stderr}"
     );
 }
@@ -184,7 +184,7 @@ fn config_errors_name_the_file_and_the_field() {
         ),
         (
             r#"{"source":"okta","api_server":"https://x/","key_id":"k","key_secret":"s3cr3t","tenant":"t"}"#,
-            "field \"source\" is \"okta\", not one of cloudsoc, mcas, cirrus, rest",
+            "field \"source\" is \"okta\", not one of cloudsoc, mcas, cirrus, rest, sls",
         ),
     ];
     for (text, msg) in cases {

@@ -83,7 +83,7 @@ pub async fn export(
         state.remove(STATUS_FILE)?;
         info!("-c: status cleared");
     }
-    let cursors = if settings.dry_run && settings.reset_cursor {
+    let mut cursors = if settings.dry_run && settings.reset_cursor {
         CursorFile {
             source: config.source,
             ..CursorFile::default()
@@ -144,7 +144,19 @@ pub async fn export(
             encoder,
         }];
     }
-    let streams = settings.streams(&config);
+    let streams = match &source {
+        // The Logstore's shards, listed now (and their ends taken).
+        Source::Sls(sls) => {
+            let mut signals = stop.clone();
+            tokio::select! {
+                shards = sls.shards() => sls_streams(shards?, &mut cursors, settings.reset_cursor),
+                sig = crate::run::stop_signal(&mut signals) => {
+                    return Err(RunError::Interrupted(sig).into());
+                }
+            }
+        }
+        _ => settings.streams(&config),
+    };
     let result = run_apps(
         settings,
         &streams,
@@ -188,6 +200,42 @@ pub async fn export(
         warn!("{e}");
     }
     result.map(|()| Outcome::Done)
+}
+
+/// A Log Service's streams: its shards, but those that are readonly and
+/// were read to their end (they hold nothing more, ever); shards the
+/// Logstore no longer lists (their data expired) leave the state file, as
+/// do finished ones.
+fn sls_streams(
+    shards: Vec<crate::source::sls::Shard>,
+    cursors: &mut CursorFile,
+    reset: bool,
+) -> Vec<crate::event::App> {
+    use crate::event::App;
+    let mut apps = Vec::with_capacity(shards.len());
+    for s in &shards {
+        let app = App::SlsShard(s.id);
+        let saved = cursors
+            .cursors
+            .get(&app)
+            .and_then(|c| c.position.as_deref());
+        if s.readonly && !reset && saved == Some(s.end.as_str()) {
+            info!(
+                "{app}: readonly (split or merged) and read to its end: done, dropped from the state"
+            );
+            cursors.cursors.remove(&app);
+            continue;
+        }
+        apps.push(app);
+    }
+    cursors.cursors.retain(|app, _| {
+        let listed = apps.contains(app);
+        if !listed && !shards.iter().any(|s| App::SlsShard(s.id) == *app) {
+            warn!("{app}: the Logstore no longer has this shard (its data expired); its saved position is dropped");
+        }
+        listed
+    });
+    apps
 }
 
 /// The streams of one config exported to its destinations, from the

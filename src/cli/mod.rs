@@ -237,7 +237,7 @@ pub enum FramingArg {
 /// The export's flags (the default command).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExportArgs {
-    /// The vendor API to pull: cloudsoc, mcas, cirrus or rest [default: config.json's "source", else cloudsoc]. With cirrus, a run needs no config file: the flags (or API_KEY and API_SECRET) are enough.
+    /// The vendor API to pull: cloudsoc, mcas, cirrus, rest or sls [default: config.json's "source", else cloudsoc]. With cirrus or sls, a run needs no config file: the flags (or their environment variables) are enough.
     #[arg(long, value_name = "NAME", value_parser = parse_vendor, help_heading = "Source")]
     pub source: Option<crate::source::Vendor>,
 
@@ -270,6 +270,62 @@ pub struct ExportArgs {
         help_heading = "Cirrus Identity"
     )]
     pub apisecret: Option<String>,
+
+    /// Log Service: the endpoint (cn-hangzhou.log.aliyuncs.com; https:// unless given), over config.json's "endpoint" (or set SLS_ENDPOINT).
+    #[arg(
+        long = "sls-endpoint",
+        env = "SLS_ENDPOINT",
+        value_name = "HOST",
+        help_heading = "Log Service"
+    )]
+    pub sls_endpoint: Option<String>,
+
+    /// Log Service: the project, over config.json's "project" (or set SLS_PROJECT).
+    #[arg(
+        long = "sls-project",
+        env = "SLS_PROJECT",
+        value_name = "NAME",
+        help_heading = "Log Service"
+    )]
+    pub sls_project: Option<String>,
+
+    /// Log Service: the Logstore, over config.json's "logstore" (or set SLS_LOGSTORE).
+    #[arg(
+        long = "sls-logstore",
+        env = "SLS_LOGSTORE",
+        value_name = "NAME",
+        help_heading = "Log Service"
+    )]
+    pub sls_logstore: Option<String>,
+
+    /// Log Service: the AccessKey ID, over config.json's "access_key_id" (or set SLS_AK_ID).
+    #[arg(
+        long = "sls-access-key-id",
+        env = "SLS_AK_ID",
+        hide_env_values = true,
+        value_name = "ID",
+        help_heading = "Log Service"
+    )]
+    pub sls_access_key_id: Option<String>,
+
+    /// Log Service: the AccessKey secret, over config.json's "access_key_secret" (or set SLS_AK_KEY, which keeps it out of `ps`).
+    #[arg(
+        long = "sls-access-key-secret",
+        env = "SLS_AK_KEY",
+        hide_env_values = true,
+        value_name = "SECRET",
+        help_heading = "Log Service"
+    )]
+    pub sls_access_key_secret: Option<String>,
+
+    /// Log Service: the consumer group to share the shards in, over config.json's "consumer_group" (or set SLS_CG).
+    #[arg(
+        long = "sls-consumer-group",
+        env = "SLS_CG",
+        value_name = "NAME",
+        help_heading = "Log Service"
+    )]
+    pub sls_consumer_group: Option<String>,
 
     /// Cirrus Identity: the endpoint, over config.json's "apiurl" [default: https://apigw.cirrusidentity.com/logs/v1].
     #[arg(long, value_name = "URL", help_heading = "Cirrus Identity")]

@@ -43,6 +43,17 @@ pub struct CirrusKeys {
     pub orgurl: Option<String>,
 }
 
+/// The Log Service's keys from the command line or the environment.
+#[derive(Clone, Debug, Default)]
+pub struct SlsKeys {
+    pub endpoint: Option<String>,
+    pub project: Option<String>,
+    pub logstore: Option<String>,
+    pub access_key_id: Option<String>,
+    pub access_key_secret: Option<Secret>,
+    pub consumer_group: Option<String>,
+}
+
 /// Everything a run needs, checked.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -54,6 +65,8 @@ pub struct Settings {
     /// `--apikey`, `--apisecret`, `--apiurl`, `--orgurl` (Cirrus), over
     /// config.json's.
     pub cirrus_keys: CirrusKeys,
+    /// `--sls-*` (Log Service), over config.json's.
+    pub sls_keys: SlsKeys,
     /// Options of one source or another (`--limit`, `--until`, `--query`).
     pub source_options: crate::source::Options,
     /// `-x`: one request only, the cursor not moved.
@@ -116,6 +129,36 @@ impl Settings {
         use crate::source::VendorConfig;
         match &mut config.vendor {
             VendorConfig::Mcas(m) if self.token.is_some() => m.token.clone_from(&self.token),
+            VendorConfig::Sls(c) => {
+                let k = &self.sls_keys;
+                for (given, into) in [
+                    (&k.endpoint, &mut c.endpoint),
+                    (&k.project, &mut c.project),
+                    (&k.logstore, &mut c.logstore),
+                    (&k.access_key_id, &mut c.access_key_id),
+                    (&k.consumer_group, &mut c.consumer_group),
+                ] {
+                    if given.is_some() {
+                        into.clone_from(given);
+                    }
+                }
+                if k.access_key_secret.is_some() {
+                    c.access_key_secret.clone_from(&k.access_key_secret);
+                }
+                for (flag, name) in [
+                    ("--sls-project", &c.project),
+                    ("--sls-logstore", &c.logstore),
+                    ("--sls-consumer-group", &c.consumer_group),
+                ] {
+                    if let Some(n) = name
+                        && !crate::source::sls::valid_name(n)
+                    {
+                        return Err(SettingsError(format!(
+                            "{flag} {n:?} is not a Log Service name (letters, digits, '-' and '_', 2 to 128 characters)"
+                        )));
+                    }
+                }
+            }
             VendorConfig::Cirrus(c) => {
                 let k = &self.cirrus_keys;
                 if k.apikey.is_some() {
@@ -149,6 +192,8 @@ impl Settings {
             },
             crate::event::Vendor::Cirrus => vec![App::CirrusLogs],
             crate::event::Vendor::Rest => vec![App::RestLogs],
+            // Listed by the run (the Logstore's shards).
+            crate::event::Vendor::Sls => Vec::new(),
         }
     }
 
@@ -301,6 +346,17 @@ impl Settings {
                 apiurl: a.apiurl.clone(),
                 orgurl: a.orgurl.clone(),
             },
+            sls_keys: SlsKeys {
+                endpoint: a.sls_endpoint.clone(),
+                project: a.sls_project.clone(),
+                logstore: a.sls_logstore.clone(),
+                access_key_id: a.sls_access_key_id.clone(),
+                access_key_secret: a.sls_access_key_secret.as_ref().map(|t| {
+                    crate::secret::register(t);
+                    Secret::new(t.clone())
+                }),
+                consumer_group: a.sls_consumer_group.clone(),
+            },
             source_options: crate::source::Options {
                 cirrus: crate::source::cirrus::Options {
                     limit: a.limit,
@@ -368,6 +424,18 @@ fn shared_credentials(a: &mut ExportArgs, notes: &mut Vec<String>) -> Result<(),
         (&mut a.apisecret, "--apisecret", "apisecret", "API_SECRET"),
         (&mut a.apiurl, "--apiurl", "apiurl", ""),
         (&mut a.orgurl, "--orgurl", "orgurl", ""),
+        (
+            &mut a.sls_access_key_id,
+            "--sls-access-key-id",
+            "sls_access_key_id",
+            "SLS_AK_ID",
+        ),
+        (
+            &mut a.sls_access_key_secret,
+            "--sls-access-key-secret",
+            "sls_access_key_secret",
+            "SLS_AK_KEY",
+        ),
     ] {
         match var {
             var if value.is_some() && env.contains(&id) => {

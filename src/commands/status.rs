@@ -98,12 +98,13 @@ fn one(
 /// --start-date): each source's own window, from the source's constants.
 pub fn first_run_words(source: crate::event::Vendor) -> String {
     use crate::event::Vendor;
-    use crate::source::{cirrus, cloudsoc, mcas, rest};
+    use crate::source::{cirrus, cloudsoc, mcas, rest, sls};
     let window = match source {
         Vendor::CloudSoc => cloudsoc::MAX_LOOKBACK,
         Vendor::Mcas => mcas::FIRST_RUN,
         Vendor::Cirrus => cirrus::FIRST_RUN,
         Vendor::Rest => rest::FIRST_RUN,
+        Vendor::Sls => sls::FIRST_RUN,
     };
     match window.num_days() {
         1 => "1 day".to_string(),

@@ -88,6 +88,7 @@ pub fn write(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) 
         App::Alerts | App::Activities => return write_mcas(ev, version, out, budget),
         App::CirrusLogs => return write_cirrus(ev, version, out, budget),
         App::RestLogs => return write_rest(ev, version, out, budget),
+        App::SlsShard(_) => return write_sls(ev, version, out, budget),
     };
     let message = text(Known::Message);
     let activity = text(Known::ActivityType);
@@ -298,6 +299,33 @@ fn write_rest(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget)
         time: "",
     };
     write_declared(ev, version, &signature, &fields, out, budget);
+}
+
+/// A Log Service log: `CEF:0|Alibaba Cloud|Log Service|VERSION|<topic or
+/// logstore>|<message>|5|`, then `rt` from `__time__`, `src` (an address)
+/// or `shost` from `__source__`, and every other field as a custom key
+/// `sls<FieldName>`.
+fn write_sls(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) {
+    let text = |name: &str| ev.get(name).map(|v| v.text()).unwrap_or("");
+    let signature = sls_event_class(text("__topic__"), text("__logstore__"));
+    let fields = Declared {
+        vendor: b"Alibaba Cloud|Log Service",
+        prefix: b"sls",
+        id: None,
+        user: "",
+        ip: "__source__",
+        service: "",
+        time: "__time__",
+    };
+    write_declared(ev, version, signature, &fields, out, budget);
+}
+
+/// A Log Service log's event class: its topic, else its Logstore.
+pub(super) fn sls_event_class<'a>(topic: &'a str, logstore: &'a str) -> &'a str {
+    [topic, logstore]
+        .into_iter()
+        .find(|t| !t.trim().is_empty())
+        .unwrap_or("log")
 }
 
 /// The header of a vendor with a mapping of its own:

@@ -83,7 +83,9 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
         App::Investigate => ("Investigate:", text(Known::ActivityType)),
         App::Detect => ("Detect:", text(Known::IoiCode)),
         App::Alerts | App::Activities => return write_mcas(ev, version, leef, out, budget),
-        App::CirrusLogs | App::RestLogs => return write_cirrus(ev, version, leef, out, budget),
+        App::CirrusLogs | App::RestLogs | App::SlsShard(_) => {
+            return write_cirrus(ev, version, leef, out, budget);
+        }
     };
     out.extend_from_slice(match leef {
         Version::V1 => b"LEEF:1.0|Symantec|CloudSOC|",
@@ -392,7 +394,10 @@ fn write_cirrus(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, bud
         Version::V2(d) => d,
     };
     let rest = ev.app == App::RestLogs;
-    let signature = if rest {
+    let sls = matches!(ev.app, App::SlsShard(_));
+    let signature = if sls {
+        super::cef::sls_event_class(text("__topic__"), text("__logstore__")).to_string()
+    } else if rest {
         ["eventType", "event_type", "type", "action", "category"]
             .into_iter()
             .map(text)
@@ -402,7 +407,9 @@ fn write_cirrus(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, bud
     } else {
         format!("{}:{}", text("metrictype"), text("metricsubtype"))
     };
-    let vendor = if rest {
+    let vendor = if sls {
+        "Alibaba Cloud|Log Service"
+    } else if rest {
         "siem-agent|REST API"
     } else {
         "Cirrus Identity|Log API"
@@ -417,23 +424,38 @@ fn write_cirrus(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, bud
         budget,
     };
     time_and_severity(ev, &mut attrs);
-    let ip = text("clientip").trim();
-    let mut mapped = vec!["timestamp", "user", "service"];
+    let (ip_field, mut mapped) = if sls {
+        ("__source__", vec!["__time__"])
+    } else {
+        ("clientip", vec!["timestamp", "user", "service"])
+    };
+    let ip = text(ip_field).trim();
+    let (user, service) = if sls {
+        ("", "")
+    } else {
+        (text("user"), text("service"))
+    };
     for (key, value) in [
-        ("usrName", text("user")),
+        ("usrName", user),
         ("src", if is_ip(ip) { ip } else { "" }),
-        ("resource", text("service")),
+        ("resource", service),
     ] {
         if !value.is_empty() && !attrs.budget.cut {
             let start = attrs.start();
             attrs.pair(key, value);
             attrs.settle(start);
             if key == "src" {
-                mapped.push("clientip");
+                mapped.push(ip_field);
             }
         }
     }
-    let prefix = if rest { "rest_" } else { "cirrus_" };
+    let prefix = if sls {
+        "sls_"
+    } else if rest {
+        "rest_"
+    } else {
+        "cirrus_"
+    };
     custom_keys_with(ev, &mut attrs, prefix, |e| mapped.contains(&e.key));
     if attrs.budget.cut {
         attrs.pair(TRUNCATED, "true");

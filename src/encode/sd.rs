@@ -43,6 +43,7 @@ pub fn sd_id(ev: &Event) -> &'static str {
         crate::event::Vendor::Mcas => "mcas@32473",
         crate::event::Vendor::Cirrus => "cirrus@32473",
         crate::event::Vendor::Rest => "rest@32473",
+        crate::event::Vendor::Sls => "sls@32473",
         crate::event::Vendor::CloudSoc => SD_ID,
     }
 }

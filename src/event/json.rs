@@ -285,7 +285,9 @@ impl Reader {
         let own = match app {
             App::Investigate => Known::CreatedTimestamp,
             App::Detect => Known::IncidentStartTime,
-            App::Alerts | App::Activities | App::CirrusLogs | App::RestLogs => {
+            // The Log Service's time is the log's own (`__time__`), set by
+            // its source.
+            App::Alerts | App::Activities | App::CirrusLogs | App::RestLogs | App::SlsShard(_) => {
                 // Epoch milliseconds (Defender for Cloud Apps) or RFC 3339
                 // (Cirrus), on the axis the API filters on.
                 let time = field(Known::Timestamp)

@@ -26,10 +26,18 @@ pub enum Vendor {
     Cirrus,
     /// A REST API declared in config.json.
     Rest,
+    /// Alibaba Cloud Log Service (a Logstore's shards).
+    Sls,
 }
 
 impl Vendor {
-    pub const ALL: [Vendor; 4] = [Vendor::CloudSoc, Vendor::Mcas, Vendor::Cirrus, Vendor::Rest];
+    pub const ALL: [Vendor; 5] = [
+        Vendor::CloudSoc,
+        Vendor::Mcas,
+        Vendor::Cirrus,
+        Vendor::Rest,
+        Vendor::Sls,
+    ];
 
     /// The name config.json, `--source` and the state file use.
     pub fn name(self) -> &'static str {
@@ -38,6 +46,7 @@ impl Vendor {
             Vendor::Mcas => "mcas",
             Vendor::Cirrus => "cirrus",
             Vendor::Rest => "rest",
+            Vendor::Sls => "sls",
         }
     }
 
@@ -53,13 +62,15 @@ impl Vendor {
         Vendor::ALL.map(Vendor::name).join(", ")
     }
 
-    /// Its streams, each with its own cursor.
+    /// Its streams, each with its own cursor (none for a Log Service,
+    /// whose shards are listed by each run).
     pub fn streams(self) -> &'static [App] {
         match self {
             Vendor::CloudSoc => &App::ALL,
             Vendor::Mcas => &[App::Alerts, App::Activities],
             Vendor::Cirrus => &[App::CirrusLogs],
             Vendor::Rest => &[App::RestLogs],
+            Vendor::Sls => &[],
         }
     }
 }
@@ -84,6 +95,8 @@ pub enum App {
     CirrusLogs,
     /// The records of a REST API declared in config.json.
     RestLogs,
+    /// One shard of an Alibaba Cloud Log Service Logstore, by its id.
+    SlsShard(u32),
 }
 
 impl App {
@@ -99,6 +112,7 @@ impl App {
             App::Alerts => "alerts",
             App::Activities => "activities",
             App::CirrusLogs | App::RestLogs => "logs",
+            App::SlsShard(id) => shard_name(id),
         }
     }
 
@@ -109,6 +123,7 @@ impl App {
             App::Alerts | App::Activities => Vendor::Mcas,
             App::CirrusLogs => Vendor::Cirrus,
             App::RestLogs => Vendor::Rest,
+            App::SlsShard(_) => Vendor::Sls,
         }
     }
 
@@ -122,6 +137,7 @@ impl App {
             App::Alerts | App::Activities | App::CirrusLogs => "timestamp",
             // Declared in config.json (`time_field`).
             App::RestLogs => "time_field",
+            App::SlsShard(_) => "__time__",
         }
     }
 
@@ -131,14 +147,14 @@ impl App {
         match self {
             App::Investigate => &["informational", "warning", "error", "critical"],
             App::Detect | App::Alerts => &["low", "medium", "high"],
-            App::Activities | App::CirrusLogs | App::RestLogs => &[],
+            App::Activities | App::CirrusLogs | App::RestLogs | App::SlsShard(_) => &[],
         }
     }
 
     /// Whether the API pages it by position (a next-page URL to resume
     /// from), not by time: the cursor is that position.
     pub fn positional(self) -> bool {
-        matches!(self, App::CirrusLogs)
+        matches!(self, App::CirrusLogs | App::SlsShard(_))
     }
 
     /// Parses `investigate` / `Detect` (any case): CloudSOC's apps.
@@ -148,12 +164,34 @@ impl App {
 
     /// Parses the name of one of `vendor`'s streams (any case).
     pub fn parse_in(vendor: Vendor, s: &str) -> Option<App> {
+        if vendor == Vendor::Sls {
+            let id = s.strip_prefix("shard-")?;
+            // Digits only, as written (no sign, no leading zero).
+            let canonical =
+                id.bytes().all(|b| b.is_ascii_digit()) && (id == "0" || !id.starts_with('0'));
+            return canonical
+                .then(|| id.parse().ok())
+                .flatten()
+                .map(App::SlsShard);
+        }
         vendor
             .streams()
             .iter()
             .copied()
             .find(|a| a.as_str().eq_ignore_ascii_case(s))
     }
+}
+
+/// A shard's stream name (`shard-3`), made once per shard id and kept for
+/// the process's life (a Logstore has at most a few hundred shards).
+fn shard_name(id: u32) -> &'static str {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    static NAMES: Mutex<BTreeMap<u32, &'static str>> = Mutex::new(BTreeMap::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    names
+        .entry(id)
+        .or_insert_with(|| Box::leak(format!("shard-{id}").into_boxed_str()))
 }
 
 impl fmt::Display for App {

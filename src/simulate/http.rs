@@ -132,6 +132,7 @@ async fn connection(mut stream: TcpStream, world: Arc<World>) -> std::io::Result
             super::SimVendor::Mcas => Some(super::mcas::handle(&req, &world)),
             super::SimVendor::Cirrus => Some(super::cirrus::handle(&req, &world)),
             super::SimVendor::Rest => Some(super::rest::handle(&req, &world)),
+            super::SimVendor::Sls => Some(super::sls::handle(&req, &world)),
             super::SimVendor::Cloudsoc if req.method == "GET" => Some(handle(&req, &world)),
             super::SimVendor::Cloudsoc => None,
         };
@@ -247,6 +248,41 @@ pub(crate) fn shaped(fault: Fault, page: Response) -> Outcome {
 /// malformed one), else the fault that shapes the page's answer (slow,
 /// truncate) or none.
 pub(crate) fn injected(world: &World, malformed: &[u8]) -> Result<Fault, Outcome> {
+    match next_fault(world) {
+        Fault::TooMany(secs) => {
+            let mut r = json_response(
+                429,
+                json!({"status": "error", "message": "Too Many Requests"}),
+            );
+            r.headers.push(("Retry-After", secs.to_string()));
+            Err(Outcome::Answer(r))
+        }
+        Fault::Status(s) => {
+            let msg = if s == 403 {
+                "Forbidden"
+            } else {
+                "Server Error"
+            };
+            Err(Outcome::Answer(json_response(
+                s,
+                json!({"status": "error", "message": msg}),
+            )))
+        }
+        Fault::Reset => Err(Outcome::Reset),
+        Fault::Malformed | Fault::Corrupt | Fault::InvalidCursor => {
+            Err(Outcome::Answer(Response {
+                status: 200,
+                body: malformed.to_vec(),
+                headers: Vec::new(),
+            }))
+        }
+        f => Ok(f),
+    }
+}
+
+/// The fault for this log request: the next of `--faults`, then one at
+/// `--fault-rate`, else none.
+pub(crate) fn next_fault(world: &World) -> Fault {
     let a = &world.args;
     let n = world.stats.log_requests.fetch_add(1, Ordering::Relaxed);
     let fault = match world.faults.get(n as usize) {
@@ -275,34 +311,7 @@ pub(crate) fn injected(world: &World, malformed: &[u8]) -> Result<Fault, Outcome
     if fault != Fault::Ok {
         world.stats.faults.fetch_add(1, Ordering::Relaxed);
     }
-    match fault {
-        Fault::TooMany(secs) => {
-            let mut r = json_response(
-                429,
-                json!({"status": "error", "message": "Too Many Requests"}),
-            );
-            r.headers.push(("Retry-After", secs.to_string()));
-            Err(Outcome::Answer(r))
-        }
-        Fault::Status(s) => {
-            let msg = if s == 403 {
-                "Forbidden"
-            } else {
-                "Server Error"
-            };
-            Err(Outcome::Answer(json_response(
-                s,
-                json!({"status": "error", "message": msg}),
-            )))
-        }
-        Fault::Reset => Err(Outcome::Reset),
-        Fault::Malformed => Err(Outcome::Answer(Response {
-            status: 200,
-            body: malformed.to_vec(),
-            headers: Vec::new(),
-        })),
-        f => Ok(f),
-    }
+    fault
 }
 
 /// [`logs_page`], from the cache with `--cache`.
@@ -440,6 +449,7 @@ fn head_bytes(resp: &Response, close: bool) -> Vec<u8> {
     let reason = match resp.status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
@@ -451,9 +461,18 @@ fn head_bytes(resp: &Response, close: bool) -> Vec<u8> {
         503 => "Service Unavailable",
         _ => "Status",
     };
+    let typed = resp
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
     let mut h = format!(
-        "HTTP/1.1 {} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nDate: {}\r\n",
+        "HTTP/1.1 {} {reason}\r\n{}Content-Length: {}\r\nDate: {}\r\n",
         resp.status,
+        if typed {
+            ""
+        } else {
+            "Content-Type: application/json\r\n"
+        },
         resp.body.len(),
         super::sim_date().format("%a, %d %b %Y %H:%M:%S GMT")
     );

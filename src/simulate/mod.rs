@@ -8,6 +8,7 @@ pub mod data;
 mod http;
 mod mcas;
 mod rest;
+mod sls;
 
 use data::Schedule;
 use std::net::SocketAddr;
@@ -28,6 +29,10 @@ pub enum SimVendor {
     /// REST log APIs of four shapes (`/api/v1/logs`, `/body/events`,
     /// `/token/events`, `/offset/events`) for a declared source.
     Rest,
+    /// Alibaba Cloud Log Service: project `--tenant`, Logstore
+    /// `--logstore`, `--shards` shards, requests signed with `--key-id`
+    /// and `--key-secret`.
+    Sls,
 }
 
 /// How the Cirrus simulator writes its `Link` header.
@@ -46,10 +51,20 @@ pub struct SimArgs {
     /// The API to serve.
     #[arg(long, value_enum, default_value = "cloudsoc")]
     pub vendor: SimVendor,
-    /// Defender for Cloud Apps: logs arrive while a run reads: half are
-    /// there at first, N more with each request.
+    /// Logs arrive while a run reads. Defender for Cloud Apps: half are
+    /// there at first, N more with each request; Log Service: N more with
+    /// each pull.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub arrive: u64,
+    /// Log Service: the Logstore's name.
+    #[arg(long, default_value = "demo-logs")]
+    pub logstore: String,
+    /// Log Service: how many shards the Logstore starts with.
+    #[arg(long, default_value_t = 2)]
+    pub shards: u32,
+    /// Log Service: split the first readwrite shard after N pulls (0: never).
+    #[arg(long = "split-after", default_value_t = 0, value_name = "N")]
+    pub split_after: u64,
     /// Cirrus Identity: the form of the Link header.
     #[arg(long = "link-form", value_enum, default_value = "angle")]
     pub link_form: LinkForm,
@@ -159,6 +174,10 @@ pub enum Fault {
     Truncate,
     Reset,
     Malformed,
+    /// Log Service: an LZ4 body that does not decompress.
+    Corrupt,
+    /// Log Service: `InvalidCursor`.
+    InvalidCursor,
 }
 
 impl Fault {
@@ -172,6 +191,8 @@ impl Fault {
             "truncate" => Fault::Truncate,
             "reset" => Fault::Reset,
             "malformed" => Fault::Malformed,
+            "corrupt" => Fault::Corrupt,
+            "invalid-cursor" => Fault::InvalidCursor,
             other => Fault::TooMany(other.strip_prefix("429:")?.parse().ok()?),
         })
     }
@@ -197,6 +218,8 @@ pub(crate) struct World {
     pub auth: String,
     /// Pages already made (`--cache`), by request.
     pub cache: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
+    /// The Log Service's shards (`--vendor sls`).
+    pub sls: Option<sls::Store>,
 }
 
 /// A simulator serving in the background of the current tokio runtime.
@@ -230,7 +253,14 @@ fn world(args: SimArgs) -> std::io::Result<World> {
         "Basic {}",
         crate::source::http::base64(format!("{}:{}", args.key_id, args.key_secret).as_bytes())
     );
+    let sls = (args.vendor == SimVendor::Sls).then(|| {
+        sls::Store::new(
+            &args,
+            Schedule::new(args.seed, args.events, args.per_second, start, end),
+        )
+    });
     Ok(World {
+        sls,
         args,
         schedule,
         detect_count,

@@ -11,6 +11,7 @@ pub mod lenient;
 pub mod link;
 pub mod mcas;
 pub mod rest;
+pub mod sls;
 
 use crate::event::{App, Event};
 use chrono::{DateTime, Utc};
@@ -24,7 +25,7 @@ pub use crate::event::Vendor;
 
 /// The keys of config.json that hold a secret, whatever the source: each
 /// is registered for redaction before anything is checked.
-pub const SECRET_KEYS: [&str; 3] = ["key_secret", "token", "apisecret"];
+pub const SECRET_KEYS: [&str; 4] = ["key_secret", "token", "apisecret", "access_key_secret"];
 
 /// A config's source section: the vendor's own keys, read and checked by
 /// the vendor's file (config.json keeps what every source shares).
@@ -34,6 +35,7 @@ pub enum VendorConfig {
     Mcas(mcas::Config),
     Cirrus(cirrus::Config),
     Rest(Box<rest::Config>),
+    Sls(sls::Config),
 }
 
 /// Secrets show as `Secret(***)`; a declared API shows its URL only (its
@@ -44,6 +46,7 @@ impl std::fmt::Debug for VendorConfig {
             VendorConfig::CloudSoc(c) => c.fmt(f),
             VendorConfig::Mcas(c) => c.fmt(f),
             VendorConfig::Cirrus(c) => c.fmt(f),
+            VendorConfig::Sls(c) => c.fmt(f),
             VendorConfig::Rest(spec) => f
                 .debug_struct("Spec")
                 .field("url", &spec.url.as_str())
@@ -60,6 +63,7 @@ impl VendorConfig {
             Vendor::Mcas => VendorConfig::Mcas(mcas::Config::parse(keys)?),
             Vendor::Cirrus => VendorConfig::Cirrus(cirrus::Config::parse(keys)?),
             Vendor::Rest => VendorConfig::Rest(Box::new(rest::Config::read(keys)?)),
+            Vendor::Sls => VendorConfig::Sls(sls::Config::parse(keys)?),
         })
     }
 
@@ -70,6 +74,7 @@ impl VendorConfig {
             Vendor::Mcas => &mcas::Config::KEYS,
             Vendor::Cirrus => &cirrus::Config::KEYS,
             Vendor::Rest => &rest::Config::KEYS,
+            Vendor::Sls => &sls::Config::KEYS,
         }
     }
 
@@ -79,6 +84,7 @@ impl VendorConfig {
             VendorConfig::Mcas(_) => Vendor::Mcas,
             VendorConfig::Cirrus(_) => Vendor::Cirrus,
             VendorConfig::Rest(_) => Vendor::Rest,
+            VendorConfig::Sls(_) => Vendor::Sls,
         }
     }
 
@@ -89,6 +95,7 @@ impl VendorConfig {
             VendorConfig::Mcas(c) => c.api_server.clone(),
             VendorConfig::Cirrus(c) => c.apiurl.clone(),
             VendorConfig::Rest(spec) => spec.url.to_string(),
+            VendorConfig::Sls(c) => c.endpoint.clone().unwrap_or_default(),
         }
     }
 }
@@ -103,6 +110,8 @@ pub enum Request {
     Mcas(mcas::Query),
     /// A declared REST API's page.
     Rest(rest::Query),
+    /// A Log Service shard's page.
+    Sls(sls::Query),
 }
 
 impl Request {
@@ -112,6 +121,7 @@ impl Request {
             Request::Get(_) => "a next_url",
             Request::Mcas(_) => "a page",
             Request::Rest(_) => "a next page",
+            Request::Sls(_) => "a next cursor",
         }
     }
 }
@@ -123,6 +133,7 @@ impl std::fmt::Display for Request {
             Request::Mcas(q) => write!(f, "from {} ms, skip {}", q.gte_ms, q.skip),
             // Without its query: a declared parameter may hold a key.
             Request::Rest(q) => write!(f, "{} (offset {})", q.url.path(), q.offset),
+            Request::Sls(q) => write!(f, "shard {} from {:?}", q.shard, q.from),
         }
     }
 }
@@ -142,6 +153,7 @@ pub enum Source {
     Mcas(mcas::Mcas),
     Cirrus(cirrus::Cirrus),
     Rest(rest::Rest),
+    Sls(sls::Sls),
 }
 
 impl Source {
@@ -163,6 +175,7 @@ impl Source {
                 Source::Cirrus(cirrus::Cirrus::new(c, path, http, proxy, &options.cirrus)?)
             }
             VendorConfig::Rest(spec) => Source::Rest(rest::Rest::new(spec, path, http, proxy)?),
+            VendorConfig::Sls(c) => Source::Sls(sls::Sls::new(c, path, http, proxy)?),
         })
     }
 
@@ -172,6 +185,7 @@ impl Source {
             Source::Mcas(_) => Vendor::Mcas,
             Source::Cirrus(_) => Vendor::Cirrus,
             Source::Rest(_) => Vendor::Rest,
+            Source::Sls(_) => Vendor::Sls,
         }
     }
 
@@ -191,6 +205,14 @@ impl Source {
             Source::Mcas(_) => mcas::Mcas::first(since),
             Source::Cirrus(c) => c.first(since, resume)?,
             Source::Rest(r) => r.first(since),
+            Source::Sls(s) => match app {
+                App::SlsShard(shard) => s.first(shard, since, resume),
+                other => {
+                    return Err(SourceError::Setup(format!(
+                        "the Log Service has no stream {other}"
+                    )));
+                }
+            },
         })
     }
 
@@ -202,6 +224,7 @@ impl Source {
             Request::Get(url) => format!("GET {url}"),
             Request::Mcas(q) => format!("POST gte {} skip {}", q.gte_ms, q.skip),
             Request::Rest(q) => format!("REST {}", q.url),
+            Request::Sls(q) => format!("SLS shard {} {:?} to {:?}", q.shard, q.from, q.end),
         }
     }
 
@@ -212,6 +235,7 @@ impl Source {
             (Source::Mcas(m), Request::Mcas(q)) => m.fetch(app, q).await,
             (Source::Cirrus(c), Request::Get(url)) => c.fetch(url).await,
             (Source::Rest(r), Request::Rest(q)) => r.fetch(q).await,
+            (Source::Sls(s), Request::Sls(q)) => s.fetch(app, q).await,
             (_, other) => Err(SourceError::Setup(format!(
                 "{} cannot follow {other}",
                 self.vendor()
@@ -226,6 +250,7 @@ impl Source {
             Source::Mcas(_) => "timestamp".into(),
             Source::Cirrus(_) => "timestamp".into(),
             Source::Rest(r) => format!("time_field {:?}", r.time_field()),
+            Source::Sls(_) => "__time__".into(),
         }
     }
 
@@ -245,6 +270,7 @@ impl Source {
             Source::Mcas(m) => m.server_now().await,
             Source::Cirrus(c) => c.server_now().await,
             Source::Rest(r) => r.server_now().await,
+            Source::Sls(s) => s.server_now().await,
         }
     }
 
@@ -255,6 +281,7 @@ impl Source {
             Source::Mcas(m) => m.probe(App::Alerts).await.map(|_| ()),
             Source::Cirrus(c) => c.probe().await.map(|_| ()),
             Source::Rest(r) => r.probe().await.map(|_| ()),
+            Source::Sls(s) => s.probe().await.map(|_| ()),
         }
     }
 
@@ -266,6 +293,7 @@ impl Source {
             Source::Mcas(m) => m.probe(app).await,
             Source::Cirrus(c) => c.probe().await,
             Source::Rest(r) => r.probe().await,
+            Source::Sls(s) => s.probe().await.map(|n| n.min(1)),
         }
     }
 
@@ -278,7 +306,7 @@ impl Source {
                 .then(|| now - cloudsoc::MAX_LOOKBACK + chrono::Duration::hours(1)),
             // Cirrus keeps 90 days.
             Source::Cirrus(_) => Some(now - cirrus::KEPT + chrono::Duration::hours(1)),
-            Source::Mcas(_) | Source::Rest(_) => None,
+            Source::Mcas(_) | Source::Rest(_) | Source::Sls(_) => None,
         }
     }
 
@@ -290,6 +318,7 @@ impl Source {
             Source::Mcas(_) => now - mcas::FIRST_RUN,
             Source::Cirrus(_) => now - cirrus::FIRST_RUN,
             Source::Rest(_) => now - rest::FIRST_RUN,
+            Source::Sls(s) => s.first_run(now),
         }
     }
 }
@@ -348,6 +377,13 @@ pub enum SourceError {
     },
     #[error("{0}")]
     Setup(String),
+    /// The API asks to slow down (a quota), whatever its status: retried.
+    #[error("{0}")]
+    Throttled(String),
+    /// The API does not know the position asked for (expired, or never
+    /// valid).
+    #[error("the API does not know the cursor asked for ({0})")]
+    BadCursor(String),
     /// The API makes no progress (the same page again): the stream ends,
     /// what was delivered is saved, the run fails.
     #[error("{0}")]
@@ -361,7 +397,7 @@ impl SourceError {
             SourceError::Status { status, .. } => {
                 *status == 408 || *status == 429 || *status >= 500
             }
-            SourceError::Transport(_) | SourceError::BadPage(_) => true,
+            SourceError::Transport(_) | SourceError::BadPage(_) | SourceError::Throttled(_) => true,
             _ => false,
         }
     }
@@ -472,7 +508,7 @@ mod tests {
         }
         assert_eq!(Vendor::parse("okta"), None);
         assert_eq!(Vendor::default(), Vendor::CloudSoc);
-        assert_eq!(Vendor::names(), "cloudsoc, mcas, cirrus, rest");
+        assert_eq!(Vendor::names(), "cloudsoc, mcas, cirrus, rest, sls");
     }
 
     #[test]

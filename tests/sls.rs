@@ -1,0 +1,300 @@
+//! Alibaba Cloud Log Service (`"source": "sls"`) through the binary,
+//! against the simulator as that service (`simulate --vendor sls`, every
+//! request's signature checked): shards as streams, every log once over
+//! runs with logs arriving between them, runs cut inside a log group, a
+//! shard split during a run, a cursor the service no longer knows, the
+//! environment variables of the seed's program, a wrong secret, faults,
+//! and hostile values in every format.
+
+mod util;
+
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashSet};
+use util::agent::{Agent, Sim};
+
+const SECRET: &str = "sls-secret-7Hq2";
+
+fn sim(args: &[&str]) -> Sim {
+    let mut all = vec![
+        "--vendor",
+        "sls",
+        "--tenant",
+        "proj-1",
+        "--key-id",
+        "AK-demo",
+        "--key-secret",
+        SECRET,
+    ];
+    all.extend_from_slice(args);
+    Sim::start(&all)
+}
+
+fn config(sim: &Sim, extra: Value) -> Value {
+    let mut config = json!({
+        "source": "sls",
+        "endpoint": format!("http://127.0.0.1:{}", sim.port),
+        "project": "proj-1",
+        "logstore": "demo-logs",
+        "access_key_id": "AK-demo",
+        "access_key_secret": SECRET,
+        "start": "begin",
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        if v.is_null() {
+            config.as_object_mut().unwrap().remove(k);
+        } else {
+            config[k] = v.clone();
+        }
+    }
+    config
+}
+
+fn agent(sim: &Sim, extra: Value) -> Agent {
+    Agent::with_config(&config(sim, extra))
+}
+
+fn ids(a: &Agent) -> Vec<String> {
+    a.json_lines()
+        .iter()
+        .map(|v| v["_id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Every id of `0..n` exactly once.
+fn assert_each_once(got: &[String], n: usize) {
+    let set: HashSet<&String> = got.iter().collect();
+    assert_eq!(set.len(), got.len(), "repeats among {} logs", got.len());
+    assert_eq!(got.len(), n, "logs delivered");
+    for i in 0..n {
+        assert!(set.contains(&format!("sls-{i:08}")), "sls-{i:08} missing");
+    }
+}
+
+/// Within each shard, the logs in the order they were written.
+fn assert_shard_order(a: &Agent) {
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    for v in a.json_lines() {
+        let shard = v["app"].as_str().unwrap().to_string();
+        let id = v["_id"].as_str().unwrap().to_string();
+        if let Some(prev) = last.get(&shard) {
+            assert!(*prev < id, "{shard}: {id} after {prev}");
+        }
+        last.insert(shard, id);
+    }
+}
+
+#[test]
+fn shards_are_streams_read_to_their_end_each_log_once_over_runs_with_logs_arriving() {
+    // 40 logs arrive with each pull: a run stops at the end each shard had
+    // when it began; the next run takes what came meanwhile.
+    let sim = sim(&[
+        "--events", "1500", "--shards", "3", "--plain", "--arrive", "40",
+    ]);
+    let a = agent(&sim, json!({}));
+    for _ in 0..4 {
+        a.file_cmd().assert().success();
+    }
+    let got = ids(&a);
+    assert!(got.len() > 1500, "{}", got.len());
+    // What arrived after the last run began is for the next one.
+    let n = got.len();
+    assert_each_once(&got, n);
+    assert_shard_order(&a);
+    let state = a.state().unwrap();
+    assert_eq!(state["source"], "sls");
+    let cursors = state["cursors"].as_object().unwrap();
+    assert_eq!(
+        cursors.keys().collect::<Vec<_>>(),
+        ["shard-0", "shard-1", "shard-2"]
+    );
+    for c in cursors.values() {
+        assert!(c["position"].as_str().is_some_and(|p| !p.is_empty()), "{c}");
+    }
+    let status = a.status().unwrap();
+    assert_eq!(status["state"], "succeeded", "{status}");
+    assert!(status["apps"]["shard-2"]["exported"].as_u64().is_some());
+}
+
+#[test]
+fn a_run_cut_inside_a_log_group_resumes_at_the_first_unconfirmed_log() {
+    // Groups hold 1 to 8 logs; 7 logs a run cut groups again and again.
+    let sim = sim(&["--events", "300", "--shards", "2", "--plain"]);
+    let a = agent(&sim, json!({}));
+    for _ in 0..50 {
+        a.file_cmd().args(["--max-events", "7"]).assert().success();
+    }
+    a.file_cmd().assert().success();
+    assert_each_once(&ids(&a), 300);
+    assert_shard_order(&a);
+    let state = a.state().unwrap();
+    assert!(
+        state["cursors"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|c| c["skip"].as_u64().unwrap_or(0) == 0)
+    );
+}
+
+#[test]
+fn a_shard_split_during_a_run_loses_nothing_and_the_finished_parent_leaves_the_state() {
+    // The first readwrite shard splits at the third pull (in the second
+    // run, after it listed the shards); logs then go to its two children,
+    // which the third run finds; the parent, read to its end there, is
+    // dropped by the fourth.
+    let sim = sim(&[
+        "--events",
+        "600",
+        "--shards",
+        "2",
+        "--plain",
+        "--arrive",
+        "25",
+        "--split-after",
+        "3",
+    ]);
+    let a = agent(&sim, json!({}));
+    a.file_cmd()
+        .args(["--parallel-streams", "1"])
+        .assert()
+        .success();
+    for _ in 0..3 {
+        a.file_cmd().assert().success();
+    }
+    let got = ids(&a);
+    let n = got.len();
+    assert!(n >= 600 + 3 * 25, "{n}");
+    // Every log written before the last run began is there, once.
+    assert_each_once(&got, n);
+    let apps: HashSet<String> = a
+        .json_lines()
+        .iter()
+        .map(|v| v["app"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        apps.contains("shard-2") && apps.contains("shard-3"),
+        "{apps:?}"
+    );
+    let state = a.state().unwrap();
+    let cursors = state["cursors"].as_object().unwrap();
+    assert!(!cursors.contains_key("shard-0"), "{state}");
+    assert!(a.log().contains("shard-0: readonly"), "{}", a.log());
+}
+
+#[test]
+fn a_cursor_the_service_no_longer_knows_is_said_and_the_shard_read_from_its_oldest_log() {
+    let sim = sim(&["--events", "200", "--shards", "1", "--plain"]);
+    let a = agent(&sim, json!({}));
+    std::fs::write(
+        a.path("export_log.state"),
+        r#"{"version":1,"source":"sls","cursors":{"shard-0":{"position":"OTk5OTk5OTk5OQ=="}}}"#,
+    )
+    .unwrap();
+    a.file_cmd().assert().success();
+    assert_each_once(&ids(&a), 200);
+    assert!(
+        a.log().contains("no longer knows the saved cursor"),
+        "{}",
+        a.log()
+    );
+}
+
+#[test]
+fn the_seed_programs_environment_runs_without_a_config_file() {
+    let sim = sim(&["--events", "50", "--plain"]);
+    let a = agent(&sim, json!({}));
+    std::fs::remove_file(a.config_path()).unwrap();
+    a.file_cmd()
+        .args(["--source", "sls"])
+        .env("SLS_ENDPOINT", format!("http://127.0.0.1:{}", sim.port))
+        .env("SLS_PROJECT", "proj-1")
+        .env("SLS_LOGSTORE", "demo-logs")
+        .env("SLS_AK_ID", "AK-demo")
+        .env("SLS_AK_KEY", SECRET)
+        .assert()
+        .success();
+    // The default first run is the last 7 days: all 50 are newer.
+    assert_each_once(&ids(&a), 50);
+    // A missing key names the key, the flag and the variable.
+    let out = a
+        .file_cmd()
+        .args(["--source", "sls"])
+        .env("SLS_ENDPOINT", format!("http://127.0.0.1:{}", sim.port))
+        .env_remove("SLS_PROJECT")
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no project: give --sls-project or set SLS_PROJECT"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_wrong_secret_is_one_line_exit_1_and_the_secret_is_nowhere() {
+    let sim = sim(&["--events", "30", "--plain"]);
+    let wrong = "wrong-secret-Zx81";
+    let a = agent(&sim, json!({"access_key_secret": wrong}));
+    let out = a.file_cmd().arg("-d").assert().code(1).get_output().clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("SignatureNotMatch"), "{stderr}");
+    assert!(
+        stderr.contains("check access_key_id and access_key_secret"),
+        "{stderr}"
+    );
+    for text in [stderr.to_string(), a.log()] {
+        assert!(!text.contains(wrong), "{text}");
+    }
+    assert!(a.state().is_none());
+    // A wrong project or Logstore names the key.
+    let b = agent(&sim, json!({"logstore": "no-such-store"}));
+    let out = b.file_cmd().assert().code(1).get_output().clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("field \"logstore\""), "{stderr}");
+    assert!(stderr.contains("LogStoreNotExist"), "{stderr}");
+}
+
+#[test]
+fn quotas_server_errors_and_broken_bodies_are_retried_never_taken_as_data() {
+    let sim = sim(&[
+        "--events",
+        "400",
+        "--shards",
+        "1",
+        "--plain",
+        "--faults",
+        "429,403,500,503,truncate,reset,malformed,corrupt,ok,corrupt",
+    ]);
+    let a = agent(&sim, json!({}));
+    a.file_cmd().args(["--retries", "12"]).assert().success();
+    assert_each_once(&ids(&a), 400);
+    let log = a.log();
+    for said in [
+        "ReadQuotaExceed",
+        "ShardReadQuotaExceed",
+        "ServerBusy",
+        "corrupt lz4",
+    ] {
+        assert!(log.contains(said), "{said} not in {log}");
+    }
+}
+
+#[test]
+fn hostile_values_make_one_well_formed_line_each_in_every_format() {
+    let sim = sim(&["--events", "140", "--shards", "1"]);
+    for format in util::agent::LINE_FORMATS {
+        let lines = util::agent::lines_in(&agent(&sim, json!({})), format);
+        assert_eq!(lines.len(), 140, "{format}");
+        for line in &lines {
+            util::agent::assert_well_formed(
+                format,
+                line,
+                "Alibaba Cloud|Log Service",
+                "sls@32473 ",
+            );
+        }
+    }
+}
