@@ -215,6 +215,21 @@ fn sls_streams(
     let mut apps = Vec::with_capacity(shards.len());
     for s in &shards {
         let app = App::SlsShard(s.id);
+        // In a consumer group, the group's checkpoint is where the shard
+        // resumes, unless this host's state is inside the page it names
+        // (the same cursor: this host saved it).
+        if let Some(cp) = s.checkpoint.as_deref().filter(|_| s.assigned && !reset) {
+            let c = cursors.cursors.entry(app).or_default();
+            if c.position.as_deref() != Some(cp) {
+                if c.position.is_some() {
+                    info!(
+                        "{app}: continuing from the consumer group's checkpoint (another host read since this one)"
+                    );
+                }
+                c.position = Some(cp.to_string());
+                c.skip = 0;
+            }
+        }
         let saved = cursors
             .cursors
             .get(&app)
@@ -226,12 +241,17 @@ fn sls_streams(
             cursors.cursors.remove(&app);
             continue;
         }
-        apps.push(app);
+        if s.assigned {
+            apps.push(app);
+        }
     }
+    // Shards another host reads keep this host's position.
     cursors.cursors.retain(|app, _| {
-        let listed = apps.contains(app);
-        if !listed && !shards.iter().any(|s| App::SlsShard(s.id) == *app) {
-            warn!("{app}: the Logstore no longer has this shard (its data expired); its saved position is dropped");
+        let listed = shards.iter().any(|s| App::SlsShard(s.id) == *app);
+        if !listed {
+            warn!(
+                "{app}: the Logstore no longer has this shard (its data expired); its saved position is dropped"
+            );
         }
         listed
     });
@@ -312,10 +332,11 @@ async fn run_apps(
         };
         plans.push((app, start));
     }
-    let stalled = exporter
-        .export_streams(plans, &mut status.apps)
-        .await
-        .map_err(|(app, source)| AppError::Stream { app, source })?;
+    let stalled = exporter.export_streams(plans, &mut status.apps).await;
+    // A consumer group's last checkpoints and its shards released, however
+    // the streams ended.
+    exporter.source.finish().await;
+    let stalled = stalled.map_err(|(app, source)| AppError::Stream { app, source })?;
     for route in &mut exporter.routes {
         route.sink.close().await.map_err(AppError::Close)?;
     }

@@ -431,6 +431,10 @@ impl Exporter {
         info!("{}", s.summary());
         counts.insert(app.to_string(), s.counts.clone());
         run.ended_changed |= s.track.dirty;
+        if self.writer.is_some() {
+            self.source
+                .committed(app, s.track.confirmed.position.as_deref());
+        }
         self.cursors.cursors.insert(app, s.track.confirmed);
         self.commit(run, true)?;
         self.drain().await?;
@@ -474,6 +478,10 @@ impl Exporter {
             s.track.apply_settled();
             counts.insert(s.app.to_string(), s.counts.clone());
             run.ended_changed |= s.track.dirty;
+            if self.writer.is_some() {
+                self.source
+                    .committed(s.app, s.track.confirmed.position.as_deref());
+            }
             self.cursors.cursors.insert(s.app, s.track.confirmed);
         }
         self.commit(run, true)?;

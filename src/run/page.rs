@@ -176,6 +176,10 @@ impl Exporter {
             (took > std::time::Duration::from_micros(500)).then(|| Instant::now() + took * 4);
         writer.submit(bytes)?;
         for s in &run.active {
+            self.source
+                .committed(s.app, s.track.confirmed.position.as_deref());
+        }
+        for s in &run.active {
             debug!(
                 "{}: cursor at {} ({} ids)",
                 s.app,

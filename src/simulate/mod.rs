@@ -62,6 +62,9 @@ pub struct SimArgs {
     /// Log Service: how many shards the Logstore starts with.
     #[arg(long, default_value_t = 2)]
     pub shards: u32,
+    /// Log Service: no more logs arrive (--arrive) once N have (0: no limit).
+    #[arg(long = "arrive-max", default_value_t = 0, value_name = "N")]
+    pub arrive_max: u64,
     /// Log Service: split the first readwrite shard after N pulls (0: never).
     #[arg(long = "split-after", default_value_t = 0, value_name = "N")]
     pub split_after: u64,

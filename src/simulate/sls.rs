@@ -11,7 +11,8 @@
 //! seed (27 fields as strings, every seventh with hostile values unless
 //! `--plain`, each with a unique `_id`) and lands on a readwrite shard
 //! chosen by the seed; a batch of logs is cut into log groups of 1 to 8
-//! logs per shard. `--arrive N` adds N logs with each pull, and
+//! logs per shard. `--arrive N` adds N logs with each pull (up to
+//! `--arrive-max` in all), and
 //! `--split-after N` splits the first readwrite shard after N pulls.
 //! Cursors are base64 of a decimal number, as the service's are.
 //!
@@ -25,6 +26,7 @@ use super::http::{Outcome, Request, Response};
 use super::{Fault, World};
 use crate::source::sls::wire;
 use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 /// The most log group bytes (uncompressed) one pull answers.
@@ -56,7 +58,30 @@ pub(crate) struct Store {
     schedule: Schedule,
 }
 
+/// A consumer of a group: when it was last heard from, and whether it
+/// then held nothing (a consumer that let every shard go counts for no
+/// share until it asks again).
+struct Consumer {
+    last: std::time::Instant,
+    idle: bool,
+}
+
+/// A consumer group: its consumers, who holds which shard, and the
+/// checkpoints.
+struct SimGroup {
+    timeout: u64,
+    order: bool,
+    consumers: BTreeMap<String, Consumer>,
+    owner: BTreeMap<u32, String>,
+    /// Shards asked back from their owner (left out of its heartbeat
+    /// answers), free once it stops reporting them.
+    releasing: BTreeSet<u32>,
+    /// Shard: (checkpoint, update time, consumer).
+    checkpoints: BTreeMap<u32, (String, i64, String)>,
+}
+
 struct State {
+    groups: BTreeMap<String, SimGroup>,
     shards: Vec<Shard>,
     /// Logs written so far.
     made: u64,
@@ -77,6 +102,7 @@ impl Store {
             .collect();
         let store = Store {
             state: Mutex::new(State {
+                groups: BTreeMap::new(),
                 shards,
                 made: 0,
                 pulls: 0,
@@ -337,6 +363,8 @@ pub(crate) fn handle(req: &Request, world: &World) -> Outcome {
             }
             match rest {
                 ["shards"] if req.method == "GET" => list_shards(store),
+                ["consumergroups"] => groups(req, world, store),
+                ["consumergroups", name] => group_call(req, world, store, name),
                 ["shards", id] => {
                     let Ok(id) = id.parse::<u32>() else {
                         return error(400, "ParameterInvalid", "the shard id is not a number");
@@ -488,9 +516,15 @@ fn pull(req: &Request, world: &World, store: &Store, id: u32) -> Outcome {
     }
     let mut st = store.lock();
     st.pulls += 1;
-    if a.arrive > 0 {
+    let arrived = st.made - store.schedule.total();
+    let room = if a.arrive_max == 0 {
+        a.arrive
+    } else {
+        a.arrive.min(a.arrive_max.saturating_sub(arrived))
+    };
+    if room > 0 {
         let now = super::sim_now().timestamp();
-        store.write(&mut st, a, a.arrive, Some(now));
+        store.write(&mut st, a, room, Some(now));
     }
     if a.split_after > 0 && st.pulls >= a.split_after && !st.split {
         st.split = true;
@@ -571,4 +605,236 @@ fn pull(req: &Request, world: &World, store: &Store, id: u32) -> Outcome {
         headers,
     };
     super::http::shaped(fault, resp)
+}
+
+/// `POST .../consumergroups` (create) and `GET` (list).
+fn groups(req: &Request, _world: &World, store: &Store) -> Outcome {
+    let mut st = store.lock();
+    match req.method.as_str() {
+        "GET" => ok_json(Value::Array(
+            st.groups
+                .iter()
+                .map(|(n, g)| json!({"name": n, "timeout": g.timeout, "order": g.order}))
+                .collect(),
+        )),
+        "POST" => {
+            let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+                return error(400, "PostBodyInvalid", "the body is not JSON");
+            };
+            let Some(name) = body.get("consumerGroup").and_then(Value::as_str) else {
+                return error(400, "PostBodyInvalid", "consumerGroup is missing");
+            };
+            if st.groups.contains_key(name) {
+                return error(
+                    400,
+                    "ConsumerGroupAlreadyExist",
+                    &format!("consumer group {name} already exists"),
+                );
+            }
+            let timeout = body.get("timeout").and_then(Value::as_u64).unwrap_or(60);
+            if timeout == 0 || timeout > 86_400 {
+                return error(400, "ParameterInvalid", "timeout must be 1 to 86400");
+            }
+            st.groups.insert(
+                name.to_string(),
+                SimGroup {
+                    timeout,
+                    order: body.get("order").and_then(Value::as_bool).unwrap_or(false),
+                    consumers: BTreeMap::new(),
+                    owner: BTreeMap::new(),
+                    releasing: BTreeSet::new(),
+                    checkpoints: BTreeMap::new(),
+                },
+            );
+            ok_json(Value::Null)
+        }
+        _ => error(405, "MethodNotAllowed", "method not allowed"),
+    }
+}
+
+/// The calls on one consumer group: heartbeat, checkpoints, update,
+/// delete.
+fn group_call(req: &Request, world: &World, store: &Store, name: &str) -> Outcome {
+    let _ = world;
+    let mut guard = store.lock();
+    let st = &mut *guard;
+    if req.method == "DELETE" {
+        return match st.groups.remove(name) {
+            Some(_) => ok_json(Value::Null),
+            None => error(
+                404,
+                "ConsumerGroupNotExist",
+                "consumer group does not exist",
+            ),
+        };
+    }
+    let shard_ids: Vec<u32> = st.shards.iter().map(|s| s.id).collect();
+    let Some(g) = st.groups.get_mut(name) else {
+        return error(
+            404,
+            "ConsumerGroupNotExist",
+            &format!("consumer group {name} does not exist"),
+        );
+    };
+    let body: Value = if req.body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(&req.body) {
+            Ok(v) => v,
+            Err(_) => return error(400, "PostBodyInvalid", "the body is not JSON"),
+        }
+    };
+    match (req.method.as_str(), req.param("type")) {
+        ("PUT", _) => {
+            if let Some(t) = body.get("timeout").and_then(Value::as_u64) {
+                g.timeout = t;
+            }
+            if let Some(o) = body.get("order").and_then(Value::as_bool) {
+                g.order = o;
+            }
+            ok_json(Value::Null)
+        }
+        ("POST", Some("heartbeat")) => {
+            let Some(consumer) = req.param("consumer").filter(|c| !c.is_empty()) else {
+                return error(400, "ParameterInvalid", "consumer is required");
+            };
+            let Some(held) = body.as_array() else {
+                return error(400, "PostBodyInvalid", "the body is not a list of shards");
+            };
+            let held: BTreeSet<u32> = held
+                .iter()
+                .filter_map(Value::as_u64)
+                .filter_map(|n| u32::try_from(n).ok())
+                .collect();
+            ok_json(json!(heartbeat(g, &shard_ids, consumer, held)))
+        }
+        ("POST", Some("checkpoint")) => {
+            let consumer = req.param("consumer").unwrap_or("");
+            let force = req
+                .param("forceSuccess")
+                .is_none_or(|f| f.eq_ignore_ascii_case("true"));
+            let (Some(shard), Some(cp)) = (
+                body.get("shard")
+                    .and_then(Value::as_u64)
+                    .and_then(|n| u32::try_from(n).ok()),
+                body.get("checkpoint").and_then(Value::as_str),
+            ) else {
+                return error(400, "PostBodyInvalid", "shard and checkpoint are required");
+            };
+            if !shard_ids.contains(&shard) {
+                return error(
+                    404,
+                    "ShardNotExist",
+                    &format!("shard {shard} does not exist"),
+                );
+            }
+            if !force {
+                if !g.consumers.contains_key(consumer) {
+                    return error(400, "ConsumerNotExsit", "the consumer does not exist");
+                }
+                if g.owner.get(&shard).map(String::as_str) != Some(consumer) {
+                    return error(
+                        400,
+                        "ConsumerNotMatch",
+                        "the shard is held by another consumer",
+                    );
+                }
+            }
+            g.checkpoints.insert(
+                shard,
+                (
+                    cp.to_string(),
+                    super::sim_now().timestamp(),
+                    consumer.to_string(),
+                ),
+            );
+            ok_json(Value::Null)
+        }
+        ("GET", None) => {
+            let only: Option<u32> = req.param("shard").and_then(|s| s.parse().ok());
+            let list: Vec<Value> = shard_ids
+                .iter()
+                .filter(|id| only.is_none_or(|o| o == **id))
+                .map(|id| {
+                    let (cp, t, c) = g.checkpoints.get(id).cloned().unwrap_or_default();
+                    json!({"shard": id, "checkpoint": cp, "updateTime": t, "consumer": c})
+                })
+                .collect();
+            ok_json(Value::Array(list))
+        }
+        _ => error(400, "ParameterInvalid", "unknown consumer group call"),
+    }
+}
+
+/// One heartbeat of `consumer` reporting `held`: consumers not heard from
+/// within the timeout lose their shards; a shard its owner stopped
+/// reporting is free; shards are shared out so that counts differ by at
+/// most one, a shard asked back from its owner only once the owner lets
+/// it go. Returns the shards the consumer is to hold.
+fn heartbeat(g: &mut SimGroup, shards: &[u32], consumer: &str, held: BTreeSet<u32>) -> Vec<u32> {
+    let now = std::time::Instant::now();
+    let timeout = std::time::Duration::from_secs(g.timeout);
+    g.consumers
+        .retain(|_, c| now.duration_since(c.last) <= timeout);
+    g.consumers.insert(
+        consumer.to_string(),
+        Consumer {
+            last: now,
+            idle: held.is_empty(),
+        },
+    );
+    let live = &g.consumers;
+    let releasing = &mut g.releasing;
+    // Shards this consumer lets go now are not given back to it by this
+    // very heartbeat (an empty heartbeat releases them).
+    let mut let_go = BTreeSet::new();
+    g.owner.retain(|shard, owner| {
+        // An owner gone silent, or one that no longer reports the shard,
+        // has let it go.
+        let mine = owner == consumer;
+        let keep = live.contains_key(owner.as_str())
+            && shards.contains(shard)
+            && (!mine || held.contains(shard));
+        if !keep {
+            releasing.remove(shard);
+            if mine {
+                let_go.insert(*shard);
+            }
+        }
+        keep
+    });
+    let n = shards.len();
+    let l = g
+        .consumers
+        .iter()
+        .filter(|(name, c)| !c.idle || name.as_str() == consumer)
+        .count()
+        .max(1);
+    let fair = n.div_ceil(l);
+    let mine: Vec<u32> = g
+        .owner
+        .iter()
+        .filter(|(_, o)| o.as_str() == consumer)
+        .map(|(s, _)| *s)
+        .collect();
+    // Too many: the extra are asked back.
+    let keep = mine.len().min(fair);
+    for s in &mine[keep..] {
+        g.releasing.insert(*s);
+    }
+    let mut count = keep;
+    for s in shards {
+        if count >= fair {
+            break;
+        }
+        if !g.owner.contains_key(s) && !let_go.contains(s) {
+            g.owner.insert(*s, consumer.to_string());
+            count += 1;
+        }
+    }
+    g.owner
+        .iter()
+        .filter(|(s, o)| o.as_str() == consumer && !g.releasing.contains(s))
+        .map(|(s, _)| *s)
+        .collect()
 }

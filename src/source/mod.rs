@@ -243,6 +243,23 @@ impl Source {
         }
     }
 
+    /// What every destination confirmed of `app`: its position (an API
+    /// paged by position), for a source that reports it back (a Log
+    /// Service consumer group's checkpoint).
+    pub fn committed(&self, app: App, position: Option<&str>) {
+        if let (Source::Sls(s), App::SlsShard(shard)) = (self, app) {
+            s.committed(shard, position);
+        }
+    }
+
+    /// The run's end, for a source that has something to close (a Log
+    /// Service consumer group: the last checkpoints, the shards released).
+    pub async fn finish(&self) {
+        if let Source::Sls(s) = self {
+            s.finish().await;
+        }
+    }
+
     /// Where a log's time is read, for messages about a log without one.
     pub fn time_words(&self) -> String {
         match self {

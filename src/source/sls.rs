@@ -13,6 +13,7 @@
 //! Wire facts (signing, protobuf, LZ4) are in [`wire`]; the reference is
 //! the vendor's SDKs, summed up in the project's `sls.md`.
 
+mod group;
 pub mod wire;
 
 use super::http::{Answer, Client, HttpOptions, Origin, Proxy};
@@ -175,6 +176,11 @@ pub struct Shard {
     pub readonly: bool,
     /// Its end cursor when the run began.
     pub end: String,
+    /// Whether this run reads it: always, but in a consumer group, where
+    /// only the shards the group gives this consumer are.
+    pub assigned: bool,
+    /// The consumer group's checkpoint (where to resume), when it has one.
+    pub checkpoint: Option<String>,
 }
 
 /// The Log Service client. Cheap to clone.
@@ -193,6 +199,8 @@ pub struct Sls {
     /// Each shard's end, taken when the run began.
     ends: Arc<Mutex<HashMap<u32, String>>>,
     path: std::path::PathBuf,
+    /// The consumer group this run reads in, if any.
+    group: Option<Arc<group::Group>>,
 }
 
 /// What an error answer says: the service's code and message.
@@ -276,6 +284,10 @@ impl Sls {
             secret,
             start: config.start,
             ends: Arc::default(),
+            group: config
+                .consumer_group
+                .as_ref()
+                .map(|name| Arc::new(group::Group::new(name, path))),
             path: path.to_path_buf(),
         })
     }
@@ -471,9 +483,18 @@ impl Sls {
                 .and_then(Value::as_str)
                 .is_some_and(|s| s.eq_ignore_ascii_case("readonly"));
             let end = self.cursor(id, "end").await?;
-            shards.push(Shard { id, readonly, end });
+            shards.push(Shard {
+                id,
+                readonly,
+                end,
+                assigned: true,
+                checkpoint: None,
+            });
         }
         shards.sort_by_key(|s| s.id);
+        if let Some(group) = &self.group {
+            self.join(group, &mut shards).await?;
+        }
         let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
         for s in &shards {
             ends.insert(s.id, s.end.clone());
@@ -505,6 +526,24 @@ impl Sls {
     /// One page: the log groups from the query's cursor, up to the end
     /// the run began with.
     pub async fn fetch(&self, app: App, q: &Query) -> Result<Page, SourceError> {
+        if let Some(group) = &self.group
+            && group.lost(q.shard)
+        {
+            // Given to another consumer: this run reads no more of it (the
+            // position stays where it is).
+            warn!(
+                "{app}: the consumer group gave this shard to another consumer; this run reads no more of it"
+            );
+            return Ok(Page {
+                events: Vec::new(),
+                next: None,
+                url: None,
+                position: None,
+                malformed: 0,
+                lossy: false,
+                repaired: 0,
+            });
+        }
         let start = match &q.from {
             From::Cursor(c) => c.clone(),
             From::Begin => self.cursor(q.shard, "begin").await?,
@@ -612,6 +651,22 @@ impl Sls {
                 read_pull(&answer, cursor)
             })
             .await
+    }
+
+    /// What every destination confirmed of `shard`: its position (the
+    /// cursor to resume from) goes to the consumer group as its
+    /// checkpoint, soon (in the background, the latest per shard).
+    pub fn committed(&self, shard: u32, position: Option<&str>) {
+        if let (Some(group), Some(p)) = (&self.group, position) {
+            group.note_checkpoint(shard, p);
+        }
+    }
+
+    /// The run's end: the last checkpoints saved, the shards released.
+    pub async fn finish(&self) {
+        if let Some(group) = &self.group {
+            self.leave(group).await;
+        }
     }
 
     /// `check`: the credentials, the project and the Logstore (listing
