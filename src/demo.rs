@@ -34,7 +34,8 @@ pub async fn prepare(args: &mut ExportArgs, output_given: bool) -> std::io::Resu
     let sim = SimOnly::try_parse_from(["simulate", "--events", "400", "--vendor", sim_vendor])
         .map_err(|e| std::io::Error::other(e.to_string()))?
         .sim;
-    let (tenant, key_id, key_secret, token) = (
+    let (logstore, tenant, key_id, key_secret, token) = (
+        sim.logstore.clone(),
         sim.tenant.clone(),
         sim.key_id.clone(),
         sim.key_secret.clone(),
@@ -58,6 +59,15 @@ pub async fn prepare(args: &mut ExportArgs, output_given: bool) -> std::io::Resu
             "apikey": key_id,
             "apisecret": key_secret,
             "orgurl": "https://example.edu",
+        }),
+        Vendor::Sls => serde_json::json!({
+            "source": "sls",
+            "endpoint": format!("http://{}", simulator.addr),
+            "project": tenant,
+            "logstore": logstore,
+            "access_key_id": key_id,
+            "access_key_secret": key_secret,
+            "start": "begin",
         }),
         Vendor::Rest => serde_json::json!({
             "source": "rest",

@@ -420,3 +420,62 @@ fn a_consumer_groups_checkpoints_carry_a_backfill_to_another_host() {
     c.file_cmd().assert().success();
     assert_each_once(&ids(&c), 900);
 }
+
+#[test]
+fn the_seed_programs_kv_form_check_and_status() {
+    let sim = sim(&["--events", "140", "--shards", "2"]);
+    let a = agent(&sim, json!({"consumer_group": "siem-export"}));
+    // check: the credentials, the Logstore, the group (absent yet).
+    let out = a
+        .cmd()
+        .args(["check", "-o", "FILE", "-f"])
+        .arg(a.path("check.out"))
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("PASS Logstore demo-logs: 2 shards (0 readonly)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("PASS consumer group siem-export: absent: the first run creates it"),
+        "{text}"
+    );
+    // The seed's `||key=value`, one line per log, hostile values kept in
+    // their pair.
+    let path = a.path("out.kv");
+    a.cmd()
+        .args(["-o", "FILE", "--format", "kv", "--kv-separator", "||", "-f"])
+        .arg(&path)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 140);
+    for line in &lines {
+        assert!(line.starts_with("||"), "{line}");
+        assert!(!line.contains("||__time__="), "{line}");
+        // Every unescaped separator starts a pair `key=`.
+        let pairs = line.split("||").skip(1);
+        for p in pairs {
+            assert!(p.contains('='), "{p:?} in {line}");
+        }
+    }
+    assert!(text.contains("||_id=sls-00000000||"));
+    // status: each shard's cursor.
+    let out = assert_cmd::Command::new(util::agent::bin())
+        .arg("status")
+        .arg("--config")
+        .arg(a.config_path())
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("shard-0: cursor") && text.contains("shard-1: cursor"),
+        "{text}"
+    );
+}

@@ -591,6 +591,10 @@ pub struct ExportArgs {
     #[arg(long = "leef-delimiter", default_value = "x09", value_name = "CHAR|xHH", value_parser = crate::encode::leef::parse_delimiter, help_heading = "Format")]
     pub leef_delimiter: u8,
 
+    /// With --format kv: write `SEPkey=value` pairs, the form of the Log Service seed program (`--kv-separator '||'`), instead of Splunk's `key="value"`.
+    #[arg(long = "kv-separator", value_name = "SEP", value_parser = parse_kv_separator, help_heading = "Format")]
+    pub kv_separator: Option<([u8; 4], u8)>,
+
     /// Syslog header [default: rfc5424 to a network target, the local syslog(3) form to a unix socket, none to STREAM and FILE; or the --siem preset's].
     #[arg(long = "syslog-format", ignore_case = true, help_heading = "Format")]
     pub syslog_format: Option<SyslogFormatArg>,
@@ -716,6 +720,10 @@ pub struct ExportArgs {
     /// came from the environment, not the command line (set by main).
     #[arg(skip)]
     pub credentials_from_env: Vec<&'static str>,
+}
+
+fn parse_kv_separator(s: &str) -> Result<([u8; 4], u8), String> {
+    crate::encode::kv::parse_separator(s)
 }
 
 /// Moves a subcommand named after global options to the front, so that

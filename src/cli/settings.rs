@@ -685,10 +685,16 @@ fn encoder(a: &ExportArgs, output: &Output) -> Result<Encoder, SettingsError> {
             delimiter: a.leef_delimiter,
         },
         FormatArg::Leef1 => Format::Leef1,
-        FormatArg::Kv => Format::Kv,
+        FormatArg::Kv => match a.kv_separator {
+            Some((sep, len)) => Format::KvSeparated { sep, len },
+            None => Format::Kv,
+        },
         FormatArg::Json => Format::Json,
         FormatArg::Rfc5424 => Format::Rfc5424,
     };
+    if a.kv_separator.is_some() && !matches!(format, Format::KvSeparated { .. }) {
+        return err("--kv-separator applies to --format kv only".to_string());
+    }
     // Local syslog sockets (SYSLOG, REMOTE to a path) get what syslog(3)
     // writes unless asked otherwise; the daemon adds host and time.
     let local = matches!(

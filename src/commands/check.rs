@@ -109,6 +109,11 @@ pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Ch
                     ),
                     &mut all,
                 );
+                if let crate::source::Source::Sls(sls) = &source {
+                    for (what, r) in sls.probe_details().await {
+                        push(check(what, r.map_err(|e| one_line(&e))), &mut all);
+                    }
+                }
                 for app in settings.streams(config) {
                     let r = source
                         .probe_stream(app)

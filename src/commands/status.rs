@@ -64,7 +64,12 @@ fn one(
     let configured = loaded.as_ref().map(|c| c.source).unwrap_or_default();
     let cursors = CursorFile::load_any(&dir.join(STATE_FILE), configured)?;
     let mut apps = serde_json::Map::new();
-    for &app in cursors.source.streams() {
+    // A Log Service's streams are its shards, as the last run saved them.
+    let streams: Vec<crate::event::App> = match cursors.source {
+        crate::event::Vendor::Sls => cursors.cursors.keys().copied().collect(),
+        v => v.streams().to_vec(),
+    };
+    for app in streams {
         let c = cursors.cursor(app);
         apps.insert(
             app.to_string(),

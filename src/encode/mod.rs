@@ -110,6 +110,9 @@ pub enum Format {
     Leef1,
     /// Splunk `key="value"` pairs.
     Kv,
+    /// `SEPkey=value` pairs (`--kv-separator`, the Log Service seed
+    /// program's form): the separator's bytes, 1 to 4.
+    KvSeparated { sep: [u8; 4], len: u8 },
     /// One JSON object.
     Json,
     /// Every field as RFC 5424 structured data, the message as MSG.
@@ -145,6 +148,9 @@ impl Format {
             }
             Format::Leef1 => leef::write(ev, version, leef::Version::V1, out, budget),
             Format::Kv => kv::write(ev, out, budget),
+            Format::KvSeparated { sep, len } => {
+                kv::write_separated(ev, &sep[..usize::from(len)], out, budget)
+            }
             Format::Json => json::write(ev, out, budget),
             Format::Rfc5424 => sd::write(ev, bom, out, budget),
         }

@@ -679,6 +679,58 @@ impl Sls {
         Ok(list.as_array().map_or(0, Vec::len))
     }
 
+    /// `check`, beyond the credentials: the Logstore's shards and the
+    /// consumer group, each a line (what, and what was found).
+    pub async fn probe_details(&self) -> Vec<(String, Result<String, SourceError>)> {
+        let mut out = Vec::new();
+        let path = format!("/logstores/{}/shards", self.logstore);
+        let shards = self
+            .call(Method::GET, &path, &[], None, &[])
+            .await
+            .and_then(|a| {
+                serde_json::from_slice::<Value>(&a.body)
+                    .map_err(|e| SourceError::BadPage(format!("the shard list is not JSON ({e})")))
+            })
+            .map(|v| {
+                let list = v.as_array().cloned().unwrap_or_default();
+                let readonly = list
+                    .iter()
+                    .filter(|s| s.get("status").and_then(Value::as_str) == Some("readonly"))
+                    .count();
+                format!("{} shards ({readonly} readonly)", list.len())
+            });
+        out.push((format!("Logstore {}", self.logstore), shards));
+        if let Some(g) = &self.group {
+            let path = format!("/logstores/{}/consumergroups", self.logstore);
+            let found =
+                self.call(Method::GET, &path, &[], None, &[])
+                    .await
+                    .and_then(|a| {
+                        serde_json::from_slice::<Value>(&a.body).map_err(|e| {
+                            SourceError::BadPage(format!("the consumer groups are not JSON ({e})"))
+                        })
+                    })
+                    .map(|v| {
+                        let this = v.as_array().into_iter().flatten().find(|c| {
+                            c.get("name").and_then(Value::as_str) == Some(g.name.as_str())
+                        });
+                        match this {
+                            Some(c) => format!(
+                                "exists (timeout {} s); this host is consumer {}",
+                                c.get("timeout").and_then(Value::as_u64).unwrap_or(0),
+                                g.consumer
+                            ),
+                            None => format!(
+                                "absent: the first run creates it; this host is consumer {}",
+                                g.consumer
+                            ),
+                        }
+                    });
+            out.push((format!("consumer group {}", g.name), found));
+        }
+        out
+    }
+
     /// The service's clock, from a signed request's answer.
     pub async fn server_now(&self) -> Option<DateTime<Utc>> {
         let path = format!("/logstores/{}/shards", self.logstore);
