@@ -479,3 +479,84 @@ fn the_seed_programs_kv_form_check_and_status() {
         "{text}"
     );
 }
+
+/// SIGKILL at random moments of a run's first 0.4 s, twelve times, then a
+/// run to the end: every log at least once, and the repeats per kill
+/// within what a kill can repeat to a FILE (one flush batch of 256 KiB,
+/// and the logs confirmed while the cursor file's next write waited).
+#[test]
+fn sigkill_storms_repeat_no_more_than_was_in_flight() {
+    use siem_agent::state::writer::SPACING;
+    use std::time::{Duration, Instant};
+    const EVENTS: usize = 20_000;
+    const RATE: usize = 8_000;
+    let sim = sim(&[
+        "--events",
+        &EVENTS.to_string(),
+        "--per-second",
+        "300",
+        "--shards",
+        "4",
+        "--plain",
+    ]);
+    let a = agent(&sim, json!({}));
+    let args: Vec<String> = [
+        "-o",
+        "FILE",
+        "--format",
+        "json",
+        "--rate",
+        &RATE.to_string(),
+        "-f",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([a.path("out.log").to_str().unwrap().to_string()])
+    .collect();
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    println!("seed {seed}");
+    let mut kills = 0;
+    for _ in 0..12 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let at = Duration::from_millis((seed >> 33) % 400);
+        let mut child = a.process().args(&args).spawn().unwrap();
+        let started = Instant::now();
+        let mut ended = false;
+        while started.elapsed() < at {
+            if child.try_wait().unwrap().is_some() {
+                ended = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2)); // the kill moment, not a synchronisation
+        }
+        if !ended {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    let out = a.process().args(&args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = ids(&a);
+    let unique: HashSet<&String> = got.iter().collect();
+    assert_eq!(unique.len(), EVENTS, "every log at least once");
+    assert!(kills >= 6, "only {kills} kills hit a running agent");
+    let bytes = std::fs::metadata(a.path("out.log")).unwrap().len() as usize;
+    let avg = bytes / got.len().max(1);
+    let per_kill = 4 * 64 * 1024 / avg + 1 + RATE * (SPACING.as_millis() as usize + 3) / 1000 + 1;
+    let repeats = got.len() - unique.len();
+    println!("{repeats} repeats after {kills} kills (bound {per_kill} per kill)");
+    assert!(
+        repeats <= kills * per_kill,
+        "{repeats} repeats > {kills} kills x {per_kill}"
+    );
+}

@@ -228,6 +228,7 @@ fn sls_streams(
                 }
                 c.position = Some(cp.to_string());
                 c.skip = 0;
+                c.timestamp = s.checkpoint_time.or(c.timestamp);
             }
         }
         let saved = cursors

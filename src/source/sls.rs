@@ -179,8 +179,11 @@ pub struct Shard {
     /// Whether this run reads it: always, but in a consumer group, where
     /// only the shards the group gives this consumer are.
     pub assigned: bool,
-    /// The consumer group's checkpoint (where to resume), when it has one.
+    /// The consumer group's checkpoint (where to resume), when it has
+    /// one, and when the service received the log group there (for the
+    /// lag `status` shows).
     pub checkpoint: Option<String>,
+    pub checkpoint_time: Option<DateTime<Utc>>,
 }
 
 /// The Log Service client. Cheap to clone.
@@ -489,6 +492,7 @@ impl Sls {
                 end,
                 assigned: true,
                 checkpoint: None,
+                checkpoint_time: None,
             });
         }
         shards.sort_by_key(|s| s.id);
@@ -500,6 +504,27 @@ impl Sls {
             ends.insert(s.id, s.end.clone());
         }
         Ok(shards)
+    }
+
+    /// `GetCursorTime`: when the service received the log group at
+    /// `cursor` (the end's: the last one's).
+    async fn cursor_time(&self, shard: u32, cursor: &str) -> Result<DateTime<Utc>, SourceError> {
+        let path = format!("/logstores/{}/shards/{shard}", self.logstore);
+        let answer = self
+            .call(
+                Method::GET,
+                &path,
+                &[("type", "cursor_time"), ("cursor", cursor)],
+                None,
+                &[],
+            )
+            .await?;
+        let v: Value = serde_json::from_slice(&answer.body)
+            .map_err(|e| SourceError::BadPage(format!("a cursor time is not JSON ({e})")))?;
+        v.get("cursor_time")
+            .and_then(Value::as_i64)
+            .and_then(|t| DateTime::from_timestamp(t, 0))
+            .ok_or_else(|| SourceError::BadPage("a cursor time answer names no time".into()))
     }
 
     /// `GetCursor` from `begin`, `end` or a unix time.

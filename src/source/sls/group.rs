@@ -198,6 +198,11 @@ impl Sls {
         for s in shards.iter_mut() {
             s.assigned = given.contains(&s.id);
             s.checkpoint = checkpoints.get(&s.id).cloned();
+            if let (true, Some(cp)) = (s.assigned, &s.checkpoint) {
+                // For the lag only: a service that cannot tell is no
+                // reason to stop.
+                s.checkpoint_time = self.cursor_time(s.id, cp).await.ok();
+            }
         }
         info!(
             "consumer group {} as {}: this run reads shards {:?} of {}",
