@@ -19,7 +19,8 @@
 #
 #   ./install.sh --test-deps
 #       Installs the Debian packages the test suite needs (a real rsyslog
-#       with RELP and TLS), if they are missing. Needs root.
+#       with RELP and TLS), if they are missing (needs root), and the Log
+#       Service's Python SDK in target/sdk-venv.
 set -eu
 
 prefix=/usr/local
@@ -50,24 +51,38 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$test_deps" = 1 ]; then
-    packages="rsyslog rsyslog-relp rsyslog-gnutls openssl faketime time"
+    packages="rsyslog rsyslog-relp rsyslog-gnutls openssl faketime time python3-venv"
     missing=
     for p in $packages; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
     done
     if [ -z "$missing" ]; then
         echo "test dependencies present:$(for p in $packages; do printf ' %s' "$p"; done)"
-        exit 0
+    else
+        sudo=
+        if [ "$(id -u)" != 0 ]; then
+            command -v sudo >/dev/null 2>&1 || { echo "install.sh: installing$missing needs root" >&2; exit 1; }
+            sudo=sudo
+        fi
+        echo "installing:$missing"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+        echo "test dependencies installed"
     fi
-    sudo=
-    if [ "$(id -u)" != 0 ]; then
-        command -v sudo >/dev/null 2>&1 || { echo "install.sh: installing$missing needs root" >&2; exit 1; }
-        sudo=sudo
+    # The Log Service's official Python SDK, which tests/sls_sdk.rs runs
+    # against the simulator, in a virtual environment of its own
+    # (target/sdk-venv; nothing installed system-wide).
+    venv=$here/target/sdk-venv
+    want=$(cat "$here/tests/sdk/requirements.txt")
+    if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$want" ]; then
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/tests/sdk/requirements.txt"
+        printf '%s\n' "$want" >"$venv/.installed"
+        echo "installed in target/sdk-venv: the Log Service SDK ($(head -n1 "$here/tests/sdk/requirements.txt") and what it needs)"
+    else
+        echo "present in target/sdk-venv: the Log Service SDK"
     fi
-    echo "installing:$missing"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
-    echo "test dependencies installed"
     exit 0
 fi
 
