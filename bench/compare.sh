@@ -61,7 +61,8 @@ sink=127.0.0.1:$(cat "$work/sink")
 dest=$sink
 
 counted="$work/sink.count"
-received() { cat "$counted" 2>/dev/null || echo 0; }
+# The sinks write "COUNT" (sink.py) or "COUNT BYTES" (rate_sink.py).
+received() { awk '{ print $1; exit }' "$counted" 2>/dev/null || echo 0; }
 
 # Runs a command under bench/rusage.py (CPU to the microsecond, peak RSS by
 # GNU time); prints "logs cpu_us_per_log wall logs_per_s peak_kib".
