@@ -266,10 +266,15 @@ fn quotas_server_errors_and_broken_bodies_are_retried_never_taken_as_data() {
         "1",
         "--plain",
         "--faults",
-        "429,403,500,503,truncate,reset,malformed,corrupt,ok,corrupt",
+        "429,403,500,503,truncate,reset,malformed,corrupt,ok,corrupt,slow",
+        "--slow-ms",
+        "3000",
     ]);
     let a = agent(&sim, json!({}));
-    a.file_cmd().args(["--retries", "12"]).assert().success();
+    a.file_cmd()
+        .args(["--retries", "12", "--http-timeout", "1"])
+        .assert()
+        .success();
     assert_each_once(&ids(&a), 400);
     let log = a.log();
     for said in [

@@ -221,7 +221,8 @@ pub fn parse_facility(s: &str) -> Result<u8, String> {
 
 /// The syslog severity (RFC 5424 numbering) for a log's own severity:
 /// critical and high 2 (crit), error 3 (err), warning and medium 4
-/// (warning), low 5 (notice), informational 6 (info), anything else 5.
+/// (warning), low 5 (notice), informational 6 (info), anything else 5
+/// (6 for a Log Service log, as the seed program writes every log).
 pub fn syslog_severity(ev: &Event) -> u8 {
     match ev.severity().as_deref() {
         Some("critical") | Some("high") => 2,
@@ -229,6 +230,8 @@ pub fn syslog_severity(ev: &Event) -> u8 {
         Some("warning") | Some("medium") => 4,
         Some("low") => 5,
         Some("informational") => 6,
+        // The Log Service seed program's default.
+        _ if matches!(ev.app, crate::event::App::SlsShard(_)) => 6,
         _ => 5,
     }
 }
