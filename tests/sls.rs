@@ -137,11 +137,10 @@ fn a_run_cut_inside_a_log_group_resumes_at_the_first_unconfirmed_log() {
 }
 
 #[test]
-fn a_shard_split_during_a_run_loses_nothing_and_the_finished_parent_leaves_the_state() {
+fn a_shard_split_during_a_run_loses_nothing_and_the_finished_parent_is_read_no_more() {
     // The first readwrite shard splits at the third pull (in the second
     // run, after it listed the shards); logs then go to its two children,
-    // which the third run finds; the parent, read to its end there, is
-    // dropped by the fourth.
+    // which the third run finds; the parent is read to its end there.
     let sim = sim(&[
         "--events",
         "600",
@@ -175,10 +174,63 @@ fn a_shard_split_during_a_run_loses_nothing_and_the_finished_parent_leaves_the_s
         apps.contains("shard-2") && apps.contains("shard-3"),
         "{apps:?}"
     );
+    // The parent, read to its end, is read no more (its position stays,
+    // so that it is not taken for a new shard).
     let state = a.state().unwrap();
-    let cursors = state["cursors"].as_object().unwrap();
-    assert!(!cursors.contains_key("shard-0"), "{state}");
-    assert!(a.log().contains("shard-0: readonly"), "{}", a.log());
+    assert!(
+        state["cursors"]["shard-0"]["position"].is_string(),
+        "{state}"
+    );
+    let lines = a.json_lines().len();
+    a.file_cmd().assert().success();
+    let last: Vec<String> = a.json_lines()[lines..]
+        .iter()
+        .map(|v| v["app"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!last.contains(&"shard-0".to_string()), "{last:?}");
+    assert_each_once(&ids(&a), a.json_lines().len());
+}
+
+#[test]
+fn a_new_shard_starts_at_its_beginning_even_when_the_first_run_started_at_the_end() {
+    // "start": "end": the first run skips the 400 logs there; 20 arrive
+    // with each pull after; the first readwrite shard splits at the
+    // second pull, and its children (new shards) are read from their
+    // beginning.
+    let sim = sim(&[
+        "--events",
+        "400",
+        "--shards",
+        "2",
+        "--plain",
+        "--arrive",
+        "20",
+        "--split-after",
+        "2",
+    ]);
+    let a = agent(&sim, json!({"start": "end"}));
+    for _ in 0..4 {
+        a.file_cmd().assert().success();
+    }
+    let got = ids(&a);
+    assert!(
+        got.iter().all(|id| id.as_str() >= "sls-00000400"),
+        "{got:?}"
+    );
+    let set: HashSet<&String> = got.iter().collect();
+    assert_eq!(set.len(), got.len(), "repeats");
+    // Every log that arrived before the last run began, none skipped.
+    let last = got.iter().max().unwrap()[4..].parse::<usize>().unwrap();
+    for i in 400..=last {
+        let id = format!("sls-{i:08}");
+        assert!(set.contains(&id), "{id} skipped");
+    }
+    assert!(
+        a.log()
+            .contains("a new shard; exporting it from its beginning"),
+        "{}",
+        a.log()
+    );
 }
 
 #[test]

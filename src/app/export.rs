@@ -13,7 +13,7 @@ use crate::source::Source;
 use crate::state::status::RunState;
 use crate::state::writer::StateWriter;
 use crate::state::{CursorFile, LOCK_FILE, Lock, STATE_FILE, STATUS_FILE, StateDir, Status};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// One config's run under `settings`: the lock taken, the config read,
 /// its streams exported from their cursors to the destinations, the
@@ -203,9 +203,10 @@ pub async fn export(
 }
 
 /// A Log Service's streams: its shards, but those that are readonly and
-/// were read to their end (they hold nothing more, ever); shards the
-/// Logstore no longer lists (their data expired) leave the state file, as
-/// do finished ones.
+/// were read to their end (they hold nothing more, ever; their position
+/// stays in the state file, so that a shard without one is known to be
+/// new) and those a consumer group gives to other hosts. Shards the
+/// Logstore no longer lists (their data expired) leave the state file.
 fn sls_streams(
     shards: Vec<crate::source::sls::Shard>,
     cursors: &mut CursorFile,
@@ -213,8 +214,19 @@ fn sls_streams(
 ) -> Vec<crate::event::App> {
     use crate::event::App;
     let mut apps = Vec::with_capacity(shards.len());
+    // Not the first run: a shard without a position is new (a split's or
+    // a merge's), and starts at its beginning whatever "start" says, so
+    // that nothing written to it before this run is skipped.
+    let known = !reset && cursors.cursors.values().any(|c| c.position.is_some());
     for s in &shards {
         let app = App::SlsShard(s.id);
+        if known && s.checkpoint.is_none() {
+            let c = cursors.cursors.entry(app).or_default();
+            if c.position.is_none() {
+                info!("{app}: a new shard; exporting it from its beginning");
+                c.timestamp = Some(chrono::DateTime::UNIX_EPOCH);
+            }
+        }
         // In a consumer group, the group's checkpoint is where the shard
         // resumes, unless this host's state is inside the page it names
         // (the same cursor: this host saved it).
@@ -236,10 +248,9 @@ fn sls_streams(
             .get(&app)
             .and_then(|c| c.position.as_deref());
         if s.readonly && !reset && saved == Some(s.end.as_str()) {
-            info!(
-                "{app}: readonly (split or merged) and read to its end: done, dropped from the state"
-            );
-            cursors.cursors.remove(&app);
+            // Kept in the state until the Logstore drops the shard (its
+            // data expires): a shard without a position is a new one.
+            debug!("{app}: readonly (split or merged) and read to its end: done");
             continue;
         }
         if s.assigned {
