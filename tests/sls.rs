@@ -234,6 +234,23 @@ fn a_new_shard_starts_at_its_beginning_even_when_the_first_run_started_at_the_en
 }
 
 #[test]
+fn reset_and_start_date_work_as_for_every_source() {
+    let sim = sim(&["--events", "300", "--shards", "2", "--plain"]);
+    let a = agent(&sim, json!({}));
+    a.file_cmd().assert().success();
+    assert_each_once(&ids(&a), 300);
+    // -r: from "start" again (here the beginning).
+    a.file_cmd().arg("-r").assert().success();
+    assert_eq!(ids(&a).len(), 600);
+    // --start_date long ago: everything again.
+    a.file_cmd()
+        .args(["--start_date", "2020-01-01"])
+        .assert()
+        .success();
+    assert_eq!(ids(&a).len(), 900);
+}
+
+#[test]
 fn a_cursor_the_service_no_longer_knows_is_said_and_the_shard_read_from_its_oldest_log() {
     let sim = sim(&["--events", "200", "--shards", "1", "--plain"]);
     let a = agent(&sim, json!({}));

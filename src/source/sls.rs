@@ -942,6 +942,71 @@ mod tests {
         assert!(!valid_name("has space"));
     }
 
+    fn answer(headers: &[(&'static str, String)], body: Vec<u8>) -> Answer {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        Answer {
+            status: reqwest::StatusCode::OK,
+            headers: h,
+            body,
+        }
+    }
+
+    #[test]
+    fn pull_answers_plain_or_lz4_are_read_and_broken_ones_refused() {
+        let g = wire::LogGroup {
+            logs: vec![wire::Log {
+                time: 1_700_000_000,
+                time_ns: None,
+                contents: vec![("k".into(), "v".into())],
+            }],
+            ..wire::LogGroup::default()
+        };
+        let mut raw = Vec::new();
+        wire::encode_group(&g, &mut raw);
+        wire::encode_group(&g, &mut raw);
+        let base = |extra: Vec<(&'static str, String)>| {
+            let mut h = vec![
+                ("x-log-cursor", "Tk9=".to_string()),
+                ("x-log-count", "2".to_string()),
+                ("x-log-bodyrawsize", raw.len().to_string()),
+            ];
+            h.extend(extra);
+            h
+        };
+        // Plain, as a server that does not compress answers.
+        let (groups, next, _) = read_pull(&answer(&base(vec![]), raw.clone()), "Q1=").unwrap();
+        assert_eq!((groups.len(), next.as_str()), (2, "Tk9="));
+        // LZ4.
+        let lz4 = base(vec![("x-log-compresstype", "lz4".into())]);
+        let (groups, _, _) = read_pull(&answer(&lz4, wire::lz4_compress(&raw)), "Q1=").unwrap();
+        assert_eq!(groups, vec![g.clone(), g]);
+        // Cut short, corrupt, miscounted, another compression, no cursor.
+        let cut = read_pull(&answer(&base(vec![]), raw[..raw.len() - 3].to_vec()), "Q1=");
+        assert!(matches!(cut, Err(SourceError::BadPage(_))));
+        let mut bad = wire::lz4_compress(&raw);
+        bad.truncate(bad.len() / 2);
+        assert!(read_pull(&answer(&lz4, bad), "Q1=").is_err());
+        let mut three = base(vec![]);
+        three[1].1 = "3".into();
+        assert!(read_pull(&answer(&three, raw.clone()), "Q1=").is_err());
+        let zstd = base(vec![("x-log-compresstype", "zstd".into())]);
+        assert!(read_pull(&answer(&zstd, raw.clone()), "Q1=").is_err());
+        let mut none = base(vec![]);
+        none.remove(0);
+        assert!(read_pull(&answer(&none, raw.clone()), "Q1=").is_err());
+        // The end: nothing, the cursor where it was.
+        let end = vec![
+            ("x-log-cursor", "Q1=".to_string()),
+            ("x-log-count", "0".to_string()),
+            ("x-log-bodyrawsize", "0".to_string()),
+        ];
+        let (groups, next, _) = read_pull(&answer(&end, Vec::new()), "Q1=").unwrap();
+        assert!(groups.is_empty() && next == "Q1=");
+    }
+
     #[test]
     fn error_bodies_are_read() {
         let b = error_body(r#": {"errorCode":"ReadQuotaExceed","errorMessage":"slow down"}"#);
