@@ -43,17 +43,6 @@ pub struct CirrusKeys {
     pub orgurl: Option<String>,
 }
 
-/// The Log Service's keys from the command line or the environment.
-#[derive(Clone, Debug, Default)]
-pub struct SlsKeys {
-    pub endpoint: Option<String>,
-    pub project: Option<String>,
-    pub logstore: Option<String>,
-    pub access_key_id: Option<String>,
-    pub access_key_secret: Option<Secret>,
-    pub consumer_group: Option<String>,
-}
-
 /// Everything a run needs, checked.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -65,8 +54,9 @@ pub struct Settings {
     /// `--apikey`, `--apisecret`, `--apiurl`, `--orgurl` (Cirrus), over
     /// config.json's.
     pub cirrus_keys: CirrusKeys,
-    /// `--sls-*` (Log Service), over config.json's.
-    pub sls_keys: SlsKeys,
+    /// `--sls-*` (Log Service), over config.json's: the keys given (its
+    /// `start` is config.json's alone).
+    pub sls_keys: crate::source::sls::Config,
     /// Options of one source or another (`--limit`, `--until`, `--query`).
     pub source_options: crate::source::Options,
     /// `-x`: one request only, the cursor not moved.
@@ -346,7 +336,7 @@ impl Settings {
                 apiurl: a.apiurl.clone(),
                 orgurl: a.orgurl.clone(),
             },
-            sls_keys: SlsKeys {
+            sls_keys: crate::source::sls::Config {
                 endpoint: a.sls_endpoint.clone(),
                 project: a.sls_project.clone(),
                 logstore: a.sls_logstore.clone(),
@@ -356,6 +346,7 @@ impl Settings {
                     Secret::new(t.clone())
                 }),
                 consumer_group: a.sls_consumer_group.clone(),
+                start: Default::default(),
             },
             source_options: crate::source::Options {
                 cirrus: crate::source::cirrus::Options {

@@ -465,10 +465,7 @@ impl Sls {
     /// Lists the shards and takes each one's end cursor (the run reads up
     /// to it).
     pub async fn shards(&self) -> Result<Vec<Shard>, SourceError> {
-        let path = format!("/logstores/{}/shards", self.logstore);
-        let answer = self.call(Method::GET, &path, &[], None, &[]).await?;
-        let list: Value = serde_json::from_slice(&answer.body)
-            .map_err(|e| SourceError::BadPage(format!("the shard list is not JSON ({e})")))?;
+        let list = self.shard_list().await?;
         let Value::Array(items) = list else {
             return Err(SourceError::BadPage(
                 "the shard list is not a JSON array".into(),
@@ -506,21 +503,29 @@ impl Sls {
         Ok(shards)
     }
 
+    /// A signed request whose answer is JSON (`what` names the answer in
+    /// errors).
+    async fn call_json(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+        what: &str,
+    ) -> Result<Value, SourceError> {
+        let answer = self.call(method, path, query, body, &[]).await?;
+        serde_json::from_slice(&answer.body)
+            .map_err(|e| SourceError::BadPage(format!("{what} is not JSON ({e})")))
+    }
+
     /// `GetCursorTime`: when the service received the log group at
     /// `cursor` (the end's: the last one's).
     async fn cursor_time(&self, shard: u32, cursor: &str) -> Result<DateTime<Utc>, SourceError> {
         let path = format!("/logstores/{}/shards/{shard}", self.logstore);
-        let answer = self
-            .call(
-                Method::GET,
-                &path,
-                &[("type", "cursor_time"), ("cursor", cursor)],
-                None,
-                &[],
-            )
+        let query = [("type", "cursor_time"), ("cursor", cursor)];
+        let v = self
+            .call_json(Method::GET, &path, &query, None, "a cursor time")
             .await?;
-        let v: Value = serde_json::from_slice(&answer.body)
-            .map_err(|e| SourceError::BadPage(format!("a cursor time is not JSON ({e})")))?;
         v.get("cursor_time")
             .and_then(Value::as_i64)
             .and_then(|t| DateTime::from_timestamp(t, 0))
@@ -530,17 +535,10 @@ impl Sls {
     /// `GetCursor` from `begin`, `end` or a unix time.
     async fn cursor(&self, shard: u32, from: &str) -> Result<String, SourceError> {
         let path = format!("/logstores/{}/shards/{shard}", self.logstore);
-        let answer = self
-            .call(
-                Method::GET,
-                &path,
-                &[("type", "cursor"), ("from", from)],
-                None,
-                &[],
-            )
+        let query = [("type", "cursor"), ("from", from)];
+        let v = self
+            .call_json(Method::GET, &path, &query, None, "a cursor answer")
             .await?;
-        let v: Value = serde_json::from_slice(&answer.body)
-            .map_err(|e| SourceError::BadPage(format!("a cursor answer is not JSON ({e})")))?;
         v.get("cursor")
             .and_then(Value::as_str)
             .filter(|c| valid_cursor(c))
@@ -697,44 +695,34 @@ impl Sls {
     /// `check`: the credentials, the project and the Logstore (listing
     /// the shards); how many shards.
     pub async fn probe(&self) -> Result<usize, SourceError> {
+        Ok(self.shard_list().await?.as_array().map_or(0, Vec::len))
+    }
+
+    /// `ListShards`' answer.
+    async fn shard_list(&self) -> Result<Value, SourceError> {
         let path = format!("/logstores/{}/shards", self.logstore);
-        let answer = self.call(Method::GET, &path, &[], None, &[]).await?;
-        let list: Value = serde_json::from_slice(&answer.body)
-            .map_err(|e| SourceError::BadPage(format!("the shard list is not JSON ({e})")))?;
-        Ok(list.as_array().map_or(0, Vec::len))
+        self.call_json(Method::GET, &path, &[], None, "the shard list")
+            .await
     }
 
     /// `check`, beyond the credentials: the Logstore's shards and the
     /// consumer group, each a line (what, and what was found).
     pub async fn probe_details(&self) -> Vec<(String, Result<String, SourceError>)> {
         let mut out = Vec::new();
-        let path = format!("/logstores/{}/shards", self.logstore);
-        let shards = self
-            .call(Method::GET, &path, &[], None, &[])
-            .await
-            .and_then(|a| {
-                serde_json::from_slice::<Value>(&a.body)
-                    .map_err(|e| SourceError::BadPage(format!("the shard list is not JSON ({e})")))
-            })
-            .map(|v| {
-                let list = v.as_array().cloned().unwrap_or_default();
-                let readonly = list
-                    .iter()
-                    .filter(|s| s.get("status").and_then(Value::as_str) == Some("readonly"))
-                    .count();
-                format!("{} shards ({readonly} readonly)", list.len())
-            });
+        let shards = self.shard_list().await.map(|v| {
+            let list = v.as_array().cloned().unwrap_or_default();
+            let readonly = list
+                .iter()
+                .filter(|s| s.get("status").and_then(Value::as_str) == Some("readonly"))
+                .count();
+            format!("{} shards ({readonly} readonly)", list.len())
+        });
         out.push((format!("Logstore {}", self.logstore), shards));
         if let Some(g) = &self.group {
             let path = format!("/logstores/{}/consumergroups", self.logstore);
             let found =
-                self.call(Method::GET, &path, &[], None, &[])
+                self.call_json(Method::GET, &path, &[], None, "the consumer groups")
                     .await
-                    .and_then(|a| {
-                        serde_json::from_slice::<Value>(&a.body).map_err(|e| {
-                            SourceError::BadPage(format!("the consumer groups are not JSON ({e})"))
-                        })
-                    })
                     .map(|v| {
                         let this = v.as_array().into_iter().flatten().find(|c| {
                             c.get("name").and_then(Value::as_str) == Some(g.name.as_str())

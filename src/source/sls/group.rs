@@ -224,17 +224,16 @@ impl Sls {
     /// One heartbeat reporting `held`: the shards the group gives.
     async fn heartbeat(&self, g: &Group, held: &[u32]) -> Result<Vec<u32>, SourceError> {
         let body = serde_json::to_vec(held).unwrap_or_else(|_| b"[]".to_vec());
-        let answer = self
-            .call(
+        let query = [("type", "heartbeat"), ("consumer", g.consumer.as_str())];
+        let v = self
+            .call_json(
                 Method::POST,
                 &self.group_path(g),
-                &[("type", "heartbeat"), ("consumer", &g.consumer)],
+                &query,
                 Some(body),
-                &[],
+                "a heartbeat's answer",
             )
             .await?;
-        let v: Value = serde_json::from_slice(&answer.body)
-            .map_err(|e| SourceError::BadPage(format!("a heartbeat's answer is not JSON ({e})")))?;
         let Value::Array(items) = v else {
             return Err(SourceError::BadPage(
                 "a heartbeat's answer is not a list of shards".into(),
@@ -249,12 +248,15 @@ impl Sls {
 
     /// The group's checkpoints, by shard (those it has).
     async fn checkpoints(&self, g: &Group) -> Result<BTreeMap<u32, String>, SourceError> {
-        let answer = self
-            .call(Method::GET, &self.group_path(g), &[], None, &[])
+        let v = self
+            .call_json(
+                Method::GET,
+                &self.group_path(g),
+                &[],
+                None,
+                "the group's checkpoints",
+            )
             .await?;
-        let v: Value = serde_json::from_slice(&answer.body).map_err(|e| {
-            SourceError::BadPage(format!("the group's checkpoints are not JSON ({e})"))
-        })?;
         let mut out = BTreeMap::new();
         for item in v.as_array().into_iter().flatten() {
             let shard = item
