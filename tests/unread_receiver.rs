@@ -330,7 +330,22 @@ fn unread_then_read(socket_type: &str, tls: Option<Arc<rustls::ServerConfig>>, e
     let listener = listener_with_buffer(RECEIVE_BUFFER);
     let target = listener.local_addr().unwrap().to_string();
     let receiver = Receiver::start(listener, tls.clone(), Reads::First);
-    let quick = [extra, &["--send-timeout", "1", "--send-retries", "2"]].concat();
+    // One stream: the empty Detect stream, ended while Investigate sends,
+    // would confirm the outputs on its own (closing the connection) and
+    // meet the stuck receiver first; what this test watches is one
+    // stream's cursor against what the receiver has.
+    let quick = [
+        extra,
+        &[
+            "--send-timeout",
+            "1",
+            "--send-retries",
+            "2",
+            "--elastica_app",
+            "investigate",
+        ],
+    ]
+    .concat();
     let out = a
         .cmd()
         .args(args(socket_type, &target, &quick))
@@ -411,6 +426,12 @@ fn tls_to_a_receiver_that_never_reads_fails_and_the_cursor_keeps_the_rest() {
 /// what the agent's kernel queues, and then its writes block. Those
 /// connections use up the retries: a new one does not get them all again
 /// because the receiver acknowledged something on it.
+///
+/// One stream (Investigate): a stream that ends while another is still
+/// sending confirms what it was given by closing the connection (the next
+/// frame opens another), a connection more that is no retry; with the
+/// empty Detect stream read side by side, that made 4 connections about
+/// half the time.
 #[test]
 fn tcp_retries_are_not_renewed_by_each_connection_a_stuck_receiver_takes() {
     let sim = Sim::start(&["--events", "20000", "--detect-events", "0"]);
@@ -423,7 +444,14 @@ fn tcp_retries_are_not_renewed_by_each_connection_a_stuck_receiver_takes() {
         .args(args(
             "TCP",
             &target,
-            &["--send-timeout", "1", "--send-retries", "2"],
+            &[
+                "--send-timeout",
+                "1",
+                "--send-retries",
+                "2",
+                "--elastica_app",
+                "investigate",
+            ],
         ))
         .timeout(Duration::from_secs(60))
         .output()
