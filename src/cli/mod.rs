@@ -46,7 +46,7 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
-    /// Serve a simulated CloudSOC API on 127.0.0.1 (for tests and trials).
+    /// Serve a simulated vendor API on 127.0.0.1 (for tests and trials): CloudSOC, Defender for Cloud Apps, Cirrus Identity, declared REST shapes, or Alibaba Cloud Log Service (--vendor).
     Simulate(crate::simulate::SimArgs),
 }
 

@@ -1,7 +1,8 @@
-//! The embedded CloudSOC API simulator (`siem-agent simulate`, `--demo`):
-//! the log export API of `cloudsoc-api.md` on 127.0.0.1, with
-//! deterministic synthetic logs for both apps, hostile field values, and
-//! faults on demand. Small HTTP/1.1 server of its own (GET, keep-alive).
+//! The embedded vendor API simulator (`siem-agent simulate`, `--demo`):
+//! CloudSOC's log export API (`cloudsoc-api.md`), Defender for Cloud Apps,
+//! Cirrus Identity, REST shapes and Alibaba Cloud Log Service on 127.0.0.1,
+//! with deterministic synthetic logs, hostile field values, and faults on
+//! demand. Small HTTP/1.1 server of its own (GET and POST, keep-alive).
 
 mod cirrus;
 pub mod data;
@@ -143,10 +144,13 @@ pub struct SimArgs {
     /// Proxy-Authorization credentials (USER:PASSWORD), else 407.
     #[arg(long = "proxy-auth", value_name = "USER:PASSWORD")]
     pub proxy_auth: Option<String>,
+    /// CloudSOC: the tenant in the URL path; Log Service: the project (the first label of Host).
     #[arg(long, default_value = "demo")]
     pub tenant: String,
+    /// The key the simulator accepts: CloudSOC's key_id, Cirrus's apikey, Log Service's access_key_id.
     #[arg(long = "key-id", default_value = "demo-key")]
     pub key_id: String,
+    /// The secret the simulator accepts: CloudSOC's key_secret, Cirrus's apisecret, Log Service's access_key_secret.
     #[arg(long = "key-secret", default_value = "demo-secret")]
     pub key_secret: String,
 }
