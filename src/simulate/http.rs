@@ -129,6 +129,9 @@ async fn connection(mut stream: TcpStream, world: Arc<World>) -> std::io::Result
             tokio::time::sleep(Duration::from_millis(world.args.latency_ms)).await;
         }
         let outcome = match world.args.vendor {
+            _ if super::oauth::is_token_path(&req, &world) => {
+                Some(Outcome::Answer(super::oauth::token(&req, &world)))
+            }
             super::SimVendor::Mcas => Some(super::mcas::handle(&req, &world)),
             super::SimVendor::Cirrus => Some(super::cirrus::handle(&req, &world)),
             super::SimVendor::Rest => Some(super::rest::handle(&req, &world)),

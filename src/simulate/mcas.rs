@@ -1,6 +1,7 @@
 //! The simulator as Microsoft Defender for Cloud Apps (`--vendor mcas`):
 //! `POST /api/v1/alerts/` and `/api/v1/activities/` with `Authorization:
-//! Token <--token>`, a JSON body `{"filters": {"date": {"gte", "lte"}},
+//! Token <--token>` (or `Bearer` and a token of Entra ID's endpoint, see
+//! `oauth.rs`), a JSON body `{"filters": {"date": {"gte", "lte"}},
 //! "skip", "limit" (at most 100), "sortField": "date", "sortDirection":
 //! "asc"}`, answered `{"data": [...], "hasNext", "total"}`. Every alert of
 //! a second shares one millisecond (ties across pages); every seventh
@@ -24,8 +25,13 @@ pub(crate) fn handle(req: &Request, world: &World) -> Outcome {
         }
     };
     let want = format!("Token {}", a.token);
-    if req.header("authorization") != Some(want.as_str()) {
-        return Outcome::Answer(json_response(401, json!({"detail": "Invalid token."})));
+    match super::oauth::bearer(world, req.header("authorization")) {
+        Some(Ok(())) => {}
+        Some(Err(refused)) => return Outcome::Answer(refused),
+        None if req.header("authorization") != Some(want.as_str()) => {
+            return Outcome::Answer(json_response(401, json!({"detail": "Invalid token."})));
+        }
+        None => {}
     }
     if req.method != "POST" && req.method != "GET" {
         return Outcome::Answer(json_response(405, json!({"detail": "Method not allowed."})));

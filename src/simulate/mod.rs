@@ -8,6 +8,7 @@ mod cirrus;
 pub mod data;
 mod http;
 mod mcas;
+mod oauth;
 mod rest;
 mod sls;
 
@@ -75,6 +76,25 @@ pub struct SimArgs {
     /// Defender for Cloud Apps: the API token the simulator accepts.
     #[arg(long = "token", default_value = "demo-token")]
     pub token: String,
+    /// OAuth 2.0 (a declared REST API's `/oauth2/token`, Entra ID's
+    /// `/<tenant>/oauth2/v2.0/token` for Defender for Cloud Apps): the
+    /// client ID the token endpoint accepts.
+    #[arg(long = "client-id", default_value = "demo-client")]
+    pub client_id: String,
+    /// OAuth 2.0: the client secret the token endpoint accepts.
+    #[arg(long = "client-secret", default_value = "demo-client-secret")]
+    pub client_secret: String,
+    /// OAuth 2.0: how long an access token lives, in seconds (its expires_in).
+    #[arg(
+        long = "token-lifetime",
+        default_value_t = 3600,
+        value_name = "SECONDS"
+    )]
+    pub token_lifetime: u64,
+    /// OAuth 2.0: refuse an access token (401) after N API requests, however
+    /// young (a token revoked early; 0: never).
+    #[arg(long = "token-uses", default_value_t = 0, value_name = "N")]
+    pub token_uses: u64,
     /// Port on 127.0.0.1 (0 = any free port; the chosen one is printed).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
@@ -213,6 +233,8 @@ pub struct Stats {
     pub faults: AtomicU64,
     /// Requests received in proxy form (`GET http://host/path`).
     pub proxied: AtomicU64,
+    /// OAuth 2.0 access tokens issued.
+    pub tokens: AtomicU64,
 }
 
 /// The data and behaviour shared by every connection.
@@ -227,6 +249,8 @@ pub(crate) struct World {
     pub cache: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
     /// The Log Service's shards (`--vendor sls`).
     pub sls: Option<sls::Store>,
+    /// OAuth 2.0 access tokens issued, by value.
+    pub tokens: std::sync::Mutex<std::collections::HashMap<String, oauth::Issued>>,
 }
 
 /// A simulator serving in the background of the current tokio runtime.
@@ -275,6 +299,7 @@ fn world(args: SimArgs) -> std::io::Result<World> {
         stats: Arc::new(Stats::default()),
         auth,
         cache: Default::default(),
+        tokens: Default::default(),
     })
 }
 

@@ -15,6 +15,9 @@
 //!   <--key-secret>`: `{"results": [...]}`, records with a numeric `id`
 //!   and `time` in epoch ms.
 //!
+//! Each also takes a `Bearer` access token of the simulator's token
+//! endpoint (`POST /oauth2/token`, OAuth 2.0 client credentials).
+//!
 //! Every seventh record holds hostile values unless `--plain`; the same
 //! faults as CloudSOC's.
 
@@ -42,11 +45,18 @@ pub(crate) fn handle(req: &Request, world: &World) -> Outcome {
         Shape::Offset => req.header("x-api-key"),
         _ => req.header("authorization"),
     };
-    if given != Some(want.as_str()) {
-        return Outcome::Answer(json_response(
-            401,
-            json!({"errorSummary": "Invalid token provided"}),
-        ));
+    // An access token of the simulator's token endpoint is good for any
+    // shape (OAuth 2.0 client credentials).
+    match super::oauth::bearer(world, req.header("authorization")) {
+        Some(Ok(())) => {}
+        Some(Err(refused)) => return Outcome::Answer(refused),
+        None if given != Some(want.as_str()) => {
+            return Outcome::Answer(json_response(
+                401,
+                json!({"errorSummary": "Invalid token provided"}),
+            ));
+        }
+        None => {}
     }
     let fault = match injected(world, b"[{\"uuid\": ") {
         Ok(f) => f,

@@ -8,7 +8,7 @@
 use super::{RetryPolicy, SourceError, error_chain, jitter};
 use crate::secret::{Secret, redact};
 use chrono::{DateTime, Utc};
-use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use std::future::Future;
 use std::path::Path;
@@ -62,6 +62,9 @@ pub struct Client {
     max_body: usize,
     credentials: &'static str,
     location: &'static str,
+    /// OAuth 2.0: the access token is sent with each request (renewed
+    /// once on a 401).
+    tokens: Option<std::sync::Arc<super::oauth::Tokens>>,
 }
 
 /// A successful answer, its body read.
@@ -137,7 +140,15 @@ impl Client {
             max_body: http.max_body,
             credentials: origin.credentials,
             location: origin.location,
+            tokens: None,
         })
+    }
+
+    /// The client sending an OAuth 2.0 access token of `tokens` with each
+    /// request.
+    pub fn with_tokens(mut self, tokens: super::oauth::Tokens) -> Client {
+        self.tokens = Some(std::sync::Arc::new(tokens));
+        self
     }
 
     /// The API's base URL.
@@ -192,12 +203,38 @@ impl Client {
         // The request's URL, for an error that does not carry it (a
         // timeout reading the body).
         let (client, request) = req.build_split();
-        let request = request.map_err(|e| transport_error(&e, &self.base))?;
+        let mut request = request.map_err(|e| transport_error(&e, &self.base))?;
         let url = request.url().clone();
-        let resp = client
-            .execute(request)
-            .await
-            .map_err(|e| transport_error(&e, &url))?;
+        let resp = match &self.tokens {
+            None => client
+                .execute(request)
+                .await
+                .map_err(|e| transport_error(&e, &url))?,
+            Some(tokens) => {
+                // Boxed: the token endpoint is asked through a client too.
+                let token = Box::pin(tokens.header()).await?;
+                request.headers_mut().insert(AUTHORIZATION, token.clone());
+                let again = request.try_clone();
+                let resp = client
+                    .execute(request)
+                    .await
+                    .map_err(|e| transport_error(&e, &url))?;
+                match again {
+                    // A token revoked or expired ahead of its time: once
+                    // more with a new one.
+                    Some(mut again) if resp.status() == StatusCode::UNAUTHORIZED => {
+                        drop(resp);
+                        let token = Box::pin(tokens.renew(&token)).await?;
+                        again.headers_mut().insert(AUTHORIZATION, token);
+                        client
+                            .execute(again)
+                            .await
+                            .map_err(|e| transport_error(&e, &url))?
+                    }
+                    _ => resp,
+                }
+            }
+        };
         let status = resp.status();
         let headers = resp.headers().clone();
         if !status.is_success() {

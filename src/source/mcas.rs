@@ -22,6 +22,7 @@ use super::{Page, Request, SourceError, body};
 use crate::event::{App, Event, Vendor};
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Method, Url};
 use serde_json::{Value, json};
 use tracing::debug;
@@ -48,23 +49,92 @@ pub struct Query {
 pub struct Config {
     /// The tenant's API URL, always ending in `/`.
     pub api_server: String,
-    /// The API token (or `--token`).
+    /// The legacy API token (or `--token`, which wins over `entra`).
     pub token: Option<Secret>,
+    /// Application context through Microsoft Entra ID (Microsoft's
+    /// recommended way; the legacy token is on a deprecation path).
+    pub entra: Option<Entra>,
     /// `"data_types"`: the streams (default alerts, the seed agent's).
     pub data_types: Vec<App>,
 }
 
+/// An Entra ID application's credentials for Defender for Cloud Apps.
+#[derive(Clone, Debug)]
+pub struct Entra {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Entra's sign-in server (`login_server`; another for a sovereign
+    /// cloud): the token endpoint is `<it><tenant_id>/oauth2/v2.0/token`.
+    pub login: Url,
+}
+
 impl Config {
-    pub const KEYS: [&'static str; 3] = ["api_server", "token", "data_types"];
+    pub const KEYS: [&'static str; 7] = [
+        "api_server",
+        "token",
+        "data_types",
+        "tenant_id",
+        "client_id",
+        "client_secret",
+        "login_server",
+    ];
 
     pub fn parse(keys: &Keys) -> Result<Config, KeyError> {
         let token = keys.optional_nonblank("token")?.map(Secret::new);
+        let client_secret = keys.optional_nonblank("client_secret")?;
+        if let Some(s) = &client_secret {
+            crate::secret::register(s);
+        }
+        let entra = match client_secret {
+            None => {
+                for k in ["tenant_id", "client_id"] {
+                    if keys.get(k).is_some() {
+                        return Err(keys.invalid(
+                            "client_secret",
+                            format!("is missing: {k} is set, and an Entra ID application needs tenant_id, client_id and client_secret"),
+                        ));
+                    }
+                }
+                None
+            }
+            Some(_) if token.is_some() => {
+                return Err(keys.invalid(
+                    "token",
+                    "and client_secret are both set: give the legacy API token or the Entra ID application (tenant_id, client_id, client_secret), not both",
+                ));
+            }
+            Some(secret) => {
+                let login = match keys.optional_nonblank("login_server")? {
+                    None => Url::parse(super::oauth::ENTRA_LOGIN).expect("a URL"),
+                    Some(raw) => Url::parse(&normalize_server(keys.path, "login_server", &raw)?)
+                        .map_err(|e| keys.invalid("login_server", format!("is not a URL ({e})")))?,
+                };
+                let tenant_id = keys.required_str("tenant_id")?.trim().to_string();
+                if !tenant_id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+                {
+                    return Err(keys.invalid(
+                        "tenant_id",
+                        "must be the directory (tenant) ID, a GUID, or its domain name",
+                    ));
+                }
+                Some(Entra {
+                    tenant_id,
+                    client_id: keys.required_str("client_id")?.trim().to_string(),
+                    client_secret: Secret::new(secret),
+                    login,
+                })
+            }
+        };
         let data_types = data_types(keys)?;
         let api_server =
             normalize_server(keys.path, "api_server", &keys.required_str("api_server")?)?;
         Ok(Config {
             api_server,
             token,
+            entra,
             data_types,
         })
     }
@@ -125,13 +195,42 @@ impl Mcas {
     ) -> Result<Mcas, SourceError> {
         let base = Url::parse(&config.api_server)
             .map_err(|e| SourceError::Setup(format!("api_server: {e}")))?;
-        let token = config.token.as_ref().ok_or_else(|| {
-            SourceError::Setup(format!(
-                "{}: field \"token\" is missing (or give --token, or set SIEM_AGENT_MCAS_TOKEN)",
-                path.display()
-            ))
-        })?;
-        let headers = json_api_headers(&format!("Token {}", token.expose()), "the token")?;
+        let (headers, tokens) = match (&config.token, &config.entra) {
+            (Some(token), _) => (
+                json_api_headers(&format!("Token {}", token.expose()), "the token")?,
+                None,
+            ),
+            (None, Some(app)) => {
+                let grant = super::oauth::OAuth2::entra(
+                    &app.login,
+                    &app.tenant_id,
+                    &app.client_id,
+                    app.client_secret.clone(),
+                )
+                .map_err(|e| SourceError::Setup(format!("{}: {e}", path.display())))?;
+                let tokens = super::oauth::Tokens::new(
+                    grant,
+                    path,
+                    "login_server",
+                    format!(
+                        "tenant_id, client_id and client_secret (the Entra ID application's) in {}",
+                        path.display()
+                    ),
+                    http,
+                    proxy,
+                )?;
+                let mut headers = HeaderMap::new();
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+                (headers, Some(tokens))
+            }
+            (None, None) => {
+                return Err(SourceError::Setup(format!(
+                    "{}: field \"token\" is missing (or give --token, or set SIEM_AGENT_MCAS_TOKEN; or an Entra ID application's tenant_id, client_id and client_secret)",
+                    path.display()
+                )));
+            }
+        };
         let http = Client::new(
             base.clone(),
             headers,
@@ -144,6 +243,10 @@ impl Mcas {
                 location: "api_server (the tenant's API URL)",
             },
         )?;
+        let http = match tokens {
+            Some(t) => http.with_tokens(t),
+            None => http,
+        };
         Ok(Mcas { http, base })
     }
 

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod lenient;
 pub mod link;
 pub mod mcas;
+pub mod oauth;
 pub mod rest;
 pub mod sls;
 
@@ -25,7 +26,13 @@ pub use crate::event::Vendor;
 
 /// The keys of config.json that hold a secret, whatever the source: each
 /// is registered for redaction before anything is checked.
-pub const SECRET_KEYS: [&str; 4] = ["key_secret", "token", "apisecret", "access_key_secret"];
+pub const SECRET_KEYS: [&str; 5] = [
+    "key_secret",
+    "token",
+    "apisecret",
+    "access_key_secret",
+    "client_secret",
+];
 
 /// A config's source section: the vendor's own keys, read and checked by
 /// the vendor's file (config.json keeps what every source shares).
@@ -370,6 +377,14 @@ pub enum SourceError {
         detail: String,
         /// What to check (`key_id, key_secret and tenant`).
         check: &'static str,
+    },
+    /// The OAuth 2.0 token endpoint refused the client (or the request).
+    #[error("the token endpoint {url} refused the request (HTTP {status}{detail}): check {check}")]
+    TokenRejected {
+        url: String,
+        status: u16,
+        detail: String,
+        check: String,
     },
     #[error("the API answered HTTP {status}{detail}")]
     Status {

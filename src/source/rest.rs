@@ -142,6 +142,8 @@ pub struct Spec {
 pub enum Auth {
     Basic(String, Secret),
     Bearer(Secret),
+    /// OAuth 2.0 client credentials: a token endpoint's access tokens.
+    OAuth2(Box<super::oauth::OAuth2>),
 }
 
 /// A declaration error: the file, the key and what is wrong.
@@ -199,7 +201,9 @@ impl Spec {
                 }
             }
         }
-        if let Some(Value::Object(a)) = obj.get("auth") {
+        if let Some(Value::Object(a)) = obj.get("auth").filter(|a| a.get("type").is_some()) {
+            super::oauth::OAuth2::register_secrets(a);
+        } else if let Some(Value::Object(a)) = obj.get("auth") {
             for v in a.values() {
                 match v {
                     Value::String(s) => register_value(s),
@@ -268,6 +272,12 @@ impl Spec {
         }
         let auth = match obj.get("auth") {
             None | Some(Value::Null) => None,
+            Some(Value::Object(a)) if a.contains_key("type") => match a.get("type") {
+                Some(Value::String(t)) if t == "oauth2" => Some(Auth::OAuth2(Box::new(
+                    super::oauth::OAuth2::parse(a).map_err(|p| bad(path, "auth", p))?,
+                ))),
+                _ => return Err(bad(path, "auth", "has a \"type\" other than \"oauth2\"")),
+            },
             Some(Value::Object(a)) if a.len() == 1 => match a.iter().next() {
                 Some((k, Value::Array(pair))) if k == "basic" && pair.len() == 2 => {
                     match (pair[0].as_str(), pair[1].as_str()) {
@@ -291,7 +301,7 @@ impl Spec {
                     return Err(bad(
                         path,
                         "auth",
-                        "must be {\"basic\": [\"user\", \"secret\"]} or {\"bearer\": \"token\"}",
+                        "must be {\"basic\": [\"user\", \"secret\"]}, {\"bearer\": \"token\"} or {\"type\": \"oauth2\", ...}",
                     ));
                 }
             },
@@ -299,7 +309,7 @@ impl Spec {
                 return Err(bad(
                     path,
                     "auth",
-                    "must be {\"basic\": [\"user\", \"secret\"]} or {\"bearer\": \"token\"}",
+                    "must be {\"basic\": [\"user\", \"secret\"]}, {\"bearer\": \"token\"} or {\"type\": \"oauth2\", ...}",
                 ));
             }
         };
@@ -456,6 +466,7 @@ impl Rest {
                 super::http::secret_header(v.expose(), &format!("headers: {k:?}"))?,
             );
         }
+        let mut tokens = None;
         if let Some(auth) = &spec.auth {
             let text = match auth {
                 Auth::Basic(user, secret) => {
@@ -464,12 +475,27 @@ impl Rest {
                     format!("Basic {c}")
                 }
                 Auth::Bearer(token) => format!("Bearer {}", token.expose()),
+                Auth::OAuth2(grant) => {
+                    tokens = Some(super::oauth::Tokens::new(
+                        (**grant).clone(),
+                        config,
+                        "auth's token_url",
+                        format!("auth's client_id and client_secret in {}", config.display()),
+                        http,
+                        proxy,
+                    )?);
+                    String::new()
+                }
             };
-            let mut value = HeaderValue::from_str(&text).map_err(|_| {
-                SourceError::Setup("auth holds characters that cannot be sent".into())
-            })?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
+            if text.is_empty() {
+                // The token goes with each request.
+            } else {
+                let mut value = HeaderValue::from_str(&text).map_err(|_| {
+                    SourceError::Setup("auth holds characters that cannot be sent".into())
+                })?;
+                value.set_sensitive(true);
+                headers.insert(AUTHORIZATION, value);
+            }
         }
         let http = Client::new(
             spec.url.clone(),
@@ -483,6 +509,10 @@ impl Rest {
                 location: "url",
             },
         )?;
+        let http = match tokens {
+            Some(t) => http.with_tokens(t),
+            None => http,
+        };
         Ok(Rest {
             http,
             spec: std::sync::Arc::new(spec.clone()),
