@@ -52,6 +52,12 @@ pub struct Config {
     /// Optional: the Splunk HEC URL and token for `-o HEC`.
     pub hec_url: Option<String>,
     pub hec_token: Option<Secret>,
+    /// Optional: the HEC sourcetype of every event (over the stream's own,
+    /// under `--hec-sourcetype`).
+    pub hec_sourcetype: Option<String>,
+    /// `"fields"`: static fields added to every event in every format
+    /// (`{tenant}` in a value stands for the tenant's name).
+    pub fields: Vec<(String, String)>,
     /// Optional: several destinations, each an object of output options
     /// (see `cli::settings::DESTINATION_OPTIONS`).
     pub destinations: Option<Vec<Map<String, Value>>>,
@@ -69,6 +75,8 @@ impl fmt::Debug for Config {
             .field("user_id", &self.user_id)
             .field("hec_url", &self.hec_url)
             .field("hec_token", &self.hec_token)
+            .field("hec_sourcetype", &self.hec_sourcetype)
+            .field("fields", &self.fields)
             .field("destinations", &self.destinations.as_ref().map(Vec::len))
             .finish()
     }
@@ -194,6 +202,15 @@ impl Config {
         };
         let hec_url = keys.optional_str("hec_url")?;
         let hec_token = keys.optional_str("hec_token")?.map(Secret::new);
+        let hec_sourcetype = match keys.optional_nonblank("hec_sourcetype")? {
+            Some(s) if s.chars().any(char::is_control) => {
+                return Err(keys
+                    .invalid("hec_sourcetype", "holds a control character")
+                    .into());
+            }
+            other => other,
+        };
+        let fields = static_fields(&keys)?;
         let known = known_keys(source);
         let unknown: Vec<String> = obj
             .keys()
@@ -205,6 +222,8 @@ impl Config {
             destinations,
             hec_url,
             hec_token,
+            hec_sourcetype,
+            fields,
             path: path.to_path_buf(),
             source,
             vendor,
@@ -229,7 +248,68 @@ impl Config {
 }
 
 /// The keys every source shares.
-const SHARED_KEYS: [&str; 5] = ["source", "user_id", "hec_url", "hec_token", "destinations"];
+const SHARED_KEYS: [&str; 7] = [
+    "source",
+    "user_id",
+    "hec_url",
+    "hec_token",
+    "hec_sourcetype",
+    "fields",
+    "destinations",
+];
+
+/// `"fields"`: an object of names (a letter, then letters, digits or `_`,
+/// at most 32: a key in every format) and values (strings, numbers or
+/// booleans). A name the formats write themselves is refused.
+fn static_fields(keys: &Keys) -> Result<Vec<(String, String)>, KeyError> {
+    let obj = match keys.get("fields") {
+        None => return Ok(Vec::new()),
+        Some(Value::Object(o)) => o,
+        Some(other) => {
+            return Err(keys.invalid(
+                "fields",
+                format!(
+                    "must be an object such as {{\"env\": \"prod\"}}, not {}",
+                    type_name(other)
+                ),
+            ));
+        }
+    };
+    let mut out = Vec::with_capacity(obj.len());
+    for (name, v) in obj {
+        let good = name.len() <= 32
+            && name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !good {
+            return Err(keys.invalid(
+                "fields",
+                format!("has the name {name:?}: a letter, then letters, digits or _, at most 32"),
+            ));
+        }
+        if crate::encode::fields::is_reserved(name) {
+            return Err(keys.invalid(
+                "fields",
+                format!("has the name {name:?}, which the formats write themselves: choose another (such as siem_{name})"),
+            ));
+        }
+        let value = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => {
+                return Err(keys.invalid(
+                    "fields",
+                    format!(
+                        "{name:?} must be a string, a number or a boolean, not {}",
+                        type_name(other)
+                    ),
+                ));
+            }
+        };
+        out.push((name.clone(), value));
+    }
+    Ok(out)
+}
 
 /// The top-level keys of a config for `source`: the shared ones and the
 /// vendor's.

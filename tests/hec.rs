@@ -185,10 +185,16 @@ fn events_go_in_batches_with_the_logs_time() {
     // 250 Investigate logs: 100 + 100 + 50; 30 Detect logs: 30.
     assert_eq!(s.requests, 4);
     for e in &s.events {
-        assert_eq!(e["sourcetype"], "symantec:cloudsoc");
+        let log = &e["event"];
+        // Each stream's own sourcetype.
+        let want = if log["app"] == "Detect" {
+            "symantec:cloudsoc:detect"
+        } else {
+            "symantec:cloudsoc:investigate"
+        };
+        assert_eq!(e["sourcetype"], want);
         assert_eq!(e["source"], "siem-agent");
         assert_eq!(e["index"], "security");
-        let log = &e["event"];
         let field = if log["app"] == "Detect" {
             "incident_start_time"
         } else {
@@ -278,6 +284,91 @@ fn url_and_token_can_come_from_config_json() {
         .assert()
         .success();
     assert_eq!(hec.state().events.len(), 10);
+}
+
+#[test]
+fn each_source_has_its_own_sourcetype_which_config_and_flag_override() {
+    // Defender for Cloud Apps' alerts and activities, each its own.
+    let hec = Hec::start(0);
+    let sim = Sim::start(&["--vendor", "mcas", "--events", "6", "--detect-events", "4"]);
+    let a = Agent::with_config(&json!({"source": "mcas", "api_server": sim.url(),
+        "token": "demo-token", "data_types": ["alerts", "activities"]}));
+    let out = run(&a, &hec, TOKEN, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut kinds: Vec<String> = hec
+        .state()
+        .events
+        .iter()
+        .map(|e| e["sourcetype"].as_str().unwrap().to_string())
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    assert_eq!(
+        kinds,
+        [
+            "ms:defender:cloudapps:activity",
+            "ms:defender:cloudapps:alert"
+        ]
+    );
+    // Cirrus Identity's.
+    let hec = Hec::start(0);
+    let sim = Sim::start(&["--vendor", "cirrus", "--events", "5"]);
+    let c = Agent::with_config(
+        &json!({"source": "cirrus", "apiurl": format!("{}logs/v1", sim.url()),
+        "apikey": "demo-key", "apisecret": "demo-secret"}),
+    );
+    let out = run(&c, &hec, TOKEN, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(hec.state().events.len() == 5);
+    assert!(
+        hec.state()
+            .events
+            .iter()
+            .all(|e| e["sourcetype"] == "cirrus:identity:log")
+    );
+    // config.json's hec_sourcetype over the stream's; the flag over both.
+    let sim = Sim::start(&["--events", "3", "--detect-events", "0"]);
+    let mut config = json!({"api_server": sim.url(), "key_id": "demo-key",
+        "key_secret": "demo-secret", "tenant": "demo", "hec_sourcetype": "acme:casb",
+        "fields": {"env": "prod", "siem_tenant": "{tenant}"}});
+    let t = Agent::with_config(&config);
+    let hec = Hec::start(0);
+    let out = run(&t, &hec, TOKEN, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for e in &hec.state().events {
+        assert_eq!(e["sourcetype"], "acme:casb");
+        // The static fields, in the event; {tenant}: the config's name.
+        assert_eq!(e["event"]["env"], "prod", "{e}");
+        assert_eq!(e["event"]["siem_tenant"], "config", "{e}");
+    }
+    config["hec_sourcetype"] = Value::Null;
+    let u = Agent::with_config(&config);
+    let hec = Hec::start(0);
+    let out = run(&u, &hec, TOKEN, &["--hec-sourcetype", "mine:override"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(hec.state().events.len(), 3);
+    assert!(
+        hec.state()
+            .events
+            .iter()
+            .all(|e| e["sourcetype"] == "mine:override")
+    );
 }
 
 /// A TLS front for the stub: terminates TLS with the test server

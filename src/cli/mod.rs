@@ -507,14 +507,9 @@ pub struct ExportArgs {
     )]
     pub hec_token: Option<String>,
 
-    /// With -o HEC: the events' sourcetype.
-    #[arg(
-        long = "hec-sourcetype",
-        default_value = "symantec:cloudsoc",
-        value_name = "NAME",
-        help_heading = "Output"
-    )]
-    pub hec_sourcetype: String,
+    /// With -o HEC: the events' sourcetype, over config.json's "hec_sourcetype" [default: each stream's own, such as symantec:cloudsoc:investigate].
+    #[arg(long = "hec-sourcetype", value_name = "NAME", help_heading = "Output")]
+    pub hec_sourcetype: Option<String>,
 
     /// With -o HEC: the events' source.
     #[arg(

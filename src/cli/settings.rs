@@ -559,11 +559,29 @@ impl Settings {
                 config_destinations(list, &argv, &config.path)?
             }
         };
+        // The config's static fields, `{tenant}` standing for its name
+        // (its file's, without `.json`).
+        let tenant = config
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let fields: std::sync::Arc<[(String, String)]> = config
+            .fields
+            .iter()
+            .map(|(k, v)| (k.clone(), v.replace("{tenant}", &tenant)))
+            .collect();
         for d in &mut destinations {
             if let Output::Hec(h) = &mut d.output {
                 h.url = h.url.take().or_else(|| config.hec_url.clone());
                 h.token = h.token.take().or_else(|| config.hec_token.clone());
             }
+            if let crate::encode::Envelope::Hec(h) = &mut d.encoder.envelope
+                && h.sourcetype.is_none()
+            {
+                h.sourcetype.clone_from(&config.hec_sourcetype);
+            }
+            d.encoder.fields = fields.clone();
         }
         Ok(destinations)
     }
@@ -761,6 +779,7 @@ fn encoder(a: &ExportArgs, output: &Output) -> Result<Encoder, SettingsError> {
             framing: Framing::Lf,
             version: env!("CARGO_PKG_VERSION").into(),
             max_message_size: None,
+            fields: Default::default(),
         });
     }
     let envelope = match syslog_format {
@@ -819,6 +838,7 @@ fn encoder(a: &ExportArgs, output: &Output) -> Result<Encoder, SettingsError> {
         framing,
         version: env!("CARGO_PKG_VERSION").into(),
         max_message_size,
+        fields: Default::default(),
     })
 }
 

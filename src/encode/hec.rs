@@ -7,13 +7,15 @@
 //! batch.
 
 use super::Stamp;
-use crate::event::Event;
+use crate::event::{App, Event};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
     pub host: String,
     pub source: String,
-    pub sourcetype: String,
+    /// `--hec-sourcetype` or config.json's `hec_sourcetype`; `None`: the
+    /// stream's own ([`sourcetype_of`]).
+    pub sourcetype: Option<String>,
     pub index: Option<String>,
 }
 
@@ -33,12 +35,31 @@ impl Header {
         out.extend_from_slice(b",\"source\":");
         json_str(&self.source, out);
         out.extend_from_slice(b",\"sourcetype\":");
-        json_str(&self.sourcetype, out);
+        json_str(
+            self.sourcetype
+                .as_deref()
+                .unwrap_or_else(|| sourcetype_of(ev.app)),
+            out,
+        );
         if let Some(index) = &self.index {
             out.extend_from_slice(b",\"index\":");
             json_str(index, out);
         }
         out.extend_from_slice(b",\"event\":");
+    }
+}
+
+/// Each stream's own sourcetype, so that a Splunk search or props.conf
+/// can tell the sources apart.
+pub fn sourcetype_of(app: App) -> &'static str {
+    match app {
+        App::Investigate => "symantec:cloudsoc:investigate",
+        App::Detect => "symantec:cloudsoc:detect",
+        App::Alerts => "ms:defender:cloudapps:alert",
+        App::Activities => "ms:defender:cloudapps:activity",
+        App::CirrusLogs => "cirrus:identity:log",
+        App::RestLogs => "siem-agent:rest",
+        App::SlsShard(_) => "alibaba:sls:log",
     }
 }
 
@@ -52,7 +73,6 @@ pub fn json_str(s: &str, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use crate::encode::{Encoder, Envelope, Format, Framing};
-    use crate::event::App;
     use chrono::{DateTime, FixedOffset, Utc};
     use serde_json::{Value, json};
 
@@ -73,12 +93,13 @@ mod tests {
             envelope: Envelope::Hec(Header {
                 host: "collector-1".into(),
                 source: "siem-agent".into(),
-                sourcetype: "symantec:cloudsoc".into(),
+                sourcetype: None,
                 index: index.map(String::from),
             }),
             framing: Framing::Lf,
             version: "1.0".into(),
             max_message_size: None,
+            fields: Default::default(),
         };
         let mut out = Vec::new();
         enc.encode(
@@ -98,7 +119,7 @@ mod tests {
         let v = encode(Format::Json, Some("security"));
         assert_eq!(v["time"], json!(1672701839.25));
         assert_eq!(v["host"], "collector-1");
-        assert_eq!(v["sourcetype"], "symantec:cloudsoc");
+        assert_eq!(v["sourcetype"], "symantec:cloudsoc:detect");
         assert_eq!(v["index"], "security");
         assert_eq!(v["event"]["app"], "Detect");
         assert_eq!(v["event"]["message"], "a\nb\"c");

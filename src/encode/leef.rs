@@ -276,7 +276,7 @@ fn header(s: &str, out: &mut Vec<u8>) {
 /// LEEF's predefined attribute names (QRadar reads them whatever the
 /// event); a log field of that name is written as `cloudsoc_<name>`, so
 /// that no field can pass for one.
-const PREDEFINED: &[&str] = &[
+pub const PREDEFINED: &[&str] = &[
     "cat",
     "devTime",
     "devTimeFormat",

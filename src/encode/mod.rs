@@ -12,6 +12,7 @@
 
 pub mod cef;
 pub mod clock;
+pub mod fields;
 pub mod framing;
 pub mod hec;
 pub mod json;
@@ -138,9 +139,11 @@ impl Format {
         ev: &Event,
         version: &str,
         bom: bool,
+        statics: &[(String, String)],
         out: &mut Vec<u8>,
         budget: &mut Budget,
     ) {
+        let start = out.len();
         match self {
             Format::Cef => cef::write(ev, version, out, budget),
             Format::Leef { delimiter } => {
@@ -152,7 +155,21 @@ impl Format {
                 kv::write_separated(ev, &sep[..usize::from(len)], out, budget)
             }
             Format::Json => json::write(ev, out, budget),
-            Format::Rfc5424 => sd::write(ev, bom, out, budget),
+            Format::Rfc5424 => sd::write(ev, bom, statics, out, budget),
+        }
+        if statics.is_empty() {
+            return;
+        }
+        match self {
+            Format::Cef => fields::cef(statics, start, out),
+            Format::Leef { delimiter } => fields::leef(ev, statics, delimiter, true, start, out),
+            Format::Leef1 => fields::leef(ev, statics, b'\t', false, start, out),
+            Format::Kv => fields::kv(ev, statics, b" ", start, out),
+            Format::KvSeparated { sep, len } => {
+                fields::kv(ev, statics, &sep[..usize::from(len)], start, out)
+            }
+            Format::Json => fields::json(ev, statics, out),
+            Format::Rfc5424 => {}
         }
     }
 }
@@ -261,6 +278,8 @@ pub struct Encoder {
     pub version: String,
     /// `--max-message-size`: longer messages (without framing) are cut.
     pub max_message_size: Option<usize>,
+    /// Static fields added to every event (config.json's `"fields"`).
+    pub fields: std::sync::Arc<[(String, String)]>,
 }
 
 impl Encoder {
@@ -287,14 +306,21 @@ impl Encoder {
         if let Envelope::Hec(h) = &self.envelope {
             h.write_prefix(ev, stamp, msg);
             if self.format == Format::Json {
-                self.format
-                    .write(ev, &self.version, false, msg, &mut Budget::unlimited());
+                self.format.write(
+                    ev,
+                    &self.version,
+                    false,
+                    &self.fields,
+                    msg,
+                    &mut Budget::unlimited(),
+                );
             } else {
                 let mut payload = Vec::with_capacity(1024);
                 self.format.write(
                     ev,
                     &self.version,
                     false,
+                    &self.fields,
                     &mut payload,
                     &mut Budget::unlimited(),
                 );
@@ -324,17 +350,26 @@ impl Encoder {
             }
         };
         let payload = msg.len();
-        self.format
-            .write(ev, &self.version, bom, msg, &mut Budget::unlimited());
+        self.format.write(
+            ev,
+            &self.version,
+            bom,
+            &self.fields,
+            msg,
+            &mut Budget::unlimited(),
+        );
         if let Some(max) = self.max_message_size
             && msg.len() > max
         {
             msg.truncate(payload);
+            // Room kept for the static fields, written whole after the
+            // log's.
             let mut budget = Budget {
-                limit: max.saturating_sub(FLAG_ROOM),
+                limit: max.saturating_sub(FLAG_ROOM + fields::room(&self.fields)),
                 cut: false,
             };
-            self.format.write(ev, &self.version, bom, msg, &mut budget);
+            self.format
+                .write(ev, &self.version, bom, &self.fields, msg, &mut budget);
             if msg.len() > max {
                 // Not even the header fits: a hard cut.
                 hard_cut(msg, max);
@@ -361,6 +396,7 @@ impl Encoder {
             framing: Framing::Lf,
             version: "1".into(),
             max_message_size,
+            fields: Default::default(),
         }
     }
 }
@@ -497,6 +533,11 @@ mod tests {
             message in hostile(),
             max in prop::option::of(480usize..4000),
             octets in any::<bool>(),
+            statics in prop::collection::vec(
+                ("[a-z][a-z0-9_]{0,8}".prop_filter("not reserved", |k| !fields::is_reserved(k)),
+                 "[|=\\\\\"\\]^\t\r\n\u{85} a-z]{0,20}"),
+                0..3,
+            ),
         ) {
             let mut fields = serde_json::Map::new();
             fields.insert("_id".into(), json!("id-1"));
@@ -520,6 +561,7 @@ mod tests {
                         framing: if octets { Framing::OctetCounted } else { Framing::Lf },
                         version: "1.0".into(),
                         max_message_size: max,
+                        fields: statics.iter().cloned().collect(),
                     };
                     let mut out = Vec::new();
                     enc.encode(&ev, &stamp, &mut out);
@@ -547,6 +589,10 @@ mod tests {
                         prop_assert_eq!(parsed.hostname.as_deref(), Some("collector-1"));
                         if format == Format::Rfc5424 {
                             prop_assert_eq!(parsed.sd.find_tuple(sd::SD_ID, "_id").map(String::as_str), Some("id-1"));
+                            // Each static field whole, however the log was cut.
+                            for (k, _) in &statics {
+                                prop_assert!(parsed.sd.find_tuple(fields::SD_ID, k).is_some(), "{}", text);
+                            }
                         }
                     }
                 }

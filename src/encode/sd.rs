@@ -55,19 +55,25 @@ const MAX_NAME: usize = 32;
 pub const TRUNCATED: &str = "siem_agent_truncated";
 
 /// Appends `STRUCTURED-DATA SP [BOM] MSG` for `ev` within `budget`.
-pub fn write(ev: &Event, bom: bool, out: &mut Vec<u8>, budget: &mut Budget) {
+pub fn write(
+    ev: &Event,
+    bom: bool,
+    statics: &[(String, String)],
+    out: &mut Vec<u8>,
+    budget: &mut Budget,
+) {
     // MSG is written first (its length decides the room of the
     // parameters), into a buffer kept for the next log.
     MSG.with(|m| match m.try_borrow_mut() {
         Ok(mut msg) => {
             msg.clear();
             write_msg(ev, &mut msg);
-            write_with_msg(ev, &msg, bom, out, budget);
+            write_with_msg(ev, &msg, bom, statics, out, budget);
         }
         Err(_) => {
             let mut msg = Vec::new();
             write_msg(ev, &mut msg);
-            write_with_msg(ev, &msg, bom, out, budget);
+            write_with_msg(ev, &msg, bom, statics, out, budget);
         }
     });
 }
@@ -76,7 +82,14 @@ thread_local! {
     static MSG: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn write_with_msg(ev: &Event, msg: &[u8], bom: bool, out: &mut Vec<u8>, budget: &mut Budget) {
+fn write_with_msg(
+    ev: &Event,
+    msg: &[u8],
+    bom: bool,
+    statics: &[(String, String)],
+    out: &mut Vec<u8>,
+    budget: &mut Budget,
+) {
     let bom: &[u8] = if bom { super::rfc5424::BOM } else { b"" };
     // Under a limit, MSG (what a SIEM shows first) keeps the room it needs,
     // up to half of what is left; the parameters get the rest.
@@ -91,13 +104,17 @@ fn write_with_msg(ev: &Event, msg: &[u8], bom: bool, out: &mut Vec<u8>, budget: 
     };
     write_sd(ev, out, &mut params);
     if !params.cut && out.len() + 2 + bom.len() + msg.len() <= budget.limit {
-        out.extend_from_slice(b"] ");
+        out.push(b']');
+        super::fields::sd(statics, out);
+        out.push(b' ');
         out.extend_from_slice(bom);
         out.extend_from_slice(msg);
         return;
     }
     budget.cut = true;
-    out.extend_from_slice(b" siem_agent_truncated=\"true\"] ");
+    out.extend_from_slice(b" siem_agent_truncated=\"true\"]");
+    super::fields::sd(statics, out);
+    out.push(b' ');
     out.extend_from_slice(bom);
     // As much of MSG as fits, escaping character by character.
     let text = ev.known_text(Known::Message);
@@ -251,7 +268,7 @@ mod tests {
     fn encode(v: Value) -> (String, String) {
         let ev = Event::from_log(App::Investigate, v.as_object().unwrap().clone());
         let mut out = Vec::new();
-        write(&ev, false, &mut out, &mut Budget::unlimited());
+        write(&ev, false, &[], &mut out, &mut Budget::unlimited());
         let line = String::from_utf8(out).unwrap();
         let (_, rest) = parse(&line);
         let sd = line[..line.len() - rest.len()].to_string();
@@ -418,6 +435,7 @@ mod tests {
         write(
             &ev,
             false,
+            &[],
             &mut out,
             &mut Budget {
                 limit: 100,
@@ -469,9 +487,9 @@ mod tests {
             map.insert("message".into(), Value::String(message));
             let ev = Event::from_log(App::Investigate, map);
             let (mut full, mut cut) = (Vec::new(), Vec::new());
-            write(&ev, false, &mut full, &mut Budget::unlimited());
+            write(&ev, false, &[], &mut full, &mut Budget::unlimited());
             let mut budget = Budget { limit, cut: false };
-            write(&ev, false, &mut cut, &mut budget);
+            write(&ev, false, &[], &mut cut, &mut budget);
             let (full, cut) = (String::from_utf8(full).unwrap(), String::from_utf8(cut).unwrap());
             if full.len() <= limit {
                 prop_assert_eq!(&cut, &full);
