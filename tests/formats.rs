@@ -121,7 +121,7 @@ fn encode(ev: &Event, format: Format, envelope: Envelope, max: Option<usize>) ->
         framing: Framing::Datagram,
         version: "1.0".into(),
         max_message_size: max,
-        fields: Default::default(),
+        extra: Default::default(),
     };
     let mut out = Vec::new();
     enc.encode(ev, &stamp(), &mut out);

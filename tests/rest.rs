@@ -28,7 +28,9 @@ fn declarations(sim: &Sim) -> Vec<(&'static str, Value, &'static str)> {
             json!({"source": "rest", "url": format!("{base}api/v1/logs"),
                    "headers": {"Authorization": "SSWS demo-token"},
                    "params": {"limit": "100"}, "since_param": "since",
-                   "time_field": "published", "id_field": "uuid", "next": "link"}),
+                   "time_field": "published", "id_field": "uuid", "next": "link",
+                   "hec_sourcetype": "okta:im2:log",
+                   "mapping": okta_mapping()}),
             "uuid",
         ),
         (
@@ -60,6 +62,91 @@ fn declarations(sim: &Sim) -> Vec<(&'static str, Value, &'static str)> {
             "uuid",
         ),
     ]
+}
+
+/// The README's mapping of Okta's System Log to CEF and LEEF.
+fn okta_mapping() -> Value {
+    json!({"vendor": "Okta", "product": "System Log",
+           "signature": "/eventType", "name": ["/displayMessage", "/eventType"],
+           "severity": {"field": "/severity", "map": {"DEBUG": 1, "INFO": 3, "WARN": 6, "ERROR": 8}},
+           "keys": {"suser": "/actor/alternateId", "src": "/client/ipAddress",
+                    "outcome": "/outcome/result", "msg": "/displayMessage"}})
+}
+
+#[test]
+fn the_declared_mapping_shapes_cef_and_leef() {
+    let sim = sim(&["--events", "60"]);
+    let (_, config, _) = declarations(&sim).remove(0);
+    let a = Agent::with_config(&config);
+    let cef = util::agent::lines_in(&a, "cef");
+    assert_eq!(cef.len(), 60);
+    let _ = std::fs::remove_file(a.path("export_log.state"));
+    let leef = util::agent::lines_in(&a, "leef");
+    assert_eq!(leef.len(), 60);
+    let _ = std::fs::remove_file(a.path("export_log.state"));
+    let json = {
+        a.file_cmd().assert().success();
+        a.json_lines()
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    for ((c, l), j) in cef.iter().zip(&leef).zip(&json) {
+        util::agent::assert_well_formed("cef", c, "Okta|System Log", "");
+        util::agent::assert_well_formed("leef", l, "Okta|System Log", "");
+        // Every seventh record holds hostile values (checked well formed).
+        let plain = |k: &str| {
+            j[k].as_str().is_some_and(|t| {
+                t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || " .-_".contains(c))
+            })
+        };
+        let hostile = !plain("eventType") || !plain("displayMessage") || !plain("severity");
+        let sev = match j["severity"].as_str() {
+            Some("INFO") => "3",
+            Some("WARN") => "6",
+            _ => "5",
+        };
+        let user = j["actor"]["alternateId"].as_str().unwrap();
+        let ip = j["client"]["ipAddress"].as_str().unwrap();
+        let outcome = j["outcome"]["result"].as_str().unwrap();
+        if !hostile {
+            let kind = j["eventType"].as_str().unwrap();
+            let message = j["displayMessage"].as_str().unwrap();
+            assert!(
+                c.starts_with(&format!(
+                    "CEF:0|Okta|System Log|{version}|{kind}|{message}|{sev}|"
+                )),
+                "{c}"
+            );
+            assert!(
+                l.starts_with(&format!("LEEF:2.0|Okta|System Log|{version}|{kind}|x09|")),
+                "{l}"
+            );
+            assert!(c.contains(&format!(" msg={message}")), "{c}");
+            // Taken by msg: not repeated as a custom key.
+            assert!(!c.contains("restDisplayMessage="), "{c}");
+        }
+        assert!(
+            c.contains(&format!(" suser={user} src={ip} outcome={outcome}")),
+            "{c}"
+        );
+        assert!(c.contains(" restActor="), "{c}");
+        assert!(
+            l.contains(&format!("\tusrName={user}\tsrc={ip}\toutcome={outcome}")),
+            "{l}"
+        );
+        assert!(l.contains(&format!("\tsev={}\t", sev.max("1"))), "{l}");
+    }
+    // A mapping that does not fit is one line naming it.
+    let mut bad = config.clone();
+    bad["mapping"]["keys"]["user"] = json!("/actor/alternateId");
+    let b = Agent::with_config(&bad);
+    let out = b.file_cmd().assert().code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("field \"mapping\"") && err.contains("\"user\""),
+        "{err}"
+    );
 }
 
 fn ids(a: &Agent, id: &str) -> Vec<String> {
@@ -210,12 +297,13 @@ fn hostile_values_make_one_well_formed_line_each_in_every_format() {
             let lines = util::agent::lines_in(&Agent::with_config(&config), format);
             assert_eq!(lines.len(), 140, "{style} {format}");
             for line in &lines {
-                util::agent::assert_well_formed(
-                    format,
-                    line,
-                    "siem-agent|REST API",
-                    "rest@32473 uuid=\"",
-                );
+                // The first (Okta's) has its mapping.
+                let header = if style == "link" {
+                    "Okta|System Log"
+                } else {
+                    "siem-agent|REST API"
+                };
+                util::agent::assert_well_formed(format, line, header, "rest@32473 uuid=\"");
             }
         }
     }

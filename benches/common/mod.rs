@@ -20,6 +20,6 @@ pub fn encoder(format: Format, max_message_size: Option<usize>) -> Encoder {
         framing: Framing::Lf,
         version: "1".into(),
         max_message_size,
-        fields: Default::default(),
+        extra: Default::default(),
     }
 }

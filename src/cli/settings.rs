@@ -566,11 +566,17 @@ impl Settings {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let fields: std::sync::Arc<[(String, String)]> = config
-            .fields
-            .iter()
-            .map(|(k, v)| (k.clone(), v.replace("{tenant}", &tenant)))
-            .collect();
+        let extra = std::sync::Arc::new(crate::encode::Extra {
+            fields: config
+                .fields
+                .iter()
+                .map(|(k, v)| (k.clone(), v.replace("{tenant}", &tenant)))
+                .collect(),
+            mapping: match &config.vendor {
+                crate::source::VendorConfig::Rest(spec) => spec.mapping.clone(),
+                _ => None,
+            },
+        });
         for d in &mut destinations {
             if let Output::Hec(h) = &mut d.output {
                 h.url = h.url.take().or_else(|| config.hec_url.clone());
@@ -581,7 +587,7 @@ impl Settings {
             {
                 h.sourcetype.clone_from(&config.hec_sourcetype);
             }
-            d.encoder.fields = fields.clone();
+            d.encoder.extra = extra.clone();
         }
         Ok(destinations)
     }
@@ -779,7 +785,7 @@ fn encoder(a: &ExportArgs, output: &Output) -> Result<Encoder, SettingsError> {
             framing: Framing::Lf,
             version: env!("CARGO_PKG_VERSION").into(),
             max_message_size: None,
-            fields: Default::default(),
+            extra: Default::default(),
         });
     }
     let envelope = match syslog_format {
@@ -838,7 +844,7 @@ fn encoder(a: &ExportArgs, output: &Output) -> Result<Encoder, SettingsError> {
         framing,
         version: env!("CARGO_PKG_VERSION").into(),
         max_message_size,
-        fields: Default::default(),
+        extra: Default::default(),
     })
 }
 

@@ -345,14 +345,100 @@ fn write_cirrus(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budge
 /// API|VERSION|<eventType>|<message>|5|`, then `rt` from its time,
 /// `externalId` from its id, and every field as a custom key
 /// `rest<FieldName>` (nested objects as compact JSON).
-fn write_rest(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) {
+/// A declared API's record's event class without a mapping: the first of
+/// its usual fields that it has.
+pub(super) fn rest_signature(ev: &Event) -> &str {
     let text = |name: &str| ev.get(name).map(|v| v.text()).unwrap_or("");
-    let signature = ["eventType", "event_type", "type", "action", "category"]
+    ["eventType", "event_type", "type", "action", "category"]
         .into_iter()
         .map(text)
         .find(|t| !t.is_empty())
         .unwrap_or("log")
-        .to_string();
+}
+
+/// A declared API's record's name without a mapping: its message.
+pub(super) fn rest_name<'a>(ev: &'a Event, signature: &'a str) -> &'a str {
+    let text = |name: &str| ev.get(name).map(|v| v.text()).unwrap_or("");
+    ["message", "displayMessage", "description"]
+        .into_iter()
+        .map(text)
+        .find(|t| !t.is_empty())
+        .unwrap_or(signature)
+}
+
+/// A declared API's record as its declaration's `"mapping"` says:
+/// `CEF:0|VENDOR|PRODUCT|VERSION|SIGNATURE|NAME|SEVERITY|`, then `rt`,
+/// `externalId`, the mapped keys in their declared order (`src` or `dst`
+/// that is not an address as `shost` or `dhost`), and every field not
+/// taken by one as a custom key `rest<FieldName>`.
+pub fn write_mapped(
+    ev: &Event,
+    version: &str,
+    m: &super::declared::Mapping,
+    out: &mut Vec<u8>,
+    budget: &mut Budget,
+) {
+    use super::declared::{Mapping, lookup};
+    let signature =
+        Mapping::first(ev, &m.signature).unwrap_or_else(|| rest_signature(ev).to_string());
+    let name = Mapping::first(ev, &m.name).unwrap_or_else(|| rest_name(ev, &signature).to_string());
+    out.extend_from_slice(b"CEF:0|");
+    write_header_field(&m.vendor, out);
+    out.push(b'|');
+    write_header_field(&m.product, out);
+    out.push(b'|');
+    write_header_field(version, out);
+    out.push(b'|');
+    let share = budget.limit / 8;
+    write_header_field(truncate_chars(&signature, LONG.min(share)), out);
+    out.push(b'|');
+    write_header_field(truncate_chars(&name, NAME_MAX.min(share)), out);
+    out.push(b'|');
+    push_int(
+        u64::from(m.severity_of(ev).unwrap_or_else(|| severity_number(ev))),
+        out,
+    );
+    out.push(b'|');
+    let mut ext = Extension {
+        out,
+        first: true,
+        budget,
+    };
+    if let Some(t) = ev.time {
+        ext.millis("rt=", t);
+    }
+    if let Some(id) = ev.id() {
+        let start = ext.start();
+        ext.pair("externalId", id, LONG);
+        ext.settle(start);
+    }
+    for (key, _, pointer) in &m.keys {
+        if ext.budget.cut {
+            break;
+        }
+        let Some(value) = lookup(ev, pointer) else {
+            continue;
+        };
+        let key = match *key {
+            "src" if !is_ip(value.trim()) => "shost",
+            "dst" if !is_ip(value.trim()) => "dhost",
+            k => k,
+        };
+        let start = ext.start();
+        ext.pair(key, value.trim(), LONG);
+        ext.settle(start);
+    }
+    custom_keys_with(ev, &mut ext, b"rest", |e| {
+        !e.key.is_empty() && m.takes(e.key)
+    });
+    if ext.budget.cut {
+        ext.separator();
+        ext.out.extend_from_slice(TRUNCATED);
+    }
+}
+
+fn write_rest(ev: &Event, version: &str, out: &mut Vec<u8>, budget: &mut Budget) {
+    let signature = rest_signature(ev).to_string();
     let fields = Declared {
         vendor: b"siem-agent|REST API",
         prefix: b"rest",

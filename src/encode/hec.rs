@@ -99,7 +99,7 @@ mod tests {
             framing: Framing::Lf,
             version: "1.0".into(),
             max_message_size: None,
-            fields: Default::default(),
+            extra: Default::default(),
         };
         let mut out = Vec::new();
         enc.encode(

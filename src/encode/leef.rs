@@ -462,6 +462,85 @@ fn write_cirrus(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, bud
     }
 }
 
+/// A declared API's record as its declaration's `"mapping"` says:
+/// `LEEF:V|VENDOR|PRODUCT|VERSION|SIGNATURE|`, then `devTime`, `sev` (the
+/// mapped severity, at least 1), `externalId`, the mapped keys under
+/// their LEEF names (`usrName`, `src`, ...; a `src` or `dst` that is not an
+/// address as `identHostName` or `dhost`), and every field not taken by
+/// one as `rest_<name>`.
+pub fn write_mapped(
+    ev: &Event,
+    version: &str,
+    leef: Version,
+    m: &super::declared::Mapping,
+    out: &mut Vec<u8>,
+    budget: &mut Budget,
+) {
+    use super::declared::{Mapping, lookup};
+    let delim = match leef {
+        Version::V1 => b'\t',
+        Version::V2(d) => d,
+    };
+    let signature = Mapping::first(ev, &m.signature)
+        .unwrap_or_else(|| super::cef::rest_signature(ev).to_string());
+    let clean = |s: &str| s.replace(|c: char| c == '|' || c.is_control(), " ");
+    let vendor = format!("{}|{}", clean(&m.vendor), clean(&m.product));
+    start_line(leef, &vendor, version, &signature, budget.limit, out);
+    let mut attrs = Attributes {
+        out,
+        delim,
+        first: true,
+        keys: KeySet::new(),
+        track: true,
+        budget,
+    };
+    if let Some(t) = ev.time {
+        let start = attrs.start();
+        attrs.pair_with("devTime", |out| {
+            super::clock::push_iso_seconds(t, out);
+            out.push(b'.');
+            super::clock::push_padded(t.timestamp_subsec_millis() % 1000, 3, out);
+            out.extend_from_slice(b"+0000");
+        });
+        attrs.pair("devTimeFormat", DEV_TIME_FORMAT);
+        attrs.settle(start);
+    }
+    let sev = m
+        .severity_of(ev)
+        .unwrap_or_else(|| severity_number(ev))
+        .max(1);
+    let start = attrs.start();
+    attrs.pair_with("sev", |out| push_int(u64::from(sev), out));
+    attrs.settle(start);
+    if let Some(id) = ev.id() {
+        let start = attrs.start();
+        attrs.pair("externalId", id);
+        attrs.settle(start);
+    }
+    for (cef_key, key, pointer) in &m.keys {
+        if attrs.budget.cut {
+            break;
+        }
+        let Some(value) = lookup(ev, pointer) else {
+            continue;
+        };
+        let key = match *cef_key {
+            "src" if !is_ip(value.trim()) => "identHostName",
+            "dst" if !is_ip(value.trim()) => "dhost",
+            _ => key,
+        };
+        let start = attrs.start();
+        attrs.pair(key, value.trim());
+        attrs.settle(start);
+    }
+    custom_keys_with(ev, &mut attrs, "rest_", |e| {
+        !e.key.is_empty() && m.takes(e.key)
+    });
+    if attrs.budget.cut {
+        attrs.pair(TRUNCATED, "true");
+    }
+}
+
 /// `LEEF:V|VENDOR|PRODUCT|VERSION|EVENTID|` and, in LEEF 2.0, the
 /// delimiter field; EventID gets at most an eighth of a size limit.
 fn start_line(

@@ -12,6 +12,7 @@
 
 pub mod cef;
 pub mod clock;
+pub mod declared;
 pub mod fields;
 pub mod framing;
 pub mod hec;
@@ -139,23 +140,25 @@ impl Format {
         ev: &Event,
         version: &str,
         bom: bool,
-        statics: &[(String, String)],
+        extra: &Extra,
         out: &mut Vec<u8>,
         budget: &mut Budget,
     ) {
         let start = out.len();
-        match self {
-            Format::Cef => cef::write(ev, version, out, budget),
-            Format::Leef { delimiter } => {
-                leef::write(ev, version, leef::Version::V2(delimiter), out, budget)
+        let statics = &extra.fields[..];
+        let mapping = extra
+            .mapping
+            .as_ref()
+            .filter(|_| ev.app == crate::event::App::RestLogs);
+        match (self, mapping) {
+            (Format::Cef, Some(m)) => cef::write_mapped(ev, version, m, out, budget),
+            (Format::Leef { delimiter }, Some(m)) => {
+                leef::write_mapped(ev, version, leef::Version::V2(delimiter), m, out, budget)
             }
-            Format::Leef1 => leef::write(ev, version, leef::Version::V1, out, budget),
-            Format::Kv => kv::write(ev, out, budget),
-            Format::KvSeparated { sep, len } => {
-                kv::write_separated(ev, &sep[..usize::from(len)], out, budget)
+            (Format::Leef1, Some(m)) => {
+                leef::write_mapped(ev, version, leef::Version::V1, m, out, budget)
             }
-            Format::Json => json::write(ev, out, budget),
-            Format::Rfc5424 => sd::write(ev, bom, statics, out, budget),
+            _ => self.write_own(ev, version, bom, statics, out, budget),
         }
         if statics.is_empty() {
             return;
@@ -170,6 +173,31 @@ impl Format {
             }
             Format::Json => fields::json(ev, statics, out),
             Format::Rfc5424 => {}
+        }
+    }
+
+    /// The format's own layout of `ev`.
+    fn write_own(
+        self,
+        ev: &Event,
+        version: &str,
+        bom: bool,
+        statics: &[(String, String)],
+        out: &mut Vec<u8>,
+        budget: &mut Budget,
+    ) {
+        match self {
+            Format::Cef => cef::write(ev, version, out, budget),
+            Format::Leef { delimiter } => {
+                leef::write(ev, version, leef::Version::V2(delimiter), out, budget)
+            }
+            Format::Leef1 => leef::write(ev, version, leef::Version::V1, out, budget),
+            Format::Kv => kv::write(ev, out, budget),
+            Format::KvSeparated { sep, len } => {
+                kv::write_separated(ev, &sep[..usize::from(len)], out, budget)
+            }
+            Format::Json => json::write(ev, out, budget),
+            Format::Rfc5424 => sd::write(ev, bom, statics, out, budget),
         }
     }
 }
@@ -278,8 +306,17 @@ pub struct Encoder {
     pub version: String,
     /// `--max-message-size`: longer messages (without framing) are cut.
     pub max_message_size: Option<usize>,
+    /// What the config adds: static fields, a declared API's mapping.
+    pub extra: std::sync::Arc<Extra>,
+}
+
+/// What one config adds to the encoding of its events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extra {
     /// Static fields added to every event (config.json's `"fields"`).
-    pub fields: std::sync::Arc<[(String, String)]>,
+    pub fields: Vec<(String, String)>,
+    /// How a declared REST API's records look in CEF and LEEF.
+    pub mapping: Option<declared::Mapping>,
 }
 
 impl Encoder {
@@ -310,7 +347,7 @@ impl Encoder {
                     ev,
                     &self.version,
                     false,
-                    &self.fields,
+                    &self.extra,
                     msg,
                     &mut Budget::unlimited(),
                 );
@@ -320,7 +357,7 @@ impl Encoder {
                     ev,
                     &self.version,
                     false,
-                    &self.fields,
+                    &self.extra,
                     &mut payload,
                     &mut Budget::unlimited(),
                 );
@@ -354,7 +391,7 @@ impl Encoder {
             ev,
             &self.version,
             bom,
-            &self.fields,
+            &self.extra,
             msg,
             &mut Budget::unlimited(),
         );
@@ -365,11 +402,11 @@ impl Encoder {
             // Room kept for the static fields, written whole after the
             // log's.
             let mut budget = Budget {
-                limit: max.saturating_sub(FLAG_ROOM + fields::room(&self.fields)),
+                limit: max.saturating_sub(FLAG_ROOM + fields::room(&self.extra.fields)),
                 cut: false,
             };
             self.format
-                .write(ev, &self.version, bom, &self.fields, msg, &mut budget);
+                .write(ev, &self.version, bom, &self.extra, msg, &mut budget);
             if msg.len() > max {
                 // Not even the header fits: a hard cut.
                 hard_cut(msg, max);
@@ -396,7 +433,7 @@ impl Encoder {
             framing: Framing::Lf,
             version: "1".into(),
             max_message_size,
-            fields: Default::default(),
+            extra: Default::default(),
         }
     }
 }
@@ -561,7 +598,7 @@ mod tests {
                         framing: if octets { Framing::OctetCounted } else { Framing::Lf },
                         version: "1.0".into(),
                         max_message_size: max,
-                        fields: statics.iter().cloned().collect(),
+                        extra: std::sync::Arc::new(Extra { fields: statics.clone(), mapping: None }),
                     };
                     let mut out = Vec::new();
                     enc.encode(&ev, &stamp, &mut out);

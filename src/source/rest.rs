@@ -136,6 +136,8 @@ pub struct Spec {
     /// `"order": "newest_first"`: the API answers its newest records
     /// first; the cursor holds until the run has read the whole answer.
     pub newest_first: bool,
+    /// `"mapping"`: how the records look in CEF and LEEF.
+    pub mapping: Option<crate::encode::declared::Mapping>,
 }
 
 #[derive(Clone, Debug)]
@@ -153,7 +155,7 @@ fn bad(path: &Path, key: &str, problem: impl std::fmt::Display) -> String {
 
 impl Spec {
     /// The keys a declaration may hold.
-    pub const KEYS: [&'static str; 14] = [
+    pub const KEYS: [&'static str; 15] = [
         "url",
         "method",
         "headers",
@@ -168,6 +170,7 @@ impl Spec {
         "id_field",
         "next",
         "order",
+        "mapping",
     ];
 
     /// The declaration among a config file's keys, checked; the values of
@@ -398,7 +401,15 @@ impl Spec {
                 ));
             }
         };
+        let mapping = match obj.get("mapping") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(m)) => Some(
+                crate::encode::declared::Mapping::parse(m).map_err(|p| bad(path, "mapping", p))?,
+            ),
+            Some(_) => return Err(bad(path, "mapping", "must be an object")),
+        };
         Ok(Spec {
+            mapping,
             url,
             method,
             headers,
