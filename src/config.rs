@@ -127,11 +127,17 @@ impl Config {
         let p = || path.to_path_buf();
         let value: Value = serde_json::from_slice(bytes)
             .map_err(|source| ConfigError::Json { path: p(), source })?;
-        let Value::Object(obj) = value else {
+        let Value::Object(mut obj) = value else {
             return Err(ConfigError::NotObject { path: p() });
         };
+        let source = source_of(&Keys::new(path, &obj), given)?;
+        // Secrets given as `<key>_file` (or systemd credentials) in place.
+        crate::credentials::resolve(path, &mut obj, &known_keys(source)).map_err(
+            |(key, problem)| KeyError::Declared {
+                message: format!("{}: field \"{key}\" {problem}", path.display()),
+            },
+        )?;
         let keys = Keys::new(path, &obj);
-        let source = source_of(&keys, given)?;
         // Register the secrets before anything else can print them.
         for key in crate::source::SECRET_KEYS {
             if let Some(Value::String(s)) = obj.get(key) {

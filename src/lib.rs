@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod credentials;
 pub mod demo;
 pub mod encode;
 pub mod event;

@@ -51,6 +51,9 @@ pub struct Settings {
     pub config: PathBuf,
     /// `--token` (Defender for Cloud Apps), over config.json's.
     pub token: Option<Secret>,
+    /// The ids of the credentials given by an environment variable rather
+    /// than a flag (`token`, `apikey`, ...), for messages.
+    pub credentials_from_env: Vec<&'static str>,
     /// `--apikey`, `--apisecret`, `--apiurl`, `--orgurl` (Cirrus), over
     /// config.json's.
     pub cirrus_keys: CirrusKeys,
@@ -117,8 +120,34 @@ impl Settings {
             .check_levels(config.source, &config.path.display().to_string())
             .map_err(|e| SettingsError(e.to_string()))?;
         use crate::source::VendorConfig;
+        // Where a credential given over config.json's came from, for an
+        // API's refusal; an environment variable's replacing a value of
+        // config.json is said (once a run).
+        let path = config.path.clone();
+        let given = |id: &'static str, key: &str, flag: &str, var: &str, had: bool| {
+            if self.credentials_from_env.contains(&id) {
+                crate::credentials::note(&path, key, format!("${var}"));
+                if had {
+                    tracing::warn!(
+                        "{var} (set in the environment) is used over {}'s \"{key}\"; unset it, or give {flag}, to choose",
+                        path.display()
+                    );
+                }
+            } else {
+                crate::credentials::note(&path, key, format!("the {flag} flag"));
+            }
+        };
         match &mut config.vendor {
-            VendorConfig::Mcas(m) if self.token.is_some() => m.token.clone_from(&self.token),
+            VendorConfig::Mcas(m) if self.token.is_some() => {
+                given(
+                    "token",
+                    "token",
+                    "--token",
+                    "SIEM_AGENT_MCAS_TOKEN",
+                    m.token.is_some(),
+                );
+                m.token.clone_from(&self.token);
+            }
             VendorConfig::Sls(c) => {
                 let k = &self.sls_keys;
                 for (given, into) in [
@@ -133,6 +162,13 @@ impl Settings {
                     }
                 }
                 if k.access_key_secret.is_some() {
+                    given(
+                        "sls_access_key_secret",
+                        "access_key_secret",
+                        "--sls-access-key-secret",
+                        "SLS_AK_KEY",
+                        c.access_key_secret.is_some(),
+                    );
                     c.access_key_secret.clone_from(&k.access_key_secret);
                 }
                 for (flag, name) in [
@@ -152,9 +188,23 @@ impl Settings {
             VendorConfig::Cirrus(c) => {
                 let k = &self.cirrus_keys;
                 if k.apikey.is_some() {
+                    given(
+                        "apikey",
+                        "apikey",
+                        "--apikey",
+                        "API_KEY",
+                        c.apikey.is_some(),
+                    );
                     c.apikey.clone_from(&k.apikey);
                 }
                 if k.apisecret.is_some() {
+                    given(
+                        "apisecret",
+                        "apisecret",
+                        "--apisecret",
+                        "API_SECRET",
+                        c.apisecret.is_some(),
+                    );
                     c.apisecret.clone_from(&k.apisecret);
                 }
                 if k.orgurl.is_some() {
@@ -327,6 +377,7 @@ impl Settings {
                 crate::secret::register(t);
                 Secret::new(t.clone())
             }),
+            credentials_from_env: a.credentials_from_env.clone(),
             cirrus_keys: CirrusKeys {
                 apikey: a.apikey.clone(),
                 apisecret: a.apisecret.as_ref().map(|t| {

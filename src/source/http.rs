@@ -60,7 +60,9 @@ pub struct Client {
     base: Url,
     retry: RetryPolicy,
     max_body: usize,
-    credentials: &'static str,
+    /// What to check when the API refuses the credentials, with where each
+    /// came from (`key_id, key_secret and tenant in config.json`).
+    credentials: std::sync::Arc<str>,
     location: &'static str,
     /// OAuth 2.0: the access token is sent with each request (renewed
     /// once on a 401).
@@ -138,7 +140,7 @@ impl Client {
                 base: http.retry_delay,
             },
             max_body: http.max_body,
-            credentials: origin.credentials,
+            credentials: crate::credentials::whence(origin.config, origin.credentials).into(),
             location: origin.location,
             tokens: None,
         })
@@ -247,7 +249,7 @@ impl Client {
                 status,
                 &body,
                 retry_after,
-                (self.credentials, self.location),
+                (&self.credentials, self.location),
             ));
         }
         // Read (and decompressed) a chunk at a time against the cap: a
@@ -406,7 +408,7 @@ fn status_error(
     status: StatusCode,
     body: &[u8],
     retry_after: Option<Duration>,
-    (credentials, location): (&'static str, &'static str),
+    (credentials, location): (&str, &'static str),
 ) -> SourceError {
     let snippet = snippet(body);
     let detail = if snippet.is_empty() {
@@ -418,7 +420,7 @@ fn status_error(
         401 | 403 => SourceError::Rejected {
             status: status.as_u16(),
             detail,
-            check: credentials,
+            check: credentials.to_string(),
         },
         404 => SourceError::Status {
             status: 404,
@@ -584,11 +586,11 @@ mod tests {
             StatusCode::UNAUTHORIZED,
             b"nope",
             None,
-            ("the token", "url"),
+            ("the token in config.json", "url"),
         );
         assert_eq!(
             e.to_string(),
-            "the API rejected the credentials (HTTP 401: nope): check the token in the config file"
+            "the API rejected the credentials (HTTP 401: nope): check the token in config.json"
         );
         assert!(!e.retryable());
     }

@@ -213,8 +213,8 @@ impl Mcas {
                     path,
                     "login_server",
                     format!(
-                        "tenant_id, client_id and client_secret (the Entra ID application's) in {}",
-                        path.display()
+                        "the Entra ID application's {}",
+                        crate::credentials::whence(path, "tenant_id, client_id and client_secret")
                     ),
                     http,
                     proxy,

@@ -369,14 +369,13 @@ pub struct Page {
 
 #[derive(Debug, Error)]
 pub enum SourceError {
-    #[error(
-        "the API rejected the credentials (HTTP {status}{detail}): check {check} in the config file"
-    )]
+    #[error("the API rejected the credentials (HTTP {status}{detail}): check {check}")]
     Rejected {
         status: u16,
         detail: String,
-        /// What to check (`key_id, key_secret and tenant`).
-        check: &'static str,
+        /// What to check, and where it came from (`key_id, key_secret and
+        /// tenant in config.json`).
+        check: String,
     },
     /// The OAuth 2.0 token endpoint refused the client (or the request).
     #[error("the token endpoint {url} refused the request (HTTP {status}{detail}): check {check}")]
@@ -525,7 +524,7 @@ mod tests {
             !SourceError::Rejected {
                 status: 403,
                 detail: String::new(),
-                check: "the token",
+                check: "the token".into(),
             }
             .retryable()
         );

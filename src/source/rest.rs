@@ -491,7 +491,10 @@ impl Rest {
                         (**grant).clone(),
                         config,
                         "auth's token_url",
-                        format!("auth's client_id and client_secret in {}", config.display()),
+                        format!(
+                            "auth's {}",
+                            crate::credentials::whence(config, "client_id and client_secret")
+                        ),
                         http,
                         proxy,
                     )?);

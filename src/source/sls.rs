@@ -446,7 +446,10 @@ impl Sls {
             | "InvalidAccessKeyId.NotFound" => SourceError::Rejected {
                 status,
                 detail: format!(" {said}"),
-                check: "access_key_id and access_key_secret",
+                check: crate::credentials::whence(
+                    &self.path,
+                    "access_key_id and access_key_secret",
+                ),
             },
             "RequestTimeExpired" | "InvalidRequestTime" => SourceError::Setup(format!(
                 "the Log Service refused the request's time (HTTP {status} {said}): this machine's clock is more than 15 minutes off"
