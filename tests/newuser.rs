@@ -143,6 +143,42 @@ fn a_dry_run_says_what_it_printed_and_a_demo_what_it_exported() {
         e.contains("demo: exported ") && e.contains("filtered out"),
         "{e}"
     );
+    // A demo's dry run says it printed, not that it exported.
+    let out = Command::new(bin())
+        .args(["--demo", "--dry-run", "--max-events", "5"])
+        .output()
+        .unwrap();
+    let e = stderr(&out);
+    assert!(out.status.success(), "{e}");
+    assert!(e.contains("demo: dry run, printed 5 logs"), "{e}");
+    assert!(!e.contains("exported"), "{e}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+}
+
+/// Run by hand, an export ends with one line saying what it did (the
+/// progress line is cleared); under cron (no terminal), nothing.
+#[test]
+fn an_interactive_run_ends_with_a_summary_line() {
+    let sim = Sim::start(&["--events", "30", "--detect-events", "0"]);
+    let a = Agent::new(&sim.url());
+    let cmd = format!(
+        "{} --config {} --log-file {} --severity all -o FILE -f {}",
+        bin().display(),
+        a.config_path().display(),
+        a.path("agent.log").display(),
+        a.path("out.log").display()
+    );
+    let out = util::on_terminal(&cmd);
+    assert!(out.status.success());
+    let tty = String::from_utf8_lossy(&out.stdout);
+    // What follows the progress line's last clearing (ESC [2K).
+    let last = tty.rsplit("\u{1b}[2K").next().unwrap_or_default();
+    assert!(
+        last.starts_with("siem-agent: exported 30 logs in "),
+        "{tty:?}"
+    );
+    let quiet = a.file_cmd().assert().success();
+    assert!(quiet.get_output().stderr.is_empty());
 }
 
 #[test]

@@ -13,11 +13,22 @@ fn a_second_instance_exits_0_and_does_nothing() {
     let a = Agent::new(&sim.url());
     let lock = File::create(a.path("export_log.lock")).unwrap();
     lock.try_lock().expect("test takes the lock");
+    // Under cron (no terminal): nothing on stderr for cron to mail, the
+    // log says it.
+    a.file_cmd().assert().success().stderr("");
+    assert!(
+        a.log()
+            .contains("another instance is already running (it holds export_log.lock)"),
+        "{}",
+        a.log()
+    );
+    // With -d, said on stderr too, prefixed.
     a.file_cmd()
+        .arg("-d")
         .assert()
         .success()
         .stderr(predicate::str::contains(
-            "Another instance is already running.",
+            "siem-agent: another instance is already running",
         ));
     assert!(a.json_lines().is_empty());
     assert!(a.state().is_none());

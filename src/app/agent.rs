@@ -1,13 +1,12 @@
 //! The export command: its settings, its log, its signals, then one
 //! config's run or a directory of tenants, and how it ends.
 
-use super::report::{close_report, dry_run_summary, totals};
+use super::report::{close_report, dry_run_summary, locked_note, terminal_summary, totals};
 use super::{AppError, Outcome, export, signals, tenants};
 use crate::cli::ExportArgs;
 use crate::cli::settings::Settings;
 use crate::exit_codes::ExitCode;
 use crate::report::one_line;
-use crate::state::LOCK_FILE;
 use crate::{demo, logging};
 use tracing::{error, info, warn};
 
@@ -80,21 +79,28 @@ pub async fn agent(mut args: ExportArgs, output_given: bool) -> ExitCode {
     {
         return ExitCode::Success;
     }
-    if settings.dry_run && result.is_ok() {
-        dry_run_summary(&total, "");
-    }
     if let Some(d) = &demo {
         eprintln!(
-            "siem-agent: demo: exported {} logs ({} filtered out) from the simulator at http://{} (state and log were in a temporary directory, now removed)",
-            total.exported, total.filtered, d.simulator.addr
+            "siem-agent: demo: {} {} logs ({} filtered out) from the simulator at http://{} (state and log were in a temporary directory, now removed)",
+            if settings.dry_run {
+                "dry run, printed"
+            } else {
+                "exported"
+            },
+            total.exported,
+            total.filtered,
+            d.simulator.addr
         );
+    } else if settings.dry_run && result.is_ok() {
+        dry_run_summary(&total, "");
+    } else if matches!(result, Ok(Outcome::Done)) {
+        terminal_summary(&total, started.elapsed(), "");
     }
     match result {
         Ok(Outcome::Done) => ExitCode::Success,
         Ok(Outcome::NotStarted(_)) => ExitCode::Error,
         Ok(Outcome::Locked) => {
-            eprintln!("Another instance is already running.");
-            info!("another instance holds {LOCK_FILE}; exiting");
+            locked_note(settings.debug);
             ExitCode::Success
         }
         Err(e) => {

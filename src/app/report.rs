@@ -38,6 +38,63 @@ pub fn dry_run_summary(total: &crate::state::status::Counts, more: &str) {
     );
 }
 
+/// An interactive run's last line, on stderr when it is a terminal (the
+/// progress line is cleared at the end; cron and systemd read the log):
+/// what was exported and how long it took (`more`: what it covered, if
+/// not one config).
+pub fn terminal_summary(
+    total: &crate::state::status::Counts,
+    took: std::time::Duration,
+    more: &str,
+) {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        eprintln!("{}", summary_line(total, took, more));
+    }
+}
+
+fn summary_line(
+    total: &crate::state::status::Counts,
+    took: std::time::Duration,
+    more: &str,
+) -> String {
+    let mut line = format!(
+        "siem-agent: exported {} log{}{more}",
+        total.exported,
+        if total.exported == 1 { "" } else { "s" }
+    );
+    let mut also = Vec::new();
+    if total.filtered > 0 {
+        also.push(format!("{} filtered out", total.filtered));
+    }
+    if total.held > 0 {
+        also.push(format!(
+            "{} newer than --settle left for the next run",
+            total.held
+        ));
+    }
+    if !also.is_empty() {
+        line.push_str(&format!(" ({})", also.join(", ")));
+    }
+    line.push_str(&format!(" in {:.1}s", took.as_secs_f64()));
+    line
+}
+
+/// Another run holds the lock: said in the log, and on stderr only when
+/// someone watches (a terminal, or `-d`), so that cron does not mail it
+/// during every long backfill.
+pub fn locked_note(debug: bool) {
+    use std::io::IsTerminal;
+    let line = format!(
+        "another instance is already running (it holds {}); this run exits",
+        crate::state::LOCK_FILE
+    );
+    tracing::info!("{line}");
+    if debug || std::io::stderr().is_terminal() {
+        eprintln!("siem-agent: {line}");
+    }
+}
+
 /// A progress line on stderr for runs watched from a terminal; none under
 /// cron, systemd or a pipe, nor for a tenant of many.
 pub fn progress_bar(settings: &Settings) -> Option<indicatif::ProgressBar> {
@@ -67,6 +124,26 @@ pub fn progress_bar(settings: &Settings) -> Option<indicatif::ProgressBar> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_summary_says_what_it_has_to() {
+        let mut c = crate::state::status::Counts {
+            exported: 1,
+            ..Default::default()
+        };
+        let took = std::time::Duration::from_millis(1234);
+        assert_eq!(
+            summary_line(&c, took, ""),
+            "siem-agent: exported 1 log in 1.2s"
+        );
+        c.exported = 5;
+        c.filtered = 2;
+        c.held = 1;
+        assert_eq!(
+            summary_line(&c, took, " for 3 tenants"),
+            "siem-agent: exported 5 logs for 3 tenants (2 filtered out, 1 newer than --settle left for the next run) in 1.2s"
+        );
+    }
     use crate::metrics::RunReport;
     use crate::state::status::Counts;
 

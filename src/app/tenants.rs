@@ -45,6 +45,7 @@ pub async fn run_tenants(
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     use tracing::Instrument;
+    let run_started = std::time::Instant::now();
     let found = match crate::tenant::discover(dir, &settings.state_dir) {
         Ok(f) => f,
         Err(e) => {
@@ -228,7 +229,14 @@ pub async fn run_tenants(
         }
     );
     if runs.len() == locked {
-        eprintln!("Another instance is already running.");
+        super::report::locked_note(settings.debug);
+    } else if !settings.dry_run && failed.is_empty() && not_started.is_empty() {
+        let total = totals(runs.iter().map(|r| &r.report));
+        super::report::terminal_summary(
+            &total,
+            run_started.elapsed(),
+            &format!(" for {} tenants", runs.len()),
+        );
     }
     if failed.is_empty() && not_started.is_empty() {
         ExitCode::Success
