@@ -170,6 +170,34 @@ fn check_passes_with_good_destinations_and_names_a_bad_one() {
     assert!(rs.received().is_empty());
     assert!(a.state().is_none() && a.status().is_none());
 
+    // A file output is checked without being created; a loose config mode
+    // is warned about as a run does (still a pass).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(a.config_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let file = a.path("out.cef");
+    let out = Command::new(bin())
+        .arg("check")
+        .arg("--config")
+        .arg(a.config_path())
+        .args(["-o", "FILE", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(!file.exists(), "check created {}", file.display());
+    assert!(
+        text.contains("PASS output") && text.contains("can be created"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("WARN config:")
+            && l.contains("mode 644")
+            && l.contains("chmod 600")),
+        "{text}"
+    );
+    std::fs::set_permissions(a.config_path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+
     // Bad credentials fail the API checks.
     a.write_config(&serde_json::json!({"api_server": sim.url(), "key_id": "demo-key", "key_secret": "wrong", "tenant": "demo"}).to_string());
     let out = run(&[format!("tcp://{}", rs.tcp_addr())]);

@@ -49,11 +49,18 @@ fn check_status_dry_run_and_metrics_name_the_source_and_its_streams() {
         assert!(out.status.success(), "{vendor}: {text}");
         assert!(text.contains(&format!("(source {vendor})")), "{text}");
         for s in &streams {
-            assert!(
-                text.contains(&format!("PASS API {s} logs")),
-                "{vendor}: {text}"
-            );
+            // A stream named `logs` is "API logs", not "API logs logs".
+            let what = if *s == "logs" {
+                "PASS API logs: answered".to_string()
+            } else {
+                format!("PASS API {s} logs: answered")
+            };
+            assert!(text.contains(&what), "{vendor}: {text}");
         }
+        assert!(
+            !text.contains("logs logs") && !text.contains("limit=1"),
+            "{text}"
+        );
         // --dry-run: lines on stdout, no cursor written.
         let out = a
             .cmd()

@@ -16,6 +16,8 @@ use crate::state::StateDir;
 pub struct Check {
     pub what: String,
     pub result: Result<String, String>,
+    /// Passed, but with something to mend (a loose config mode).
+    pub warning: Option<String>,
 }
 
 impl std::fmt::Display for Check {
@@ -24,6 +26,13 @@ impl std::fmt::Display for Check {
         // terminal escape): printed redacted and escaped.
         let shown = |s: &str| crate::report::printable(&crate::secret::redact(s)).into_owned();
         match &self.result {
+            Ok(detail) if self.warning.is_some() => write!(
+                f,
+                "WARN {}: {}; {}",
+                shown(&self.what),
+                shown(detail),
+                shown(self.warning.as_deref().unwrap_or_default())
+            ),
             Ok(detail) => write!(f, "PASS {}: {}", shown(&self.what), shown(detail)),
             Err(why) => write!(f, "FAIL {}: {}", shown(&self.what), shown(why)),
         }
@@ -34,6 +43,7 @@ fn check(what: impl Into<String>, result: Result<String, String>) -> Check {
     Check {
         what: what.into(),
         result,
+        warning: None,
     }
 }
 
@@ -70,21 +80,27 @@ pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Ch
             settings.apply_to(&mut c).map_err(|e| e.0)?;
             Ok(c)
         });
-    push(
-        check(
-            "config",
-            config
-                .as_ref()
-                .map(|c| match &c.vendor {
-                    crate::source::VendorConfig::CloudSoc(cs) => {
-                        format!("{} (tenant {})", c.path.display(), cs.tenant)
-                    }
-                    _ => format!("{} (source {})", c.path.display(), c.source),
-                })
-                .map_err(Clone::clone),
-        ),
-        &mut all,
+    let mut config_check = check(
+        "config",
+        config
+            .as_ref()
+            .map(|c| match &c.vendor {
+                crate::source::VendorConfig::CloudSoc(cs) => {
+                    format!("{} (tenant {})", c.path.display(), cs.tenant)
+                }
+                _ => format!("{} (source {})", c.path.display(), c.source),
+            })
+            .map_err(Clone::clone),
     );
+    // As a run warns: the file holds secrets.
+    if let Ok(c) = &config
+        && let Some(mode) = c.loose_permissions()
+    {
+        config_check.warning = Some(format!(
+            "group or others can read it (mode {mode:03o}) and it holds secrets: chmod 600 it"
+        ));
+    }
+    push(config_check, &mut all);
     let mut destinations: Vec<Destination> = settings.destinations.clone();
     if let Ok(config) = &config {
         let source = Source::open(
@@ -119,12 +135,21 @@ pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Ch
                         .probe_stream(app)
                         .await
                         .map(|n| {
-                            format!(
-                                "a logs request answered ({n} log in the last hour with limit=1)"
-                            )
+                            if n == 0 {
+                                "answered: no log in the last hour".to_string()
+                            } else {
+                                "answered: logs in the last hour".to_string()
+                            }
                         })
                         .map_err(|e| one_line(&e));
-                    push(check(format!("API {app} logs"), r), &mut all);
+                    // A stream named `logs` (Cirrus, a declared API) is
+                    // not "logs logs".
+                    let what = if app.as_str() == "logs" {
+                        "API logs".to_string()
+                    } else {
+                        format!("API {app} logs")
+                    };
+                    push(check(what, r), &mut all);
                 }
             }
         }
@@ -139,6 +164,11 @@ pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Ch
     };
     for d in &destinations {
         let what = format!("output {}", describe(&d.output));
+        // A file is not created (nor a missing one made) by a check.
+        if let crate::sink::Output::File { path, .. } = &d.output {
+            push(check(what, file_writable(path)), &mut all);
+            continue;
+        }
         let r = match Sink::open(&d.output, once).await {
             Err(e) => Err(one_line(&e)),
             Ok(mut sink) => {
@@ -151,4 +181,29 @@ pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Ch
         push(check(what, r), &mut all);
     }
     all
+}
+
+/// Whether the agent could write the file output `path`, found without
+/// creating it: an existing file opened to append, else a trial file in
+/// its directory, removed at once.
+fn file_writable(path: &std::path::Path) -> Result<String, String> {
+    if path.exists() {
+        return std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(|_| "writable".to_string())
+            .map_err(|e| format!("cannot append to it: {e}"));
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if !dir.is_dir() {
+        return Err(format!("the directory {} does not exist", dir.display()));
+    }
+    tempfile::Builder::new()
+        .prefix(".siem-agent-check-")
+        .tempfile_in(dir)
+        .map(|_| "can be created (not created by check)".to_string())
+        .map_err(|e| format!("cannot create a file in {}: {e}", dir.display()))
 }
