@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds the siem-agent Debian package with cargo-deb and tests it for real:
-# contents, modes and owners, control fields, lintian, then install, runs as
-# the siem-agent user against a simulator, systemd-analyze verify, reinstall,
-# remove and purge. Needs root (dpkg -i); made for CI's Debian 12 machine.
+# Builds the siem-agent Debian package (deploy/debian/build.sh, with cargo-deb)
+# and tests it for real: contents, modes and owners, control fields, lintian,
+# then install (the man page's FILES, ENVIRONMENT and EXAMPLES sections, the
+# example configs), runs as the siem-agent user against a simulator,
+# systemd-analyze verify, reinstall, remove and purge. Needs root (dpkg -i);
+# made for CI's Debian 12 machine.
 #
 #   deploy/debian/test.sh
 #
@@ -94,26 +96,13 @@ if [ -n "$need" ]; then echo "installing:$need"; apt_install $need; fi
 ok "tools: $(lintian --version), $(systemd-analyze --version | head -n1)"
 
 # --- 2. Build ----------------------------------------------------------------
+# deploy/debian/build.sh: the release build, target/deb-assets (man page,
+# completions) and cargo deb --no-build; its last line is the package.
 build_started=$SECONDS
-cargo build --release --locked
-target_dir=${CARGO_TARGET_DIR:-$repo/target}
-bin=$target_dir/release/siem-agent
-# Cargo.toml's [package.metadata.deb] assets name these paths.
-assets=$repo/target/deb-assets
-rm -rf "$assets"
-mkdir -p "$assets"
-"$bin" man >"$assets/siem-agent.1"
-"$bin" completions bash >"$assets/siem-agent.bash"
-"$bin" completions zsh >"$assets/_siem-agent"
-"$bin" completions fish >"$assets/siem-agent.fish"
-for f in siem-agent.1 siem-agent.bash _siem-agent siem-agent.fish; do
-    [ -s "$assets/$f" ] || fail "generated $assets/$f is empty"
-done
-grep -q '^\.TH' "$assets/siem-agent.1" || fail "the man page has no .TH line"
-rm -f "$repo"/target/debian/siem-agent_*.deb
-deb=$(cargo deb --no-build --locked | tail -n1)
+deploy/debian/build.sh | tee "$tmp/build.out"
+deb=$(tail -n1 "$tmp/build.out")
 build_seconds=$((SECONDS - build_started))
-[ -f "$deb" ] || fail "cargo deb printed '$deb', not a file"
+[ -f "$deb" ] || fail "deploy/debian/build.sh printed '$deb', not a file"
 
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 arch=$(dpkg --print-architecture)
@@ -137,6 +126,11 @@ declare -A want=(
     [./usr/share/doc/siem-agent/changelog.gz]="-rw-r--r-- root/root"
     [./usr/share/lintian/overrides/siem-agent]="-rw-r--r-- root/root"
 )
+# An example config per source.
+examples=(cirrus cloudsoc mcas rest-okta sls)
+for e in "${examples[@]}"; do
+    want[./usr/share/doc/siem-agent/examples/$e.json]="-rw-r--r-- root/root"
+done
 # dpkg-deb -c: MODE OWNER/GROUP SIZE DATE TIME PATH; owners print as names
 # or as 0/0 depending on how the tar was written.
 declare -A got=()
@@ -159,6 +153,11 @@ done
 dpkg-deb -x "$deb" "$tmp/x"
 zcat "$tmp/x/usr/share/man/man1/siem-agent.1.gz" | grep -q '^\.TH' || fail "contents: the man page is not a gzipped roff page"
 ok "contents: man page is gzipped roff"
+for e in "${examples[@]}"; do
+    cmp -s "$tmp/x/usr/share/doc/siem-agent/examples/$e.json" "examples/$e.json" ||
+        fail "contents: examples/$e.json differs from the repository's"
+done
+ok "contents: /usr/share/doc/siem-agent/examples/ holds the repository's examples/*.json"
 cmp -s "$tmp/x/etc/siem-agent/config.example.json" config.example.json || fail "contents: config.example.json differs from the repository's"
 ok "contents: /etc/siem-agent/config.example.json is the repository's config.example.json"
 cmp -s "$tmp/x/usr/lib/systemd/system/siem-agent.service" debian/siem-agent.service || fail "contents: the service differs from debian/siem-agent.service"
@@ -229,6 +228,27 @@ expect_stat /etc/siem-agent/config.json "root:siem-agent 640" install
 cmp -s /etc/siem-agent/config.json config.example.json || fail "install: the created config.json is not the example"
 ok "install: config.json was created from the example"
 expect_stat /etc/siem-agent/siem-agent.env "root:siem-agent 640" install
+# The man page and the examples, where dpkg put them (a dpkg path-exclude
+# for /usr/share/man or /usr/share/doc, as minimal images have, is said).
+excluded=$(grep -hs '^path-exclude' /etc/dpkg/dpkg.cfg /etc/dpkg/dpkg.cfg.d/* | grep -E '/usr/share/(man|doc)' || true)
+[ -z "$excluded" ] || fail "install: dpkg excludes $(echo "$excluded" | tr '\n' ' ')on this machine: the installed man page and examples cannot be checked"
+man_page=/usr/share/man/man1/siem-agent.1.gz
+expect_stat "$man_page" "root:root 644" install
+zcat "$man_page" >"$tmp/siem-agent.1"
+for section in FILES ENVIRONMENT EXAMPLES; do
+    grep -Eq "^\.SH \"?$section\"?\$" "$tmp/siem-agent.1" || fail "install: $man_page has no $section section"
+done
+ok "install: $man_page has the FILES, ENVIRONMENT and EXAMPLES sections"
+grep -q 'SIEM_AGENT_HEC_TOKEN' "$tmp/siem-agent.1" || fail "install: the man page's ENVIRONMENT lacks SIEM_AGENT_HEC_TOKEN"
+if command -v man >/dev/null; then
+    MANWIDTH=80 man -l "$man_page" >"$tmp/siem-agent.txt" 2>/dev/null || fail "install: man -l $man_page failed"
+    grep -q '^EXAMPLES' "$tmp/siem-agent.txt" || fail "install: man -l $man_page does not render an EXAMPLES section"
+    ok "install: man -l $man_page renders"
+fi
+expect_stat /usr/share/doc/siem-agent/examples "root:root 755" install
+for e in "${examples[@]}"; do
+    expect_stat "/usr/share/doc/siem-agent/examples/$e.json" "root:root 644" install
+done
 expect_stat /usr/lib/systemd/system/siem-agent.service "root:root 644" install
 expect_stat /usr/lib/systemd/system/siem-agent.timer "root:root 644" install
 absent /etc/systemd/system/timers.target.wants/siem-agent.timer "install: the timer is not enabled"
@@ -345,7 +365,8 @@ dpkg -r siem-agent
 ok "remove: dpkg -r, status rc"
 for f in /usr/bin/siem-agent /usr/lib/systemd/system/siem-agent.service /usr/lib/systemd/system/siem-agent.timer \
     /usr/share/man/man1/siem-agent.1.gz /usr/share/bash-completion/completions/siem-agent \
-    /usr/share/zsh/vendor-completions/_siem-agent /usr/share/fish/vendor_completions.d/siem-agent.fish; do
+    /usr/share/zsh/vendor-completions/_siem-agent /usr/share/fish/vendor_completions.d/siem-agent.fish \
+    /usr/share/doc/siem-agent/examples; do
     absent "$f" remove
 done
 [ "$(sha256sum "$cfg")" = "$cfg_sum" ] || fail "remove: config.json changed"
