@@ -460,3 +460,45 @@ fn progress_only_on_a_terminal() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `status` for cron and monitoring: exit 1 when the config cannot be read
+/// or the last run failed, 0 when all is well; only the streams the config
+/// exports are listed.
+#[test]
+fn status_exits_1_when_something_is_wrong_and_lists_only_exported_streams() {
+    let sim = Sim::start(&["--vendor", "mcas", "--events", "10"]);
+    let a = Agent::with_config(&serde_json::json!({"source": "mcas",
+        "api_server": sim.url(), "token": "demo-token", "data_types": ["alerts"]}));
+    let status = |a: &Agent| {
+        Command::new(bin())
+            .args(["status", "--json", "--config"])
+            .arg(a.config_path())
+            .output()
+            .unwrap()
+    };
+    // Before any run: the config's streams (alerts, not activities).
+    let out = status(&a);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let apps: Vec<&String> = v["apps"].as_object().unwrap().keys().collect();
+    assert_eq!(apps, ["alerts"], "{v}");
+    a.file_cmd().assert().success();
+    let out = status(&a);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["apps"].as_object().unwrap().len(), 1, "{v}");
+    // A failed run: exit 1.
+    a.file_cmd()
+        .args(["--token", "wrong-token-1"])
+        .assert()
+        .code(1);
+    let out = status(&a);
+    assert_eq!(out.status.code(), Some(1));
+    // Mended: 0 again; then a config the next run cannot read: 1.
+    a.file_cmd().assert().success();
+    assert!(status(&a).status.success());
+    a.write_config("{not json");
+    let out = status(&a);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("config_error"));
+}

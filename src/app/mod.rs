@@ -42,13 +42,19 @@ pub enum Outcome {
 /// JSON, on stdout.
 pub fn status(args: &StatusArgs) -> ExitCode {
     match crate::commands::status::report(args, chrono::Utc::now()) {
-        Ok(r) if args.json => {
-            println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
-            ExitCode::Success
-        }
         Ok(r) => {
-            print!("{}", crate::commands::status::text(&r));
-            ExitCode::Success
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+            } else {
+                print!("{}", crate::commands::status::text(&r));
+            }
+            // For cron and monitoring: 1 when a config cannot be read or
+            // the last run failed.
+            if crate::commands::status::unhealthy(&r) {
+                ExitCode::Error
+            } else {
+                ExitCode::Success
+            }
         }
         Err(e) => {
             eprintln!("siem-agent: error: {}", one_line(&e));

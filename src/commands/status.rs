@@ -18,6 +18,20 @@ pub enum StatusError {
     Tenants(#[from] crate::tenant::TenantError),
 }
 
+/// Whether a report says something is wrong: a config that cannot be
+/// read, a state that cannot, or a last run that failed (any tenant's).
+pub fn unhealthy(report: &Value) -> bool {
+    let one = |r: &Value| {
+        r.get("config_error").is_some()
+            || r.get("error").is_some()
+            || r["last_run"]["state"] == "failed"
+    };
+    match report.get("tenants").and_then(Value::as_object) {
+        Some(tenants) => tenants.values().any(one),
+        None => one(report),
+    }
+}
+
 /// What `status` reports: one state directory's, or with `--config DIR`
 /// every tenant's (`{"tenants": {"acme": {...}}}`; a tenant whose state
 /// cannot be read has `{"error": "..."}`, the others are still shown).
@@ -64,11 +78,28 @@ fn one(
     let configured = loaded.as_ref().map(|c| c.source).unwrap_or_default();
     let cursors = CursorFile::load_any(&dir.join(STATE_FILE), configured)?;
     let mut apps = serde_json::Map::new();
-    // A Log Service's streams are its shards, as the last run saved them.
-    let streams: Vec<crate::event::App> = match cursors.source {
-        crate::event::Vendor::Sls => cursors.cursors.keys().copied().collect(),
-        v => v.streams().to_vec(),
-    };
+    let last = Status::load(&dir.join(STATUS_FILE));
+    // The streams this config exports: those the last run read and those
+    // with a cursor (a Log Service's are its shards, as the last run saved
+    // them); before any run, the config's (Defender's data_types) or the
+    // source's.
+    let mut streams: Vec<crate::event::App> = cursors.cursors.keys().copied().collect();
+    if let Some(s) = &last {
+        for name in s.apps.keys() {
+            if let Some(app) = crate::event::App::parse_in(cursors.source, name)
+                && !streams.contains(&app)
+            {
+                streams.push(app);
+            }
+        }
+    }
+    if streams.is_empty() {
+        streams = match loaded.as_ref().map(|c| &c.vendor) {
+            Ok(crate::source::VendorConfig::Mcas(m)) => m.data_types.clone(),
+            _ => cursors.source.streams().to_vec(),
+        };
+    }
+    streams.sort();
     for app in streams {
         let c = cursors.cursor(app);
         apps.insert(
@@ -85,7 +116,6 @@ fn one(
             },
         );
     }
-    let last = Status::load(&dir.join(STATUS_FILE));
     let mut report = json!({
         "state_dir": dir.display().to_string(),
         "source": cursors.source.name(),
