@@ -253,6 +253,78 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The warning about keys of the file the agent does not know, each
+    /// with the known key it is likely a misspelling of (`"tenat" (did you
+    /// mean "tenant"?)`), or the known keys when none is close.
+    pub fn unknown_keys_warning(&self) -> Option<String> {
+        if self.unknown.is_empty() {
+            return None;
+        }
+        let known = known_keys(self.source);
+        let mut guessed = false;
+        let each: Vec<String> = self
+            .unknown
+            .iter()
+            .map(|quoted| {
+                let raw = quoted.trim_matches('"');
+                let shown = crate::report::printable(quoted).into_owned();
+                match did_you_mean(raw, &known) {
+                    Some(k) => {
+                        guessed = true;
+                        format!("{shown} (did you mean \"{k}\"?)")
+                    }
+                    None => shown,
+                }
+            })
+            .collect();
+        let mut line = format!(
+            "{}: unknown key {} ignored",
+            self.path.display(),
+            each.join(", ")
+        );
+        if !guessed {
+            line.push_str(&format!(" (known: {})", known.join(", ")));
+        }
+        Some(line)
+    }
+}
+
+/// The known key closest to `key` (case aside), if it is a likely
+/// misspelling: at most one edit for short keys, two from 6 characters,
+/// or the same letters with `-` for `_`.
+pub fn did_you_mean<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    let key = key.to_ascii_lowercase().replace('-', "_");
+    let limit = if key.chars().count() >= 6 { 2 } else { 1 };
+    known
+        .iter()
+        .map(|k| (edit_distance(&key, &k.to_ascii_lowercase()), *k))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance (an insertion, deletion, substitution or swap of
+/// neighbours each count one).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev2: Vec<usize> = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                cur[j] = cur[j].min(prev2[j - 2] + 1);
+            }
+        }
+        prev2 = std::mem::replace(&mut prev, cur);
+    }
+    prev[b.len()]
+}
+
 /// The keys every source shares.
 const SHARED_KEYS: [&str; 7] = [
     "source",
@@ -355,6 +427,22 @@ fn source_of(keys: &Keys, given: Option<Vendor>) -> Result<Vendor, KeyError> {
         ));
     }
     Ok(vendor)
+}
+
+#[cfg(test)]
+mod suggestion_tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_key_names_the_likely_one() {
+        let known = known_keys(Vendor::CloudSoc);
+        assert_eq!(did_you_mean("tenat", &known), Some("tenant"));
+        assert_eq!(did_you_mean("key-secret", &known), Some("key_secret"));
+        assert_eq!(did_you_mean("keysecret", &known), Some("key_secret"));
+        assert_eq!(did_you_mean("Api_Sever", &known), Some("api_server"));
+        assert_eq!(did_you_mean("pagination", &known), None);
+        assert_eq!(did_you_mean("x", &known), None);
+    }
 }
 
 #[cfg(test)]

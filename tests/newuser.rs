@@ -38,7 +38,25 @@ fn an_unknown_config_key_is_warned_about_by_name() {
     let out = a.file_cmd().args(["--severity", "all"]).output().unwrap();
     assert!(out.status.success());
     let e = stderr(&out);
-    assert!(e.contains("unknown key \"tenat\""), "{e}");
+    assert!(
+        e.contains("unknown key \"tenat\" (did you mean \"tenant\"?) ignored"),
+        "{e}"
+    );
+    // check says it too, as a warning.
+    let out = Command::new(bin())
+        .arg("check")
+        .arg("--config")
+        .arg(a.config_path())
+        .args(["-o", "STREAM"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("WARN config:") && l.contains("did you mean \"tenant\"?")),
+        "{text}"
+    );
 }
 
 #[test]

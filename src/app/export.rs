@@ -56,13 +56,8 @@ pub async fn export(
         panic!("test_panic in {}", config.path.display());
     }
     settings.apply_to(&mut config)?;
-    if !config.unknown.is_empty() {
-        warn!(
-            "{}: unknown key {} ignored (known: {})",
-            config.path.display(),
-            crate::report::printable(&config.unknown.join(", ")),
-            crate::config::known_keys(config.source).join(", ")
-        );
+    if let Some(w) = config.unknown_keys_warning() {
+        warn!("{w}");
     }
     if let Some(mode) = config.loose_permissions() {
         warn!(

@@ -93,12 +93,21 @@ pub async fn run(settings: &Settings, mut on_each: impl FnMut(&Check)) -> Vec<Ch
             .map_err(Clone::clone),
     );
     // As a run warns: the file holds secrets.
-    if let Ok(c) = &config
-        && let Some(mode) = c.loose_permissions()
-    {
-        config_check.warning = Some(format!(
-            "group or others can read it (mode {mode:03o}) and it holds secrets: chmod 600 it"
-        ));
+    if let Ok(c) = &config {
+        let mut warnings = Vec::new();
+        if let Some(mode) = c.loose_permissions() {
+            warnings.push(format!(
+                "group or others can read it (mode {mode:03o}) and it holds secrets: chmod 600 it"
+            ));
+        }
+        if let Some(w) = c.unknown_keys_warning() {
+            // Without the path, which the line already shows.
+            let path = format!("{}: ", c.path.display());
+            warnings.push(w.strip_prefix(&path).unwrap_or(&w).to_string());
+        }
+        if !warnings.is_empty() {
+            config_check.warning = Some(warnings.join("; "));
+        }
     }
     push(config_check, &mut all);
     let mut destinations: Vec<Destination> = settings.destinations.clone();
