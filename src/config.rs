@@ -306,7 +306,7 @@ pub fn did_you_mean<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
 
 /// Levenshtein distance (an insertion, deletion, substitution or swap of
 /// neighbours each count one).
-fn edit_distance(a: &str, b: &str) -> usize {
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     let mut prev2: Vec<usize> = vec![0; b.len() + 1];

@@ -275,6 +275,39 @@ fn remote_unix_socket_target_gets_the_local_syslog_form() {
     }
 }
 
+/// TLS or RELP to a plain TCP syslog port (a real rsyslog's): the
+/// receiver takes what it is sent for a message and never answers. Each
+/// is one line saying so, not "cannot connect", and is not retried: it
+/// fails at the first silence.
+#[test]
+fn tls_or_relp_to_a_plain_tcp_port_says_so_at_once() {
+    let rs = Rsyslog::builder().tcp().start();
+    let sim = Sim::start(&["--events", "5", "--detect-events", "0"]);
+    for (scheme, want) in [
+        ("tls", "the TLS handshake got no answer in 10 s"),
+        ("relp", "no answer to the RELP open in 10 s"),
+    ] {
+        let a = Agent::new(&sim.url());
+        let out = a
+            .cmd()
+            .args(["--severity", "all", "-o", "REMOTE", "-t"])
+            .arg(format!("{scheme}://{}", rs.tcp_addr()))
+            .assert()
+            .code(1)
+            .get_output()
+            .clone();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{scheme}: {stderr}");
+        assert!(
+            stderr.contains(want) && stderr.contains("use tcp://"),
+            "{scheme}: {stderr}"
+        );
+        assert!(!stderr.contains("cannot connect"), "{stderr}");
+        assert!(!a.log().contains("reconnecting"), "{}", a.log());
+        assert!(a.state().is_none());
+    }
+}
+
 #[test]
 fn an_unreachable_destination_is_one_line_and_keeps_the_cursor() {
     let sim = Sim::start(&["--events", "30"]);

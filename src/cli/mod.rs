@@ -775,11 +775,14 @@ fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
         .map_err(|_| format!("'{s}' is not a date in the form YYYY-MM-DD"))
 }
 
-/// Turns a clap error into the one line the agent prints (without the
-/// usage block and the "try --help" hint).
+/// Turns a clap error into the line the agent prints (without the usage
+/// block and the "try --help" hint); a suggestion of a similar argument
+/// follows on a line of its own, and only when it is close to what was
+/// typed (clap's own measure offers `--max_bytes` for `--x`).
 pub fn one_line_error(err: &clap::Error) -> String {
     let text = err.render().to_string();
     let mut parts: Vec<String> = Vec::new();
+    let mut tips: Vec<String> = Vec::new();
     for line in text.lines() {
         let line = line.trim();
         if line.is_empty() || line.starts_with("Usage:") || line.starts_with("For more information")
@@ -790,12 +793,46 @@ pub fn one_line_error(err: &clap::Error) -> String {
             continue; // usage continuation lines
         }
         let line = line.strip_prefix("error: ").unwrap_or(line);
-        let line = line.strip_prefix("tip: ").unwrap_or(line);
-        parts.push(line.to_string());
+        match line.strip_prefix("tip: ") {
+            Some(tip) => tips.push(tip.to_string()),
+            None => parts.push(line.to_string()),
+        }
     }
     let mut out = parts.join(" ");
     out.push_str(" (see --help)");
+    let typed = quoted(&out).unwrap_or_default();
+    for tip in tips {
+        if let Some(s) = tip
+            .strip_prefix("a similar argument exists: ")
+            .and_then(quoted)
+            && !close(&typed, &s)
+        {
+            continue;
+        }
+        out.push_str("\n  tip: ");
+        out.push_str(&tip);
+    }
     out
+}
+
+/// The first `'...'` of a text.
+fn quoted(text: &str) -> Option<String> {
+    let start = text.find('\'')? + 1;
+    let end = start + text[start..].find('\'')?;
+    Some(text[start..end].to_string())
+}
+
+/// Whether `suggested` is a likely meaning of the option `typed`: at most
+/// one edit away (two from six characters), `_` and `-` alike.
+fn close(typed: &str, suggested: &str) -> bool {
+    let norm = |s: &str| {
+        s.trim_start_matches('-')
+            .to_ascii_lowercase()
+            .replace('_', "-")
+    };
+    let (t, s) = (norm(typed), norm(suggested));
+    let limit = if t.chars().count() >= 6 { 2 } else { 1 };
+    !t.is_empty() && crate::config::edit_distance(&t, &s) <= limit
 }
 
 #[cfg(test)]
@@ -914,5 +951,24 @@ mod tests {
         );
         let err = Cli::try_parse_from(["siem-agent", "--bogus"]).unwrap_err();
         assert!(one_line_error(&err).contains("--bogus"));
+    }
+
+    #[test]
+    fn a_close_suggestion_goes_on_its_own_line_a_far_one_nowhere() {
+        let err = Cli::try_parse_from(["siem-agent", "--severty", "all"]).unwrap_err();
+        let text = one_line_error(&err);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].contains("'--severty'") && lines[0].ends_with("(see --help)"),
+            "{text}"
+        );
+        assert_eq!(lines[1], "  tip: a similar argument exists: '--severity'");
+        let err = Cli::try_parse_from(["siem-agent", "--x"]).unwrap_err();
+        let text = one_line_error(&err);
+        assert!(
+            !text.contains('\n') && !text.contains("max_bytes"),
+            "{text}"
+        );
     }
 }

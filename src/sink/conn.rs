@@ -76,7 +76,15 @@ pub async fn connect(endpoint: &Endpoint, tls: Option<&Tls>) -> Result<Conn, Sin
                 Some(tls) => {
                     let s = tokio::time::timeout(CONNECT_TIMEOUT, tls.handshake(host, tcp))
                         .await
-                        .map_err(|_| timed(std::io::ErrorKind::TimedOut.into()))?
+                        // Connected, then silence: the TLS handshake's, not
+                        // the connection's.
+                        .map_err(|_| SinkError::Tls {
+                            target: target.clone(),
+                            reason: format!(
+                                "the TLS handshake got no answer in {} s: the receiver does not speak TLS on this port (a plain TCP listener? use tcp://), or is stuck",
+                                CONNECT_TIMEOUT.as_secs()
+                            ),
+                        })?
                         .map_err(|e| SinkError::Tls {
                             target: target.clone(),
                             reason: super::tls::explain(&e),

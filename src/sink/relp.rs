@@ -271,7 +271,18 @@ impl RelpSink {
         let txnr = self.take_txnr();
         write_frame(txnr, "open", offers.as_bytes(), &mut self.wbuf);
         self.write_out().await?;
-        let answer = self.read_frame().await?;
+        // A listener that does not speak RELP (a plain TCP syslog port)
+        // takes the open as a message and never answers: said as soon as
+        // a TLS handshake's silence is, and not retried.
+        let answer = tokio::time::timeout(super::CONNECT_TIMEOUT, self.read_frame())
+            .await
+            .map_err(|_| SinkError::Refused {
+                target: self.target.clone(),
+                reason: format!(
+                    "no answer to the RELP open in {} s: the receiver does not speak RELP on this port (a plain TCP syslog listener? use tcp://)",
+                    super::CONNECT_TIMEOUT.as_secs()
+                ),
+            })??;
         let text = String::from_utf8_lossy(&answer.data).to_string();
         if answer.command != "rsp" || answer.txnr != txnr || !text.starts_with("200") {
             return Err(SinkError::Refused {
