@@ -34,59 +34,11 @@ pub async fn prepare(args: &mut ExportArgs, output_given: bool) -> std::io::Resu
     let sim = SimOnly::try_parse_from(["simulate", "--events", "400", "--vendor", sim_vendor])
         .map_err(|e| std::io::Error::other(e.to_string()))?
         .sim;
-    let (logstore, tenant, key_id, key_secret, token) = (
-        sim.logstore.clone(),
-        sim.tenant.clone(),
-        sim.key_id.clone(),
-        sim.key_secret.clone(),
-        sim.token.clone(),
-    );
-    let simulator = simulate::start(sim).await?;
+    let simulator = simulate::start(sim.clone()).await?;
     let dir = tempfile::Builder::new()
         .prefix("siem-agent-demo-")
         .tempdir()?;
-    let api_server = format!("http://{}/", simulator.addr);
-    let config = match vendor {
-        Vendor::Mcas => serde_json::json!({
-            "source": "mcas",
-            "api_server": api_server,
-            "token": token,
-            "data_types": ["alerts", "activities"],
-        }),
-        Vendor::Cirrus => serde_json::json!({
-            "source": "cirrus",
-            "apiurl": format!("{api_server}logs/v1"),
-            "apikey": key_id,
-            "apisecret": key_secret,
-            "orgurl": "https://example.edu",
-        }),
-        Vendor::Sls => serde_json::json!({
-            "source": "sls",
-            "endpoint": format!("http://{}", simulator.addr),
-            "project": tenant,
-            "logstore": logstore,
-            "access_key_id": key_id,
-            "access_key_secret": key_secret,
-            "start": "begin",
-        }),
-        Vendor::Rest => serde_json::json!({
-            "source": "rest",
-            "url": format!("{api_server}api/v1/logs"),
-            "headers": {"Authorization": format!("SSWS {token}")},
-            "params": {"limit": "100"},
-            "since_param": "since",
-            "time_field": "published",
-            "id_field": "uuid",
-            "next": "link",
-        }),
-        _ => serde_json::json!({
-            "user_id": "demo",
-            "api_server": api_server,
-            "key_id": key_id,
-            "key_secret": key_secret,
-            "tenant": tenant,
-        }),
-    };
+    let config = simulate::ready_config(&sim, simulator.addr);
     let config_path = dir.path().join("config.json");
     {
         use std::os::unix::fs::OpenOptionsExt;

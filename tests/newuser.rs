@@ -291,3 +291,51 @@ fn install_without_cargo_on_root_s_path_says_what_to_run() {
         "{e}"
     );
 }
+
+/// `simulate` prints a config.json that reads it: saved as it is, it runs
+/// (each vendor).
+#[test]
+fn simulate_prints_a_config_that_reads_it() {
+    use std::io::{BufRead, BufReader};
+    for vendor in ["cloudsoc", "mcas", "cirrus", "rest", "sls"] {
+        let mut child = Command::new(bin())
+            .args([
+                "simulate", "--port", "0", "--events", "30", "--vendor", vendor,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        assert!(
+            first.starts_with("listening on http://127.0.0.1:"),
+            "{first}"
+        );
+        let said = lines.next().unwrap().unwrap();
+        assert!(said.starts_with("A config.json for it"), "{said}");
+        let mut json = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            json.push_str(&line);
+            json.push('\n');
+            if line == "}" {
+                break;
+            }
+        }
+        let a = Agent::with_config(&serde_json::from_str(&json).expect(&json));
+        let out = a
+            .cmd()
+            .args(["--dry-run", "--severity", "all", "--settle", "0"])
+            .output()
+            .unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(out.status.success(), "{vendor}: {}", stderr(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).lines().count() >= 30,
+            "{vendor}: {}",
+            stderr(&out)
+        );
+    }
+}

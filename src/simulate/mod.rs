@@ -303,6 +303,54 @@ fn world(args: SimArgs) -> std::io::Result<World> {
     })
 }
 
+/// A config.json that reads the simulator `args` serves at `addr`: its
+/// URL and the credentials it accepts, in the vendor's keys.
+pub fn ready_config(args: &SimArgs, addr: SocketAddr) -> serde_json::Value {
+    use serde_json::json;
+    let api_server = format!("http://{addr}/");
+    match args.vendor {
+        SimVendor::Mcas => json!({
+            "source": "mcas",
+            "api_server": api_server,
+            "token": args.token,
+            "data_types": ["alerts", "activities"],
+        }),
+        SimVendor::Cirrus => json!({
+            "source": "cirrus",
+            "apiurl": format!("{api_server}logs/v1"),
+            "apikey": args.key_id,
+            "apisecret": args.key_secret,
+            "orgurl": "https://example.edu",
+        }),
+        SimVendor::Sls => json!({
+            "source": "sls",
+            "endpoint": format!("http://{addr}"),
+            "project": args.tenant,
+            "logstore": args.logstore,
+            "access_key_id": args.key_id,
+            "access_key_secret": args.key_secret,
+            "start": "begin",
+        }),
+        SimVendor::Rest => json!({
+            "source": "rest",
+            "url": format!("{api_server}api/v1/logs"),
+            "headers": {"Authorization": format!("SSWS {}", args.token)},
+            "params": {"limit": "100"},
+            "since_param": "since",
+            "time_field": "published",
+            "id_field": "uuid",
+            "next": "link",
+        }),
+        SimVendor::Cloudsoc => json!({
+            "user_id": "demo",
+            "api_server": api_server,
+            "key_id": args.key_id,
+            "key_secret": args.key_secret,
+            "tenant": args.tenant,
+        }),
+    }
+}
+
 /// Binds 127.0.0.1:port and serves in a spawned task.
 pub async fn start(args: SimArgs) -> std::io::Result<Simulator> {
     let listener = TcpListener::bind(("127.0.0.1", args.port)).await?;
@@ -317,13 +365,21 @@ pub async fn start(args: SimArgs) -> std::io::Result<Simulator> {
 /// the port is bound, then serves until the process is stopped.
 pub async fn run(args: SimArgs) -> std::io::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", args.port)).await?;
+    let config = ready_config(&args, listener.local_addr()?);
     let world = Arc::new(world(args)?);
     let addr = listener.local_addr()?;
     {
+        // The readiness line first (scripts wait for it), then a config
+        // that reads this simulator, in one write: a reader that stops
+        // after the first line costs nothing.
         use std::io::Write;
+        let text = format!(
+            "listening on http://{addr}\n\
+             A config.json for it (save it, chmod 600 config.json, then: siem-agent --config config.json --dry-run):\n{}\n",
+            serde_json::to_string_pretty(&config).unwrap_or_default()
+        );
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{addr}")?;
-        out.flush()?;
+        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     }
     http::serve(listener, world).await;
     Ok(())
