@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The agent against the Python anchor (shared/bench/py_agent.py: the seeds'
-# approach in plain Python), side by side in one run, on the same simulated
-# API (plain logs, pages served from memory) and the same TCP sink
-# (shared/bench/sink.py). CEF in RFC 5424 over TCP, LF-framed.
+# The agent against the Python anchor (bench/py_agent.py: the seeds'
+# approach in plain Python, a copy of the project's shared anchor kept in
+# the repository so that this runs from a clone), side by side in one run,
+# on the same simulated API (plain logs, pages served from memory) and the
+# same TCP sink (bench/sink.py). CEF in RFC 5424 over TCP, LF-framed.
 #
 # Prints, for each run (alternating agent, Python, agent, ...): logs
 # delivered, CPU microseconds per log (user + system of the process), wall
@@ -23,7 +24,8 @@ RATES=${RATES:-1000 10000 100000}
 # Each --rate run lasts this long: its start-up and end (about 30 ms: the
 # process, the first page, the last confirmation) are in its wall time.
 RATE_SECONDS=${RATE_SECONDS:-10}
-shared=${SHARED:-../shared/bench}
+# The anchor and the sink: the repository's own (SHARED=DIR takes others).
+shared=${SHARED:-bench}
 [ -r "$shared/py_agent.py" ] && [ -r "$shared/sink.py" ] ||
     { echo "compare.sh: $shared/py_agent.py and sink.py are needed (SHARED=DIR)" >&2; exit 1; }
 command -v /usr/bin/time >/dev/null || { echo "compare.sh: /usr/bin/time is needed (apt-get install time)" >&2; exit 1; }
