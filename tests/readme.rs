@@ -95,10 +95,7 @@ fn every_command_line_parses() {
     use clap::Parser;
     let text = readme();
     let mut lines = 0;
-    for (at, body) in blocks(&text, "sh")
-        .into_iter()
-        .chain(blocks(&text, "").into_iter())
-    {
+    for (at, body) in blocks(&text, "sh").into_iter().chain(blocks(&text, "")) {
         for raw in body.lines() {
             // The command, without a comment, a sudo or a cron schedule.
             let cmd = raw.split(" #").next().unwrap_or("").trim();
