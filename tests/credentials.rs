@@ -216,3 +216,57 @@ fn a_refused_token_flag_is_named_as_the_flag() {
     );
     assert!(err.contains("from $SIEM_AGENT_MCAS_TOKEN"), "{err}");
 }
+
+#[test]
+fn the_proxy_password_comes_from_a_file_or_a_systemd_credential() {
+    // The simulator also plays the proxy; the api_server itself is unreachable.
+    let sim = Sim::start(&[
+        "--events",
+        "6",
+        "--detect-events",
+        "0",
+        "--proxy-auth",
+        "bob:pr0xy-pa55",
+    ]);
+    let proxy = format!("127.0.0.1:{}", sim.port);
+    let a = Agent::new("http://127.0.0.1:9/");
+    let file = secret_file(&a, "proxy-pass", "pr0xy-pa55\n", 0o600);
+    a.file_cmd()
+        .args([
+            "--severity",
+            "all",
+            "--proxy",
+            &proxy,
+            "-u",
+            "bob",
+            "--password-file",
+        ])
+        .arg(&file)
+        .assert()
+        .success();
+    assert_eq!(a.json_lines().len(), 6);
+    // Readable by everyone: refused before anything is asked.
+    secret_file(&a, "proxy-pass", "pr0xy-pa55\n", 0o644);
+    let err = stderr(
+        &a.file_cmd()
+            .args(["--proxy", &proxy, "-u", "bob", "--password-file"])
+            .arg(&file)
+            .assert()
+            .code(1),
+    );
+    assert!(
+        err.contains("--password-file") && err.contains("readable by everyone"),
+        "{err}"
+    );
+    // systemd's credential proxy_password.
+    let b = Agent::new("http://127.0.0.1:9/");
+    let creds = b.path("creds");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(creds.join("proxy_password"), "pr0xy-pa55").unwrap();
+    b.file_cmd()
+        .args(["--severity", "all", "--proxy", &proxy, "-u", "bob"])
+        .env("CREDENTIALS_DIRECTORY", &creds)
+        .assert()
+        .success();
+    assert_eq!(b.json_lines().len(), 6);
+}

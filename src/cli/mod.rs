@@ -374,6 +374,17 @@ pub struct ExportArgs {
     )]
     pub password: Option<String>,
 
+    /// Proxy password from a file (mode 600, or 640 root:<the agent's group>; one trailing newline dropped), instead of --password.
+    #[arg(
+        long = "password-file",
+        value_name = "PATH",
+        env = "SIEM_AGENT_PROXY_PASSWORD_FILE",
+        requires = "username",
+        conflicts_with = "password",
+        help_heading = "Source"
+    )]
+    pub password_file: Option<PathBuf>,
+
     /// Severity levels to export [default: error critical warning, and every Detect level].
     #[arg(long, num_args = 1.., ignore_case = true, value_name = "LEVEL", help_heading = "Filters")]
     pub severity: Vec<SeverityArg>,

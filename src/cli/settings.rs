@@ -339,7 +339,29 @@ impl Settings {
         };
         let proxy = match &a.proxy {
             None => None,
-            Some(p) => Some(proxy(p, a.username.clone(), a.password.clone())?),
+            Some(p) => {
+                // The password: -p (or its variable), a file, or systemd's
+                // credential `proxy_password` when a user is given.
+                let password = match (&a.password, &a.password_file) {
+                    (Some(p), _) => Some(p.clone()),
+                    (None, Some(file)) => Some(
+                        crate::credentials::read_secret_file(file, false)
+                            .map_err(|e| SettingsError(format!("--password-file: {e}")))?,
+                    ),
+                    (None, None) if a.username.is_some() => {
+                        std::env::var_os("CREDENTIALS_DIRECTORY")
+                            .map(|d| PathBuf::from(d).join("proxy_password"))
+                            .filter(|f| f.is_file())
+                            .map(|f| {
+                                crate::credentials::read_secret_file(&f, true)
+                                    .map_err(|e| SettingsError(format!("proxy password: {e}")))
+                            })
+                            .transpose()?
+                    }
+                    (None, None) => None,
+                };
+                Some(proxy(p, a.username.clone(), password)?)
+            }
         };
         if let Some(day) = a.start_date
             && day > chrono::Utc::now().date_naive()
