@@ -119,7 +119,7 @@ pub fn write(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budget
         };
         // Known fields already written, as bits.
         let mut used = 0u32;
-        time_and_severity(ev, &mut attrs);
+        time_and_severity(ev, None, &mut attrs);
         if ev.time.is_some() {
             used |= 1
                 << (match ev.app {
@@ -358,7 +358,7 @@ fn write_mcas(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, budge
         track: false,
         budget,
     };
-    time_and_severity(ev, &mut attrs);
+    time_and_severity(ev, None, &mut attrs);
     for (key, value) in [
         ("externalId", &c.id),
         ("title", &c.name),
@@ -423,7 +423,7 @@ fn write_cirrus(ev: &Event, version: &str, leef: Version, out: &mut Vec<u8>, bud
         track: true,
         budget,
     };
-    time_and_severity(ev, &mut attrs);
+    time_and_severity(ev, None, &mut attrs);
     let (ip_field, mut mapped) = if sls {
         ("__source__", vec!["__time__"])
     } else {
@@ -494,24 +494,7 @@ pub fn write_mapped(
         track: true,
         budget,
     };
-    if let Some(t) = ev.time {
-        let start = attrs.start();
-        attrs.pair_with("devTime", |out| {
-            super::clock::push_iso_seconds(t, out);
-            out.push(b'.');
-            super::clock::push_padded(t.timestamp_subsec_millis() % 1000, 3, out);
-            out.extend_from_slice(b"+0000");
-        });
-        attrs.pair("devTimeFormat", DEV_TIME_FORMAT);
-        attrs.settle(start);
-    }
-    let sev = m
-        .severity_of(ev)
-        .unwrap_or_else(|| severity_number(ev))
-        .max(1);
-    let start = attrs.start();
-    attrs.pair_with("sev", |out| push_int(u64::from(sev), out));
-    attrs.settle(start);
+    time_and_severity(ev, m.severity_of(ev).map(|s| s.max(1)), &mut attrs);
     if let Some(id) = ev.id() {
         let start = attrs.start();
         attrs.pair("externalId", id);
@@ -577,8 +560,9 @@ fn delimiter_field(leef: Version, out: &mut Vec<u8>) {
     }
 }
 
-/// `devTime` (with its format) when the log has a time, and `sev`.
-fn time_and_severity(ev: &Event, attrs: &mut Attributes<'_>) {
+/// `devTime` (with its format) when the log has a time, and `sev`
+/// (`severity`, else the log's own).
+fn time_and_severity(ev: &Event, severity: Option<u8>, attrs: &mut Attributes<'_>) {
     if let Some(t) = ev.time {
         let start = attrs.start();
         attrs.pair_with("devTime", |out| {
@@ -591,7 +575,8 @@ fn time_and_severity(ev: &Event, attrs: &mut Attributes<'_>) {
         attrs.settle(start);
     }
     let start = attrs.start();
-    attrs.pair_with("sev", |out| push_int(u64::from(severity_number(ev)), out));
+    let sev = severity.unwrap_or_else(|| severity_number(ev));
+    attrs.pair_with("sev", |out| push_int(u64::from(sev), out));
     attrs.settle(start);
 }
 

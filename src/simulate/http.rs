@@ -534,8 +534,8 @@ fn parse_head(head: &str) -> Option<Request> {
     })
 }
 
-/// Percent-decoding, with `+` as a space.
-fn decode(s: &str) -> String {
+/// Percent-decoding, with `+` as a space (a query's, a form body's).
+pub(crate) fn decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
