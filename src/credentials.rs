@@ -4,7 +4,8 @@
 //!   `apisecret`, `client_secret`, `access_key_secret`, `hec_token`), a
 //!   header's value (`"headers": {"Authorization_file": PATH}`) or a
 //!   declared API's auth secret (`"auth": {"bearer_file": PATH}`,
-//!   `{"type": "oauth2", "client_secret_file": PATH}`) may be given as the
+//!   `{"type": "oauth2", "client_secret_file": PATH}`, a destination's
+//!   `hec_token_file`) may be given as the
 //!   path of a file that holds it. The file is read at start, one trailing
 //!   newline dropped; it is refused when group or others may read it
 //!   (unless another user owns it and only the agent's group may read it,
@@ -174,6 +175,27 @@ pub fn resolve(
             inner.insert(key, Value::String(secret));
         }
     }
+    // A destination's HEC token.
+    if let Some(Value::Array(list)) = obj.get_mut("destinations") {
+        for (i, entry) in list.iter_mut().enumerate() {
+            let Some(entry) = entry.as_object_mut() else {
+                continue;
+            };
+            let Some(v) = entry.remove("hec_token_file") else {
+                continue;
+            };
+            if entry.contains_key("hec_token") {
+                return Err((
+                    "destinations".into(),
+                    format!("entry {i} has \"hec_token\" and \"hec_token_file\": keep one"),
+                ));
+            }
+            let (secret, origin) = read(&format!("destinations' entry {i} hec_token_file"), &v)
+                .map_err(|(_, e)| ("destinations".to_string(), e))?;
+            note(config, "hec_token", origin);
+            entry.insert("hec_token".into(), Value::String(secret));
+        }
+    }
     // systemd's credentials, for what the config lacks.
     if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
         let dir = PathBuf::from(dir);
@@ -229,6 +251,12 @@ mod tests {
         assert_eq!(obj["key_secret"], "s3cret-from-file\n");
         assert_eq!(obj["headers"]["Authorization"], "SSWS tok-from-file");
         assert!(obj.get("key_secret_file").is_none());
+        let mut obj = json!({"destinations": [{"output": "HEC", "hec_token_file": "ks"}]})
+            .as_object()
+            .unwrap()
+            .clone();
+        resolve(&config, &mut obj, &[]).unwrap();
+        assert_eq!(obj["destinations"][0]["hec_token"], "s3cret-from-file\n");
         assert!(
             whence(&config, "key_id, key_secret and tenant")
                 .contains("key_secret from key_secret_file")
