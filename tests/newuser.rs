@@ -339,3 +339,43 @@ fn simulate_prints_a_config_that_reads_it() {
         );
     }
 }
+
+/// With `--config DIR` by hand: one progress line for all tenants (each
+/// adding what it exports), then one summary line.
+#[test]
+fn tenants_share_one_progress_line_and_one_summary() {
+    use std::os::unix::fs::PermissionsExt;
+    let sim = Sim::start(&["--events", "2000", "--detect-events", "0"]);
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("tenants");
+    std::fs::create_dir(&conf).unwrap();
+    for name in ["acme", "globex"] {
+        let p = conf.join(format!("{name}.json"));
+        let mut c = serde_json::json!({"api_server": sim.url(), "key_id": util::agent::KEY_ID,
+            "key_secret": util::agent::KEY_SECRET, "tenant": util::agent::TENANT});
+        c["user_id"] = name.into();
+        std::fs::write(&p, c.to_string()).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let cmd = format!(
+        "{} --config {} --log-file {} --severity all --settle 0 --rate 4000 -o FILE -f {}",
+        bin().display(),
+        conf.display(),
+        dir.path().join("agent.log").display(),
+        dir.path().join("out.log").display()
+    );
+    let out = util::on_terminal(&cmd);
+    assert!(out.status.success());
+    let tty = String::from_utf8_lossy(&out.stdout);
+    // Each tenant's stream named on the shared line.
+    assert!(tty.contains("logs exported ("), "{tty:?}");
+    assert!(
+        tty.contains("acme: Investigate") || tty.contains("globex: Investigate"),
+        "{tty:?}"
+    );
+    let last = tty.rsplit("\u{1b}[2K").next().unwrap_or_default();
+    assert!(
+        last.starts_with("siem-agent: exported 4000 logs for 2 tenants in "),
+        "{tty:?}"
+    );
+}

@@ -95,11 +95,38 @@ pub fn locked_note(debug: bool) {
     }
 }
 
-/// A progress line on stderr for runs watched from a terminal; none under
-/// cron, systemd or a pipe, nor for a tenant of many.
-pub fn progress_bar(settings: &Settings) -> Option<indicatif::ProgressBar> {
+/// A run's progress line on stderr when it is watched from a terminal;
+/// none under cron, systemd or a pipe. A tenant of many adds to the line
+/// the run shares among them (see [`shared_progress_bar`]).
+pub fn progress_bar(settings: &Settings) -> Option<crate::run::Progress> {
+    if let Some(bar) = &settings.progress {
+        return Some(crate::run::Progress {
+            bar: bar.clone(),
+            shared: true,
+            shown: 0,
+            label: settings
+                .tenant
+                .as_ref()
+                .map(|t| format!("{t}: "))
+                .unwrap_or_default(),
+        });
+    }
+    if settings.tenant.is_some() {
+        return None;
+    }
+    Some(crate::run::Progress {
+        bar: shared_progress_bar()?,
+        shared: false,
+        shown: 0,
+        label: String::new(),
+    })
+}
+
+/// A progress line on stderr, when it is a terminal: one run's, or the one
+/// the tenants of `--config DIR` share.
+pub fn shared_progress_bar() -> Option<indicatif::ProgressBar> {
     use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() || settings.tenant.is_some() {
+    if !std::io::stderr().is_terminal() {
         return None;
     }
     let pb = indicatif::ProgressBar::new_spinner();

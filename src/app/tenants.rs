@@ -46,6 +46,9 @@ pub async fn run_tenants(
     use std::sync::atomic::{AtomicBool, Ordering};
     use tracing::Instrument;
     let run_started = std::time::Instant::now();
+    // One progress line for all tenants, at a terminal.
+    let mut settings = settings;
+    settings.progress = super::report::shared_progress_bar();
     let found = match crate::tenant::discover(dir, &settings.state_dir) {
         Ok(f) => f,
         Err(e) => {
@@ -228,6 +231,9 @@ pub async fn run_tenants(
             format!(", {} not started", not_started.len())
         }
     );
+    if let Some(bar) = &settings.progress {
+        bar.finish_and_clear();
+    }
     if runs.len() == locked {
         super::report::locked_note(settings.debug);
     } else if !settings.dry_run && failed.is_empty() && not_started.is_empty() {

@@ -108,6 +108,9 @@ pub struct Settings {
     pub parallel_streams: usize,
     /// The tenant these settings are for (`--config DIR`).
     pub tenant: Option<String>,
+    /// With `--config DIR` at a terminal: the progress line the tenants
+    /// share (set by the run of many).
+    pub progress: Option<indicatif::ProgressBar>,
 }
 
 impl Settings {
@@ -457,6 +460,7 @@ impl Settings {
                 usize::from(a.parallel_streams)
             },
             tenant: None,
+            progress: None,
         })
     }
 

@@ -184,15 +184,28 @@ pub struct Exporter {
     /// wrong, not recent: never held, warned about.
     pub future_limit: DateTime<Utc>,
     /// A progress line on stderr (only when stderr is a terminal).
-    pub progress: Option<indicatif::ProgressBar>,
+    pub progress: Option<Progress>,
     /// Set when a signal asks the run to stop.
     pub stop: tokio::sync::watch::Receiver<Option<&'static str>>,
 }
 
+/// The progress line: the run's own, or one the tenants of `--config DIR`
+/// share (each adds what it exports; the run clears it).
+pub struct Progress {
+    pub bar: indicatif::ProgressBar,
+    pub shared: bool,
+    /// What this export has added to the line so far.
+    pub shown: u64,
+    /// Before each message: the tenant's name and `: `, or nothing.
+    pub label: String,
+}
+
 impl Drop for Exporter {
     fn drop(&mut self) {
-        if let Some(pb) = &self.progress {
-            pb.finish_and_clear();
+        if let Some(p) = &self.progress
+            && !p.shared
+        {
+            p.bar.finish_and_clear();
         }
     }
 }

@@ -67,11 +67,14 @@ impl Exporter {
         self.flush_routes().await?;
         self.settle_and_commit(run, i)?;
         let s = &mut run.active[i];
-        if let Some(pb) = &self.progress {
-            pb.set_position(self.exported);
+        let exported = self.exported;
+        if let Some(p) = &mut self.progress {
+            p.bar.inc(exported.saturating_sub(p.shown));
+            p.shown = exported;
             if let Some(lag) = super::stream::lag_of(s) {
-                pb.set_message(format!(
-                    "{}: {}",
+                p.bar.set_message(format!(
+                    "{}{}: {}",
+                    p.label,
                     s.app,
                     crate::commands::status::lag_words(lag)
                 ));
