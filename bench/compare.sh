@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# The agent against the Python anchor (bench/py_agent.py: the seeds'
-# approach in plain Python, a copy of the project's shared anchor kept in
-# the repository so that this runs from a clone), side by side in one run,
-# on the same simulated API (plain logs, pages served from memory) and the
-# same TCP sink (bench/sink.py). CEF in RFC 5424 over TCP, LF-framed.
+# The agent against its references, side by side in one run, on the same
+# simulated API (plain logs, pages served from memory) and the same TCP sink
+# (bench/sink.py), CEF in RFC 5424 over TCP, LF-framed:
+# - the I/O floor (bench/io_floor.rs): the same pages read and the same bytes
+#   written in the same batches, without parsing or formatting;
+# - the equal-work Python agent (bench/py_equal.py): the agent's own CEF,
+#   every field, byte for byte;
+# - the Python anchor (bench/py_agent.py: the seeds' approach, six fields; a
+#   copy of the project's shared anchor, kept here so that this runs from a
+#   clone).
 #
 # Prints, for each run (alternating agent, Python, agent, ...): logs
 # delivered, CPU microseconds per log (user + system of the process), wall
@@ -31,9 +36,11 @@ shared=${SHARED:-bench}
 command -v /usr/bin/time >/dev/null || { echo "compare.sh: /usr/bin/time is needed (apt-get install time)" >&2; exit 1; }
 
 cargo build --release --locked --quiet
+cargo build --release --locked --quiet --example io_floor
 target=${CARGO_TARGET_DIR:-target}
 case $target in /*) ;; *) target=$PWD/$target ;; esac
 bin=$target/release/siem-agent
+floor=$target/release/examples/io_floor
 work=$(mktemp -d)
 sim_pid= sink_pid=
 cleanup() {
@@ -114,24 +121,46 @@ line() { # label "logs cpu wall rate kib"
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-echo "== agent vs Python: $LOGS plain logs, CEF in RFC 5424 over TCP, $RUNS runs each, alternating"
+echo "== agent vs its references: $LOGS plain logs, CEF in RFC 5424 over TCP, $RUNS runs each, alternating"
 echo "   machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -r)"
+echo "   floor: bench/io_floor.rs (the same pages read, the same bytes written in the same batches, no parsing or formatting)"
+echo "   python-equal: bench/py_equal.py (the agent's CEF, every field); python-seed: bench/py_agent.py (the seeds' six fields)"
 start_sim "$LOGS"
 agent --syslog-format rfc5424 >/dev/null 2>&1 || true # warm the simulator's page cache
+# The agent's bytes per frame (its dry run prints the frames, LF-framed),
+# which the floor writes for each log.
+frame=$("$bin" --config "$work/config.json" --state-dir "$(mktemp -d "$work/state.XXXXXX")" \
+    --log-file "$work/agent.log" --severity all --settle 0 --dry-run --format cef --syslog-format rfc5424 \
+    --max-events 2000 2>/dev/null | awk '{ b += length($0) + 1 } END { printf "%d", (NR ? b / NR : 900) }')
+since=$(date -u -d '179 days ago' +%Y-%m-%dT%H:%M:%S)
+api=$(sed -n 's/.*"api_server":"\([^"]*\)".*/\1/p' "$work/config.json")
 printf '%-18s %9s %14s %9s %11s %10s\n' run logs "CPU µs/log" "wall s" "logs/s" "peak RSS"
 : >"$work/a.cpu"
 : >"$work/p.cpu"
+: >"$work/e.cpu"
+: >"$work/f.cpu"
 for i in $(seq "$RUNS"); do
     r=$(measure_agent "$LOGS" --format cef --syslog-format rfc5424)
     line "agent $i" "$r"
     echo "$r" | awk '{ print $2 }' >>"$work/a.cpu"
+    r=$(measure "$LOGS" "$floor" "$api" demo demo-key demo-secret "$sink" "$frame" "$since")
+    line "floor $i" "$r"
+    echo "$r" | awk '{ print $2 }' >>"$work/f.cpu"
+    r=$(measure "$LOGS" python3 bench/py_equal.py "$work/config.json" "$sink" "$since")
+    line "python-equal $i" "$r"
+    echo "$r" | awk '{ print $2 }' >>"$work/e.cpu"
     r=$(measure "$LOGS" python3 "$shared/py_agent.py" "$work/config.json" "$sink")
-    line "python $i" "$r"
+    line "python-seed $i" "$r"
     echo "$r" | awk '{ print $2 }' >>"$work/p.cpu"
 done
 a=$(median <"$work/a.cpu")
+f=$(median <"$work/f.cpu")
+e=$(median <"$work/e.cpu")
 p=$(median <"$work/p.cpu")
-awk -v a="$a" -v p="$p" 'BEGIN { printf "median CPU per log: agent %.2f µs, Python %.2f µs; the agent uses %.1fx less CPU per log\n", a, p, (a > 0 ? p / a : 0) }'
+awk -v a="$a" -v f="$f" -v e="$e" -v p="$p" -v fr="$frame" 'BEGIN {
+    printf "median CPU per log: agent %.2f µs, floor %.2f µs, python-equal %.2f µs, python-seed %.2f µs (%d bytes per frame)\n", a, f, e, p, fr
+    printf "the agent uses %.1fx the floor'\''s CPU per log (goal: at most 3x), %.1fx less than python-equal (goal: 20x), %.1fx less than python-seed\n", (f > 0 ? a / f : 0), (a > 0 ? e / a : 0), (a > 0 ? p / a : 0)
+}'
 
 echo "== each format, CPU per log ($LOGS logs over TCP; rfc5424 with its own header)"
 printf '%-18s %9s %14s %9s %11s %10s\n' format logs "CPU µs/log" "wall s" "logs/s" "peak RSS"
