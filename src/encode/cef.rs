@@ -730,15 +730,21 @@ impl Extension<'_> {
 
     /// The escaped value, cut to `max` characters.
     fn escaped(&mut self, value: &str, max: usize) {
-        escape_into_fast(truncate_chars(value, max), self.out, b"\\=", |b| match b {
-            b'\\' => Some(b"\\\\"),
-            b'=' => Some(b"\\="),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            0..=0x1f | 0x7f => Some(b" "),
-            _ => None,
-        });
+        escape_value(truncate_chars(value, max), self.out);
     }
+}
+
+/// An extension value, escaped: `\\`, `=`, LF and CR escaped, every other
+/// control character a space.
+pub(super) fn escape_value(value: &str, out: &mut Vec<u8>) {
+    escape_into_fast(value, out, b"\\=", |b| match b {
+        b'\\' => Some(b"\\\\"),
+        b'=' => Some(b"\\="),
+        b'\n' => Some(b"\\n"),
+        b'\r' => Some(b"\\r"),
+        0..=0x1f | 0x7f => Some(b" "),
+        _ => None,
+    });
 }
 
 #[cfg(test)]

@@ -17,7 +17,6 @@
 //! They are written whole: a size limit (`--max-message-size`) cuts the
 //! log's fields first, with room kept for them.
 
-use super::text::escape_into;
 use crate::event::Event;
 
 /// The SD-ID of the static fields' element (32473: RFC 5612's example
@@ -92,14 +91,7 @@ pub fn cef(fields: &[(String, String)], start: usize, out: &mut Vec<u8>) {
         empty = false;
         out.extend_from_slice(k.as_bytes());
         out.push(b'=');
-        escape_into(v, out, |b| match b {
-            b'\\' => Some(b"\\\\"),
-            b'=' => Some(b"\\="),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b if b < 0x20 || b == 0x7f => Some(b" "),
-            _ => None,
-        });
+        super::cef::escape_value(v, out);
     }
 }
 
@@ -122,16 +114,7 @@ pub fn leef(
         empty = false;
         out.extend_from_slice(k.as_bytes());
         out.push(b'=');
-        let value = out.len();
-        escape_into(v, out, |b| match b {
-            b if b < 0x20 || b == 0x7f => Some(b" "),
-            _ => None,
-        });
-        for b in &mut out[value..] {
-            if *b == delim {
-                *b = b' ';
-            }
-        }
+        super::leef::escape_value(v, delim, out);
     }
 }
 
@@ -144,14 +127,7 @@ pub fn kv(ev: &Event, fields: &[(String, String)], sep: &[u8], start: usize, out
         }
         out.extend_from_slice(k.as_bytes());
         out.extend_from_slice(b"=\"");
-        escape_into(v, out, |b| match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b if b < 0x20 || b == 0x7f => Some(b" "),
-            _ => None,
-        });
+        super::kv::escape(v, out);
         out.push(b'"');
     }
 }
@@ -186,17 +162,7 @@ pub fn sd(fields: &[(String, String)], out: &mut Vec<u8>) {
         out.push(b' ');
         out.extend_from_slice(k.as_bytes());
         out.extend_from_slice(b"=\"");
-        escape_into(v, out, |b| match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            b']' => Some(b"\\]"),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b'\t' => None,
-            b if b < 0x20 || b == 0x7f => Some(b" "),
-            _ => None,
-        });
-        out.push(b'"');
+        super::sd::value(v, out);
     }
     out.push(b']');
 }

@@ -260,7 +260,7 @@ fn pair(
 }
 
 /// A value between double quotes, escaped.
-fn escape(value: &str, out: &mut Vec<u8>) {
+pub(super) fn escape(value: &str, out: &mut Vec<u8>) {
     escape_into_fast(value, out, b"\"\\", |b| match b {
         b'"' => Some(b"\\\""),
         b'\\' => Some(b"\\\\"),

@@ -645,11 +645,16 @@ impl Attributes<'_> {
 
     /// A value, escaped.
     fn value(&mut self, value: &str) {
-        let delim = self.delim;
-        escape_into_fast(value, self.out, &[delim], |b| {
-            (b == delim || b < 0x20 || b == 0x7f).then_some(&b" "[..])
-        });
+        escape_value(value, self.delim, self.out);
     }
+}
+
+/// An attribute's value: the delimiter and every control character a
+/// space (LEEF has no escapes).
+pub(super) fn escape_value(value: &str, delim: u8, out: &mut Vec<u8>) {
+    escape_into_fast(value, out, &[delim], |b| {
+        (b == delim || b < 0x20 || b == 0x7f).then_some(&b" "[..])
+    });
 }
 
 #[cfg(test)]

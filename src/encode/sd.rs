@@ -178,7 +178,7 @@ thread_local! {
 }
 
 /// A parameter's value, escaped, and its closing quote.
-fn value(text: &str, out: &mut Vec<u8>) {
+pub(super) fn value(text: &str, out: &mut Vec<u8>) {
     escape_into_fast(text, out, b"\"\\]", |b| match b {
         b'"' => Some(b"\\\""),
         b'\\' => Some(b"\\\\"),
