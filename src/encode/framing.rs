@@ -18,8 +18,9 @@ impl Framing {
         match self {
             Framing::Datagram => out.extend_from_slice(msg),
             Framing::Lf => {
-                debug_assert!(!msg.contains(&b'\n'), "an encoder wrote a raw LF");
-                if msg.contains(&b'\n') {
+                let has_lf = super::text::has_lf(msg);
+                debug_assert!(!has_lf, "an encoder wrote a raw LF");
+                if has_lf {
                     out.extend(msg.iter().map(|&b| if b == b'\n' { b' ' } else { b }));
                 } else {
                     out.extend_from_slice(msg);
@@ -30,6 +31,36 @@ impl Framing {
                 out.extend_from_slice(msg.len().to_string().as_bytes());
                 out.push(b' ');
                 out.extend_from_slice(msg);
+            }
+        }
+    }
+
+    /// Whether a frame is its message and something after it (nothing
+    /// before), so that the message can be written in place
+    /// ([`Framing::end`]).
+    pub fn ends_the_message(&self) -> bool {
+        matches!(self, Framing::Datagram | Framing::Lf)
+    }
+
+    /// Makes the message in `buf` (all of it) a frame, in place: what
+    /// [`Framing::frame`] makes of it, for framings that
+    /// [end the message](Framing::ends_the_message).
+    pub fn end(&self, buf: &mut Vec<u8>) {
+        match self {
+            Framing::Datagram => {}
+            Framing::Lf => {
+                let has_lf = super::text::has_lf(buf);
+                debug_assert!(!has_lf, "an encoder wrote a raw LF");
+                if has_lf {
+                    for b in buf.iter_mut().filter(|b| **b == b'\n') {
+                        *b = b' ';
+                    }
+                }
+                buf.push(b'\n');
+            }
+            Framing::OctetCounted => {
+                let msg = std::mem::take(buf);
+                self.frame(&msg, buf);
             }
         }
     }
@@ -61,5 +92,19 @@ mod tests {
     #[cfg(not(debug_assertions))]
     fn a_stray_lf_never_makes_two_frames() {
         assert_eq!(frame(Framing::Lf, b"a\nb"), b"a b\n");
+        let mut buf = b"a\nb".to_vec();
+        Framing::Lf.end(&mut buf);
+        assert_eq!(buf, b"a b\n");
+    }
+
+    #[test]
+    fn a_frame_made_in_place_is_the_same_frame() {
+        for f in [Framing::Datagram, Framing::Lf, Framing::OctetCounted] {
+            for m in [&b""[..], b"abc", "é x".as_bytes(), &[b'x'; 200]] {
+                let mut buf = m.to_vec();
+                f.end(&mut buf);
+                assert_eq!(buf, frame(f, m), "{f:?}");
+            }
+        }
     }
 }

@@ -323,6 +323,12 @@ impl Encoder {
     /// Appends one complete frame for `ev` to `out`.
     pub fn encode(&self, ev: &Event, stamp: &Stamp, out: &mut Vec<u8>) {
         ev.prefetch();
+        if out.is_empty() && self.framing.ends_the_message() {
+            // The message is the start of the frame: written in place.
+            self.write_message(ev, stamp, out);
+            self.framing.end(out);
+            return;
+        }
         thread_local! {
             /// The message before framing, kept from one log to the next.
             static MSG: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -340,6 +346,13 @@ impl Encoder {
     }
 
     fn encode_with(&self, ev: &Event, stamp: &Stamp, msg: &mut Vec<u8>, out: &mut Vec<u8>) {
+        self.write_message(ev, stamp, msg);
+        self.framing.frame(msg, out);
+    }
+
+    /// Writes the message for `ev` (no framing) to `msg`, which is empty.
+    fn write_message(&self, ev: &Event, stamp: &Stamp, msg: &mut Vec<u8>) {
+        debug_assert!(msg.is_empty());
         if let Envelope::Hec(h) = &self.envelope {
             h.write_prefix(ev, stamp, msg);
             if self.format == Format::Json {
@@ -364,7 +377,6 @@ impl Encoder {
                 hec::json_str(&String::from_utf8_lossy(&payload), msg);
             }
             msg.push(b'}');
-            self.framing.frame(msg, out);
             return;
         }
         let bom = match &self.envelope {
@@ -412,7 +424,6 @@ impl Encoder {
                 hard_cut(msg, max);
             }
         }
-        self.framing.frame(msg, out);
     }
 }
 

@@ -277,6 +277,68 @@ fn needs_look(v: u64, specials: &[u8]) -> bool {
     hit != 0
 }
 
+/// Whether `b` holds an LF: sixty-four bytes at a time (every frame is
+/// checked, and `[u8]::contains` looks at a word at a time).
+#[cfg(target_arch = "x86_64")]
+pub fn has_lf(b: &[u8]) -> bool {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    let mut i = 0;
+    while i + 64 <= b.len() {
+        // SAFETY: SSE2 is part of the x86_64 baseline, and the four
+        // sixteen-byte loads (unaligned) are inside `b`.
+        let mask = unsafe {
+            let lf = _mm_set1_epi8(b'\n' as i8);
+            let at = |k: usize| {
+                _mm_cmpeq_epi8(_mm_loadu_si128(b.as_ptr().add(i + k).cast::<__m128i>()), lf)
+            };
+            _mm_movemask_epi8(_mm_or_si128(
+                _mm_or_si128(at(0), at(16)),
+                _mm_or_si128(at(32), at(48)),
+            ))
+        };
+        if mask != 0 {
+            return true;
+        }
+        i += 64;
+    }
+    b[i..].contains(&b'\n')
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub fn has_lf(b: &[u8]) -> bool {
+    b.contains(&b'\n')
+}
+
+/// Whether one of the sixteen bytes of `b` at `i` needs a look, as
+/// [`needs_look`] says of eight (exactly: no plain byte is flagged).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn needs_look16(b: &[u8], i: usize, specials: &[u8]) -> bool {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    assert!(i + 16 <= b.len());
+    // SAFETY: SSE2 is part of the x86_64 baseline, and the sixteen bytes
+    // loaded (unaligned) are inside `b` (asserted).
+    unsafe {
+        let v = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
+        let ctrl = _mm_set1_epi8(0x1f);
+        // At most 0x1f (unsigned) when max(byte, 0x1f) is 0x1f; DEL; and
+        // the specials. Bytes from 0x80 up show in the sign bits.
+        let mut hit = _mm_or_si128(
+            _mm_cmpeq_epi8(_mm_max_epu8(v, ctrl), ctrl),
+            _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)),
+        );
+        for &c in specials {
+            hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8)));
+        }
+        _mm_movemask_epi8(_mm_or_si128(hit, v)) != 0
+    }
+}
+
 /// Whether `t` is an IP address as `std` parses one (`IpAddr`). Dotted
 /// IPv4, the common case, is checked directly (the standard parser is
 /// general and costs more than the rest of the field).
@@ -307,6 +369,17 @@ pub fn is_ip(t: &str) -> bool {
 #[inline(always)]
 fn all_plain(b: &[u8], specials: &[u8]) -> bool {
     let n = b.len();
+    #[cfg(target_arch = "x86_64")]
+    if n >= 16 {
+        let mut i = 0;
+        while i + 16 <= n {
+            if needs_look16(b, i, specials) {
+                return false;
+            }
+            i += 16;
+        }
+        return i == n || !needs_look16(b, n - 16, specials);
+    }
     if n >= 8 {
         let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
         let mut i = 0;
@@ -329,6 +402,41 @@ fn all_plain(b: &[u8], specials: &[u8]) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    proptest::proptest! {
+        #[test]
+        fn all_plain_passes_nothing_that_needs_a_look(
+            b in proptest::collection::vec(proptest::prop_oneof![
+                8 => 0x20u8..0x7f, 1 => 0u8..0x20, 1 => proptest::strategy::Just(0x7fu8), 1 => 0x80u8..=0xff
+            ], 0..70),
+        ) {
+            let specials = b"\\=|";
+            // What the escape acts on (0xC2 and 0xE2 lead the Unicode
+            // line ends), and what the word checks look at.
+            let acted_on = |c: u8| c < 0x20 || c == 0x7f || c == 0xC2 || c == 0xE2 || specials.contains(&c);
+            let looked_at = |c: u8| !(0x20..0x7f).contains(&c) || specials.contains(&c);
+            let plain = all_plain(&b, specials);
+            if plain {
+                proptest::prop_assert!(!b.iter().any(|&c| acted_on(c)), "{:?}", b);
+            }
+            if b.len() >= 16 {
+                // Exact from sixteen bytes on.
+                proptest::prop_assert_eq!(plain, !b.iter().any(|&c| looked_at(c)), "{:?}", b);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn has_lf_is_contains(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), at in 0usize..300) {
+            let mut b = b;
+            proptest::prop_assert_eq!(has_lf(&b), b.contains(&b'\n'));
+            if at < b.len() {
+                b[at] = b'\n';
+                proptest::prop_assert!(has_lf(&b));
+            }
+        }
+    }
 
     proptest::proptest! {
         #[test]
