@@ -106,7 +106,7 @@ pub fn to_json<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
 /// Rewrites NEL, U+2028 and U+2029 in `out[start..]` (JSON, where they can
 /// only be inside strings) as `\u` escapes.
 fn escape_line_ends(out: &mut Vec<u8>, start: usize) {
-    if out[start..].is_ascii() {
+    if crate::encode::text::is_ascii(&out[start..]) {
         return;
     }
     // 0xC2 and 0xE2 only ever lead a character, so matching on them

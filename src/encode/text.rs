@@ -311,6 +311,35 @@ pub fn has_lf(b: &[u8]) -> bool {
     b.contains(&b'\n')
 }
 
+/// Whether `b` is all ASCII: sixteen bytes at a time (`[u8]::is_ascii`
+/// looks at a word at a time, and the JSON format asks of every field).
+#[cfg(target_arch = "x86_64")]
+pub fn is_ascii(b: &[u8]) -> bool {
+    use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128};
+    if b.len() < 16 {
+        return b.is_ascii();
+    }
+    // SAFETY: SSE2 is part of the x86_64 baseline, and every sixteen-byte
+    // load (unaligned) is inside `b` (the last one overlaps the one
+    // before).
+    let load = |i: usize| unsafe { _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>()) };
+    let mut i = 0;
+    while i + 32 <= b.len() {
+        // SAFETY: as above.
+        if unsafe { _mm_movemask_epi8(_mm_or_si128(load(i), load(i + 16))) } != 0 {
+            return false;
+        }
+        i += 32;
+    }
+    // SAFETY: as above.
+    unsafe { _mm_movemask_epi8(_mm_or_si128(load(i.min(b.len() - 16)), load(b.len() - 16))) == 0 }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub fn is_ascii(b: &[u8]) -> bool {
+    b.is_ascii()
+}
+
 /// Whether one of the sixteen bytes of `b` at `i` needs a look, as
 /// [`needs_look`] says of eight (exactly: no plain byte is flagged).
 #[cfg(target_arch = "x86_64")]
@@ -427,6 +456,16 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn is_ascii_is_std(b in proptest::collection::vec(0u8..0x80, 0..100), at in 0usize..100, high in 0x80u8..=0xff) {
+            let mut b = b;
+            proptest::prop_assert!(is_ascii(&b));
+            if at < b.len() {
+                b[at] = high;
+                proptest::prop_assert!(!is_ascii(&b));
+            }
+        }
+
         #[test]
         fn has_lf_is_contains(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), at in 0usize..300) {
             let mut b = b;

@@ -796,40 +796,22 @@ pub fn write_val(v: Val<'_>, out: &mut Vec<u8>) {
     }
 }
 
-/// Whether one of the (at most eight) bytes of `w` must be escaped in a
-/// JSON string: `"`, `\\` or a control character.
-#[inline(always)]
-fn needs_escape(w: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Short words are filled with a plain byte.
-    let mut word = [b'a'; 8];
-    word[..w.len()].copy_from_slice(w);
-    let v = u64::from_le_bytes(word);
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    (v.wrapping_sub(ONES * 0x20) & !v & HIGH)
-        | zero(v ^ (ONES * u64::from(b'"')))
-        | zero(v ^ (ONES * u64::from(b'\\')))
-        != 0
-}
-
 /// Appends a JSON string as serde_json writes it: `"` and `\` escaped,
 /// control characters as `\b \t \n \f \r` or `\u00xx`, the rest raw.
 pub fn write_str(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let b = s.as_bytes();
-    // Most strings need no escape: checked a word at a time.
-    if b.len() >= 8 && !b.chunks(8).any(needs_escape) {
+    // Most strings need no escape: looked over sixteen bytes at a time.
+    let mut i = scan_plain(b, 0);
+    if i == b.len() {
         out.extend_from_slice(b);
         out.push(b'"');
         return;
     }
     let mut run = 0;
-    for (i, &c) in b.iter().enumerate() {
-        if !STOP[c as usize] {
-            continue;
-        }
+    while i < b.len() {
+        let c = b[i];
         out.extend_from_slice(&b[run..i]);
         match c {
             b'"' => out.extend_from_slice(b"\\\""),
@@ -849,6 +831,7 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
             ]),
         }
         run = i + 1;
+        i = scan_plain(b, run);
     }
     out.extend_from_slice(&b[run..]);
     out.push(b'"');
