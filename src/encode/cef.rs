@@ -736,6 +736,7 @@ impl Extension<'_> {
 
 /// An extension value, escaped: `\\`, `=`, LF and CR escaped, every other
 /// control character a space.
+#[inline]
 pub(super) fn escape_value(value: &str, out: &mut Vec<u8>) {
     escape_into_fast(value, out, b"\\=", |b| match b {
         b'\\' => Some(b"\\\\"),

@@ -181,6 +181,7 @@ pub fn escape_into(s: &str, out: &mut Vec<u8>, escape: impl Fn(u8) -> Option<&'s
 /// [`escape_into`] for an `escape` that maps no printable ASCII byte but
 /// those in `specials` (control characters and DEL it may map): runs of
 /// other printable ASCII are passed over eight bytes at a time.
+#[inline(always)]
 pub fn escape_into_fast(
     s: &str,
     out: &mut Vec<u8>,
@@ -190,6 +191,7 @@ pub fn escape_into_fast(
     escape_into_with(s, out, Some(specials), escape);
 }
 
+#[inline(always)]
 fn escape_into_with(
     s: &str,
     out: &mut Vec<u8>,
@@ -197,13 +199,25 @@ fn escape_into_with(
     escape: impl Fn(u8) -> Option<&'static [u8]>,
 ) {
     let bytes = s.as_bytes();
-    // Most values need no escape: checked a word at a time, copied whole.
+    // Most values need no escape: checked sixteen bytes at a time, copied
+    // whole (written inline where the value is written).
     if let Some(sp) = specials
         && all_plain(bytes, sp)
     {
         put(out, bytes);
         return;
     }
+    escape_slowly(bytes, out, specials, escape);
+}
+
+/// [`escape_into_with`] for a value that may need an escape.
+#[inline(never)]
+fn escape_slowly(
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+    specials: Option<&[u8]>,
+    escape: impl Fn(u8) -> Option<&'static [u8]>,
+) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
