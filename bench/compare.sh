@@ -147,13 +147,19 @@ printf '%-18s %9s %14s %9s %11s %10s\n' run logs "CPU µs/log" "wall s" "logs/s"
 : >"$work/p.cpu"
 : >"$work/e.cpu"
 : >"$work/f.cpu"
-for i in $(seq "$RUNS"); do
+# One run of the agent, then one of the floor, each line printed and its
+# CPU per log kept.
+agent_then_floor() { # run number
+    local r
     r=$(measure_agent "$LOGS" --format cef --syslog-format rfc5424)
-    line "agent $i" "$r"
+    line "agent $1" "$r"
     echo "$r" | awk '{ print $2 }' >>"$work/a.cpu"
     r=$(measure "$LOGS" "$floor" "$api" demo demo-key demo-secret "$sink" "$frame" "$since")
-    line "floor $i" "$r"
+    line "floor $1" "$r"
     echo "$r" | awk '{ print $2 }' >>"$work/f.cpu"
+}
+for i in $(seq "$RUNS"); do
+    agent_then_floor "$i"
     r=$(measure "$LOGS" python3 bench/py_equal.py "$work/config.json" "$sink" "$since")
     line "python-equal $i" "$r"
     echo "$r" | awk '{ print $2 }' >>"$work/e.cpu"
@@ -165,12 +171,7 @@ done
 # moves a single run by a third, so the floor ratio is the median of the
 # ratios of many pairs, each pair run back to back.
 for i in $(seq "$FLOOR_PAIRS"); do
-    r=$(measure_agent "$LOGS" --format cef --syslog-format rfc5424)
-    line "agent $((RUNS + i))" "$r"
-    echo "$r" | awk '{ print $2 }' >>"$work/a.cpu"
-    r=$(measure "$LOGS" "$floor" "$api" demo demo-key demo-secret "$sink" "$frame" "$since")
-    line "floor $((RUNS + i))" "$r"
-    echo "$r" | awk '{ print $2 }' >>"$work/f.cpu"
+    agent_then_floor "$((RUNS + i))"
 done
 paste "$work/a.cpu" "$work/f.cpu" | awk '$2 > 0 { print $1 / $2 }' >"$work/ratio"
 ratio=$(median <"$work/ratio" | awk '{ printf "%.1f", $1 }')
