@@ -18,14 +18,9 @@ impl Framing {
         match self {
             Framing::Datagram => out.extend_from_slice(msg),
             Framing::Lf => {
-                let has_lf = super::text::has_lf(msg);
-                debug_assert!(!has_lf, "an encoder wrote a raw LF");
-                if has_lf {
-                    out.extend(msg.iter().map(|&b| if b == b'\n' { b' ' } else { b }));
-                } else {
-                    out.extend_from_slice(msg);
-                }
-                out.push(b'\n');
+                let start = out.len();
+                out.extend_from_slice(msg);
+                end_line(out, start);
             }
             Framing::OctetCounted => {
                 out.extend_from_slice(msg.len().to_string().as_bytes());
@@ -48,22 +43,26 @@ impl Framing {
     pub fn end(&self, buf: &mut Vec<u8>) {
         match self {
             Framing::Datagram => {}
-            Framing::Lf => {
-                let has_lf = super::text::has_lf(buf);
-                debug_assert!(!has_lf, "an encoder wrote a raw LF");
-                if has_lf {
-                    for b in buf.iter_mut().filter(|b| **b == b'\n') {
-                        *b = b' ';
-                    }
-                }
-                buf.push(b'\n');
-            }
+            Framing::Lf => end_line(buf, 0),
             Framing::OctetCounted => {
                 let msg = std::mem::take(buf);
                 self.frame(&msg, buf);
             }
         }
     }
+}
+
+/// Ends the message in `out[start..]` with LF, any LF in it (which no
+/// encoder writes) made a space, so that one message stays one line.
+fn end_line(out: &mut Vec<u8>, start: usize) {
+    let has_lf = super::text::has_lf(&out[start..]);
+    debug_assert!(!has_lf, "an encoder wrote a raw LF");
+    if has_lf {
+        for b in out[start..].iter_mut().filter(|b| **b == b'\n') {
+            *b = b' ';
+        }
+    }
+    out.push(b'\n');
 }
 
 #[cfg(test)]

@@ -467,9 +467,7 @@ mod tests {
                 proptest::prop_assert_eq!(plain, !b.iter().any(|&c| looked_at(c)), "{:?}", b);
             }
         }
-    }
 
-    proptest::proptest! {
         #[test]
         fn is_ascii_is_std(b in proptest::collection::vec(0u8..0x80, 0..100), at in 0usize..100, high in 0x80u8..=0xff) {
             let mut b = b;
